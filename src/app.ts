@@ -1,0 +1,228 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { randomUUID } from 'node:crypto';
+import { Agent } from 'undici';
+import type { Config } from './config/schema.js';
+import { ProxyError, sendProxyError } from './errors.js';
+import { EndpointPool } from './endpoints/pool.js';
+import { RetryBudget } from './endpoints/retry-budget.js';
+import { FailureQueue, type QueueTimers, type QueuedEndpoint } from './endpoints/failure-queue.js';
+import { probeEndpoint } from './endpoints/probe.js';
+import { describeEndpoints } from './endpoints/status.js';
+import { readState, writeState } from './endpoints/state-store.js';
+import { AccessKeys, secretEquals } from './proxy/access.js';
+import { createProxyHandler } from './proxy/handler.js';
+import type { ProxyObserver } from './proxy/events.js';
+import { silentLogger, type Logger } from './log.js';
+
+export interface AppDeps {
+  logger?: Logger;
+  now?: () => number;
+  random?: () => number;
+  timers?: QueueTimers;
+  /** Where the failure queue is persisted; none in tests that do not need it. */
+  statePath?: string;
+  /** Token for `/_qcc/*`; without one those routes answer 404. */
+  adminToken?: string;
+  observer?: ProxyObserver;
+  version?: string;
+}
+
+export interface App {
+  readonly server: Server;
+  readonly pool: EndpointPool;
+  readonly queue: FailureQueue;
+  listen(port: number, host: string): Promise<{ url: string; host: string; port: number }>;
+  /** Stop accepting, let in-flight requests finish for up to `drainMs`, then cut what is left. */
+  close(drainMs?: number): Promise<void>;
+  /** Apply a new config without a restart; in-flight requests keep the endpoint objects they hold. */
+  reload(config: Config): void;
+  config(): Config;
+  status(): AppStatus;
+}
+
+export interface AppStatus {
+  version: string;
+  pid: number;
+  uptime_s: number;
+  strategy: string;
+  inflight: number;
+  endpoints: ReturnType<typeof describeEndpoints>;
+  queue: ReturnType<FailureQueue['list']>;
+}
+
+const defaultTimers: QueueTimers = {
+  setTimeout: (fn, ms) => {
+    const t = setTimeout(fn, ms);
+    t.unref();
+    return t;
+  },
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+export function createApp(initial: Config, deps: AppDeps = {}): App {
+  let config = initial;
+  let accessKeys = new AccessKeys(config.proxy.access_keys);
+  const logger = deps.logger ?? silentLogger();
+  const now = deps.now ?? Date.now;
+  const started = Date.now();
+  const dispatcher = new Agent({ keepAliveTimeout: 30_000, connect: { timeout: 10_000 } });
+  let queue: FailureQueue | undefined;
+
+  const pool = new EndpointPool(config, {
+    now,
+    random: deps.random ?? Math.random,
+    onTransition: (id, t) => {
+      logger.info({ endpoint: id, from: t.from, to: t.to, cause: t.cause }, 'breaker transition');
+      const endpoint = pool.get(id);
+      if (!endpoint || !queue) return;
+      if (t.to === 'open' && t.cause !== 'overload') queue.enqueue(endpoint);
+      else if (t.to === 'closed') queue.remove(id);
+    },
+  });
+  queue = new FailureQueue({
+    now,
+    timers: deps.timers ?? defaultTimers,
+    lookup: (id) => pool.get(id),
+    check: async (endpoint) => {
+      const result = await probeEndpoint(dispatcher, endpoint);
+      if (!result.ok) endpoint.lastError = `recovery check: ${result.error ?? 'failed'}`;
+      return result.ok;
+    },
+    persist: deps.statePath ? (queued) => persistQueue(deps.statePath!, queued, logger) : undefined,
+    onRestored: (e) => logger.info({ endpoint: e.id }, 'endpoint restored by recovery check'),
+    onCheckFailed: (e, next) => logger.warn({ endpoint: e.id, next_check_ms: next }, 'recovery check failed'),
+  });
+  if (deps.statePath) {
+    // Rebuild the queue: endpoints that were queued when the proxy stopped are checked again first thing.
+    for (const q of readState(deps.statePath).queued) {
+      const endpoint = pool.get(q.id);
+      if (!endpoint || !endpoint.config.enabled) continue;
+      endpoint.breaker.open('connect', now());
+      queue.enqueue(endpoint, 1_000, q);
+    }
+  }
+
+  const budget = new RetryBudget();
+  const proxy = createProxyHandler({ settings: () => config.proxy, pool, budget, dispatcher, now, observer: deps.observer });
+  const sockets = new Set<Socket>();
+  let inflight = 0;
+  let closing = false;
+  const drainWaiters: (() => void)[] = [];
+
+  const status = (): AppStatus => ({
+    version: deps.version ?? '0.0.0',
+    pid: process.pid,
+    uptime_s: Math.round((Date.now() - started) / 1000),
+    strategy: pool.strategyName,
+    inflight,
+    endpoints: describeEndpoints(pool, now()),
+    queue: queue.list(),
+  });
+
+  function route(req: IncomingMessage, res: ServerResponse): void {
+    const url = req.url ?? '/';
+    const method = req.method ?? 'GET';
+    if (url === '/' && (method === 'HEAD' || method === 'GET')) {
+      // Claude Code's warm-up: answer at once, no auth, no upstream.
+      if (method === 'HEAD') return void res.writeHead(200, { 'content-length': '0' }).end();
+      return sendJson(res, 200, { name: 'qcc', ok: true });
+    }
+    const requestId = `req_qcc_${randomUUID().replaceAll('-', '')}`;
+    if (url.startsWith('/_qcc/')) return adminRoute(req, res, url, requestId);
+    if (!url.startsWith('/v1/')) {
+      return sendProxyError(res, new ProxyError('notFound', `qcc serves the Anthropic API under /v1/; nothing at ${url.split('?')[0]}`), requestId);
+    }
+    if (closing) return sendProxyError(res, new ProxyError('shuttingDown', 'qcc is shutting down; retry in a moment'), requestId);
+    const auth = accessKeys.check(req.headers);
+    if (!auth) {
+      return sendProxyError(res, new ProxyError('unauthorized', 'qcc requires an access key: send it as x-api-key or Authorization: Bearer'), requestId);
+    }
+    inflight++;
+    res.once('close', () => {
+      inflight--;
+      if (inflight === 0) drainWaiters.splice(0).forEach((w) => w());
+    });
+    proxy(req, res, requestId, auth).catch((e: unknown) => {
+      logger.error({ err: e, request_id: requestId }, 'unexpected proxy failure');
+      if (!res.headersSent) sendProxyError(res, new ProxyError('upstreamUnreachable', 'internal proxy error'), requestId);
+      else res.destroy();
+    });
+  }
+
+  function adminRoute(req: IncomingMessage, res: ServerResponse, url: string, requestId: string): void {
+    const presented = req.headers['x-qcc-admin-token'] ?? req.headers.authorization?.replace(/^Bearer\s+/i, '');
+    if (!deps.adminToken || typeof presented !== 'string' || !secretEquals(presented, deps.adminToken)) {
+      return sendProxyError(res, new ProxyError('unauthorized', 'admin token required'), requestId);
+    }
+    if (url === '/_qcc/status' && req.method === 'GET') return sendJson(res, 200, status());
+    return sendProxyError(res, new ProxyError('notFound', `no admin route ${url}`), requestId);
+  }
+
+  const server = createServer({ keepAliveTimeout: 30_000, requestTimeout: 0, headersTimeout: 60_000 }, route);
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+  });
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+
+  return {
+    server,
+    pool,
+    queue,
+    config: () => config,
+    status,
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          const addr = server.address() as AddressInfo;
+          const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+          resolve({ url: `http://${shownHost}:${addr.port}`, host: addr.address, port: addr.port });
+        });
+      });
+    },
+    async close(drainMs = config.proxy.drain_timeout_ms) {
+      closing = true;
+      queue.stop();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      if (inflight > 0 && drainMs > 0) {
+        await Promise.race([
+          new Promise<void>((resolve) => drainWaiters.push(resolve)),
+          new Promise<void>((resolve) => setTimeout(resolve, drainMs).unref()),
+        ]);
+      }
+      for (const s of sockets) s.destroy();
+      await closed;
+      await dispatcher.destroy();
+    },
+    reload(next) {
+      config = next;
+      accessKeys = new AccessKeys(next.proxy.access_keys);
+      pool.update(next);
+      for (const q of queue.list()) {
+        const e = pool.get(q.id);
+        if (!e || !e.config.enabled) queue.remove(q.id);
+      }
+    },
+  };
+}
+
+function persistQueue(path: string, queued: QueuedEndpoint[], logger: Logger): void {
+  try {
+    writeState(path, { version: 1, queued });
+  } catch (e: unknown) {
+    logger.warn({ err: e }, 'could not persist the failure queue');
+  }
+}

@@ -1,0 +1,165 @@
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { loadConfig, updateConfig } from '../config/load.js';
+import type { QccPaths } from '../config/paths.js';
+import { AUTH_MODES, endpointSchema, type EndpointConfig } from '../config/schema.js';
+import { formatPath } from '../config/load.js';
+import { isLoopbackHost } from '../proxy/access.js';
+import { maskSecret } from '../log.js';
+import { CliError, printJson, table } from './output.js';
+
+interface KeyOptions {
+  apiKey?: string;
+  apiKeys?: string;
+  apiKeyEnv?: string;
+  apiKeyStdin?: boolean;
+}
+
+interface AddOptions extends KeyOptions {
+  baseUrl: string;
+  weight?: string;
+  priority?: string;
+  models?: string;
+  authMode?: string;
+  disabled?: boolean;
+  maxConcurrency?: string;
+}
+
+/** Keys may come from a flag, an environment variable or stdin, so they need not sit in shell history. */
+function keysFrom(opts: KeyOptions): string[] | undefined {
+  const sources = [opts.apiKey, opts.apiKeys, opts.apiKeyEnv, opts.apiKeyStdin].filter((s) => s !== undefined);
+  if (sources.length > 1) throw new CliError('give the key one way: --api-key, --api-keys, --api-key-env or --api-key-stdin');
+  if (opts.apiKey !== undefined) return [opts.apiKey];
+  if (opts.apiKeys !== undefined) return opts.apiKeys.split(',').map((k) => k.trim()).filter(Boolean);
+  if (opts.apiKeyEnv !== undefined) {
+    const v = process.env[opts.apiKeyEnv];
+    if (!v) throw new CliError(`environment variable ${opts.apiKeyEnv} is not set or empty`);
+    return [v.trim()];
+  }
+  if (opts.apiKeyStdin) {
+    const v = readFileSync(0, 'utf8').trim();
+    if (!v) throw new CliError('no key on standard input');
+    return v.split(/[\n,]/).map((k) => k.trim()).filter(Boolean);
+  }
+  return undefined;
+}
+
+function numberOption(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n)) throw new CliError(`--${name} must be a number, not "${value}"`);
+  return n;
+}
+
+/** `https` is required for anything that leaves the machine: keys must not cross a network in clear text. */
+export function checkBaseUrl(url: string): void {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw new CliError(`--base-url "${url}" is not a URL; write it in full, e.g. https://api.anthropic.com`);
+  }
+  if (u.protocol === 'http:' && !isLoopbackHost(u.hostname)) {
+    throw new CliError(`--base-url must use https for a non-local host (${u.hostname}); plain http is allowed only for 127.0.0.1/localhost`);
+  }
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new CliError(`--base-url must be http(s), not ${u.protocol}`);
+}
+
+function validated(candidate: unknown): EndpointConfig {
+  const parsed = endpointSchema.safeParse(candidate);
+  if (parsed.success) return parsed.data;
+  throw new CliError(parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`).join('\n'));
+}
+
+export function maskedEndpoint(e: EndpointConfig): Record<string, unknown> {
+  const { api_key, api_keys, ...rest } = e;
+  return {
+    ...rest,
+    ...(api_key !== undefined && { api_key: maskSecret(api_key) }),
+    ...(api_keys !== undefined && { api_keys: api_keys.map(maskSecret) }),
+  };
+}
+
+function keySummary(e: EndpointConfig): string {
+  if (e.api_keys) return `${e.api_keys.length} keys`;
+  return e.api_key ? maskSecret(e.api_key) : '(client\'s)';
+}
+
+export function registerEndpointCommands(program: Command, paths: () => QccPaths): void {
+  const endpoint = program.command('endpoint').description('manage the endpoints qcc spreads traffic over');
+
+  endpoint
+    .command('add <id>')
+    .description('add an endpoint')
+    .requiredOption('--base-url <url>', 'the endpoint\'s base URL, e.g. https://api.anthropic.com')
+    .option('--api-key <key>', 'its API key (prefer --api-key-env or --api-key-stdin to keep it out of shell history)')
+    .option('--api-keys <k1,k2>', 'a pool of keys, rotated')
+    .option('--api-key-env <VAR>', 'read the key from this environment variable')
+    .option('--api-key-stdin', 'read the key (or keys, one per line) from standard input')
+    .option('--weight <n>', 'share of traffic relative to the others', '1')
+    .option('--priority <n>', 'tier for the priority strategy: lower serves first', '0')
+    .option('--models <a,b>', 'only serve these models')
+    .option('--auth-mode <mode>', `${AUTH_MODES.join('|')}`, 'auto')
+    .option('--max-concurrency <n>', 'at most this many requests at once')
+    .option('--disabled', 'add it switched off')
+    .addHelpText('after', '\nExample:\n  qcc endpoint add main --base-url https://api.anthropic.com --api-key-env ANTHROPIC_API_KEY')
+    .action((id: string, opts: AddOptions) => {
+      checkBaseUrl(opts.baseUrl);
+      const keys = keysFrom(opts);
+      const e = validated({
+        id,
+        base_url: opts.baseUrl,
+        ...(keys && keys.length === 1 && opts.apiKeys === undefined ? { api_key: keys[0] } : {}),
+        ...(keys && (keys.length > 1 || opts.apiKeys !== undefined) ? { api_keys: keys } : {}),
+        weight: numberOption('weight', opts.weight),
+        priority: numberOption('priority', opts.priority),
+        models: opts.models ? opts.models.split(',').map((m) => m.trim()).filter(Boolean) : [],
+        auth_mode: opts.authMode,
+        enabled: !opts.disabled,
+        ...(opts.maxConcurrency !== undefined && { max_concurrency: numberOption('max-concurrency', opts.maxConcurrency) }),
+      });
+      updateConfig(paths().config, (c) => {
+        if (c.endpoints.some((x) => x.id === id)) throw new CliError(`an endpoint "${id}" exists already; pick another id or \`qcc endpoint remove ${id}\``);
+        c.endpoints.push(e);
+      });
+      process.stdout.write(`added endpoint ${id} (${e.base_url}, key ${keySummary(e)})\n`);
+    });
+
+  endpoint
+    .command('list')
+    .description('list endpoints (keys masked)')
+    .option('--json', 'machine-readable output')
+    .action((opts: { json?: boolean }) => {
+      const { config } = loadConfig(paths().config);
+      if (opts.json) return printJson(config.endpoints.map(maskedEndpoint));
+      if (config.endpoints.length === 0) return void process.stdout.write('no endpoints; add one with `qcc endpoint add`\n');
+      const rows = config.endpoints.map((e) => [e.id, e.enabled ? 'yes' : 'no', e.base_url, keySummary(e), e.auth_mode, e.weight, e.priority, e.models.join(',') || '*']);
+      process.stdout.write(`${table(['ID', 'ENABLED', 'BASE URL', 'KEY', 'AUTH', 'WEIGHT', 'PRIORITY', 'MODELS'], rows)}\n`);
+    });
+
+  endpoint
+    .command('remove <id>')
+    .description('remove an endpoint')
+    .action((id: string) => {
+      updateConfig(paths().config, (c) => {
+        const before = c.endpoints.length;
+        c.endpoints = c.endpoints.filter((e) => e.id !== id);
+        if (c.endpoints.length === before) throw new CliError(`no endpoint "${id}"; see \`qcc endpoint list\``);
+      });
+      process.stdout.write(`removed endpoint ${id}\n`);
+    });
+
+  for (const [name, enabled] of [['enable', true], ['disable', false]] as const) {
+    endpoint
+      .command(`${name} <id>`)
+      .description(`${name} an endpoint (a running proxy applies it at once)`)
+      .action((id: string) => {
+        updateConfig(paths().config, (c) => {
+          const e = c.endpoints.find((x) => x.id === id);
+          if (!e) throw new CliError(`no endpoint "${id}"; see \`qcc endpoint list\``);
+          e.enabled = enabled;
+        });
+        process.stdout.write(`${name}d endpoint ${id}\n`);
+      });
+  }
+}

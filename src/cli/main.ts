@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { resolvePaths, type QccPaths } from '../config/paths.js';
+import { registerConfigCommands } from './config.js';
+import { registerEndpointCommands } from './endpoint.js';
+import { reportAndExit } from './output.js';
+import { registerProxyCommands } from './proxy.js';
+import { VERSION } from './version.js';
+
+const program = new Command();
+program
+  .name('qcc')
+  .description('One stable local address for Claude Code, spread over every Anthropic-compatible endpoint you have.')
+  .version(VERSION, '-V, --version')
+  .option('--config <path>', 'config file to use (default: $QCC_HOME/config.json, QCC_HOME defaulting to ~/.qcc)')
+  .showHelpAfterError()
+  .exitOverride();
+
+const paths = (): QccPaths => resolvePaths(process.env, program.opts<{ config?: string }>().config);
+/** Global options a background child must inherit. */
+const globalArgs = (): string[] => {
+  const c = program.opts<{ config?: string }>().config;
+  return c ? ['--config', paths().config] : [];
+};
+
+registerProxyCommands(program, paths, globalArgs);
+registerEndpointCommands(program, paths);
+registerConfigCommands(program, paths);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (e: unknown) {
+  if (e instanceof CommanderError) process.exit(e.exitCode);
+  reportAndExit(e);
+}

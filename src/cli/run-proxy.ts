@@ -1,0 +1,148 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { dirname, basename } from 'node:path';
+import { createApp } from '../app.js';
+import { loadConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
+import type { QccPaths } from '../config/paths.js';
+import { isLoopbackHost } from '../proxy/access.js';
+import { createLogger, type Logger } from '../log.js';
+import { startSimulator, type Simulator } from '../sim/simulator.js';
+import { describeError } from '../errors.js';
+import { ensureAdminToken } from './admin-token.js';
+import { CliError } from './output.js';
+import { inspectRecord, removeRecord, writeRecord } from './runtime-record.js';
+import { VERSION } from './version.js';
+
+export interface RunOptions {
+  host?: string | undefined;
+  port?: number | undefined;
+  demo?: boolean | undefined;
+  logLevel?: string | undefined;
+  /** Set by `proxy start` for the detached child: stdout is the log file then. */
+  background?: boolean | undefined;
+}
+
+/** Two simulated endpoints, so a newcomer without any key sees qcc (and Claude Code through it) work at once. */
+async function startDemoEndpoints(config: Config): Promise<{ config: Config; sims: Simulator[] }> {
+  const sims = await Promise.all([startSimulator({ name: 'demo-a' }), startSimulator({ name: 'demo-b' })]);
+  const endpoints = sims.map((s) => ({
+    id: s.name,
+    base_url: s.url,
+    auth_mode: 'auto' as const,
+    models: [],
+    model_map: {},
+    weight: 1,
+    priority: 0,
+    enabled: true,
+  }));
+  return { config: { ...config, endpoints }, sims };
+}
+
+function checkBindSafety(host: string, config: Config): void {
+  if (!isLoopbackHost(host) && config.proxy.access_keys.length === 0) {
+    throw new CliError(
+      `refusing to listen on ${host} without an access key: anyone who can reach that address could spend your endpoints' keys.\n` +
+        'Add at least one key to "proxy.access_keys" in the config, or listen on 127.0.0.1.',
+    );
+  }
+}
+
+/** Watch the config file and apply valid changes live; an invalid edit is logged and the running config stays. */
+function watchConfig(file: string, logger: Logger, apply: (c: Config) => void): FSWatcher | undefined {
+  let timer: NodeJS.Timeout | undefined;
+  const reload = () => {
+    try {
+      const { config, exists } = loadConfig(file);
+      if (!exists) return;
+      apply(config);
+      logger.info({ file }, 'config reloaded');
+    } catch (e: unknown) {
+      logger.error({ file, reason: describeError(e) }, 'config change rejected; the running config stays in force');
+    }
+  };
+  try {
+    // Watch the directory: editors and our own atomic writes replace the file, which a file watch would lose.
+    return watch(dirname(file), (_event, name) => {
+      if (name !== basename(file)) return;
+      clearTimeout(timer);
+      timer = setTimeout(reload, 100);
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+export async function runProxyForeground(paths: QccPaths, opts: RunOptions): Promise<void> {
+  const existing = inspectRecord(paths.runtime);
+  if (existing.kind === 'running' && existing.record.pid !== process.pid) {
+    throw new CliError(`qcc proxy is already running (pid ${existing.record.pid}) at ${existing.record.url}; stop it with \`qcc proxy stop\``);
+  }
+  const loaded = loadConfig(paths.config);
+  let config = loaded.config;
+  const logger = createLogger((opts.logLevel as 'info') ?? 'info');
+  for (const change of loaded.migrated) logger.info({ file: paths.config }, change);
+  let sims: Simulator[] = [];
+  if (config.endpoints.length === 0) {
+    if (!opts.demo) {
+      throw new CliError(
+        `no endpoints configured in ${paths.config}.\n` +
+          'Add one: qcc endpoint add main --base-url https://api.anthropic.com --api-key-env ANTHROPIC_API_KEY\n' +
+          'or try qcc with simulated endpoints: qcc proxy start --demo',
+      );
+    }
+    ({ config, sims } = await startDemoEndpoints(config));
+  } else if (opts.demo) {
+    logger.info('endpoints are configured, so --demo uses them instead of simulated ones');
+  }
+  const host = opts.host ?? config.proxy.host;
+  const port = opts.port ?? config.proxy.port;
+  checkBindSafety(host, config);
+
+  const adminToken = ensureAdminToken(paths.adminToken);
+  const app = createApp(config, { logger, adminToken, statePath: paths.state, version: VERSION });
+  let address;
+  try {
+    address = await app.listen(port, host);
+  } catch (e: unknown) {
+    await app.close(0);
+    await Promise.all(sims.map((s) => s.close()));
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new CliError(`port ${port} on ${host} is already in use; choose another with --port (0 picks a free one)`);
+    if (code === 'EADDRNOTAVAIL') throw new CliError(`cannot listen on ${host}: no such address on this machine`);
+    throw e;
+  }
+  writeRecord(paths.runtime, {
+    pid: process.pid,
+    url: address.url,
+    host: address.host,
+    port: address.port,
+    started_at: new Date().toISOString(),
+    config: paths.config,
+    log: opts.background ? paths.log : null,
+  });
+  logger.info({ url: address.url, endpoints: config.endpoints.map((e) => e.id), demo: sims.length > 0 }, 'qcc proxy listening');
+  if (!opts.background) {
+    process.stderr.write(
+      `listening on ${address.url}\n` +
+        (sims.length > 0 ? 'serving through two simulated endpoints (demo mode)\n' : '') +
+        `point Claude Code at it:\n  export ANTHROPIC_BASE_URL=${address.url}\n  export ANTHROPIC_API_KEY=${config.proxy.access_keys.length > 0 ? '<one of proxy.access_keys>' : 'any-value-qcc-uses-its-own-keys'}\n`,
+    );
+  }
+
+  const watcher = sims.length > 0 ? undefined : watchConfig(paths.config, logger, (c) => app.reload(c));
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping: draining in-flight requests');
+    watcher?.close();
+    await app.close();
+    await Promise.all(sims.map((s) => s.close()));
+    removeRecord(paths.runtime, process.pid);
+    logger.info('stopped');
+    logger.flush();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}

@@ -1,0 +1,93 @@
+import { z } from 'zod';
+
+/**
+ * The only config type. The file format is QCC's, snake_case, version 1. Defaults live here so that a minimal
+ * file (`{"version":1,"endpoints":[...]}`) is complete after parsing.
+ */
+
+export const AUTH_MODES = ['auto', 'x-api-key', 'bearer'] as const;
+export const STRATEGIES = ['weighted-round-robin', 'least-connections', 'fastest', 'priority', 'random'] as const;
+
+const ENDPOINT_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+const baseUrl = z
+  .string()
+  .refine((s) => {
+    try {
+      const u = new URL(s);
+      return u.protocol === 'http:' || u.protocol === 'https:';
+    } catch {
+      return false;
+    }
+  }, 'must be an absolute http(s) URL such as "https://api.anthropic.com"');
+
+export const endpointSchema = z
+  .object({
+    id: z.string().regex(ENDPOINT_ID, 'use 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit'),
+    base_url: baseUrl,
+    api_key: z.string().min(1, 'must not be empty; leave the field out to pass the client\'s own credentials through').optional(),
+    api_keys: z.array(z.string().min(1)).min(1, 'list at least one key, or leave the field out').optional(),
+    auth_mode: z.enum(AUTH_MODES).default('auto'),
+    models: z.array(z.string().min(1)).default([]),
+    model_map: z.record(z.string(), z.string().min(1)).default({}),
+    weight: z.number().positive('must be greater than 0').max(1000).default(1),
+    priority: z.number().int().min(0).max(1000).default(0),
+    enabled: z.boolean().default(true),
+    max_concurrency: z.number().int().positive().optional(),
+  })
+  .strict()
+  .refine((e) => !(e.api_key !== undefined && e.api_keys !== undefined), {
+    message: 'set either "api_key" or "api_keys", not both',
+    path: ['api_keys'],
+  });
+
+export const proxySchema = z
+  .object({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(7860),
+    access_keys: z.array(z.string().min(8, 'access keys must be at least 8 characters')).default([]),
+    strategy: z.enum(STRATEGIES).default('weighted-round-robin'),
+    session_affinity: z.boolean().default(true),
+    /** Time allowed for an upstream's response headers on a streaming request. */
+    first_byte_timeout_ms: z.number().int().positive().default(60_000),
+    /** Non-streaming calls answer only when done; long generations legitimately take minutes. */
+    non_stream_timeout_ms: z.number().int().positive().default(600_000),
+    /** Longest silence allowed between two chunks of a response body. */
+    idle_timeout_ms: z.number().int().positive().default(300_000),
+    max_body_bytes: z.number().int().positive().default(32 * 1024 * 1024),
+    drain_timeout_ms: z.number().int().nonnegative().default(10_000),
+  })
+  .strict();
+
+export const configSchema = z
+  .object({
+    version: z.literal(1, { error: 'must be 1 (the only config version this qcc knows)' }),
+    proxy: proxySchema.default(() => proxySchema.parse({})),
+    endpoints: z.array(endpointSchema).default([]),
+  })
+  .strict()
+  .superRefine((cfg, ctx) => {
+    const seen = new Set<string>();
+    cfg.endpoints.forEach((e, i) => {
+      if (seen.has(e.id)) {
+        ctx.addIssue({ code: 'custom', path: ['endpoints', i, 'id'], message: `duplicate id "${e.id}": ids must be unique` });
+      }
+      seen.add(e.id);
+    });
+  });
+
+export type Config = z.infer<typeof configSchema>;
+export type EndpointConfig = z.infer<typeof endpointSchema>;
+export type ProxySettings = z.infer<typeof proxySchema>;
+export type AuthMode = (typeof AUTH_MODES)[number];
+export type StrategyName = (typeof STRATEGIES)[number];
+
+export function defaultConfig(): Config {
+  return configSchema.parse({ version: 1 });
+}
+
+/** Keys an endpoint authenticates with; empty means "pass the client's credentials through". */
+export function endpointKeys(e: EndpointConfig): string[] {
+  if (e.api_keys) return e.api_keys;
+  return e.api_key ? [e.api_key] : [];
+}

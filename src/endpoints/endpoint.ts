@@ -1,0 +1,133 @@
+import { endpointKeys, type EndpointConfig } from '../config/schema.js';
+import type { Penalty } from '../proxy/policy.js';
+import { upstreamTarget, type UpstreamTarget } from '../proxy/upstream-url.js';
+import { Breaker, type BreakerTransition } from './breaker.js';
+import { KeyPool } from './key-pool.js';
+import { ewma, SUCCESS_ALPHA, TTFB_ALPHA, weightFactor } from './weight.js';
+
+export type EndpointState = 'healthy' | 'cooling' | 'open' | 'half-open' | 'disabled' | 'queued';
+
+/** Runtime state of one endpoint. It never lives in the config object; a config reload keeps it by id. */
+export class EndpointRuntime {
+  config: EndpointConfig;
+  target: UpstreamTarget;
+  keys: KeyPool;
+  readonly breaker: Breaker;
+  inflight = 0;
+  requests = 0;
+  failures = 0;
+  successEwma = 1;
+  ttfbEwmaMs: number | undefined;
+  /** 0–100 from active health checks; undefined until one has run. */
+  healthScore: number | undefined;
+  slowStartSince: number | undefined;
+  /** In the failure queue, waiting for a recovery check. */
+  queued = false;
+  lastError: string | undefined;
+  private keysSignature: string;
+
+  constructor(config: EndpointConfig, onTransition?: (id: string, t: BreakerTransition) => void) {
+    this.config = config;
+    this.target = upstreamTarget(config.base_url);
+    this.keys = new KeyPool(endpointKeys(config));
+    this.keysSignature = endpointKeys(config).join('\n');
+    this.breaker = new Breaker(undefined, onTransition ? (t) => onTransition(config.id, t) : undefined);
+  }
+
+  get id(): string {
+    return this.config.id;
+  }
+
+  /** Apply a new config for the same id, keeping counters and breaker; key state resets only if keys changed. */
+  reconfigure(config: EndpointConfig): void {
+    this.config = config;
+    this.target = upstreamTarget(config.base_url);
+    const signature = endpointKeys(config).join('\n');
+    if (signature !== this.keysSignature) {
+      this.keys = new KeyPool(endpointKeys(config));
+      this.keysSignature = signature;
+    }
+  }
+
+  servesModel(model: string | undefined): boolean {
+    const { models } = this.config;
+    return models.length === 0 || model === undefined || models.includes(model);
+  }
+
+  upstreamModel(model: string): string {
+    return this.config.model_map[model] ?? model;
+  }
+
+  atCapacity(): boolean {
+    const max = this.config.max_concurrency;
+    return max !== undefined && this.inflight >= max;
+  }
+
+  /** Can this endpoint take a request right now? (May move its breaker from open to half-open.) */
+  usable(now: number): boolean {
+    return this.config.enabled && !this.atCapacity() && this.keys.hasUsable(now) && this.breaker.canServe(now);
+  }
+
+  /** Milliseconds until it could serve again; 0 if it can now. For failing open when everything is down. */
+  msUntilUsable(now: number): number {
+    return Math.max(this.breaker.msUntilRetry(now), this.keys.msUntilUsable(now));
+  }
+
+  state(now: number): EndpointState {
+    if (!this.config.enabled) return 'disabled';
+    if (this.queued) return 'queued';
+    if (this.breaker.state === 'half-open') return 'half-open';
+    if (this.breaker.state === 'open') {
+      const c = this.breaker.cause;
+      return c === 'overload' ? 'cooling' : 'open';
+    }
+    if (!this.keys.hasUsable(now)) return 'cooling';
+    return 'healthy';
+  }
+
+  effectiveWeight(now: number, bestTtfbMs: number | undefined): number {
+    const factor = weightFactor({
+      successEwma: this.successEwma,
+      ttfbEwmaMs: this.ttfbEwmaMs,
+      bestTtfbMs,
+      healthScore: this.healthScore,
+      slowStartSince: this.slowStartSince,
+      now,
+    });
+    return this.config.weight * factor;
+  }
+
+  recordSuccess(ttfbMs: number, keyIndex: number | undefined): void {
+    this.successEwma = ewma(this.successEwma, 1, SUCCESS_ALPHA);
+    this.ttfbEwmaMs = ewma(this.ttfbEwmaMs, ttfbMs, TTFB_ALPHA);
+    if (keyIndex !== undefined) this.keys.clear(keyIndex);
+    this.breaker.recordSuccess();
+  }
+
+  /**
+   * Record what went wrong. Key problems (401/403/402/429) set the key aside and leave the breaker alone:
+   * the endpoint itself may be fine with another key.
+   */
+  recordFailure(penalty: Penalty, now: number, keyIndex: number | undefined, retryAfterSeconds: number | undefined): void {
+    this.failures++;
+    if (penalty === 'auth' || penalty === 'rate-limit' || penalty === 'spend-limit') {
+      this.breaker.release();
+      if (keyIndex !== undefined) {
+        const problem = penalty === 'auth' ? 'rejected' : penalty === 'spend-limit' ? 'spent' : 'rate-limited';
+        this.keys.report(keyIndex, problem, now, retryAfterSeconds);
+      }
+      return;
+    }
+    this.successEwma = ewma(this.successEwma, 0, SUCCESS_ALPHA);
+    this.breaker.recordFailure(penalty, now);
+  }
+
+  /** A recovery or health check passed: close the breaker and ramp traffic back up slowly. */
+  restore(now: number): void {
+    const wasDown = this.breaker.state !== 'closed' || this.queued;
+    this.queued = false;
+    this.breaker.reset();
+    this.successEwma = Math.max(this.successEwma, 0.8);
+    if (wasDown) this.slowStartSince = now;
+  }
+}

@@ -1,0 +1,117 @@
+import type { Config, StrategyName } from '../config/schema.js';
+import { createStrategy, type EndpointView, type Strategy } from '../balancer/index.js';
+import type { BreakerTransition } from './breaker.js';
+import { EndpointRuntime } from './endpoint.js';
+import { SessionAffinity } from './affinity.js';
+
+export interface PoolDeps {
+  now: () => number;
+  random: () => number;
+  onTransition?: (endpointId: string, t: BreakerTransition) => void;
+}
+
+/** One pick in a plan: which endpoint, and whether it was taken only because everything else was down. */
+export interface PlannedAttempt {
+  endpoint: EndpointRuntime;
+  failOpen: boolean;
+}
+
+/**
+ * The endpoints and their runtime state. A config reload keeps each endpoint's state by id, so in-flight
+ * requests, breakers and measurements survive it.
+ */
+export class EndpointPool {
+  private runtimes = new Map<string, EndpointRuntime>();
+  private ordered: EndpointRuntime[] = [];
+  private strategy!: Strategy;
+  private sessionAffinity = true;
+  readonly affinity = new SessionAffinity();
+
+  constructor(
+    config: Config,
+    private readonly deps: PoolDeps,
+  ) {
+    this.update(config);
+  }
+
+  update(config: Config): void {
+    const next = new Map<string, EndpointRuntime>();
+    for (const e of config.endpoints) {
+      const existing = this.runtimes.get(e.id);
+      if (existing) existing.reconfigure(e);
+      next.set(e.id, existing ?? new EndpointRuntime(e, this.deps.onTransition));
+    }
+    this.runtimes = next;
+    this.ordered = [...next.values()];
+    if (this.strategy?.name !== config.proxy.strategy) this.strategy = this.makeStrategy(config.proxy.strategy);
+    this.sessionAffinity = config.proxy.session_affinity;
+  }
+
+  get(id: string): EndpointRuntime | undefined {
+    return this.runtimes.get(id);
+  }
+
+  all(): readonly EndpointRuntime[] {
+    return this.ordered;
+  }
+
+  get strategyName(): StrategyName {
+    return this.strategy.name;
+  }
+
+  /** The fastest measured time to first byte in the pool: the yardstick for latency-scaled weights. */
+  bestTtfb(): number | undefined {
+    let best: number | undefined;
+    for (const e of this.ordered) if (e.ttfbEwmaMs !== undefined && (best === undefined || e.ttfbEwmaMs < best)) best = e.ttfbEwmaMs;
+    return best;
+  }
+
+  /**
+   * Candidates for one request, in the order to try them. Lazy: each call sees the state as it is then (an
+   * endpoint that just failed for someone else is skipped). Each endpoint at most once.
+   */
+  plan(model: string | undefined, sessionId: string | undefined): () => PlannedAttempt | undefined {
+    const tried = new Set<string>();
+    return () => {
+      const now = this.deps.now();
+      if (tried.size === 0 && sessionId !== undefined && this.sessionAffinity) {
+        const sticky = this.runtimes.get(this.affinity.get(sessionId) ?? '');
+        if (sticky && sticky.servesModel(model) && sticky.usable(now)) {
+          tried.add(sticky.id);
+          return { endpoint: sticky, failOpen: false };
+        }
+      }
+      const eligible = this.ordered.filter((e) => !tried.has(e.id) && e.config.enabled && e.servesModel(model));
+      if (eligible.length === 0) return undefined;
+      const best = this.bestTtfb();
+      const views: EndpointView[] = eligible.map((e) => ({
+        id: e.id,
+        weight: e.effectiveWeight(now, best),
+        inflight: e.inflight,
+        ttfbMs: e.ttfbEwmaMs,
+        priority: e.config.priority,
+        available: e.usable(now),
+      }));
+      const picked = this.strategy.pick(views);
+      if (picked) {
+        tried.add(picked.id);
+        return { endpoint: this.runtimes.get(picked.id)!, failOpen: false };
+      }
+      // Everything is open or cooling: fail open on the endpoint that recovers soonest rather than refuse.
+      // Only as a first attempt, so an outage never multiplies traffic; full endpoints are never queued behind.
+      if (tried.size > 0) return undefined;
+      let soonest: EndpointRuntime | undefined;
+      for (const e of eligible) {
+        if (e.atCapacity()) continue;
+        if (!soonest || e.msUntilUsable(now) < soonest.msUntilUsable(now)) soonest = e;
+      }
+      if (!soonest) return undefined;
+      tried.add(soonest.id);
+      return { endpoint: soonest, failOpen: true };
+    };
+  }
+
+  private makeStrategy(name: StrategyName): Strategy {
+    return createStrategy(name, { random: this.deps.random });
+  }
+}

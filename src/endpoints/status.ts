@@ -1,0 +1,50 @@
+import type { EndpointState } from './endpoint.js';
+import type { EndpointPool } from './pool.js';
+
+/** The shape of `qcc proxy status --json` per endpoint (and of the admin API): stable, secrets never included. */
+export interface EndpointStatus {
+  id: string;
+  base_url: string;
+  enabled: boolean;
+  state: EndpointState;
+  priority: number;
+  weight: number;
+  effective_weight: number;
+  inflight: number;
+  requests: number;
+  errors: number;
+  ttfb_ewma_ms: number | null;
+  consecutive_failures: number;
+  cooldown_left_ms: number;
+  keys_total: number;
+  keys_usable: number | null;
+  health_score: number | null;
+  last_error: string | null;
+}
+
+export function describeEndpoints(pool: EndpointPool, now: number): EndpointStatus[] {
+  const best = pool.bestTtfb();
+  return pool.all().map((e) => ({
+    id: e.id,
+    base_url: e.config.base_url,
+    enabled: e.config.enabled,
+    state: e.state(now),
+    priority: e.config.priority,
+    weight: e.config.weight,
+    effective_weight: round(e.effectiveWeight(now, best)),
+    inflight: e.inflight,
+    requests: e.requests,
+    errors: e.failures,
+    ttfb_ewma_ms: e.ttfbEwmaMs === undefined ? null : round(e.ttfbEwmaMs),
+    consecutive_failures: e.breaker.consecutiveFailures,
+    cooldown_left_ms: Math.round(e.msUntilUsable(now)),
+    keys_total: e.keys.size,
+    keys_usable: e.keys.passThrough ? null : e.keys.usableCount(now),
+    health_score: e.healthScore ?? null,
+    last_error: e.lastError ?? null,
+  }));
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}

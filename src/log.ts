@@ -1,0 +1,48 @@
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+
+export type { Logger };
+
+/**
+ * Structured logs with every credential redacted, wherever it appears in a logged object. Messages and bodies
+ * are not logged.
+ */
+export const REDACT_PATHS = [
+  'api_key',
+  'api_keys',
+  'access_keys',
+  '*.api_key',
+  '*.api_keys',
+  '*.access_keys',
+  'endpoints[*].api_key',
+  'endpoints[*].api_keys',
+  'headers["x-api-key"]',
+  'headers.authorization',
+  '*.headers["x-api-key"]',
+  '*.headers.authorization',
+  'token',
+  'adminToken',
+];
+
+export function createLogger(level: LevelWithSilent = 'info', destination?: NodeJS.WritableStream): Logger {
+  return pino(
+    {
+      level,
+      base: { pid: process.pid },
+      redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    destination ?? pino.destination({ fd: 1, sync: false }),
+  );
+}
+
+export function silentLogger(): Logger {
+  return pino({ level: 'silent' });
+}
+
+/** `sk-ant-api03-abcdef…wxyz` → `sk-ant-…wxyz`: enough to recognise a key, never enough to use it. */
+export function maskSecret(secret: string | undefined): string {
+  if (!secret) return '';
+  if (secret.length <= 8) return '…' + secret.slice(-2);
+  const prefix = /^(sk-[a-z]+-|sk-)/i.exec(secret)?.[0] ?? secret.slice(0, 3);
+  return `${prefix}…${secret.slice(-4)}`;
+}

@@ -1,0 +1,39 @@
+import type { IncomingMessage } from 'node:http';
+import { ProxyError } from '../errors.js';
+
+/**
+ * Read the whole request body, counting bytes as they arrive (a `content-length` header is a claim, not a
+ * fact). The body is kept as one Buffer so that every attempt can replay exactly the same bytes.
+ */
+export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      req.resume();
+      return reject(tooLarge(maxBytes));
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    let failed = false;
+    req.on('data', (chunk: Buffer) => {
+      if (failed) return;
+      total += chunk.length;
+      if (total > maxBytes) {
+        failed = true;
+        chunks.length = 0;
+        return reject(tooLarge(maxBytes));
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (!failed) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
+    });
+    req.on('error', (e) => {
+      if (!failed) reject(e);
+    });
+  });
+}
+
+function tooLarge(maxBytes: number): ProxyError {
+  return new ProxyError('bodyTooLarge', `request body exceeds the proxy's limit of ${maxBytes} bytes`);
+}

@@ -1,0 +1,47 @@
+import type { StreamEnd } from './forward.js';
+import type { Penalty } from './policy.js';
+import type { Usage } from './sse.js';
+
+/**
+ * What the proxy tells the rest of the program. Exactly one `RequestRecord` per client request, carrying its
+ * attempts. Stats, health and metrics subscribe; `proxy/` never imports them.
+ */
+
+export interface AttemptRecord {
+  endpointId: string;
+  /** Upstream status, when one arrived. */
+  status?: number;
+  ms: number;
+  /** Failure class (`connect`, `first-byte-timeout`, `reset`, `empty-stream`, `error-event`, …) or penalty. */
+  error?: string;
+  penalty?: Penalty | null;
+  failOpen?: boolean;
+}
+
+export interface RequestRecord {
+  requestId: string;
+  /** Epoch milliseconds when the request arrived. */
+  startedAt: number;
+  method: string;
+  path: string;
+  model: string | undefined;
+  stream: boolean;
+  sessionId: string | undefined;
+  endpointId: string | undefined;
+  attempts: AttemptRecord[];
+  /** Status the client received (0 when it went away first). */
+  status: number;
+  ttfbMs: number | undefined;
+  totalMs: number;
+  usage: Usage | undefined;
+  /** How a committed response ended. */
+  end: StreamEnd | undefined;
+  /** The proxy's own error code, when it answered itself. */
+  errorCode: string | undefined;
+  /** Health-check traffic is marked so its tokens and cost can be counted apart. */
+  healthCheck: boolean;
+}
+
+export interface ProxyObserver {
+  requestFinished(record: RequestRecord): void;
+}

@@ -1,0 +1,270 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { ProxySettings } from '../config/schema.js';
+import { ProxyError, sendProxyError } from '../errors.js';
+import type { EndpointRuntime } from '../endpoints/endpoint.js';
+import type { EndpointPool } from '../endpoints/pool.js';
+import type { RetryBudget } from '../endpoints/retry-budget.js';
+import { readBody } from './body.js';
+import type { AttemptRecord, ProxyObserver, RequestRecord } from './events.js';
+import { forwardAttempt, type AttemptResult, type HeldResponse } from './forward.js';
+import { clientResponseHeaders, headerValue, upstreamRequestHeaders, type HeaderMap } from './headers.js';
+import { decide, parseRetryAfter, type Decision, type Outcome } from './policy.js';
+import { relayHeld } from './relay.js';
+import { upstreamPath } from './upstream-url.js';
+
+export interface ProxyContext {
+  settings: () => ProxySettings;
+  pool: EndpointPool;
+  budget: RetryBudget;
+  dispatcher: Dispatcher;
+  /** Wall-clock milliseconds; injectable for breakers and cool-downs. */
+  now: () => number;
+  observer?: ProxyObserver | undefined;
+}
+
+/** What the access check found: which client header carried the proxy's own key (never forwarded). */
+export interface ClientAuth {
+  accessKeyHeader: 'x-api-key' | 'authorization' | undefined;
+}
+
+interface ParsedRequest {
+  json: Record<string, unknown> | undefined;
+  model: string | undefined;
+  stream: boolean;
+  countTokens: boolean;
+}
+
+const MESSAGES = '/v1/messages';
+const COUNT_TOKENS = '/v1/messages/count_tokens';
+
+function parseRequest(method: string, pathname: string, body: Buffer | null): ParsedRequest {
+  const countTokens = method === 'POST' && pathname === COUNT_TOKENS;
+  if (!(method === 'POST' && (pathname === MESSAGES || countTokens))) {
+    return { json: undefined, model: undefined, stream: false, countTokens: false };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(body && body.length > 0 ? body.toString('utf8') : '');
+  } catch (e: unknown) {
+    throw new ProxyError('malformedJson', `request body is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new ProxyError('invalidRequest', 'request body must be a JSON object');
+  }
+  const obj = json as Record<string, unknown>;
+  return { json: obj, model: typeof obj.model === 'string' ? obj.model : undefined, stream: obj.stream === true, countTokens };
+}
+
+/** The body for one endpoint: the client's bytes, re-serialised only when the endpoint maps the model. */
+function bodyFor(endpoint: EndpointRuntime, body: Buffer | null, parsed: ParsedRequest): Buffer | null {
+  if (!parsed.json || parsed.model === undefined) return body;
+  const mapped = endpoint.upstreamModel(parsed.model);
+  if (mapped === parsed.model) return body;
+  return Buffer.from(JSON.stringify({ ...parsed.json, model: mapped }));
+}
+
+function outcomeOf(result: AttemptResult): Outcome | undefined {
+  switch (result.kind) {
+    case 'error-response': {
+      const r = result.response;
+      return {
+        kind: 'status',
+        status: r.status,
+        retryAfterSeconds: parseRetryAfter(r.headers['retry-after']),
+        errorText: r.status === 429 ? r.body.subarray(0, 4096).toString('utf8') : undefined,
+      };
+    }
+    case 'failed':
+      return { kind: 'failure', failure: result.failure };
+    default:
+      return undefined;
+  }
+}
+
+/** A local token estimate for `count_tokens` when no endpoint supports it: ~4 bytes a token. */
+function sendCountEstimate(res: ServerResponse, body: Buffer | null, extra: HeaderMap): void {
+  const payload = JSON.stringify({ input_tokens: Math.max(1, Math.ceil((body?.length ?? 0) / 4)) });
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)), 'x-qcc-estimated': 'true', ...extra });
+  res.end(payload);
+}
+
+export function createProxyHandler(ctx: ProxyContext) {
+  return async function handleProxy(req: IncomingMessage, res: ServerResponse, requestId: string, auth: ClientAuth): Promise<void> {
+    const startedAt = Date.now();
+    const t0 = performance.now();
+    const settings = ctx.settings();
+    const method = req.method ?? 'GET';
+    const path = req.url ?? '/';
+    const q = path.indexOf('?');
+    const pathname = q === -1 ? path : path.slice(0, q);
+    const sessionId = headerValue(req.headers, 'x-claude-code-session-id');
+    const record: RequestRecord = {
+      requestId,
+      startedAt,
+      method,
+      path: pathname,
+      model: undefined,
+      stream: false,
+      sessionId,
+      endpointId: undefined,
+      attempts: [],
+      status: 0,
+      ttfbMs: undefined,
+      totalMs: 0,
+      usage: undefined,
+      end: undefined,
+      errorCode: undefined,
+      healthCheck: headerValue(req.headers, 'x-qcc-health-check') !== undefined,
+    };
+    const finish = (status: number) => {
+      record.status = status;
+      record.totalMs = performance.now() - t0;
+      ctx.observer?.requestFinished(record);
+    };
+    const proxyHeaders = (endpointId?: string): HeaderMap => {
+      const h: HeaderMap = { 'x-qcc-request-id': requestId, 'x-qcc-attempts': String(record.attempts.length) };
+      if (endpointId !== undefined) h['x-qcc-endpoint'] = endpointId;
+      return h;
+    };
+    const fail = (err: ProxyError) => {
+      record.errorCode = err.code;
+      sendProxyError(res, err, requestId);
+      finish(err.status);
+    };
+
+    let body: Buffer | null = null;
+    let parsed: ParsedRequest;
+    try {
+      if (method !== 'GET' && method !== 'HEAD') body = await readBody(req, settings.max_body_bytes);
+      parsed = parseRequest(method, pathname, body);
+    } catch (e: unknown) {
+      if (e instanceof ProxyError) {
+        if (e.code === 'bodyTooLarge') res.setHeader('connection', 'close');
+        return fail(e);
+      }
+      return finish(0); // the client went away while sending
+    }
+    record.model = parsed.model;
+    record.stream = parsed.stream;
+
+    const now = ctx.now();
+    ctx.budget.recordRequest(now);
+    const next = ctx.pool.plan(parsed.model, sessionId);
+    const headersTimeoutMs = parsed.stream || !parsed.json ? settings.first_byte_timeout_ms : settings.non_stream_timeout_ms;
+    let lastHeld: { held: HeldResponse; endpointId: string } | undefined;
+    let lastFailure: { message: string; timeout: boolean } | undefined;
+    let allNotSupported = parsed.countTokens;
+
+    for (;;) {
+      const planned = next();
+      if (!planned) break;
+      if (record.attempts.length > 0 && !ctx.budget.tryFailover(ctx.now())) break;
+      const { endpoint, failOpen } = planned;
+      const attemptNow = ctx.now();
+      // Fail-open picks an endpoint whose keys may all be cooling: use one anyway, that is the point.
+      const key = endpoint.keys.pick(failOpen ? Number.POSITIVE_INFINITY : attemptNow);
+      const attemptBody = bodyFor(endpoint, body, parsed);
+      const headers = upstreamRequestHeaders(
+        req.headers,
+        { key: key?.key, mode: endpoint.config.auth_mode, accessKeyHeader: auth.accessKeyHeader },
+        attemptBody?.length,
+      );
+      // Streams are read by the proxy (to see message_stop and usage): ask for them uncompressed.
+      if (parsed.stream) headers['accept-encoding'] = 'identity';
+      if (endpoint.breaker.state === 'half-open') endpoint.breaker.beginTrial();
+      endpoint.inflight++;
+      endpoint.requests++;
+      const attemptStart = performance.now();
+      const attempts = record.attempts.length + 1;
+      const result = await forwardAttempt({
+        dispatcher: ctx.dispatcher,
+        origin: endpoint.target.origin,
+        path: upstreamPath(endpoint.target, path),
+        method,
+        headers,
+        body: attemptBody,
+        headersTimeoutMs,
+        idleTimeoutMs: settings.idle_timeout_ms,
+        res,
+        responseHeaders: (upstream) => ({ ...clientResponseHeaders(upstream), ...proxyHeaders(endpoint.id), 'x-qcc-attempts': String(attempts) }),
+      });
+      endpoint.inflight--;
+      const attempt: AttemptRecord = { endpointId: endpoint.id, ms: performance.now() - attemptStart };
+      if (failOpen) attempt.failOpen = true;
+      record.attempts.push(attempt);
+
+      if (result.kind === 'client-abort') {
+        // The client left: not the endpoint's fault, and nobody is waiting for an answer.
+        endpoint.breaker.release();
+        attempt.error = 'client-abort';
+        record.endpointId = endpoint.id;
+        record.end = 'client-abort';
+        record.ttfbMs = result.ttfbMs;
+        return finish(0);
+      }
+      if (result.kind === 'committed') {
+        attempt.status = result.status;
+        record.endpointId = endpoint.id;
+        record.ttfbMs = result.ttfbMs;
+        record.usage = result.usage;
+        record.end = result.end;
+        if (sessionId !== undefined) ctx.pool.affinity.set(sessionId, endpoint.id);
+        if (result.end === 'complete') endpoint.recordSuccess(result.ttfbMs, key?.index);
+        else if (result.end === 'client-abort') endpoint.breaker.release();
+        else {
+          // Cut after the first byte: no replay is possible, but the endpoint is to blame.
+          attempt.error = result.end;
+          attempt.penalty = 'broken-stream';
+          endpoint.lastError = result.message;
+          if (!parsed.countTokens) endpoint.recordFailure('broken-stream', ctx.now(), key?.index, undefined);
+        }
+        return finish(result.end === 'client-abort' ? 0 : result.status);
+      }
+
+      const outcome = outcomeOf(result)!;
+      const decision: Decision = decide(outcome, { endpointOwnsKey: !endpoint.keys.passThrough, countTokens: parsed.countTokens });
+      attempt.penalty = decision.penalty;
+      if (result.kind === 'error-response') {
+        attempt.status = result.response.status;
+        if (decision.action === 'return') {
+          endpoint.breaker.release();
+          record.endpointId = endpoint.id;
+          relayHeld(res, result.response, proxyHeaders(endpoint.id));
+          return finish(result.response.status);
+        }
+        lastHeld = { held: result.response, endpointId: endpoint.id };
+        lastFailure = undefined;
+        if (result.response.status !== 404) allNotSupported = false;
+      } else {
+        attempt.error = result.failure;
+        allNotSupported = false;
+        lastFailure = { message: `${endpoint.id}: ${result.failure}: ${result.message}`, timeout: result.failure === 'first-byte-timeout' };
+        // A stream that opened with `event: error` is the upstream's own answer and can be relayed as it came.
+        lastHeld = result.failure === 'error-event' && result.held ? { held: result.held, endpointId: endpoint.id } : undefined;
+      }
+      if (decision.penalty) {
+        endpoint.lastError = attempt.error ?? `HTTP ${attempt.status}`;
+        endpoint.recordFailure(decision.penalty, ctx.now(), key?.index, outcome.kind === 'status' ? outcome.retryAfterSeconds : undefined);
+      } else {
+        endpoint.breaker.release();
+      }
+    }
+
+    // Every candidate failed (or none was usable). Relay the last upstream's own answer where there is one.
+    if (parsed.countTokens && allNotSupported) {
+      sendCountEstimate(res, body, proxyHeaders());
+      return finish(200);
+    }
+    if (lastHeld) {
+      record.endpointId = lastHeld.endpointId;
+      relayHeld(res, lastHeld.held, proxyHeaders(lastHeld.endpointId));
+      return finish(lastHeld.held.status);
+    }
+    if (lastFailure) {
+      return fail(new ProxyError(lastFailure.timeout ? 'upstreamTimeout' : 'upstreamUnreachable', `no endpoint could serve the request; last error: ${lastFailure.message}`));
+    }
+    const wanted = parsed.model !== undefined ? ` for model "${parsed.model}"` : '';
+    return fail(new ProxyError('noEndpoint', `no usable endpoint${wanted}: all are disabled, cooling down, full, or do not serve this model`, 5));
+  };
+}

@@ -1,0 +1,295 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { errorTypeForStatus, type SimBehavior, type SimUsage } from './behavior.js';
+
+/**
+ * A scripted Anthropic Messages upstream on loopback: real SSE event sequences and error shapes, with knobs for
+ * failures. It serves the tests, the benchmarks and `qcc proxy start --demo`.
+ */
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  headers: IncomingMessage['headers'];
+  body: Buffer;
+}
+
+export interface SimulatorOptions {
+  name?: string;
+  behavior?: SimBehavior;
+  script?: SimBehavior[];
+  /** Keep every request received (tests); off for benchmarks and the demo. */
+  record?: boolean;
+}
+
+export interface Simulator {
+  readonly name: string;
+  readonly url: string;
+  readonly port: number;
+  /** Default behaviour; mutate freely between requests. */
+  behavior: SimBehavior;
+  /** Per-call overrides for `/v1/messages`, consumed in order. */
+  script: SimBehavior[];
+  readonly requests: RecordedRequest[];
+  /** Number of `/v1/messages` calls received. */
+  messageCalls: number;
+  /** Responses whose client (the proxy) went away before they were complete. */
+  readonly abortedResponses: number;
+  close(): Promise<void>;
+}
+
+interface MessageRequest {
+  model?: unknown;
+  stream?: unknown;
+  messages?: unknown;
+}
+
+const HEALTH_ECHO = /reply with exactly[:\s]+([^\n]+?)\s*$/i;
+
+function lastUserText(body: MessageRequest): string {
+  if (!Array.isArray(body.messages)) return '';
+  for (let i = body.messages.length - 1; i >= 0; i--) {
+    const m = body.messages[i] as { role?: unknown; content?: unknown };
+    if (m.role !== 'user') continue;
+    if (typeof m.content === 'string') return m.content;
+    if (Array.isArray(m.content)) {
+      return m.content
+        .map((b: { type?: unknown; text?: unknown }) => (b.type === 'text' && typeof b.text === 'string' ? b.text : ''))
+        .join('\n');
+    }
+  }
+  return '';
+}
+
+function answerFor(name: string, body: MessageRequest, behavior: SimBehavior): string {
+  if (behavior.answer !== undefined) return behavior.answer;
+  const echo = HEALTH_ECHO.exec(lastUserText(body));
+  if (echo?.[1]) return echo[1];
+  return `Hi! This is ${name}, a simulated Anthropic endpoint answering through qcc.`;
+}
+
+function splitInto(text: string, parts: number): string[] {
+  const n = Math.max(1, Math.min(parts, text.length || 1));
+  const size = Math.ceil(text.length / n);
+  const out: string[] = [];
+  for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
+  return out.length > 0 ? out : [''];
+}
+
+function usageFor(bodyBytes: number, outputTokens: number, behavior: SimBehavior): SimUsage {
+  return {
+    input_tokens: Math.max(1, Math.ceil(bodyBytes / 4)),
+    output_tokens: outputTokens,
+    cache_creation_input_tokens: 0,
+    cache_read_input_tokens: 0,
+    ...behavior.usage,
+  };
+}
+
+function sse(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+function presentedKey(req: IncomingMessage): string | undefined {
+  const x = req.headers['x-api-key'];
+  if (typeof x === 'string') return x;
+  const auth = req.headers.authorization;
+  return auth?.startsWith('Bearer ') ? auth.slice(7) : undefined;
+}
+
+function sendError(res: ServerResponse, status: number, behavior: SimBehavior): void {
+  const type = behavior.errorType ?? errorTypeForStatus(status);
+  const body = JSON.stringify({
+    type: 'error',
+    error: { type, message: behavior.errorMessage ?? `simulated ${status} ${type}` },
+    request_id: `req_sim_${randomBytes(6).toString('hex')}`,
+  });
+  const headers: Record<string, string | number> = {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'x-should-retry': status >= 500 || status === 429 ? 'true' : 'false',
+  };
+  if (behavior.retryAfter !== undefined) headers['retry-after'] = behavior.retryAfter;
+  res.writeHead(status, headers);
+  res.end(body);
+}
+
+const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+async function sendStream(
+  res: ServerResponse,
+  model: string,
+  text: string,
+  usage: SimUsage,
+  behavior: SimBehavior,
+): Promise<void> {
+  const pieces = splitInto(text, behavior.deltas ?? 8);
+  const interval = behavior.deltaIntervalMs ?? 0;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    'request-id': `req_sim_${randomBytes(6).toString('hex')}`,
+  });
+  if (behavior.resetAfterDeltas === 0) return void res.socket?.destroy();
+  if (behavior.errorEventAfterDeltas === 0) {
+    res.end(sse('error', { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }));
+    return;
+  }
+  const write = async (chunk: string) => {
+    if (res.destroyed) return;
+    if (interval > 0) await delay(interval);
+    res.write(chunk);
+  };
+  const id = `msg_sim_${randomBytes(8).toString('hex')}`;
+  await write(
+    sse('message_start', {
+      type: 'message_start',
+      message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 1 } },
+    }),
+  );
+  await write(sse('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }));
+  await write(sse('ping', { type: 'ping' }));
+  for (let i = 0; i < pieces.length; i++) {
+    if (behavior.resetAfterDeltas === i) return void res.socket?.destroy();
+    if (behavior.errorEventAfterDeltas === i) {
+      res.end(sse('error', { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }));
+      return;
+    }
+    if (behavior.truncateAfterDeltas === i) return void res.end();
+    await write(sse('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: pieces[i] } }));
+  }
+  await write(sse('content_block_stop', { type: 'content_block_stop', index: 0 }));
+  await write(sse('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: usage.output_tokens } }));
+  await write(sse('message_stop', { type: 'message_stop' }));
+  res.end();
+}
+
+function sendMessage(res: ServerResponse, model: string, text: string, usage: SimUsage): void {
+  const body = JSON.stringify({
+    id: `msg_sim_${randomBytes(8).toString('hex')}`,
+    type: 'message',
+    role: 'assistant',
+    model,
+    content: [{ type: 'text', text }],
+    stop_reason: 'end_turn',
+    stop_sequence: null,
+    usage,
+  });
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+const MODELS = ['claude-opus-4-8', 'claude-sonnet-5', 'claude-haiku-4-5-20251001'];
+
+export async function startSimulator(options: SimulatorOptions = {}, port = 0, host = '127.0.0.1'): Promise<Simulator> {
+  const sockets = new Set<Socket>();
+  const state = {
+    behavior: options.behavior ?? {},
+    script: options.script ?? [],
+    requests: [] as RecordedRequest[],
+    messageCalls: 0,
+    abortedResponses: 0,
+  };
+  const name = options.name ?? 'sim';
+
+  async function handle(req: IncomingMessage, res: ServerResponse, raw: Buffer): Promise<void> {
+    const url = req.url ?? '/';
+    const path = url.split('?')[0] ?? '/';
+    if (options.record) state.requests.push({ method: req.method ?? 'GET', path: url, headers: req.headers, body: raw });
+    const isMessages = req.method === 'POST' && path.endsWith('/v1/messages');
+    const scripted = isMessages ? state.script.shift() : undefined;
+    if (isMessages) state.messageCalls++;
+    const behavior: SimBehavior = { ...state.behavior, ...scripted };
+
+    if (behavior.hang) return; // the socket stays open until the client gives up or the server closes
+    if (behavior.resetBeforeHeaders) return void req.socket.destroy();
+    if (behavior.latencyMs) await delay(behavior.latencyMs);
+    if (behavior.requireKey !== undefined && presentedKey(req) !== behavior.requireKey) {
+      return sendError(res, 401, { errorMessage: 'invalid x-api-key' });
+    }
+    if (behavior.status !== undefined && behavior.status >= 400) return sendError(res, behavior.status, behavior);
+
+    if (req.method === 'GET' && path.endsWith('/v1/models')) {
+      return sendJson(res, 200, { data: MODELS.map((id) => ({ type: 'model', id, display_name: id, created_at: '2026-01-01T00:00:00Z' })), has_more: false, first_id: MODELS[0], last_id: MODELS.at(-1) });
+    }
+    if (req.method === 'POST' && (path.endsWith('/v1/messages') || path.endsWith('/v1/messages/count_tokens'))) {
+      let body: MessageRequest;
+      try {
+        body = JSON.parse(raw.toString('utf8')) as MessageRequest;
+      } catch {
+        return sendError(res, 400, { errorMessage: 'simulator: request body is not valid JSON' });
+      }
+      if (path.endsWith('/count_tokens')) return sendJson(res, 200, { input_tokens: Math.max(1, Math.ceil(raw.length / 4)) });
+      const model = typeof body.model === 'string' ? body.model : 'claude-sim';
+      const text = answerFor(name, body, behavior);
+      const pieces = behavior.deltas ?? 8;
+      const usage = usageFor(raw.length, Math.max(1, Math.min(pieces, text.length)), behavior);
+      if (body.stream === true) return sendStream(res, model, text, usage, behavior);
+      return sendMessage(res, model, text, usage);
+    }
+    return sendError(res, 404, { errorMessage: `simulator: no route for ${req.method} ${path}` });
+  }
+
+  const server: Server = createServer((req, res) => {
+    res.once('close', () => {
+      if (!res.writableFinished) state.abortedResponses++;
+    });
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      handle(req, res, Buffer.concat(chunks)).catch(() => res.destroy());
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+
+  return {
+    name,
+    url: `http://${host}:${address.port}`,
+    port: address.port,
+    get behavior() {
+      return state.behavior;
+    },
+    set behavior(b: SimBehavior) {
+      state.behavior = b;
+    },
+    get script() {
+      return state.script;
+    },
+    set script(s: SimBehavior[]) {
+      state.script = s;
+    },
+    get requests() {
+      return state.requests;
+    },
+    get messageCalls() {
+      return state.messageCalls;
+    },
+    set messageCalls(n: number) {
+      state.messageCalls = n;
+    },
+    get abortedResponses() {
+      return state.abortedResponses;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,94 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { runCli, tempHome, writeConfig } from '../helpers/cli.js';
+import { Harness } from '../helpers/servers.js';
+
+/**
+ * The real `claude` CLI (the @anthropic-ai/claude-code dev dependency) through the built qcc to the simulator.
+ * Offline settings from shared/reference/claude-code.md; retries capped so a broken proxy fails fast.
+ */
+const CLAUDE = resolve('node_modules/.bin/claude');
+
+interface ClaudeResult {
+  result: string;
+  is_error: boolean;
+  num_turns: number;
+}
+
+function runClaude(baseUrl: string, auth: Record<string, string>, prompt: string): Promise<{ code: number | null; json: ClaudeResult; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(CLAUDE, ['-p', prompt, '--output-format', 'json'], {
+      env: {
+        PATH: process.env.PATH,
+        HOME: mkdtempSync(join(tmpdir(), 'qcc-claude-home-')),
+        ANTHROPIC_BASE_URL: baseUrl,
+        DISABLE_TELEMETRY: '1',
+        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+        DISABLE_AUTOUPDATER: '1',
+        CLAUDE_CODE_MAX_RETRIES: '2',
+        ...auth,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      try {
+        resolvePromise({ code, json: JSON.parse(stdout) as ClaudeResult, stderr });
+      } catch {
+        reject(new Error(`claude printed no JSON (code ${code})\nstdout: ${stdout}\nstderr: ${stderr}`));
+      }
+    });
+  });
+}
+
+const h = new Harness();
+let home: string | undefined;
+afterEach(async () => {
+  if (home) await runCli(home, ['proxy', 'stop']);
+  home = undefined;
+  await h.closeAll();
+});
+
+describe('Claude Code through qcc', () => {
+  it.each([
+    ['x-api-key (ANTHROPIC_API_KEY)', { ANTHROPIC_API_KEY: 'sk-client-from-claude' }, 'x-api-key'],
+    ['Bearer (ANTHROPIC_AUTH_TOKEN)', { ANTHROPIC_AUTH_TOKEN: 'tok-client-from-claude' }, 'bearer'],
+  ] as const)('claude -p answers through the proxy, client auth %s', async (_label, clientAuth, mode) => {
+    const sim = await h.sim({ name: 'sim-upstream', behavior: { answer: 'hello from the simulator' } });
+    home = tempHome();
+    writeConfig(home, { version: 1, endpoints: [{ id: 'sim', base_url: sim.url, api_key: 'sk-endpoint-own-key', auth_mode: mode }] });
+    const start = await runCli(home, ['proxy', 'start', '--port', '0']);
+    expect(start.code, start.stderr).toBe(0);
+    const url = /listening on (\S+)/.exec(start.stdout)![1]!;
+
+    const { code, json } = await runClaude(url, clientAuth, 'say hi');
+    expect(code).toBe(0);
+    expect(json.is_error).toBe(false);
+    expect(json.result).toBe('hello from the simulator');
+
+    const call = sim.requests.find((r) => r.method === 'POST' && r.path.startsWith('/v1/messages'));
+    expect(call).toBeDefined();
+    expect(call!.path).toBe('/v1/messages?beta=true');
+    const body = JSON.parse(call!.body.toString('utf8')) as { stream: boolean; messages: unknown[]; tools?: unknown[] };
+    expect(body.stream).toBe(true);
+    expect(call!.headers['anthropic-beta']).toContain('claude-code-');
+    expect(call!.headers['x-claude-code-session-id']).toBeDefined();
+    // The endpoint's own key replaced the client's, in the configured style only.
+    if (mode === 'x-api-key') {
+      expect(call!.headers['x-api-key']).toBe('sk-endpoint-own-key');
+      expect(call!.headers.authorization).toBeUndefined();
+    } else {
+      expect(call!.headers.authorization).toBe('Bearer sk-endpoint-own-key');
+      expect(call!.headers['x-api-key']).toBeUndefined();
+    }
+  });
+});

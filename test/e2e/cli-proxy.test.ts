@@ -1,0 +1,179 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { request } from 'undici';
+import { runCli, spawnCli, tempHome, writeConfig } from '../helpers/cli.js';
+import { Harness } from '../helpers/servers.js';
+
+const h = new Harness();
+const homes: string[] = [];
+afterEach(async () => {
+  // Never leave a background proxy behind, whatever a test did.
+  for (const home of homes.splice(0)) await runCli(home, ['proxy', 'stop']);
+  await h.closeAll();
+});
+
+function home(): string {
+  const dir = tempHome();
+  homes.push(dir);
+  return dir;
+}
+
+const MESSAGE = JSON.stringify({ model: 'claude-haiku-4-5-20251001', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] });
+
+describe('qcc proxy start / status / stop', () => {
+  it('starts in the background on a free port, refuses a second copy, and stops', async () => {
+    const dir = home();
+    const start = await runCli(dir, ['proxy', 'start', '--demo', '--port', '0']);
+    expect(start.code).toBe(0);
+    const url = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(start.stdout)?.[1];
+    expect(url).toBeDefined();
+    expect(start.stdout).toContain(`export ANTHROPIC_BASE_URL=${url}`);
+
+    const res = await request(`${url}/v1/messages`, { method: 'POST', body: MESSAGE, headers: { 'content-type': 'application/json' } });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['x-qcc-endpoint']).toMatch(/^demo-/);
+    await res.body.dump();
+
+    const second = await runCli(dir, ['proxy', 'start', '--demo', '--port', '0']);
+    expect(second.code).toBe(1);
+    expect(second.stderr).toContain('already running');
+
+    const status = await runCli(dir, ['proxy', 'status', '--json']);
+    expect(status.code).toBe(0);
+    const parsed = JSON.parse(status.stdout) as { running: boolean; url: string; endpoints: { id: string; requests: number }[] };
+    expect(parsed.running).toBe(true);
+    expect(parsed.url).toBe(url);
+    expect(parsed.endpoints.map((e) => e.id)).toEqual(['demo-a', 'demo-b']);
+    expect(parsed.endpoints.reduce((n, e) => n + e.requests, 0)).toBe(1);
+
+    const stop = await runCli(dir, ['proxy', 'stop']);
+    expect(stop.code).toBe(0);
+    expect(stop.stdout).toContain('stopped');
+    const after = await runCli(dir, ['proxy', 'status']);
+    expect(after.code).toBe(3);
+    expect(after.stdout).toContain('not running');
+    expect(existsSync(join(dir, 'proxy.json'))).toBe(false);
+  });
+
+  it('records a foreground proxy too, so status and stop find it', async () => {
+    const dir = home();
+    const { child, match } = await spawnCli(dir, ['proxy', 'start', '--foreground', '--demo', '--port', '0'], /listening on (http:\/\/[\d.]+:\d+)/);
+    const exited = new Promise<number | null>((r) => child.on('exit', r));
+    const status = await runCli(dir, ['proxy', 'status', '--json']);
+    expect(JSON.parse(status.stdout)).toMatchObject({ running: true, url: match[1], pid: child.pid });
+    await runCli(dir, ['proxy', 'stop']);
+    expect(await exited).toBe(0);
+  });
+
+  it('notices a stale record left by a crash', async () => {
+    const dir = home();
+    writeFileSync(join(dir, 'proxy.json'), JSON.stringify({ pid: 999_999, url: 'http://127.0.0.1:1', host: '127.0.0.1', port: 1, started_at: 'x', config: 'x', log: null }));
+    const status = await runCli(dir, ['proxy', 'status']);
+    expect(status.code).toBe(3);
+    expect(status.stdout).toContain('stale record of pid 999999');
+    expect(existsSync(join(dir, 'proxy.json'))).toBe(false);
+  });
+
+  it('drains an in-flight stream before stopping', async () => {
+    const dir = home();
+    const sim = await h.sim({ name: 'slow', behavior: { deltas: 10, deltaIntervalMs: 150 } });
+    writeConfig(dir, { version: 1, endpoints: [{ id: 'slow', base_url: sim.url }] });
+    const start = await runCli(dir, ['proxy', 'start', '--port', '0']);
+    const url = /listening on (\S+)/.exec(start.stdout)![1]!;
+    const res = await request(`${url}/v1/messages`, { method: 'POST', body: MESSAGE.replace('"hi"}]', '"hi"}],"stream":true'), headers: { 'content-type': 'application/json' } });
+    const body = res.body.text();
+    const stop = await runCli(dir, ['proxy', 'stop']);
+    expect(stop.code).toBe(0);
+    expect(await body).toContain('event: message_stop');
+  });
+
+  it('refuses to listen beyond loopback without an access key, saying why', async () => {
+    const dir = home();
+    const r = await runCli(dir, ['proxy', 'start', '--foreground', '--demo', '--host', '0.0.0.0', '--port', '0']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('without an access key');
+    expect(r.stderr).toContain('proxy.access_keys');
+  });
+
+  it('explains how to add an endpoint when none is configured', async () => {
+    const r = await runCli(home(), ['proxy', 'start', '--foreground', '--port', '0']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('qcc endpoint add');
+    expect(r.stderr).toContain('--demo');
+  });
+
+  it('says clearly when the port is taken', async () => {
+    const sim = await h.sim();
+    const r = await runCli(home(), ['proxy', 'start', '--foreground', '--demo', '--port', String(sim.port)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`port ${sim.port} on 127.0.0.1 is already in use`);
+  });
+});
+
+describe('config files', () => {
+  it('a file that does not parse: every command fails with line and column, and the file is untouched', async () => {
+    const dir = home();
+    const broken = '{\n  "version": 1,\n  "endpoints": [\n    {"id": "a", "base_url": "https://x.example"},\n  ]\n}\n';
+    const file = writeConfig(dir, broken);
+    for (const args of [['proxy', 'start', '--foreground', '--port', '0'], ['endpoint', 'list'], ['config', 'show'], ['endpoint', 'add', 'b', '--base-url', 'https://y.example', '--api-key', 'k'], ['endpoint', 'disable', 'a']]) {
+      const r = await runCli(dir, args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/cannot parse .*config\.json/);
+      expect(r.stderr).toMatch(/line 5|position/);
+      expect(r.stderr).toContain('will not overwrite');
+    }
+    expect(readFileSync(file, 'utf8')).toBe(broken);
+  });
+
+  it('a file that parses but is invalid: the JSON path and the fix are named', async () => {
+    const dir = home();
+    const content = { version: 1, endpoints: [{ id: 'a', base_url: 'not a url', weight: -1, colour: 'red' }] };
+    const file = writeConfig(dir, content);
+    const r = await runCli(dir, ['endpoint', 'list']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('endpoints[0].base_url: must be an absolute http(s) URL');
+    expect(r.stderr).toContain('endpoints[0].weight: must be greater than 0');
+    expect(r.stderr).toContain('endpoints[0]: unknown field "colour"');
+    expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(content);
+  });
+
+  it('migrates the legacy single-endpoint form to an endpoint "default", keeping a .bak', async () => {
+    const dir = home();
+    const legacy = { base_url: 'https://api.anthropic.com', api_key: 'sk-ant-legacy-secret-1234', port: 7999 };
+    const file = writeConfig(dir, legacy);
+    const r = await runCli(dir, ['endpoint', 'list', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([expect.objectContaining({ id: 'default', base_url: 'https://api.anthropic.com', api_key: 'sk-ant-…1234' })]);
+    expect(JSON.parse(readFileSync(`${file}.bak`, 'utf8'))).toEqual(legacy);
+    const migrated = JSON.parse(readFileSync(file, 'utf8')) as { version: number; proxy: { port: number }; endpoints: { api_key: string }[] };
+    expect(migrated.version).toBe(1);
+    expect(migrated.proxy.port).toBe(7999);
+    expect(migrated.endpoints[0]!.api_key).toBe('sk-ant-legacy-secret-1234');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+  });
+
+  it('endpoint add writes a 0600 file, keeps keys out of output, and takes keys from env or stdin', async () => {
+    const dir = home();
+    const add = await runCli(dir, ['endpoint', 'add', 'main', '--base-url', 'https://api.anthropic.com', '--api-key-env', 'MY_KEY'], { env: { MY_KEY: 'sk-ant-api03-verysecretvalue-9876' } });
+    expect(add.code).toBe(0);
+    expect(add.stdout).not.toContain('verysecretvalue');
+    const pool = await runCli(dir, ['endpoint', 'add', 'pool', '--base-url', 'https://relay.example/api', '--api-key-stdin'], { input: 'k-one-aaaa1111\nk-two-bbbb2222\n' });
+    expect(pool.code).toBe(0);
+    const file = join(dir, 'config.json');
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    const list = await runCli(dir, ['endpoint', 'list']);
+    expect(list.stdout).toContain('sk-ant-…9876');
+    expect(list.stdout).toContain('2 keys');
+    expect(list.stdout).not.toContain('verysecretvalue');
+    const saved = JSON.parse(readFileSync(file, 'utf8')) as { endpoints: { api_key?: string; api_keys?: string[] }[] };
+    expect(saved.endpoints[0]!.api_key).toBe('sk-ant-api03-verysecretvalue-9876');
+    expect(saved.endpoints[1]!.api_keys).toEqual(['k-one-aaaa1111', 'k-two-bbbb2222']);
+    const insecure = await runCli(dir, ['endpoint', 'add', 'plain', '--base-url', 'http://relay.example', '--api-key', 'k']);
+    expect(insecure.code).toBe(1);
+    expect(insecure.stderr).toContain('must use https');
+    const dup = await runCli(dir, ['endpoint', 'add', 'main', '--base-url', 'https://x.example']);
+    expect(dup.code).toBe(1);
+    expect(dup.stderr).toContain('exists already');
+  });
+});

@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { SseScanner, usageFromJson } from '../../src/proxy/sse.js';
+
+const STREAM = [
+  'event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":120,"cache_creation_input_tokens":30,"cache_read_input_tokens":400,"output_tokens":1}}}\n\n',
+  'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n',
+  'event: ping\ndata: {"type":"ping"}\n\n',
+  'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"héllo ✓"}}\n\n',
+  'event: content_block_stop\ndata: {"type":"content_block_stop","index":0}\n\n',
+  'event: message_delta\ndata: {"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":42}}\n\n',
+  'event: message_stop\ndata: {"type":"message_stop"}\n\n',
+].join('');
+
+function scan(chunks: Buffer[]): SseScanner {
+  const s = new SseScanner();
+  for (const c of chunks) s.push(c);
+  return s;
+}
+
+describe('SseScanner', () => {
+  it('reads events, usage and message_stop from one chunk', () => {
+    const s = scan([Buffer.from(STREAM)]);
+    expect(s.events).toBe(7);
+    expect(s.firstEvent).toBe('message_start');
+    expect(s.sawMessageStop).toBe(true);
+    expect(s.usage).toEqual({ input_tokens: 120, output_tokens: 42, cache_creation_input_tokens: 30, cache_read_input_tokens: 400 });
+  });
+
+  it('gives the same answer however the bytes are split, even inside a UTF-8 character', () => {
+    const bytes = Buffer.from(STREAM);
+    for (const size of [1, 2, 3, 7, 64]) {
+      const chunks: Buffer[] = [];
+      for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.subarray(i, i + size));
+      const s = scan(chunks);
+      expect(s.events, `chunk size ${size}`).toBe(7);
+      expect(s.sawMessageStop).toBe(true);
+      expect(s.usage.output_tokens).toBe(42);
+    }
+  });
+
+  it('handles CRLF line endings', () => {
+    const s = scan([Buffer.from(STREAM.replaceAll('\n', '\r\n'))]);
+    expect(s.events).toBe(7);
+    expect(s.usage.cache_read_input_tokens).toBe(400);
+  });
+
+  it('notices a stream that ends without message_stop, and an error event', () => {
+    const cut = STREAM.slice(0, STREAM.indexOf('event: message_delta'));
+    expect(scan([Buffer.from(cut)]).sawMessageStop).toBe(false);
+    const err = scan([Buffer.from('event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n')]);
+    expect(err.firstEvent).toBe('error');
+    expect(err.errorData).toContain('overloaded_error');
+  });
+
+  it('survives malformed usage JSON without throwing', () => {
+    const s = scan([Buffer.from('event: message_start\ndata: {not json\n\nevent: message_stop\ndata: {}\n\n')]);
+    expect(s.sawMessageStop).toBe(true);
+    expect(s.usage.input_tokens).toBe(0);
+  });
+});
+
+describe('usageFromJson', () => {
+  it('reads the usage of a non-streaming message', () => {
+    expect(usageFromJson(Buffer.from('{"type":"message","usage":{"input_tokens":5,"output_tokens":7,"cache_read_input_tokens":2}}'))).toEqual({
+      input_tokens: 5,
+      output_tokens: 7,
+      cache_creation_input_tokens: 0,
+      cache_read_input_tokens: 2,
+    });
+    expect(usageFromJson(Buffer.from('{"type":"error"}'))).toBeUndefined();
+  });
+});
