@@ -6,7 +6,7 @@ import type { Config } from './config/schema.js';
 import { ProxyError, sendProxyError } from './errors.js';
 import { EndpointPool } from './endpoints/pool.js';
 import { RetryBudget } from './endpoints/retry-budget.js';
-import { FailureQueue, type QueueTimers, type QueuedEndpoint } from './endpoints/failure-queue.js';
+import { DEFAULT_QUEUE, FailureQueue, type FailureQueueSettings, type QueueTimers, type QueuedEndpoint } from './endpoints/failure-queue.js';
 import { probeEndpoint } from './endpoints/probe.js';
 import { describeEndpoints } from './endpoints/status.js';
 import { readState, writeState } from './endpoints/state-store.js';
@@ -26,6 +26,8 @@ export interface AppDeps {
   adminToken?: string;
   observer?: ProxyObserver;
   version?: string;
+  /** Failure-queue schedule; tests shorten it. */
+  queue?: Partial<FailureQueueSettings>;
 }
 
 export interface App {
@@ -98,14 +100,14 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     persist: deps.statePath ? (queued) => persistQueue(deps.statePath!, queued, logger) : undefined,
     onRestored: (e) => logger.info({ endpoint: e.id }, 'endpoint restored by recovery check'),
     onCheckFailed: (e, next) => logger.warn({ endpoint: e.id, next_check_ms: next }, 'recovery check failed'),
-  });
+  }, { ...DEFAULT_QUEUE, ...deps.queue });
   if (deps.statePath) {
     // Rebuild the queue: endpoints that were queued when the proxy stopped are checked again first thing.
     for (const q of readState(deps.statePath).queued) {
       const endpoint = pool.get(q.id);
       if (!endpoint || !endpoint.config.enabled) continue;
       endpoint.breaker.open('connect', now());
-      queue.enqueue(endpoint, 1_000, q);
+      queue.enqueue(endpoint, Math.min(1_000, queue.settings.initialBackoffMs), q);
     }
   }
 

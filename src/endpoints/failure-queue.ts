@@ -52,7 +52,7 @@ export class FailureQueue {
 
   constructor(
     private readonly deps: FailureQueueDeps,
-    private readonly settings: FailureQueueSettings = DEFAULT_QUEUE,
+    readonly settings: FailureQueueSettings = DEFAULT_QUEUE,
   ) {}
 
   has(id: string): boolean {
