@@ -10,10 +10,14 @@ import { DEFAULT_QUEUE, FailureQueue, type FailureQueueSettings, type QueueTimer
 import { probeEndpoint } from './endpoints/probe.js';
 import { describeEndpoints } from './endpoints/status.js';
 import { readState, writeState } from './endpoints/state-store.js';
-import { AccessKeys, secretEquals } from './proxy/access.js';
+import { AccessKeys, isLoopbackHost, secretEquals } from './proxy/access.js';
 import { createProxyHandler } from './proxy/handler.js';
-import type { ProxyObserver } from './proxy/events.js';
+import type { ProxyObserver, RequestRecord } from './proxy/events.js';
 import { silentLogger, type Logger } from './log.js';
+import { ProxyMetrics } from './stats/metrics.js';
+import { PriceTable } from './stats/pricing.js';
+import { StatsRecorder } from './stats/recorder.js';
+import { StatsStore } from './stats/store.js';
 
 export interface AppDeps {
   logger?: Logger;
@@ -28,12 +32,17 @@ export interface AppDeps {
   version?: string;
   /** Failure-queue schedule; tests shorten it. */
   queue?: Partial<FailureQueueSettings>;
+  /** SQLite request log; none means requests are not recorded (metrics still are). */
+  statsFile?: string;
 }
 
 export interface App {
   readonly server: Server;
   readonly pool: EndpointPool;
   readonly queue: FailureQueue;
+  readonly metrics: ProxyMetrics;
+  /** Write pending request rows now (normally done on a timer). */
+  flushStats(): void;
   listen(port: number, host: string): Promise<{ url: string; host: string; port: number }>;
   /** Stop accepting, let in-flight requests finish for up to `drainMs`, then cut what is left. */
   close(drainMs?: number): Promise<void>;
@@ -76,12 +85,16 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   const started = Date.now();
   const dispatcher = new Agent({ keepAliveTimeout: 30_000, connect: { timeout: 10_000 } });
   let queue: FailureQueue | undefined;
+  let prices = new PriceTable(config.pricing);
+  let publicBind = false;
 
-  const pool = new EndpointPool(config, {
+  const metrics = new ProxyMetrics(() => describeEndpoints(pool, now()), () => prices);
+  const pool: EndpointPool = new EndpointPool(config, {
     now,
     random: deps.random ?? Math.random,
     onTransition: (id, t) => {
       logger.info({ endpoint: id, from: t.from, to: t.to, cause: t.cause }, 'breaker transition');
+      metrics.breakerTransition(id, t);
       const endpoint = pool.get(id);
       if (!endpoint || !queue) return;
       if (t.to === 'open' && t.cause !== 'overload') queue.enqueue(endpoint);
@@ -111,8 +124,21 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     }
   }
 
+  const store = deps.statsFile ? new StatsStore(deps.statsFile) : undefined;
+  const recorder = store ? new StatsRecorder(store, () => prices, () => config.stats, logger) : undefined;
+  const observers: ProxyObserver[] = [metrics, ...(recorder ? [recorder] : []), ...(deps.observer ? [deps.observer] : [])];
+  const observer: ProxyObserver = {
+    requestFinished(r: RequestRecord) {
+      logger.info(
+        { request_id: r.requestId, model: r.model, endpoint: r.endpointId, status: r.status, attempts: r.attempts.length, ms: Math.round(r.totalMs), end: r.end },
+        'request',
+      );
+      for (const o of observers) o.requestFinished(r);
+    },
+  };
+
   const budget = new RetryBudget();
-  const proxy = createProxyHandler({ settings: () => config.proxy, pool, budget, dispatcher, now, observer: deps.observer });
+  const proxy = createProxyHandler({ settings: () => config.proxy, pool, budget, dispatcher, now, observer });
   const sockets = new Set<Socket>();
   let inflight = 0;
   let closing = false;
@@ -138,6 +164,15 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     }
     const requestId = `req_qcc_${randomUUID().replaceAll('-', '')}`;
     if (url.startsWith('/_qcc/')) return adminRoute(req, res, url, requestId);
+    if (url === '/metrics' && method === 'GET') {
+      // On loopback anyone local may scrape; beyond it, metrics are guarded like the admin API.
+      if (publicBind && !adminAuthorized(req)) return sendProxyError(res, new ProxyError('unauthorized', 'admin token required for /metrics'), requestId);
+      void metrics.render().then((text) => {
+        res.writeHead(200, { 'content-type': metrics.contentType, 'content-length': Buffer.byteLength(text) });
+        res.end(text);
+      });
+      return;
+    }
     if (!url.startsWith('/v1/')) {
       return sendProxyError(res, new ProxyError('notFound', `qcc serves the Anthropic API under /v1/; nothing at ${url.split('?')[0]}`), requestId);
     }
@@ -158,11 +193,13 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     });
   }
 
-  function adminRoute(req: IncomingMessage, res: ServerResponse, url: string, requestId: string): void {
+  function adminAuthorized(req: IncomingMessage): boolean {
     const presented = req.headers['x-qcc-admin-token'] ?? req.headers.authorization?.replace(/^Bearer\s+/i, '');
-    if (!deps.adminToken || typeof presented !== 'string' || !secretEquals(presented, deps.adminToken)) {
-      return sendProxyError(res, new ProxyError('unauthorized', 'admin token required'), requestId);
-    }
+    return deps.adminToken !== undefined && typeof presented === 'string' && secretEquals(presented, deps.adminToken);
+  }
+
+  function adminRoute(req: IncomingMessage, res: ServerResponse, url: string, requestId: string): void {
+    if (!adminAuthorized(req)) return sendProxyError(res, new ProxyError('unauthorized', 'admin token required'), requestId);
     if (url === '/_qcc/status' && req.method === 'GET') return sendJson(res, 200, status());
     return sendProxyError(res, new ProxyError('notFound', `no admin route ${url}`), requestId);
   }
@@ -181,6 +218,8 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     server,
     pool,
     queue,
+    metrics,
+    flushStats: () => recorder?.flush(),
     config: () => config,
     status,
     listen(port, host) {
@@ -189,6 +228,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
         server.listen(port, host, () => {
           server.off('error', reject);
           const addr = server.address() as AddressInfo;
+          publicBind = !isLoopbackHost(addr.address);
           const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
           resolve({ url: `http://${shownHost}:${addr.port}`, host: addr.address, port: addr.port });
         });
@@ -208,10 +248,13 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
       for (const s of sockets) s.destroy();
       await closed;
       await dispatcher.destroy();
+      recorder?.close();
+      store?.close();
     },
     reload(next) {
       config = next;
       accessKeys = new AccessKeys(next.proxy.access_keys);
+      prices = new PriceTable(next.pricing);
       pool.update(next);
       for (const q of queue.list()) {
         const e = pool.get(q.id);

@@ -1,4 +1,5 @@
 import { pino, type Logger, type LevelWithSilent } from 'pino';
+import pretty from 'pino-pretty';
 
 export type { Logger };
 
@@ -23,7 +24,16 @@ export const REDACT_PATHS = [
   'adminToken',
 ];
 
-export function createLogger(level: LevelWithSilent = 'info', destination?: NodeJS.WritableStream): Logger {
+/**
+ * JSON lines for files and machines; in the foreground, human-readable lines (no colour under NO_COLOR or when
+ * stderr is not a terminal). Both go through the same redaction.
+ */
+export function createLogger(level: LevelWithSilent = 'info', opts: { pretty?: boolean; destination?: NodeJS.WritableStream } = {}): Logger {
+  const destination =
+    opts.destination ??
+    (opts.pretty
+      ? pretty({ destination: 2, colorize: process.stderr.isTTY === true && !process.env.NO_COLOR, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' })
+      : undefined);
   return pino(
     {
       level,

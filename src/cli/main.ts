@@ -5,6 +5,7 @@ import { registerConfigCommands } from './config.js';
 import { registerEndpointCommands } from './endpoint.js';
 import { reportAndExit } from './output.js';
 import { registerProxyCommands } from './proxy.js';
+import { registerStatsCommands } from './stats.js';
 import { VERSION } from './version.js';
 
 const program = new Command();
@@ -26,6 +27,7 @@ const globalArgs = (): string[] => {
 registerProxyCommands(program, paths, globalArgs);
 registerEndpointCommands(program, paths);
 registerConfigCommands(program, paths);
+registerStatsCommands(program, paths);
 
 try {
   await program.parseAsync(process.argv);

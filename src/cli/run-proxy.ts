@@ -22,6 +22,15 @@ export interface RunOptions {
   background?: boolean | undefined;
 }
 
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+function parseLevel(level: string | undefined): (typeof LEVELS)[number] {
+  if (level === undefined) return 'info';
+  const found = LEVELS.find((l) => l === level);
+  if (!found) throw new CliError(`--log-level must be one of ${LEVELS.join(', ')}, not "${level}"`);
+  return found;
+}
+
 /** Two simulated endpoints, so a newcomer without any key sees qcc (and Claude Code through it) work at once. */
 async function startDemoEndpoints(config: Config): Promise<{ config: Config; sims: Simulator[] }> {
   const sims = await Promise.all([startSimulator({ name: 'demo-a' }), startSimulator({ name: 'demo-b' })]);
@@ -79,7 +88,7 @@ export async function runProxyForeground(paths: QccPaths, opts: RunOptions): Pro
   }
   const loaded = loadConfig(paths.config);
   let config = loaded.config;
-  const logger = createLogger((opts.logLevel as 'info') ?? 'info');
+  const logger = createLogger(parseLevel(opts.logLevel), { pretty: !opts.background });
   for (const change of loaded.migrated) logger.info({ file: paths.config }, change);
   let sims: Simulator[] = [];
   if (config.endpoints.length === 0) {
@@ -99,7 +108,7 @@ export async function runProxyForeground(paths: QccPaths, opts: RunOptions): Pro
   checkBindSafety(host, config);
 
   const adminToken = ensureAdminToken(paths.adminToken);
-  const app = createApp(config, { logger, adminToken, statePath: paths.state, version: VERSION });
+  const app = createApp(config, { logger, adminToken, statePath: paths.state, version: VERSION, statsFile: paths.db });
   let address;
   try {
     address = await app.listen(port, host);

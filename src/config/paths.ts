@@ -9,6 +9,7 @@ export interface QccPaths {
   log: string;
   adminToken: string;
   state: string;
+  db: string;
 }
 
 export function resolvePaths(env: NodeJS.ProcessEnv = process.env, configOverride?: string): QccPaths {
@@ -20,5 +21,6 @@ export function resolvePaths(env: NodeJS.ProcessEnv = process.env, configOverrid
     log: join(home, 'proxy.log'),
     adminToken: join(home, 'admin-token'),
     state: join(home, 'state.json'),
+    db: join(home, 'qcc.db'),
   };
 }

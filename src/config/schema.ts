@@ -59,11 +59,33 @@ export const proxySchema = z
   })
   .strict();
 
+export const statsSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    retention_days: z.number().positive().default(30),
+    max_db_mb: z.number().positive().default(512),
+    /** Rows are written in batches this often, off the request path; a crash loses at most one window. */
+    flush_ms: z.number().int().positive().max(60_000).default(250),
+  })
+  .strict();
+
+const priceSchema = z
+  .object({
+    input: z.number().nonnegative(),
+    output: z.number().nonnegative(),
+    cache_write: z.number().nonnegative().optional(),
+    cache_read: z.number().nonnegative().optional(),
+  })
+  .strict();
+
 export const configSchema = z
   .object({
     version: z.literal(1, { error: 'must be 1 (the only config version this qcc knows)' }),
     proxy: proxySchema.default(() => proxySchema.parse({})),
     endpoints: z.array(endpointSchema).default([]),
+    stats: statsSchema.default(() => statsSchema.parse({})),
+    /** USD per million tokens, by model name prefix or family ("opus", "sonnet", "haiku"). */
+    pricing: z.record(z.string(), priceSchema).default({}),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -79,6 +101,7 @@ export const configSchema = z
 export type Config = z.infer<typeof configSchema>;
 export type EndpointConfig = z.infer<typeof endpointSchema>;
 export type ProxySettings = z.infer<typeof proxySchema>;
+export type StatsSettings = z.infer<typeof statsSchema>;
 export type AuthMode = (typeof AUTH_MODES)[number];
 export type StrategyName = (typeof STRATEGIES)[number];
 

@@ -1,0 +1,106 @@
+import { existsSync } from 'node:fs';
+import type { Command } from 'commander';
+import type { QccPaths } from '../config/paths.js';
+import { StatsStore } from '../stats/store.js';
+import { parseSince, recentRequests, summarize, type GroupBy, type GroupSummary, type LogEntry } from '../stats/query.js';
+import { CliError, printJson, table } from './output.js';
+
+function openStore(paths: QccPaths): StatsStore | undefined {
+  if (!existsSync(paths.db)) return undefined;
+  // Read-only: works beside a running proxy (WAL), and never creates or migrates anything.
+  return new StatsStore(paths.db, { readonly: true });
+}
+
+const ms = (v: number | null) => (v === null ? '-' : v >= 10_000 ? `${(v / 1000).toFixed(1)}s` : `${Math.round(v)}ms`);
+const pct = (v: number | null) => (v === null ? '-' : `${(v * 100).toFixed(1)}%`);
+const usd = (v: number) => `$${v.toFixed(4)}`;
+
+function summaryRow(g: GroupSummary): (string | number)[] {
+  const t = g.tokens;
+  return [
+    g.key,
+    g.requests,
+    pct(g.success_rate),
+    g.failovers,
+    `${ms(g.latency_ms.p50)}/${ms(g.latency_ms.p95)}/${ms(g.latency_ms.p99)}`,
+    `${ms(g.ttfb_ms.p50)}/${ms(g.ttfb_ms.p95)}/${ms(g.ttfb_ms.p99)}`,
+    `${t.input}/${t.output}/${t.cache_creation}/${t.cache_read}`,
+    usd(g.cost_usd),
+  ];
+}
+
+function logLine(e: LogEntry): string {
+  const chain = e.attempts.map((a) => `${a.endpoint}:${a.status ?? a.error ?? '?'}`).join(' → ');
+  const tokens = `${e.tokens.input}in/${e.tokens.output}out`;
+  const flag = e.ok ? 'ok ' : 'ERR';
+  return `${e.time}  ${flag} ${e.status} ${e.method} ${e.path} ${e.model ?? '-'} ${e.stream ? 'stream' : 'json'}  ${ms(e.total_ms)} ttfb ${ms(e.ttfb_ms)}  ${tokens} ${usd(e.cost_usd)}  [${chain || 'no attempt'}]${e.error ? `  ${e.error}` : ''}${e.health_check ? '  (health check)' : ''}  ${e.request_id}`;
+}
+
+export function registerStatsCommands(program: Command, paths: () => QccPaths): void {
+  program
+    .command('stats')
+    .description('requests, success rate, failovers, latency, tokens and cost, from the request log')
+    .option('--since <when>', 'a duration (30m, 1h, 24h, 7d) or a date', '24h')
+    .option('--by <group>', 'endpoint | model | day', 'endpoint')
+    .option('--json', 'machine-readable output')
+    .addHelpText('after', '\nExamples:\n  qcc stats --since 1h\n  qcc stats --since 7d --by day --json')
+    .action((opts: { since: string; by: string; json?: boolean }) => {
+      if (!['endpoint', 'model', 'day', 'none'].includes(opts.by)) throw new CliError(`--by must be endpoint, model or day, not "${opts.by}"`);
+      let since: number;
+      try {
+        since = parseSince(opts.since);
+      } catch (e: unknown) {
+        throw new CliError((e as Error).message);
+      }
+      const store = openStore(paths());
+      if (!store) {
+        if (opts.json) return printJson({ since: new Date(since).toISOString(), by: opts.by, total: null, groups: [], note: 'no request log yet' });
+        return void process.stdout.write(`no request log yet (${paths().db}); it starts with the proxy's first request\n`);
+      }
+      try {
+        const s = summarize(store.db, since, opts.by as GroupBy);
+        if (opts.json) return printJson(s);
+        process.stdout.write(`since ${s.since}\n\n`);
+        const head = [opts.by.toUpperCase(), 'REQUESTS', 'SUCCESS', 'FAILOVERS', 'LATENCY p50/95/99', 'TTFB p50/95/99', 'TOKENS in/out/cw/cr', 'COST'];
+        process.stdout.write(`${table(head, [...s.groups.map(summaryRow), summaryRow(s.total)])}\n`);
+        if (s.health_checks.requests > 0) {
+          process.stdout.write(`\nhealth checks (not included above): ${s.health_checks.requests} requests, ${s.health_checks.tokens} tokens, ${usd(s.health_checks.cost_usd)}\n`);
+        }
+      } finally {
+        store.close();
+      }
+    });
+
+  program
+    .command('logs')
+    .description('recent requests with their attempt chains')
+    .option('--tail <n>', 'how many', '20')
+    .option('--follow', 'keep printing new requests as they come')
+    .option('--failed', 'only failed requests')
+    .option('--json', 'one JSON object per line')
+    .addHelpText('after', '\nExamples:\n  qcc logs --failed\n  qcc logs --follow --json')
+    .action(async (opts: { tail: string; follow?: boolean; failed?: boolean; json?: boolean }) => {
+      const limit = Number(opts.tail);
+      if (!Number.isInteger(limit) || limit < 0) throw new CliError(`--tail must be a whole number, not "${opts.tail}"`);
+      const print = (entries: LogEntry[]) => {
+        for (const e of entries) process.stdout.write(`${opts.json ? JSON.stringify(e) : logLine(e)}\n`);
+      };
+      let store = openStore(paths());
+      if (!store && !opts.follow) return void process.stdout.write(opts.json ? '' : 'no requests logged yet\n');
+      let lastId = 0;
+      if (store) {
+        const entries = recentRequests(store.db, { limit, failedOnly: opts.failed ?? false });
+        print(entries);
+        lastId = entries.at(-1)?.id ?? (store.db.prepare('SELECT max(id) AS id FROM requests').get() as { id: number | null }).id ?? 0;
+      }
+      if (!opts.follow) return store?.close();
+      for (;;) {
+        await new Promise((r) => setTimeout(r, 500));
+        store ??= openStore(paths());
+        if (!store) continue;
+        const entries = recentRequests(store.db, { afterId: lastId, limit: 1000, failedOnly: opts.failed ?? false });
+        print(entries);
+        lastId = entries.at(-1)?.id ?? lastId;
+      }
+    });
+}

@@ -1,0 +1,58 @@
+import type { Usage } from '../proxy/sse.js';
+
+/**
+ * Estimated cost from a pricing table, US dollars per million tokens. Built-in defaults cover the current
+ * Claude families; `pricing` in the config overrides or extends them. A model is priced by the longest key
+ * that is a prefix of its name, then by family (opus, sonnet, haiku); an unknown model costs nothing rather
+ * than a guess.
+ */
+export interface Price {
+  input: number;
+  output: number;
+  /** Prompt-cache writes; Anthropic bills them at 1.25 × input. */
+  cache_write?: number | undefined;
+  /** Prompt-cache reads; 0.1 × input. */
+  cache_read?: number | undefined;
+}
+
+export const DEFAULT_PRICES: Record<string, Price> = {
+  opus: { input: 5, output: 25 },
+  sonnet: { input: 3, output: 15 },
+  haiku: { input: 1, output: 5 },
+  'claude-3-opus': { input: 15, output: 75 },
+  'claude-opus-4-0': { input: 15, output: 75 },
+  'claude-opus-4-1': { input: 15, output: 75 },
+  'claude-3-5-haiku': { input: 0.8, output: 4 },
+  'claude-3-haiku': { input: 0.25, output: 1.25 },
+};
+
+const FAMILIES = ['opus', 'sonnet', 'haiku'];
+
+export class PriceTable {
+  private readonly prices: [string, Price][];
+
+  constructor(overrides: Record<string, Price> = {}) {
+    const merged = { ...DEFAULT_PRICES, ...overrides };
+    // Longest prefix first, so "claude-opus-4-1" beats "claude-opus".
+    this.prices = Object.entries(merged).sort((a, b) => b[0].length - a[0].length);
+  }
+
+  priceOf(model: string | undefined): Price | undefined {
+    if (!model) return undefined;
+    for (const [key, price] of this.prices) if (!FAMILIES.includes(key) && model.startsWith(key)) return price;
+    const family = FAMILIES.find((f) => model.includes(f));
+    return family ? this.prices.find(([k]) => k === family)?.[1] : undefined;
+  }
+
+  cost(model: string | undefined, usage: Usage | undefined): number {
+    const p = this.priceOf(model);
+    if (!p || !usage) return 0;
+    const perToken = (perMillion: number) => perMillion / 1_000_000;
+    return (
+      usage.input_tokens * perToken(p.input) +
+      usage.output_tokens * perToken(p.output) +
+      usage.cache_creation_input_tokens * perToken(p.cache_write ?? p.input * 1.25) +
+      usage.cache_read_input_tokens * perToken(p.cache_read ?? p.input * 0.1)
+    );
+  }
+}

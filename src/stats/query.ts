@@ -1,0 +1,213 @@
+import type Database from 'better-sqlite3';
+
+/** Reading the request log, for `qcc stats`, `qcc logs` and the dashboard. Works with or without a running proxy. */
+
+export type GroupBy = 'endpoint' | 'model' | 'day' | 'none';
+
+const RELATIVE = /^(\d+(?:\.\d+)?)\s*(m|h|d|w)$/i;
+const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** `1h`, `24h`, `7d`, `30m`, `2w`, or a date/time (`2026-11-01`, ISO 8601). */
+export function parseSince(value: string, now = Date.now()): number {
+  const rel = RELATIVE.exec(value.trim());
+  if (rel) return now - Number(rel[1]) * UNIT_MS[rel[2]!.toLowerCase()]!;
+  const t = Date.parse(value);
+  if (Number.isNaN(t)) throw new Error(`--since "${value}" is neither a duration (30m, 24h, 7d) nor a date (2026-11-01)`);
+  return t;
+}
+
+export interface Percentiles {
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+}
+
+export interface GroupSummary {
+  key: string;
+  requests: number;
+  succeeded: number;
+  success_rate: number | null;
+  failovers: number;
+  latency_ms: Percentiles;
+  ttfb_ms: Percentiles;
+  tokens: { input: number; output: number; cache_creation: number; cache_read: number };
+  cost_usd: number;
+}
+
+export interface StatsSummary {
+  since: string;
+  by: GroupBy;
+  total: GroupSummary;
+  groups: GroupSummary[];
+  /** Health-check traffic, counted apart from client traffic. */
+  health_checks: { requests: number; tokens: number; cost_usd: number };
+}
+
+interface Row {
+  ts: number;
+  model: string | null;
+  endpoint_id: string | null;
+  attempt_count: number;
+  status: number;
+  end_reason: string | null;
+  ttfb_ms: number | null;
+  total_ms: number;
+  input_tokens: number;
+  output_tokens: number;
+  cache_creation_tokens: number;
+  cache_read_tokens: number;
+  cost_usd: number;
+  health_check: number;
+}
+
+/** Nearest-rank percentile of an ascending array. */
+export function percentile(sorted: readonly number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+}
+
+function percentiles(values: number[]): Percentiles {
+  const s = values.sort((a, b) => a - b);
+  const r = (v: number | null) => (v === null ? null : Math.round(v * 10) / 10);
+  return { p50: r(percentile(s, 50)), p95: r(percentile(s, 95)), p99: r(percentile(s, 99)) };
+}
+
+export function succeeded(row: Pick<Row, 'status' | 'end_reason'>): boolean {
+  return row.status >= 200 && row.status < 300 && (row.end_reason === null || row.end_reason === 'complete');
+}
+
+function summarizeRows(key: string, rows: Row[]): GroupSummary {
+  const ok = rows.filter(succeeded);
+  return {
+    key,
+    requests: rows.length,
+    succeeded: ok.length,
+    success_rate: rows.length === 0 ? null : Math.round((ok.length / rows.length) * 10_000) / 10_000,
+    failovers: rows.reduce((n, r) => n + Math.max(0, r.attempt_count - 1), 0),
+    latency_ms: percentiles(ok.map((r) => r.total_ms)),
+    ttfb_ms: percentiles(ok.filter((r) => r.ttfb_ms !== null).map((r) => r.ttfb_ms!)),
+    tokens: {
+      input: rows.reduce((n, r) => n + r.input_tokens, 0),
+      output: rows.reduce((n, r) => n + r.output_tokens, 0),
+      cache_creation: rows.reduce((n, r) => n + r.cache_creation_tokens, 0),
+      cache_read: rows.reduce((n, r) => n + r.cache_read_tokens, 0),
+    },
+    cost_usd: Math.round(rows.reduce((n, r) => n + r.cost_usd, 0) * 1e6) / 1e6,
+  };
+}
+
+function groupKey(row: Row, by: GroupBy): string {
+  switch (by) {
+    case 'endpoint':
+      return row.endpoint_id ?? '(none)';
+    case 'model':
+      return row.model ?? '(none)';
+    case 'day':
+      return new Date(row.ts).toISOString().slice(0, 10);
+    default:
+      return 'all';
+  }
+}
+
+export function summarize(db: Database.Database, sinceMs: number, by: GroupBy): StatsSummary {
+  const rows = db
+    .prepare(
+      `SELECT ts, model, endpoint_id, attempt_count, status, end_reason, ttfb_ms, total_ms, input_tokens, output_tokens,
+              cache_creation_tokens, cache_read_tokens, cost_usd, health_check
+       FROM requests WHERE ts >= ? ORDER BY ts`,
+    )
+    .all(sinceMs) as Row[];
+  const client = rows.filter((r) => r.health_check === 0);
+  const health = rows.filter((r) => r.health_check === 1);
+  const groups = new Map<string, Row[]>();
+  for (const r of client) {
+    const k = groupKey(r, by);
+    let list = groups.get(k);
+    if (!list) groups.set(k, (list = []));
+    list.push(r);
+  }
+  return {
+    since: new Date(sinceMs).toISOString(),
+    by,
+    total: summarizeRows('total', client),
+    groups: by === 'none' ? [] : [...groups.entries()].map(([k, list]) => summarizeRows(k, list)).sort((a, b) => b.requests - a.requests),
+    health_checks: {
+      requests: health.length,
+      tokens: health.reduce((n, r) => n + r.input_tokens + r.output_tokens + r.cache_creation_tokens + r.cache_read_tokens, 0),
+      cost_usd: Math.round(health.reduce((n, r) => n + r.cost_usd, 0) * 1e6) / 1e6,
+    },
+  };
+}
+
+export interface LogEntry {
+  id: number;
+  time: string;
+  request_id: string;
+  method: string;
+  path: string;
+  model: string | null;
+  stream: boolean;
+  endpoint: string | null;
+  status: number;
+  ok: boolean;
+  ttfb_ms: number | null;
+  total_ms: number;
+  tokens: { input: number; output: number; cache_creation: number; cache_read: number };
+  cost_usd: number;
+  health_check: boolean;
+  error: string | null;
+  end: string | null;
+  attempts: { endpoint: string; status: number | null; ms: number; error: string | null }[];
+}
+
+export interface LogFilter {
+  afterId?: number;
+  limit?: number;
+  failedOnly?: boolean;
+  endpoint?: string;
+  model?: string;
+  status?: number;
+}
+
+interface LogRow extends Row {
+  id: number;
+  request_id: string;
+  method: string;
+  path: string;
+  stream: number;
+  attempts: string;
+  error: string | null;
+}
+
+/** The most recent `limit` rows matching the filter, oldest first. */
+export function recentRequests(db: Database.Database, f: LogFilter = {}): LogEntry[] {
+  const where: string[] = ['id > @afterId'];
+  if (f.failedOnly) where.push("(status < 200 OR status >= 300 OR (end_reason IS NOT NULL AND end_reason <> 'complete'))");
+  if (f.endpoint) where.push('endpoint_id = @endpoint');
+  if (f.model) where.push('model = @model');
+  if (f.status !== undefined) where.push('status = @status');
+  const rows = db
+    .prepare(`SELECT * FROM requests WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT @limit`)
+    .all({ afterId: f.afterId ?? 0, limit: f.limit ?? 20, endpoint: f.endpoint ?? null, model: f.model ?? null, status: f.status ?? null }) as LogRow[];
+  return rows.reverse().map((r) => ({
+    id: r.id,
+    time: new Date(r.ts).toISOString(),
+    request_id: r.request_id,
+    method: r.method,
+    path: r.path,
+    model: r.model,
+    stream: r.stream === 1,
+    endpoint: r.endpoint_id,
+    status: r.status,
+    ok: succeeded(r),
+    ttfb_ms: r.ttfb_ms === null ? null : Math.round(r.ttfb_ms * 10) / 10,
+    total_ms: Math.round(r.total_ms * 10) / 10,
+    tokens: { input: r.input_tokens, output: r.output_tokens, cache_creation: r.cache_creation_tokens, cache_read: r.cache_read_tokens },
+    cost_usd: r.cost_usd,
+    health_check: r.health_check === 1,
+    error: r.error,
+    end: r.end_reason,
+    attempts: JSON.parse(r.attempts) as LogEntry['attempts'],
+  }));
+}

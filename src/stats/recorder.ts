@@ -1,0 +1,100 @@
+import type { StatsSettings } from '../config/schema.js';
+import type { ProxyObserver, RequestRecord } from '../proxy/events.js';
+import type { Logger } from '../log.js';
+import type { PriceTable } from './pricing.js';
+import type { StatsStore, StoredRequest } from './store.js';
+
+const MAX_BATCH = 1_000;
+/** Rows kept in memory while the database refuses writes (disk full, locked); older ones are dropped. */
+const MAX_PENDING = 50_000;
+const PRUNE_EVERY_MS = 10 * 60_000;
+
+export function toRow(r: RequestRecord, prices: PriceTable): StoredRequest {
+  const u = r.usage;
+  return {
+    ts: r.startedAt,
+    request_id: r.requestId,
+    method: r.method,
+    path: r.path,
+    model: r.model ?? null,
+    stream: r.stream ? 1 : 0,
+    endpoint_id: r.endpointId ?? null,
+    attempts: JSON.stringify(
+      r.attempts.map((a) => ({ endpoint: a.endpointId, status: a.status ?? null, ms: Math.round(a.ms * 10) / 10, error: a.error ?? null })),
+    ),
+    attempt_count: r.attempts.length,
+    status: r.status,
+    ttfb_ms: r.ttfbMs ?? null,
+    total_ms: r.totalMs,
+    input_tokens: u?.input_tokens ?? 0,
+    output_tokens: u?.output_tokens ?? 0,
+    cache_creation_tokens: u?.cache_creation_input_tokens ?? 0,
+    cache_read_tokens: u?.cache_read_input_tokens ?? 0,
+    cost_usd: prices.cost(r.model, u),
+    health_check: r.healthCheck ? 1 : 0,
+    error: r.errorCode ?? r.attempts.findLast((a) => a.error !== undefined)?.error ?? null,
+    end_reason: r.end ?? null,
+  };
+}
+
+/**
+ * Turns request records into rows, written in batches on a timer: the request path only pushes onto an array.
+ * A `kill -9` loses at most the rows of the last flush window; SQLite's WAL keeps the file consistent.
+ */
+export class StatsRecorder implements ProxyObserver {
+  private pending: StoredRequest[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly store: StatsStore,
+    private readonly prices: () => PriceTable,
+    private readonly settings: () => StatsSettings,
+    private readonly logger: Logger,
+  ) {
+    this.pruneTimer = setInterval(() => this.prune(), PRUNE_EVERY_MS);
+    this.pruneTimer.unref();
+    this.prune();
+  }
+
+  requestFinished(record: RequestRecord): void {
+    if (!this.settings().enabled) return;
+    this.pending.push(toRow(record, this.prices()));
+    if (this.pending.length >= MAX_BATCH) this.flush();
+    else if (!this.timer) {
+      this.timer = setTimeout(() => this.flush(), this.settings().flush_ms);
+      this.timer.unref();
+    }
+  }
+
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    this.pending = [];
+    try {
+      this.store.insertMany(batch);
+    } catch (e: unknown) {
+      this.logger.warn({ err: e, rows: batch.length }, 'could not write request rows; will retry');
+      this.pending = [...batch, ...this.pending].slice(-MAX_PENDING);
+      this.timer = setTimeout(() => this.flush(), 5_000);
+      this.timer.unref();
+    }
+  }
+
+  prune(): void {
+    try {
+      const s = this.settings();
+      const deleted = this.store.prune(Date.now(), s.retention_days, s.max_db_mb * 1024 * 1024);
+      if (deleted > 0) this.logger.info({ deleted }, 'pruned old request rows');
+    } catch (e: unknown) {
+      this.logger.warn({ err: e }, 'could not prune the request log');
+    }
+  }
+
+  close(): void {
+    clearInterval(this.pruneTimer);
+    this.flush();
+  }
+}

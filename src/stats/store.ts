@@ -1,0 +1,124 @@
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+/**
+ * The request log: one row per client request in an embedded SQLite file (WAL, so `qcc stats` can read while
+ * the proxy writes). Schema changes are numbered migrations tracked in `PRAGMA user_version`.
+ */
+
+export interface StoredRequest {
+  ts: number;
+  request_id: string;
+  method: string;
+  path: string;
+  model: string | null;
+  stream: number;
+  endpoint_id: string | null;
+  /** JSON array of attempts: endpoint, status, ms, error class. */
+  attempts: string;
+  attempt_count: number;
+  status: number;
+  ttfb_ms: number | null;
+  total_ms: number;
+  input_tokens: number;
+  output_tokens: number;
+  cache_creation_tokens: number;
+  cache_read_tokens: number;
+  cost_usd: number;
+  health_check: number;
+  error: string | null;
+  end_reason: string | null;
+}
+
+const MIGRATIONS: string[] = [
+  `CREATE TABLE requests (
+     id INTEGER PRIMARY KEY,
+     ts INTEGER NOT NULL,
+     request_id TEXT NOT NULL,
+     method TEXT NOT NULL,
+     path TEXT NOT NULL,
+     model TEXT,
+     stream INTEGER NOT NULL,
+     endpoint_id TEXT,
+     attempts TEXT NOT NULL,
+     attempt_count INTEGER NOT NULL,
+     status INTEGER NOT NULL,
+     ttfb_ms REAL,
+     total_ms REAL NOT NULL,
+     input_tokens INTEGER NOT NULL,
+     output_tokens INTEGER NOT NULL,
+     cache_creation_tokens INTEGER NOT NULL,
+     cache_read_tokens INTEGER NOT NULL,
+     cost_usd REAL NOT NULL,
+     health_check INTEGER NOT NULL,
+     error TEXT,
+     end_reason TEXT
+   );
+   CREATE INDEX requests_ts ON requests (ts);
+   CREATE INDEX requests_request_id ON requests (request_id);
+   CREATE INDEX requests_endpoint_ts ON requests (endpoint_id, ts);`,
+];
+
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+export class StatsStore {
+  readonly db: Database.Database;
+  private readonly insert: Database.Statement<StoredRequest>;
+
+  constructor(file: string, opts: { readonly?: boolean } = {}) {
+    if (!opts.readonly) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    this.db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
+    if (!opts.readonly) {
+      this.db.pragma('journal_mode = WAL');
+      // NORMAL in WAL mode: a crash cannot corrupt the file; at worst the last transactions are lost.
+      this.db.pragma('synchronous = NORMAL');
+      this.migrate();
+    }
+    this.db.pragma('busy_timeout = 2000');
+    this.insert = this.db.prepare(
+      `INSERT INTO requests (ts, request_id, method, path, model, stream, endpoint_id, attempts, attempt_count, status, ttfb_ms, total_ms,
+         input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd, health_check, error, end_reason)
+       VALUES (@ts, @request_id, @method, @path, @model, @stream, @endpoint_id, @attempts, @attempt_count, @status, @ttfb_ms, @total_ms,
+         @input_tokens, @output_tokens, @cache_creation_tokens, @cache_read_tokens, @cost_usd, @health_check, @error, @end_reason)`,
+    );
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    if (current > SCHEMA_VERSION) {
+      throw new Error(`the stats database was written by a newer qcc (schema ${current} > ${SCHEMA_VERSION}); upgrade qcc`);
+    }
+    for (let v = current; v < SCHEMA_VERSION; v++) {
+      this.db.transaction(() => {
+        this.db.exec(MIGRATIONS[v]!);
+        this.db.pragma(`user_version = ${v + 1}`);
+      })();
+    }
+  }
+
+  insertMany(rows: readonly StoredRequest[]): void {
+    if (rows.length === 0) return;
+    this.db.transaction((batch: readonly StoredRequest[]) => {
+      for (const r of batch) this.insert.run(r);
+    })(rows);
+  }
+
+  /** Drop rows past retention, then the oldest until the file is under the size cap. Returns rows deleted. */
+  prune(nowMs: number, retentionDays: number, maxBytes: number): number {
+    let deleted = this.db.prepare('DELETE FROM requests WHERE ts < ?').run(nowMs - retentionDays * 86_400_000).changes;
+    const size = () => (this.db.pragma('page_count', { simple: true }) as number) * (this.db.pragma('page_size', { simple: true }) as number);
+    for (let round = 0; round < 20 && size() > maxBytes; round++) {
+      const count = this.db.prepare('SELECT count(*) AS n FROM requests').get() as { n: number };
+      if (count.n === 0) break;
+      const n = Math.max(1, Math.ceil(count.n / 10));
+      deleted += this.db.prepare('DELETE FROM requests WHERE id IN (SELECT id FROM requests ORDER BY id LIMIT ?)').run(n).changes;
+      this.db.exec('VACUUM');
+    }
+    return deleted;
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,136 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Anthropic from '@anthropic-ai/sdk';
+import { request } from 'undici';
+import { StatsStore } from '../../src/stats/store.js';
+import { recentRequests, summarize } from '../../src/stats/query.js';
+import { PriceTable } from '../../src/stats/pricing.js';
+import { runCli } from '../helpers/cli.js';
+import { Harness, endpoint } from '../helpers/servers.js';
+
+const h = new Harness();
+afterEach(() => h.closeAll());
+
+const MESSAGE = { model: 'claude-sonnet-5', max_tokens: 32, messages: [{ role: 'user' as const, content: 'hello' }] };
+const USAGE = { input_tokens: 1200, output_tokens: 80, cache_creation_input_tokens: 300, cache_read_input_tokens: 5000 };
+
+async function setup(behavior = {}) {
+  const home = mkdtempSync(join(tmpdir(), 'qcc-stats-'));
+  const sim = await h.sim({ name: 'up', behavior: { usage: USAGE, ...behavior } });
+  const bad = await h.sim({ name: 'bad', behavior: { status: 529 } });
+  const statsFile = join(home, 'qcc.db');
+  const { url, app } = await h.proxy(
+    { version: 1, proxy: { strategy: 'priority' }, endpoints: [endpoint('bad', bad, { enabled: false }), endpoint('up', sim, { priority: 1 })] },
+    { statsFile },
+  );
+  return { home, sim, bad, url, app, statsFile };
+}
+
+describe('request log', () => {
+  it('records the tokens the upstream reported, cache tokens included, for JSON and streaming', async () => {
+    const { url, app, statsFile } = await setup();
+    const client = new Anthropic({ baseURL: url, apiKey: 'k', maxRetries: 0 });
+    const json = await client.messages.create(MESSAGE).withResponse();
+    const streamed = await client.messages.stream(MESSAGE).finalMessage();
+    expect(streamed.usage.output_tokens).toBe(80);
+    app.flushStats();
+    const store = new StatsStore(statsFile, { readonly: true });
+    const rows = recentRequests(store.db, { limit: 10 });
+    store.close();
+    expect(rows).toHaveLength(2);
+    for (const r of rows) {
+      expect(r.tokens).toEqual({ input: 1200, output: 80, cache_creation: 300, cache_read: 5000 });
+      expect(r.endpoint).toBe('up');
+      expect(r.ok).toBe(true);
+      expect(r.ttfb_ms).toBeGreaterThan(0);
+      expect(r.cost_usd).toBeCloseTo(new PriceTable().cost('claude-sonnet-5', USAGE), 10);
+    }
+    expect(rows.map((r) => r.stream)).toEqual([false, true]);
+    // The request id header finds its row.
+    expect(rows[0]!.request_id).toBe(json.response.headers.get('x-qcc-request-id'));
+  });
+
+  it('qcc stats --json matches a known mix of requests', async () => {
+    const { home, url, app, bad } = await setup();
+    app.reload({ ...app.config(), endpoints: app.config().endpoints.map((e) => ({ ...e, enabled: true })) });
+    const client = new Anthropic({ baseURL: url, apiKey: 'k', maxRetries: 0 });
+    // 6 good requests (each fails over from "bad" until its breaker cools it), 2 caller errors (400), 1 stream.
+    for (let i = 0; i < 6; i++) await client.messages.create(MESSAGE);
+    await client.messages.stream(MESSAGE).finalMessage();
+    for (let i = 0; i < 2; i++) {
+      const res = await request(`${url}/v1/messages`, { method: 'POST', body: '{"model":', headers: { 'content-type': 'application/json' } });
+      await res.body.dump();
+    }
+    app.flushStats();
+    const r = await runCli(home, ['stats', '--json', '--since', '1h', '--by', 'endpoint']);
+    expect(r.code, r.stderr).toBe(0);
+    const s = JSON.parse(r.stdout) as ReturnType<typeof summarize>;
+    expect(s.total.requests).toBe(9);
+    expect(s.total.succeeded).toBe(7);
+    expect(s.total.success_rate).toBeCloseTo(7 / 9, 3);
+    expect(s.total.failovers).toBe(bad.messageCalls); // every call that reached "bad" was failed over
+    expect(s.total.tokens).toEqual({ input: 7 * 1200, output: 7 * 80, cache_creation: 7 * 300, cache_read: 7 * 5000 });
+    expect(s.total.cost_usd).toBeCloseTo(7 * new PriceTable().cost('claude-sonnet-5', USAGE), 5);
+    expect(s.groups.find((g) => g.key === 'up')!.requests).toBe(7);
+    expect(s.groups.find((g) => g.key === '(none)')!.requests).toBe(2);
+    const table = await runCli(home, ['stats', '--since', '1h']);
+    expect(table.stdout).toMatch(/total\s+9\s+77\.8%/);
+    const logs = await runCli(home, ['logs', '--failed', '--json']);
+    const failed = logs.stdout.trim().split('\n').map((l) => JSON.parse(l) as { status: number; error: string });
+    expect(failed).toHaveLength(2);
+    expect(failed.every((f) => f.status === 400 && f.error === 'malformedJson')).toBe(true);
+  });
+});
+
+describe('/metrics', () => {
+  it('is valid Prometheus text and its counters move with traffic', async () => {
+    const { url } = await setup();
+    const scrape = async () => {
+      const res = await request(`${url}/metrics`);
+      expect(res.statusCode).toBe(200);
+      expect(res.headers['content-type']).toContain('text/plain');
+      return res.body.text();
+    };
+    const sample = (text: string, name: string) => {
+      const line = text.split('\n').find((l) => l.startsWith(name));
+      return line ? Number(line.split(' ').at(-1)) : 0;
+    };
+    const before = await scrape();
+    const client = new Anthropic({ baseURL: url, apiKey: 'k', maxRetries: 0 });
+    for (let i = 0; i < 3; i++) await client.messages.create(MESSAGE);
+    const after = await scrape();
+    for (const line of after.split('\n')) {
+      if (line === '' || line.startsWith('# HELP ') || line.startsWith('# TYPE ')) continue;
+      expect(line).toMatch(/^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? -?[0-9.e+-]+|NaN|[+-]Inf$/);
+    }
+    const key = 'qcc_requests_total{endpoint="up",model="claude-sonnet-5",status="200"}';
+    expect(sample(after, key) - sample(before, key)).toBe(3);
+    expect(sample(after, 'qcc_tokens_total{endpoint="up",model="claude-sonnet-5",type="cache_read"}')).toBe(15_000);
+    expect(after).toContain('qcc_endpoint_state{endpoint="up",state="healthy"} 1');
+    expect(after).toContain('qcc_endpoint_state{endpoint="bad",state="disabled"} 1');
+    expect(after).toContain('qcc_proxy_overhead_seconds_count 3');
+  });
+});
+
+describe('store', () => {
+  it('enforces retention and a size cap', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'qcc-prune-')), 'qcc.db');
+    const store = new StatsStore(file);
+    const row = (ts: number, i: number) => ({
+      ts, request_id: `r${i}`, method: 'POST', path: '/v1/messages', model: 'm', stream: 0, endpoint_id: 'e', attempts: '[]', attempt_count: 1,
+      status: 200, ttfb_ms: 1, total_ms: 2, input_tokens: 1, output_tokens: 1, cache_creation_tokens: 0, cache_read_tokens: 0, cost_usd: 0,
+      health_check: 0, error: null, end_reason: 'complete',
+    });
+    const now = Date.now();
+    store.insertMany([row(now - 40 * 86_400_000, 1), row(now - 10 * 86_400_000, 2), row(now, 3)]);
+    expect(store.prune(now, 30, 1e9)).toBe(1);
+    store.insertMany(Array.from({ length: 5000 }, (_, i) => ({ ...row(now, i + 10), attempts: 'x'.repeat(200) })));
+    store.prune(now, 30, 200 * 1024);
+    const left = (store.db.prepare('SELECT count(*) AS n FROM requests').get() as { n: number }).n;
+    expect(left).toBeGreaterThan(0);
+    expect(left).toBeLessThan(5000);
+    store.close();
+  });
+});
