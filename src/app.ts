@@ -7,7 +7,6 @@ import { ProxyError, sendProxyError } from './errors.js';
 import { EndpointPool } from './endpoints/pool.js';
 import { RetryBudget } from './endpoints/retry-budget.js';
 import { DEFAULT_QUEUE, FailureQueue, type FailureQueueSettings, type QueueTimers, type QueuedEndpoint } from './endpoints/failure-queue.js';
-import { probeEndpoint } from './endpoints/probe.js';
 import { describeEndpoints } from './endpoints/status.js';
 import { readState, writeState } from './endpoints/state-store.js';
 import { AccessKeys, isLoopbackHost, secretEquals } from './proxy/access.js';
@@ -18,6 +17,7 @@ import { ProxyMetrics } from './stats/metrics.js';
 import { PriceTable } from './stats/pricing.js';
 import { StatsRecorder } from './stats/recorder.js';
 import { StatsStore } from './stats/store.js';
+import { HealthMonitor } from './health/monitor.js';
 
 export interface AppDeps {
   logger?: Logger;
@@ -41,6 +41,7 @@ export interface App {
   readonly pool: EndpointPool;
   readonly queue: FailureQueue;
   readonly metrics: ProxyMetrics;
+  readonly health: HealthMonitor;
   /** Write pending request rows now (normally done on a timer). */
   flushStats(): void;
   listen(port: number, host: string): Promise<{ url: string; host: string; port: number }>;
@@ -88,7 +89,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   let prices = new PriceTable(config.pricing);
   let publicBind = false;
 
-  const metrics = new ProxyMetrics(() => describeEndpoints(pool, now()), () => prices);
+  const metrics = new ProxyMetrics(() => describeEndpoints(pool, now(), (id) => health.lastCheck(id)), () => prices);
   const pool: EndpointPool = new EndpointPool(config, {
     now,
     random: deps.random ?? Math.random,
@@ -106,9 +107,11 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     timers: deps.timers ?? defaultTimers,
     lookup: (id) => pool.get(id),
     check: async (endpoint) => {
-      const result = await probeEndpoint(dispatcher, endpoint);
-      if (!result.ok) endpoint.lastError = `recovery check: ${result.error ?? 'failed'}`;
-      return result.ok;
+      // The full health check: a model that works is enough to bring the endpoint back.
+      const results = await health.checkEndpoint(endpoint);
+      const ok = results.some((r) => r.ok);
+      if (!ok) endpoint.lastError = `recovery check: ${results.map((r) => r.error).join('; ')}`;
+      return ok;
     },
     persist: deps.statePath ? (queued) => persistQueue(deps.statePath!, queued, logger) : undefined,
     onRestored: (e) => logger.info({ endpoint: e.id }, 'endpoint restored by recovery check'),
@@ -137,6 +140,17 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     },
   };
 
+  const timers = deps.timers ?? defaultTimers;
+  const health: HealthMonitor = new HealthMonitor({
+    dispatcher,
+    endpoints: () => pool.all(),
+    settings: () => config.health,
+    now,
+    timers,
+    random: deps.random ?? Math.random,
+    observer,
+  });
+
   const budget = new RetryBudget();
   const proxy = createProxyHandler({ settings: () => config.proxy, pool, budget, dispatcher, now, observer });
   const sockets = new Set<Socket>();
@@ -150,7 +164,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     uptime_s: Math.round((Date.now() - started) / 1000),
     strategy: pool.strategyName,
     inflight,
-    endpoints: describeEndpoints(pool, now()),
+    endpoints: describeEndpoints(pool, now(), (id) => health.lastCheck(id)),
     queue: queue.list(),
   });
 
@@ -219,6 +233,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     pool,
     queue,
     metrics,
+    health,
     flushStats: () => recorder?.flush(),
     config: () => config,
     status,
@@ -229,6 +244,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
           server.off('error', reject);
           const addr = server.address() as AddressInfo;
           publicBind = !isLoopbackHost(addr.address);
+          health.start();
           const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
           resolve({ url: `http://${shownHost}:${addr.port}`, host: addr.address, port: addr.port });
         });
@@ -237,6 +253,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     async close(drainMs = config.proxy.drain_timeout_ms) {
       closing = true;
       queue.stop();
+      health.stop();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       if (inflight > 0 && drainMs > 0) {
@@ -256,6 +273,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
       accessKeys = new AccessKeys(next.proxy.access_keys);
       prices = new PriceTable(next.pricing);
       pool.update(next);
+      health.reschedule();
       for (const q of queue.list()) {
         const e = pool.get(q.id);
         if (!e || !e.config.enabled) queue.remove(q.id);

@@ -85,7 +85,7 @@ function keySummary(e: EndpointConfig): string {
   return e.api_key ? maskSecret(e.api_key) : '(client\'s)';
 }
 
-export function registerEndpointCommands(program: Command, paths: () => QccPaths): void {
+export function registerEndpointCommands(program: Command, paths: () => QccPaths): Command {
   const endpoint = program.command('endpoint').description('manage the endpoints qcc spreads traffic over');
 
   endpoint
@@ -162,4 +162,5 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
         process.stdout.write(`${name}d endpoint ${id}\n`);
       });
   }
+  return endpoint;
 }

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { resolvePaths, type QccPaths } from '../config/paths.js';
 import { registerConfigCommands } from './config.js';
 import { registerEndpointCommands } from './endpoint.js';
+import { registerHealthCommands } from './health.js';
 import { reportAndExit } from './output.js';
 import { registerProxyCommands } from './proxy.js';
 import { registerStatsCommands } from './stats.js';
@@ -25,7 +26,8 @@ const globalArgs = (): string[] => {
 };
 
 registerProxyCommands(program, paths, globalArgs);
-registerEndpointCommands(program, paths);
+const endpointCommand = registerEndpointCommands(program, paths);
+registerHealthCommands(program, endpointCommand, paths);
 registerConfigCommands(program, paths);
 registerStatsCommands(program, paths);
 

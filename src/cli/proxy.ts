@@ -123,9 +123,11 @@ function printStatus(record: RuntimeRecord, status: AppStatus | undefined): void
     e.consecutive_failures,
     e.cooldown_left_ms > 0 ? `${Math.ceil(e.cooldown_left_ms / 1000)}s` : '-',
     e.keys_usable === null ? 'client' : `${e.keys_usable}/${e.keys_total}`,
+    e.health_score ?? '-',
+    e.last_check ? `${e.last_check.ok ? 'ok' : 'FAIL'} ${e.last_check.model} ${e.last_check.at.slice(11, 19)}` : '-',
   ]);
   process.stdout.write(
-    `${table(['ENDPOINT', 'ENABLED', 'STATE', 'REQUESTS', 'ERRORS', 'INFLIGHT', 'WEIGHT/EFF', 'TTFB', 'FAILS', 'COOLDOWN', 'KEYS'], rows)}\n`,
+    `${table(['ENDPOINT', 'ENABLED', 'STATE', 'REQUESTS', 'ERRORS', 'INFLIGHT', 'WEIGHT/EFF', 'TTFB', 'FAILS', 'COOLDOWN', 'KEYS', 'SCORE', 'LAST CHECK'], rows)}\n`,
   );
 }
 

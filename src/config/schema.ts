@@ -34,6 +34,8 @@ export const endpointSchema = z
     priority: z.number().int().min(0).max(1000).default(0),
     enabled: z.boolean().default(true),
     max_concurrency: z.number().int().positive().optional(),
+    /** Models the health check uses for this endpoint; default: `health.models` it serves, else its first model. */
+    health_models: z.array(z.string().min(1)).min(1).optional(),
   })
   .strict()
   .refine((e) => !(e.api_key !== undefined && e.api_keys !== undefined), {
@@ -56,6 +58,18 @@ export const proxySchema = z
     idle_timeout_ms: z.number().int().positive().default(300_000),
     max_body_bytes: z.number().int().positive().default(32 * 1024 * 1024),
     drain_timeout_ms: z.number().int().nonnegative().default(10_000),
+  })
+  .strict();
+
+export const healthSchema = z
+  .object({
+    /** Seconds between checks of a healthy endpoint (±10 % jitter); 0 turns periodic checks off. */
+    interval_s: z.number().nonnegative().default(300),
+    models: z.array(z.string().min(1)).min(1).default(['claude-haiku-4-5-20251001']),
+    timeout_ms: z.number().int().positive().default(30_000),
+    /** Checks running at once across all endpoints (never more than one per endpoint). */
+    concurrency: z.number().int().positive().max(16).default(2),
+    max_tokens: z.number().int().positive().max(1024).default(16),
   })
   .strict();
 
@@ -84,6 +98,7 @@ export const configSchema = z
     proxy: proxySchema.default(() => proxySchema.parse({})),
     endpoints: z.array(endpointSchema).default([]),
     stats: statsSchema.default(() => statsSchema.parse({})),
+    health: healthSchema.default(() => healthSchema.parse({})),
     /** USD per million tokens, by model name prefix or family ("opus", "sonnet", "haiku"). */
     pricing: z.record(z.string(), priceSchema).default({}),
   })
@@ -102,6 +117,7 @@ export type Config = z.infer<typeof configSchema>;
 export type EndpointConfig = z.infer<typeof endpointSchema>;
 export type ProxySettings = z.infer<typeof proxySchema>;
 export type StatsSettings = z.infer<typeof statsSchema>;
+export type HealthSettings = z.infer<typeof healthSchema>;
 export type AuthMode = (typeof AUTH_MODES)[number];
 export type StrategyName = (typeof STRATEGIES)[number];
 

@@ -1,3 +1,4 @@
+import type { CheckResult } from '../health/check.js';
 import type { EndpointState } from './endpoint.js';
 import type { EndpointPool } from './pool.js';
 
@@ -20,9 +21,10 @@ export interface EndpointStatus {
   keys_usable: number | null;
   health_score: number | null;
   last_error: string | null;
+  last_check: { at: string; model: string; ok: boolean; ttft_ms: number | null; error: string | null } | null;
 }
 
-export function describeEndpoints(pool: EndpointPool, now: number): EndpointStatus[] {
+export function describeEndpoints(pool: EndpointPool, now: number, lastCheck: (id: string) => CheckResult | undefined = () => undefined): EndpointStatus[] {
   const best = pool.bestTtfb();
   return pool.all().map((e) => ({
     id: e.id,
@@ -42,7 +44,12 @@ export function describeEndpoints(pool: EndpointPool, now: number): EndpointStat
     keys_usable: e.keys.passThrough ? null : e.keys.usableCount(now),
     health_score: e.healthScore ?? null,
     last_error: e.lastError ?? null,
+    last_check: checkSummary(lastCheck(e.id)),
   }));
+}
+
+function checkSummary(c: CheckResult | undefined): EndpointStatus['last_check'] {
+  return c ? { at: new Date(c.at).toISOString(), model: c.model, ok: c.ok, ttft_ms: c.ttft_ms, error: c.error } : null;
 }
 
 function round(n: number): number {

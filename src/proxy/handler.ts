@@ -115,7 +115,7 @@ export function createProxyHandler(ctx: ProxyContext) {
       usage: undefined,
       end: undefined,
       errorCode: undefined,
-      healthCheck: headerValue(req.headers, 'x-qcc-health-check') !== undefined,
+      healthCheck: false, // health checks are recorded by the health monitor, never inferred from client headers
     };
     const finish = (status: number) => {
       record.status = status;

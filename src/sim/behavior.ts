@@ -32,6 +32,8 @@ export interface SimBehavior {
   answer?: string;
   /** Usage reported; input tokens default to an estimate from the body size. */
   usage?: Partial<SimUsage>;
+  /** Answer 404 not_found_error for these models (a relay that lacks some models). */
+  failModels?: string[];
   /** Only accept requests carrying this key (as `x-api-key` or `Authorization: Bearer`); 401 otherwise. */
   requireKey?: string;
 }

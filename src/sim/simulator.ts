@@ -228,6 +228,7 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
       }
       if (path.endsWith('/count_tokens')) return sendJson(res, 200, { input_tokens: Math.max(1, Math.ceil(raw.length / 4)) });
       const model = typeof body.model === 'string' ? body.model : 'claude-sim';
+      if (behavior.failModels?.includes(model)) return sendError(res, 404, { errorMessage: `model: ${model} not found` });
       const text = answerFor(name, body, behavior);
       const pieces = behavior.deltas ?? 8;
       const usage = usageFor(raw.length, Math.max(1, Math.min(pieces, text.length)), behavior);
