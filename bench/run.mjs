@@ -1,0 +1,283 @@
+// qcc benchmark: each scenario direct (client → simulator), through qcc, and through nginx when installed.
+// Usage: npm run bench            (writes bench/RESULTS.md)
+//        ROUNDS=5 npm run bench   (more rounds; medians are reported)
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { cpus, totalmem, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { cpuMicros, cpuMicrosAll, childPids, rssBytes, spawnReady } from './procs.mjs';
+import { load, median, messageBody, percentile } from './load.mjs';
+
+const ROUNDS = Number(process.env.ROUNDS ?? 3);
+const FO_SAMPLES = 25;
+const ROOT = resolve(import.meta.dirname, '..');
+const log = (s) => process.stderr.write(`${s}\n`);
+
+async function freePort() {
+  const s = createServer();
+  await new Promise((r) => s.listen(0, '127.0.0.1', r));
+  const { port } = s.address();
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+// ---------- start everything ----------
+const sims = await spawnReady(
+  process.execPath,
+  [join(ROOT, 'bench/sim-process.mjs'), JSON.stringify([
+    { name: 'fast', behavior: { deltas: 50 } },
+    { name: 'slow', behavior: { deltas: 50, deltaIntervalMs: 60 } },
+    { name: 'o529', behavior: { status: 529 } },
+  ])],
+  /^\{.*\}$/m,
+);
+const urls = JSON.parse(sims.match[0]);
+const deadUrl = `http://127.0.0.1:${await freePort()}`;
+
+const home = mkdtempSync(join(tmpdir(), 'qcc-bench-'));
+const foModels = [];
+const endpoints = [
+  // Two endpoints on the same simulator, so weighted round robin really balances on every request.
+  { id: 'a', base_url: urls.fast, api_key: 'sk-bench-a', models: ['bench-fast', 'bench-sse', 'bench-big'] },
+  { id: 'b', base_url: urls.fast, api_key: 'sk-bench-b', models: ['bench-fast', 'bench-sse', 'bench-big'] },
+  { id: 'slow', base_url: urls.slow, models: ['bench-slow'] },
+];
+for (let i = 0; i < FO_SAMPLES; i++) {
+  // Heavy weights make the failing endpoint the first pick; one per sample, as its breaker then opens.
+  endpoints.push({ id: `refused-${i}`, base_url: deadUrl, models: [`fo-refused-${i}`], weight: 1000 });
+  endpoints.push({ id: `o529-${i}`, base_url: urls.o529, models: [`fo-529-${i}`], weight: 1000 });
+  foModels.push(`fo-refused-${i}`, `fo-529-${i}`);
+}
+endpoints.push({ id: 'fallback', base_url: urls.fast, models: foModels, weight: 1 });
+writeFileSync(join(home, 'config.json'), JSON.stringify({ version: 1, endpoints }));
+const qcc = await spawnReady(
+  process.execPath,
+  [join(ROOT, 'dist/cli/main.js'), 'proxy', 'start', '--foreground', '--port', '0', '--log-level', 'warn'],
+  /listening on (http:\/\/[\d.]+:\d+)/,
+  { env: { ...process.env, QCC_HOME: home, NO_COLOR: '1' } },
+);
+const qccUrl = qcc.match[1];
+
+let nginx;
+let nginxUrl;
+let nginxVersion = 'not installed';
+let nginxPids = [];
+if (existsSync('/usr/sbin/nginx')) {
+  nginxVersion = execFileSync('sh', ['-c', '/usr/sbin/nginx -v 2>&1'], { encoding: 'utf8' }).trim();
+  const prefix = mkdtempSync(join(tmpdir(), 'qcc-bench-nginx-'));
+  mkdirSync(join(prefix, 'logs'));
+  const port = await freePort();
+  const fast = new URL(urls.fast);
+  writeFileSync(
+    join(prefix, 'nginx.conf'),
+    `worker_processes 1; daemon off; master_process on; pid ${prefix}/nginx.pid; error_log stderr warn; user root;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/body; proxy_temp_path ${prefix}/proxy;
+  upstream sim { server ${fast.host}; keepalive 256; }
+  server {
+    listen 127.0.0.1:${port} reuseport;
+    client_max_body_size 64m; client_body_buffer_size 1m;
+    location / { proxy_pass http://sim; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+}
+`,
+  );
+  nginx = (await import('node:child_process')).spawn('/usr/sbin/nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf')], { stdio: 'ignore' });
+  nginxUrl = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await load({ url: nginxUrl, body: messageBody('bench-fast'), n: 1, concurrency: 1 });
+      if (r.failures === 0) break;
+    } catch { /* not yet */ }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  nginxPids = [nginx.pid, ...childPids(nginx.pid)];
+}
+
+// The floor for a Node proxy on this machine: undici dispatch with nothing else (bench/bare-passthrough.mjs).
+const bare = await spawnReady(process.execPath, [join(ROOT, 'bench/bare-passthrough.mjs'), urls.fast], /listening on (http:\/\/[\d.]+:\d+)/);
+
+const targets = [
+  { name: 'direct', url: urls.fast, pids: [] },
+  { name: 'qcc', url: qccUrl, pids: [qcc.child.pid] },
+  ...(nginxUrl ? [{ name: 'nginx', url: nginxUrl, pids: nginxPids }] : []),
+  { name: 'bare undici', url: bare.match[1], pids: [bare.child.pid] },
+];
+
+// ---------- measurement helpers ----------
+async function cpuPerRequest(target, body, n, concurrency) {
+  const cpus = [];
+  const rpss = [];
+  await load({ url: target.url, body, n: Math.min(300, n), concurrency }); // warm-up
+  for (let r = 0; r < ROUNDS; r++) {
+    const before = target.pids.length ? cpuMicrosAll(target.pids) : 0;
+    const res = await load({ url: target.url, body, n, concurrency });
+    if (res.failures) throw new Error(`${target.name}: ${res.failures} failures`);
+    const after = target.pids.length ? cpuMicrosAll(target.pids) : 0;
+    cpus.push((after - before) / n);
+    rpss.push(res.rps);
+  }
+  return { cpu: target.pids.length ? median(cpus) : null, rps: median(rpss) };
+}
+
+async function oneConnection(target, body, n) {
+  await load({ url: target.url, body, n: 100, concurrency: 1 });
+  const all = [];
+  const first = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    const res = await load({ url: target.url, body, n, concurrency: 1 });
+    all.push(...res.latencies);
+    first.push(...res.firstEvents);
+  }
+  return { p50: percentile(all, 50), p99: percentile(all, 99), first50: percentile(first, 50) };
+}
+
+const results = {};
+const fmt = (v, d = 0) => (v === null || v === undefined || Number.isNaN(v) ? '–' : v.toFixed(d));
+
+// ---------- 1. small JSON ----------
+log('small JSON /v1/messages …');
+const small = messageBody('bench-fast');
+for (const t of targets) {
+  const cpu = await cpuPerRequest(t, small, 3000, 8);
+  const lat = await oneConnection(t, small, 1000);
+  results[`json-${t.name}`] = { ...cpu, ...lat };
+}
+
+// ---------- 2. SSE stream, 50 deltas ----------
+log('SSE streams, 50 deltas …');
+const sse = messageBody('bench-sse', { stream: true });
+for (const t of targets) {
+  const cpu = await cpuPerRequest(t, sse, 1500, 8);
+  const lat = await oneConnection(t, sse, 300);
+  results[`sse-${t.name}`] = { ...cpu, ...lat };
+}
+// Byte and event identity: same request direct and through qcc (message ids scrubbed: the simulator makes fresh ones).
+const scrub = (s) => s.replace(/msg_sim_[0-9a-f]+/g, 'msg');
+const viaDirect = (await load({ url: urls.fast, body: sse, n: 1, concurrency: 1, keepBodies: true })).bodies[0].body;
+const viaQcc = (await load({ url: qccUrl, body: sse, n: 1, concurrency: 1, keepBodies: true })).bodies[0].body;
+const identical = scrub(viaDirect) === scrub(viaQcc);
+const events = (s) => (s.match(/^event: /gm) ?? []).length;
+
+// ---------- 3. 256 KB request bodies ----------
+log('256 KB request bodies …');
+const big = messageBody('bench-big', { padBytes: 256 * 1024 });
+for (const t of targets) results[`big-${t.name}`] = await cpuPerRequest(t, big, 400, 4);
+
+// ---------- 4. 1,000 concurrent slow streams ----------
+log('1,000 concurrent slow streams …');
+const slowBody = messageBody('bench-slow', { stream: true });
+async function concurrentStreams(url, pid) {
+  const idle = pid ? rssBytes(pid) : 0;
+  let peak = idle;
+  const sampler = pid ? setInterval(() => (peak = Math.max(peak, rssBytes(pid))), 100) : undefined;
+  const res = await load({ url, body: slowBody, n: 1000, concurrency: 1000 });
+  clearInterval(sampler);
+  return { failures: res.failures, lastFirstEvent: Math.max(...res.firstEvents), medianFirstEvent: median(res.firstEvents), rssPerStream: pid ? (peak - idle) / 1000 : null, idleRss: idle };
+}
+results['c1000-direct'] = await concurrentStreams(urls.slow, undefined);
+results['c1000-qcc'] = await concurrentStreams(qccUrl, qcc.child.pid);
+
+// ---------- 5. failover ----------
+log('failover …');
+const baseline = await oneConnection({ url: urls.fast }, small, 200);
+const fo = { refused: [], o529: [] };
+for (let i = 0; i < FO_SAMPLES; i++) {
+  fo.refused.push((await load({ url: qccUrl, body: messageBody(`fo-refused-${i}`), n: 1, concurrency: 1 })).latencies[0]);
+  fo.o529.push((await load({ url: qccUrl, body: messageBody(`fo-529-${i}`), n: 1, concurrency: 1 })).latencies[0]);
+}
+const qccJson = results['json-qcc'];
+results.failover = {
+  refused: median(fo.refused) - qccJson.p50,
+  o529: median(fo.o529) - qccJson.p50,
+  baselineDirect: baseline.p50,
+};
+
+// ---------- report ----------
+const d = results['json-direct'];
+const row = (name, r, base) => {
+  const added50 = r.p50 - base.p50;
+  const added99 = r.p99 - base.p99;
+  return `| ${name} | ${fmt(r.cpu)} | ${fmt(r.rps)} | ${fmt(r.rps / base.rps, 2)} | ${fmt(r.p50, 3)} | ${fmt(added50, 3)} | ${fmt(r.p99, 3)} | ${fmt(added99, 3)} |`;
+};
+const sd = results['sse-direct'];
+const sseRow = (name, r) =>
+  `| ${name} | ${fmt(r.cpu)} | ${fmt(r.rps)} | ${fmt(r.rps / sd.rps, 2)} | ${fmt(r.first50, 3)} | ${fmt(r.first50 - sd.first50, 3)} | ${fmt(r.p50, 3)} |`;
+const bd = results['big-direct'];
+const cpuModel = cpus()[0]?.model ?? 'unknown';
+const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
+const check = (ok) => (ok ? '✅' : '❌');
+const q = (k) => results[k];
+
+const md = `# qcc benchmark results
+
+Produced by \`npm run bench\` (${ROUNDS} rounds, medians) on ${new Date().toISOString().slice(0, 10)}.
+Machine: ${cpuModel}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; Node ${process.version}; qcc ${version}; ${nginxVersion}.
+Everything on loopback: the simulator, qcc, nginx and a bare undici pass-through (the least a Node proxy can do,
+\`bench/bare-passthrough.mjs\`) are separate processes; the load generator is this script
+(undici). qcc runs as shipped: balancing over two endpoints (weighted round robin), stats recording to SQLite,
+health checks on, Prometheus metrics, JSON logs at \`warn\`. Proxy CPU is utime+stime from \`/proc/PID/stat\`
+(10 ms ticks) over the whole run, divided by the number of requests. On a shared 2-core machine throughput swings
+between runs; CPU per request and latency at one connection are the figures to lead with.
+
+## Small JSON \`/v1/messages\` (3,000 requests at concurrency 8; latency over ${ROUNDS}×1,000 sequential requests)
+
+| path | proxy CPU µs/req | RPS | RPS vs direct | p50 ms | added p50 ms | p99 ms | added p99 ms |
+|---|---|---|---|---|---|---|---|
+${targets.map((t) => row(t.name, q(`json-${t.name}`), d)).join('\n')}
+
+## SSE stream, 50 deltas (1,500 streams at concurrency 8; first event over ${ROUNDS}×300 sequential streams)
+
+| path | proxy CPU µs/stream | streams/s | vs direct | first event p50 ms | first event added ms | whole stream p50 ms |
+|---|---|---|---|---|---|---|
+${targets.map((t) => sseRow(t.name, q(`sse-${t.name}`))).join('\n')}
+
+Bytes and events through qcc identical to direct (message ids aside): **${identical ? 'yes' : 'NO'}** (${events(viaQcc)} events, ${Buffer.byteLength(viaQcc)} bytes).
+
+## 256 KB request bodies (400 requests at concurrency 4)
+
+| path | proxy CPU µs/req | RPS | RPS vs direct |
+|---|---|---|---|
+${targets.map((t) => `| ${t.name} | ${fmt(q(`big-${t.name}`).cpu)} | ${fmt(q(`big-${t.name}`).rps)} | ${fmt(q(`big-${t.name}`).rps / bd.rps, 2)} |`).join('\n')}
+
+## 1,000 concurrent slow streams (50 deltas, 60 ms apart)
+
+| path | failures | first event, median ms | first event of the last stream ms | RSS per stream KB |
+|---|---|---|---|---|
+| direct | ${q('c1000-direct').failures} | ${fmt(q('c1000-direct').medianFirstEvent, 1)} | ${fmt(q('c1000-direct').lastFirstEvent, 1)} | – |
+| qcc | ${q('c1000-qcc').failures} | ${fmt(q('c1000-qcc').medianFirstEvent, 1)} | ${fmt(q('c1000-qcc').lastFirstEvent, 1)} | ${fmt(q('c1000-qcc').rssPerStream / 1024, 1)} |
+
+## Failover (${FO_SAMPLES} samples each, median, compared with qcc's own p50 for a request that needs none)
+
+| first endpoint | added latency ms |
+|---|---|
+| refuses connections | ${fmt(results.failover.refused, 3)} |
+| answers 529 | ${fmt(results.failover.o529, 3)} |
+
+## Against the targets
+
+| target | measured | |
+|---|---|---|
+| CPU ≤ 60 µs per small JSON request | ${fmt(q('json-qcc').cpu)} µs (bare undici here: ${fmt(q('json-bare undici').cpu)} µs) | ${check(q('json-qcc').cpu <= 60)} |
+| CPU ≤ 110 µs per 50-delta stream | ${fmt(q('sse-qcc').cpu)} µs (bare undici here: ${fmt(q('sse-bare undici').cpu)} µs) | ${check(q('sse-qcc').cpu <= 110)} |
+| added latency ≤ 0.25 ms p50 | ${fmt(q('json-qcc').p50 - d.p50, 3)} ms | ${check(q('json-qcc').p50 - d.p50 <= 0.25)} |
+| added latency ≤ 2 ms p99 | ${fmt(q('json-qcc').p99 - d.p99, 3)} ms | ${check(q('json-qcc').p99 - d.p99 <= 2)} |
+| first SSE event delayed ≤ 0.5 ms | ${fmt(q('sse-qcc').first50 - sd.first50, 3)} ms | ${check(q('sse-qcc').first50 - sd.first50 <= 0.5)} |
+| ≤ 30 KB per concurrent stream | ${fmt(q('c1000-qcc').rssPerStream / 1024, 1)} KB | ${check(q('c1000-qcc').rssPerStream / 1024 <= 30)} |
+| 1,000 streams, no queueing (last first event within 2× direct's) | ${fmt(q('c1000-qcc').lastFirstEvent, 1)} ms vs ${fmt(q('c1000-direct').lastFirstEvent, 1)} ms | ${check(q('c1000-qcc').failures === 0 && q('c1000-qcc').lastFirstEvent <= 2 * q('c1000-direct').lastFirstEvent + 50)} |
+| failover after a refused connection adds ≤ 5 ms | ${fmt(results.failover.refused, 3)} ms | ${check(results.failover.refused <= 5)} |
+`;
+
+process.stdout.write(md);
+const notes = existsSync(join(ROOT, 'bench/NOTES.md')) ? `\n${readFileSync(join(ROOT, 'bench/NOTES.md'), 'utf8')}` : '';
+writeFileSync(join(ROOT, 'bench/RESULTS.md'), md + notes);
+log('written bench/RESULTS.md');
+
+sims.child.kill('SIGTERM');
+qcc.child.kill('SIGTERM');
+bare.child.kill('SIGTERM');
+nginx?.kill('SIGQUIT');
+process.exit(0);
