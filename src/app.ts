@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { Agent } from 'undici';
 import type { Config } from './config/schema.js';
 import { ProxyError, sendProxyError } from './errors.js';
@@ -132,7 +132,8 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   const observers: ProxyObserver[] = [metrics, ...(recorder ? [recorder] : []), ...(deps.observer ? [deps.observer] : [])];
   const observer: ProxyObserver = {
     requestFinished(r: RequestRecord) {
-      logger.info(
+      // Guarded: at a quieter level, not even the log object is built (this runs for every request).
+      if (logger.isLevelEnabled('info')) logger.info(
         { request_id: r.requestId, model: r.model, endpoint: r.endpointId, status: r.status, attempts: r.attempts.length, ms: Math.round(r.totalMs), end: r.end },
         'request',
       );
@@ -153,6 +154,10 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
 
   const budget = new RetryBudget();
   const proxy = createProxyHandler({ settings: () => config.proxy, pool, budget, dispatcher, now, observer });
+  // Request ids: a random per-process prefix and a counter, unique without a random draw per request.
+  const idPrefix = `req_qcc_${randomBytes(8).toString('hex')}`;
+  let idCounter = 0;
+  const nextRequestId = () => `${idPrefix}${(++idCounter).toString(36).padStart(6, '0')}`;
   const sockets = new Set<Socket>();
   let inflight = 0;
   let closing = false;
@@ -176,7 +181,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
       if (method === 'HEAD') return void res.writeHead(200, { 'content-length': '0' }).end();
       return sendJson(res, 200, { name: 'qcc', ok: true });
     }
-    const requestId = `req_qcc_${randomUUID().replaceAll('-', '')}`;
+    const requestId = nextRequestId();
     if (url.startsWith('/_qcc/')) return adminRoute(req, res, url, requestId);
     if (url === '/metrics' && method === 'GET') {
       // On loopback anyone local may scrape; beyond it, metrics are guarded like the admin API.

@@ -21,16 +21,27 @@ export function emptyUsage(): Usage {
 
 const NEWLINE = 0x0a;
 const CR = 0x0d;
-const EVENT_PREFIX = Buffer.from('event:');
-const DATA_PREFIX = Buffer.from('data:');
+const SPACE = 0x20;
+const COLON = 0x3a;
+const LOWER_E = 0x65;
+const LOWER_D = 0x64;
 /** A line longer than this is not something we need to read whole (a huge delta); only its start matters. */
 const MAX_CARRY = 256 * 1024;
 
+/** The events whose names matter, by the length of the name: most lines (deltas) are rejected on length alone. */
+const INTERESTING: ReadonlyMap<number, readonly Buffer[]> = new Map(
+  [12, 13, 5].map((len) => [len, ['message_start', 'message_delta', 'message_stop', 'error'].filter((n) => n.length === len).map((n) => Buffer.from(n))]),
+);
+
 const WANTS_DATA = new Set(['message_start', 'message_delta', 'error']);
 
-function startsWith(buf: Buffer, start: number, end: number, prefix: Buffer): boolean {
-  if (end - start < prefix.length) return false;
-  return buf.compare(prefix, 0, prefix.length, start, start + prefix.length) === 0;
+/** The event name if it is one the scanner acts on, else a placeholder that matches nothing. */
+function interestingName(buf: Buffer, start: number, end: number): string {
+  let e = end;
+  while (e > start && buf[e - 1] === SPACE) e--;
+  const candidates = INTERESTING.get(e - start);
+  if (candidates) for (const c of candidates) if (buf.compare(c, 0, c.length, start, e) === 0) return c.toString('latin1');
+  return 'other';
 }
 
 type JsonRecord = Record<string, unknown>;
@@ -75,16 +86,23 @@ export class SseScanner {
     }
   }
 
+  /**
+   * One line. Per line this costs a byte test or two; only `event:` lines whose name has the length of an
+   * interesting one are compared, and only the data of those events is decoded.
+   */
   private line(buf: Buffer, start: number, end: number): void {
     if (end === start) {
       if (this.lineHasContent) this.dispatch();
       return;
     }
     this.lineHasContent = true;
-    if (startsWith(buf, start, end, EVENT_PREFIX)) {
-      this.eventName = buf.toString('latin1', start + EVENT_PREFIX.length, end).trim();
-    } else if (startsWith(buf, start, end, DATA_PREFIX) && WANTS_DATA.has(this.eventName)) {
-      this.dataLines.push(buf.toString('utf8', start + DATA_PREFIX.length, end));
+    const first = buf[start];
+    if (first === LOWER_E && end - start > 6 && buf[start + 5] === COLON) {
+      let nameStart = start + 6;
+      if (buf[nameStart] === SPACE) nameStart++;
+      this.eventName = this.events === 0 ? buf.toString('latin1', nameStart, end).trim() : interestingName(buf, nameStart, end);
+    } else if (first === LOWER_D && end - start >= 5 && buf[start + 4] === COLON && WANTS_DATA.has(this.eventName)) {
+      this.dataLines.push(buf.toString('utf8', start + 5, end));
     }
   }
 

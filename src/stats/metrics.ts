@@ -4,6 +4,23 @@ import type { EndpointStatus } from '../endpoints/status.js';
 import type { ProxyObserver, RequestRecord } from '../proxy/events.js';
 import type { PriceTable } from './pricing.js';
 
+interface Inc {
+  inc(value?: number): void;
+}
+interface Observe {
+  observe(value: number): void;
+}
+interface Series {
+  requests: Map<number, Inc>;
+  latency: Observe;
+  ttfb: Observe;
+  input: Inc;
+  output: Inc;
+  cacheCreation: Inc;
+  cacheRead: Inc;
+  cost: Inc;
+}
+
 const STATES = ['healthy', 'cooling', 'open', 'half-open', 'disabled', 'queued'] as const;
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1];
@@ -22,6 +39,7 @@ export class ProxyMetrics implements ProxyObserver {
   private readonly overhead: Histogram;
   private readonly tokens: Counter<'endpoint' | 'model' | 'type'>;
   private readonly cost: Counter<'endpoint' | 'model'>;
+  private readonly series = new Map<string, Series>();
 
   constructor(
     endpoints: () => EndpointStatus[],
@@ -72,26 +90,53 @@ export class ProxyMetrics implements ProxyObserver {
     if (r.healthCheck) return;
     const endpoint = r.endpointId ?? 'none';
     const model = r.model ?? 'none';
-    this.requests.inc({ endpoint, model, status: String(r.status) });
+    const series = this.seriesFor(endpoint, model);
+    let byStatus = series.requests.get(r.status);
+    if (!byStatus) series.requests.set(r.status, (byStatus = this.requests.labels(endpoint, model, String(r.status))));
+    byStatus.inc();
     let upstreamMs = 0;
-    r.attempts.forEach((a, i) => {
+    for (let i = 0; i < r.attempts.length; i++) {
+      const a = r.attempts[i]!;
       upstreamMs += a.ms;
-      if (i < r.attempts.length - 1) this.failovers.inc({ endpoint: a.endpointId });
-    });
+      if (i < r.attempts.length - 1) this.failovers.labels(a.endpointId).inc();
+    }
     if (r.endpointId !== undefined && r.status >= 200 && r.status < 300) {
-      this.upstreamLatency.observe({ endpoint }, (r.attempts.at(-1)?.ms ?? 0) / 1000);
-      if (r.ttfbMs !== undefined) this.ttfb.observe({ endpoint }, r.ttfbMs / 1000);
+      series.latency.observe((r.attempts.at(-1)?.ms ?? 0) / 1000);
+      if (r.ttfbMs !== undefined) series.ttfb.observe(r.ttfbMs / 1000);
     }
     this.overhead.observe(Math.max(0, r.totalMs - upstreamMs) / 1000);
     const u = r.usage;
     if (u) {
-      if (u.input_tokens) this.tokens.inc({ endpoint, model, type: 'input' }, u.input_tokens);
-      if (u.output_tokens) this.tokens.inc({ endpoint, model, type: 'output' }, u.output_tokens);
-      if (u.cache_creation_input_tokens) this.tokens.inc({ endpoint, model, type: 'cache_creation' }, u.cache_creation_input_tokens);
-      if (u.cache_read_input_tokens) this.tokens.inc({ endpoint, model, type: 'cache_read' }, u.cache_read_input_tokens);
+      if (u.input_tokens) series.input.inc(u.input_tokens);
+      if (u.output_tokens) series.output.inc(u.output_tokens);
+      if (u.cache_creation_input_tokens) series.cacheCreation.inc(u.cache_creation_input_tokens);
+      if (u.cache_read_input_tokens) series.cacheRead.inc(u.cache_read_input_tokens);
       const cost = this.prices().cost(r.model, u);
-      if (cost > 0) this.cost.inc({ endpoint, model }, cost);
+      if (cost > 0) series.cost.inc(cost);
     }
+  }
+
+  /**
+   * Label children per (endpoint, model), made once: prom-client hashes a label set on every `inc` otherwise,
+   * and this runs for every request.
+   */
+  private seriesFor(endpoint: string, model: string): Series {
+    const key = `${endpoint}\u0000${model}`;
+    let s = this.series.get(key);
+    if (!s) {
+      s = {
+        requests: new Map(),
+        latency: this.upstreamLatency.labels(endpoint),
+        ttfb: this.ttfb.labels(endpoint),
+        input: this.tokens.labels(endpoint, model, 'input'),
+        output: this.tokens.labels(endpoint, model, 'output'),
+        cacheCreation: this.tokens.labels(endpoint, model, 'cache_creation'),
+        cacheRead: this.tokens.labels(endpoint, model, 'cache_read'),
+        cost: this.cost.labels(endpoint, model),
+      };
+      this.series.set(key, s);
+    }
+    return s;
   }
 
   breakerTransition(endpoint: string, t: BreakerTransition): void {
