@@ -6,13 +6,34 @@ import { AUTH_MODES, endpointSchema, type EndpointConfig } from '../config/schem
 import { formatPath } from '../config/load.js';
 import { isLoopbackHost } from '../proxy/access.js';
 import { maskSecret } from '../log.js';
-import { CliError, printJson, table } from './output.js';
+import { CliError, info, printJson, table } from './output.js';
 
 interface KeyOptions {
   apiKey?: string;
   apiKeys?: string;
   apiKeyEnv?: string;
   apiKeyStdin?: boolean;
+}
+
+interface SetOptions extends Omit<KeyOptions, 'apiKey'> {
+  apiKey?: string | false;
+  baseUrl?: string;
+  weight?: string;
+  priority?: string;
+  models?: string;
+  modelMap?: string;
+  authMode?: string;
+  maxConcurrency?: string;
+}
+
+function parseModelMap(value: string): Record<string, string> {
+  const map: Record<string, string> = {};
+  for (const pair of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = pair.indexOf('=');
+    if (eq <= 0 || eq === pair.length - 1) throw new CliError(`--model-map takes from=to pairs separated by commas, not "${pair}"`);
+    map[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+  }
+  return map;
 }
 
 interface AddOptions extends KeyOptions {
@@ -122,7 +143,53 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
         if (c.endpoints.some((x) => x.id === id)) throw new CliError(`an endpoint "${id}" exists already; pick another id or \`qcc endpoint remove ${id}\``);
         c.endpoints.push(e);
       });
-      process.stdout.write(`added endpoint ${id} (${e.base_url}, key ${keySummary(e)})\n`);
+      info(`added endpoint ${id} (${e.base_url}, key ${keySummary(e)})\n`);
+    });
+
+  endpoint
+    .command('set <id>')
+    .description('change fields of an endpoint (a running proxy applies it at once)')
+    .option('--base-url <url>', 'new base URL')
+    .option('--api-key <key>', 'replace the key(s) with this one')
+    .option('--api-keys <k1,k2>', 'replace the key(s) with this pool')
+    .option('--api-key-env <VAR>', 'replace the key with the value of this environment variable')
+    .option('--api-key-stdin', 'replace the key(s) with what standard input holds')
+    .option('--no-api-key', 'remove the key(s): pass the client\'s credentials through')
+    .option('--weight <n>', 'share of traffic')
+    .option('--priority <n>', 'tier for the priority strategy')
+    .option('--models <a,b>', 'only serve these models ("" for all)')
+    .option('--model-map <from=to,...>', 'rewrite model names for this endpoint ("" to clear)')
+    .option('--auth-mode <mode>', `${AUTH_MODES.join('|')}`)
+    .option('--max-concurrency <n>', 'at most this many requests at once (0 for no limit)')
+    .addHelpText('after', '\nExamples:\n  qcc endpoint set main --weight 3\n  qcc endpoint set relay --models claude-sonnet-5 --model-map claude-sonnet-5=vendor-sonnet')
+    .action((id: string, opts: SetOptions) => {
+      if (opts.baseUrl !== undefined) checkBaseUrl(opts.baseUrl);
+      const keys = opts.apiKey === false ? null : keysFrom({ ...opts, apiKey: typeof opts.apiKey === 'string' ? opts.apiKey : undefined });
+      let changed: EndpointConfig | undefined;
+      updateConfig(paths().config, (c) => {
+        const i = c.endpoints.findIndex((x) => x.id === id);
+        if (i < 0) throw new CliError(`no endpoint "${id}"; see \`qcc endpoint list\``);
+        const { api_key: _k, api_keys: _ks, max_concurrency: _m, ...rest } = c.endpoints[i]!;
+        const current = c.endpoints[i]!;
+        const next: Record<string, unknown> = {
+          ...rest,
+          ...(keys === undefined && current.api_key !== undefined && { api_key: current.api_key }),
+          ...(keys === undefined && current.api_keys !== undefined && { api_keys: current.api_keys }),
+          ...(keys && keys.length === 1 && opts.apiKeys === undefined && { api_key: keys[0] }),
+          ...(keys && (keys.length > 1 || opts.apiKeys !== undefined) && { api_keys: keys }),
+          ...(opts.baseUrl !== undefined && { base_url: opts.baseUrl }),
+          ...(opts.weight !== undefined && { weight: numberOption('weight', opts.weight) }),
+          ...(opts.priority !== undefined && { priority: numberOption('priority', opts.priority) }),
+          ...(opts.models !== undefined && { models: opts.models.split(',').map((m) => m.trim()).filter(Boolean) }),
+          ...(opts.modelMap !== undefined && { model_map: parseModelMap(opts.modelMap) }),
+          ...(opts.authMode !== undefined && { auth_mode: opts.authMode }),
+        };
+        const max = opts.maxConcurrency === undefined ? current.max_concurrency : numberOption('max-concurrency', opts.maxConcurrency) || undefined;
+        if (max !== undefined) next.max_concurrency = max;
+        changed = validated(next);
+        c.endpoints[i] = changed;
+      });
+      info(`updated endpoint ${id} (${changed!.base_url}, key ${keySummary(changed!)}, weight ${changed!.weight})\n`);
     });
 
   endpoint
@@ -146,7 +213,7 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
         c.endpoints = c.endpoints.filter((e) => e.id !== id);
         if (c.endpoints.length === before) throw new CliError(`no endpoint "${id}"; see \`qcc endpoint list\``);
       });
-      process.stdout.write(`removed endpoint ${id}\n`);
+      info(`removed endpoint ${id}\n`);
     });
 
   for (const [name, enabled] of [['enable', true], ['disable', false]] as const) {
@@ -159,7 +226,7 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
           if (!e) throw new CliError(`no endpoint "${id}"; see \`qcc endpoint list\``);
           e.enabled = enabled;
         });
-        process.stdout.write(`${name}d endpoint ${id}\n`);
+        info(`${name}d endpoint ${id}\n`);
       });
   }
   return endpoint;

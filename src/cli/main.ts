@@ -7,6 +7,8 @@ import { registerHealthCommands } from './health.js';
 import { reportAndExit } from './output.js';
 import { registerProxyCommands } from './proxy.js';
 import { registerStatsCommands } from './stats.js';
+import { registerServiceCommands } from './service.js';
+import { registerClaudeCommands } from './claude.js';
 import { VERSION } from './version.js';
 
 const program = new Command();
@@ -15,6 +17,8 @@ program
   .description('One stable local address for Claude Code, spread over every Anthropic-compatible endpoint you have.')
   .version(VERSION, '-V, --version')
   .option('--config <path>', 'config file to use (default: $QCC_HOME/config.json, QCC_HOME defaulting to ~/.qcc)')
+  .option('-q, --quiet', 'print only what was asked for (errors still go to stderr)')
+  .enablePositionalOptions()
   .showHelpAfterError()
   .exitOverride();
 
@@ -25,11 +29,17 @@ const globalArgs = (): string[] => {
   return c ? ['--config', paths().config] : [];
 };
 
+program.hook('preAction', () => {
+  if (program.opts<{ quiet?: boolean }>().quiet) process.env.QCC_QUIET = '1';
+});
+
 registerProxyCommands(program, paths, globalArgs);
 const endpointCommand = registerEndpointCommands(program, paths);
 registerHealthCommands(program, endpointCommand, paths);
 registerConfigCommands(program, paths);
 registerStatsCommands(program, paths);
+registerServiceCommands(program, paths);
+registerClaudeCommands(program, paths, globalArgs);
 
 try {
   await program.parseAsync(process.argv);

@@ -12,6 +12,11 @@ export class CliError extends Error {
   }
 }
 
+/** A confirmation or progress line: silenced by `--quiet` (which main.ts turns into QCC_QUIET=1). */
+export function info(line: string): void {
+  if (process.env.QCC_QUIET !== '1') process.stdout.write(line.endsWith('\n') ? line : `${line}\n`);
+}
+
 export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }

@@ -7,9 +7,10 @@ import { request } from 'undici';
 import type { AppStatus } from '../app.js';
 import type { QccPaths } from '../config/paths.js';
 import { readAdminToken } from './admin-token.js';
-import { CliError, printJson, table } from './output.js';
+import { CliError, info, printJson, table } from './output.js';
 import { inspectRecord, isAlive, removeRecord, type RuntimeRecord } from './runtime-record.js';
 import { runProxyForeground, type RunOptions } from './run-proxy.js';
+import { showLogs } from './logs-file.js';
 
 const START_TIMEOUT_MS = 15_000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -34,7 +35,7 @@ function envLines(url: string): string {
 }
 
 /** Start the proxy detached, and return only once it accepts connections (or explain why it did not). */
-async function startBackground(paths: QccPaths, opts: RunOptions, globalArgs: string[]): Promise<RuntimeRecord> {
+export async function startBackground(paths: QccPaths, opts: RunOptions, globalArgs: string[]): Promise<RuntimeRecord> {
   const state = inspectRecord(paths.runtime);
   if (state.kind === 'running') {
     throw new CliError(`qcc proxy is already running (pid ${state.record.pid}) at ${state.record.url}; stop it with \`qcc proxy stop\``);
@@ -100,7 +101,7 @@ async function stopProxy(paths: QccPaths, quiet = false): Promise<boolean> {
     await sleep(100);
   }
   removeRecord(paths.runtime, pid);
-  if (!quiet) process.stdout.write(`stopped qcc proxy (pid ${pid})\n`);
+  if (!quiet) info(`stopped qcc proxy (pid ${pid})`);
   return true;
 }
 
@@ -173,6 +174,19 @@ export function registerProxyCommands(program: Command, paths: () => QccPaths, g
       await stopProxy(paths(), true);
       const record = await startBackground(paths(), { host: previous?.host, port: previous?.port, demo: opts.demo }, globalArgs());
       process.stdout.write(`qcc proxy restarted (pid ${record.pid})\nlistening on ${record.url}\n`);
+    });
+
+  proxy
+    .command('logs')
+    .description("the proxy's log (of a proxy started in the background)")
+    .option('-n, --lines <n>', 'how many lines to show', '50')
+    .option('-f, --follow', 'keep printing new lines')
+    .option('--json', 'raw JSON lines')
+    .addHelpText('after', '\nExamples:\n  qcc proxy logs -n 100\n  qcc proxy logs -f')
+    .action(async (opts: { lines: string; follow?: boolean; json?: boolean }) => {
+      const lines = Number(opts.lines);
+      if (!Number.isInteger(lines) || lines < 0) throw new CliError(`--lines must be a whole number, not "${opts.lines}"`);
+      await showLogs(paths().log, { lines, follow: opts.follow === true, json: opts.json === true });
     });
 
   proxy

@@ -1,0 +1,124 @@
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { writeFileAtomic } from '../config/atomic-write.js';
+import { loadConfig } from '../config/load.js';
+import type { QccPaths } from '../config/paths.js';
+import { maskSecret } from '../log.js';
+import { CliError, printJson } from './output.js';
+import { startBackground } from './proxy.js';
+import { inspectRecord } from './runtime-record.js';
+
+/**
+ * Claude Code integration. `qcc claude` runs `claude` pointed at the proxy through environment variables only;
+ * `qcc claude setup` writes them into Claude Code's settings file, after showing the change and keeping a
+ * backup, and `qcc claude reset` puts the file back. Nothing else ever touches Claude Code's settings.
+ */
+
+/** What Claude Code sends as its key when the proxy has no access keys: qcc uses each endpoint's own key. */
+const PLACEHOLDER_KEY = 'qcc-local';
+
+function claudeSettingsPath(): string {
+  const dir = process.env.CLAUDE_CONFIG_DIR ?? join(homedir(), '.claude');
+  return join(dir, 'settings.json');
+}
+
+function clientEnv(paths: QccPaths, url: string): Record<string, string> {
+  const { config } = loadConfig(paths.config);
+  return { ANTHROPIC_BASE_URL: url, ANTHROPIC_AUTH_TOKEN: config.proxy.access_keys[0] ?? PLACEHOLDER_KEY };
+}
+
+function configuredUrl(paths: QccPaths): string {
+  const state = inspectRecord(paths.runtime);
+  if (state.kind === 'running') return state.record.url;
+  const { config } = loadConfig(paths.config);
+  const host = config.proxy.host === '0.0.0.0' ? '127.0.0.1' : config.proxy.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${config.proxy.port}`;
+}
+
+interface Backup {
+  existed: boolean;
+  content: string | null;
+}
+
+function readSettings(file: string): Record<string, unknown> {
+  if (!existsSync(file)) return {};
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not a JSON object');
+    return parsed as Record<string, unknown>;
+  } catch (e: unknown) {
+    throw new CliError(`cannot read ${file}: ${(e as Error).message}; fix it first (qcc did not change it)`);
+  }
+}
+
+export function registerClaudeCommands(program: Command, paths: () => QccPaths, globalArgs: () => string[]): void {
+  const claude = program.command('claude').description('use Claude Code through qcc');
+
+  claude
+    .command('run [args...]', { isDefault: true })
+    .description('run `claude` against the proxy (started if needed), touching no file; pass its arguments after --')
+    .passThroughOptions()
+    .allowUnknownOption()
+    .addHelpText('after', '\nExamples:\n  qcc claude\n  qcc claude -- -p "say hi" --output-format json')
+    .action(async (args: string[]) => {
+      let state = inspectRecord(paths().runtime);
+      if (state.kind !== 'running') {
+        process.stderr.write('qcc proxy is not running; starting it …\n');
+        await startBackground(paths(), {}, globalArgs());
+        state = inspectRecord(paths().runtime);
+        if (state.kind !== 'running') throw new CliError('the proxy did not start; see `qcc proxy logs`');
+      }
+      const bin = process.env.QCC_CLAUDE_BIN ?? 'claude';
+      const child = spawn(bin, args, { stdio: 'inherit', env: { ...process.env, ...clientEnv(paths(), state.record.url) } });
+      const code = await new Promise<number>((resolve, reject) => {
+        child.on('error', (e) => reject(new CliError(`cannot run ${bin}: ${e.message}. Install Claude Code (npm install -g @anthropic-ai/claude-code) or set QCC_CLAUDE_BIN`)));
+        child.on('exit', (c, signal) => resolve(c ?? (signal ? 128 : 1)));
+      });
+      process.exitCode = code;
+    });
+
+  claude
+    .command('setup')
+    .description("write ANTHROPIC_BASE_URL and a key into Claude Code's settings.json (backup kept)")
+    .option('--dry-run', 'show the change, write nothing')
+    .option('--json', 'machine-readable output')
+    .action((opts: { dryRun?: boolean; json?: boolean }) => {
+      const file = claudeSettingsPath();
+      const settings = readSettings(file);
+      const env = (typeof settings.env === 'object' && settings.env !== null ? settings.env : {}) as Record<string, string>;
+      const wanted = clientEnv(paths(), configuredUrl(paths()));
+      const changes = Object.entries(wanted)
+        .filter(([k, v]) => env[k] !== v)
+        .map(([k, v]) => ({ key: `env.${k}`, from: env[k] ?? null, to: v }));
+      const show = (v: string | null, k: string) => (v === null ? '(unset)' : k.includes('TOKEN') ? maskSecret(v) : v);
+      if (opts.json) printJson({ file, dry_run: opts.dryRun === true, changes: changes.map((c) => ({ ...c, from: show(c.from, c.key), to: show(c.to, c.key) })) });
+      else if (changes.length === 0) process.stdout.write(`${file} already points Claude Code at qcc\n`);
+      else process.stdout.write(`${opts.dryRun ? 'would change' : 'changing'} ${file}:\n${changes.map((c) => `  ${c.key}: ${show(c.from, c.key)} → ${show(c.to, c.key)}`).join('\n')}\n`);
+      if (opts.dryRun || changes.length === 0) return;
+      const backupFile = `${file}.qcc-backup`;
+      if (!existsSync(backupFile)) {
+        // Keep the state from before qcc's first change; a second setup must not overwrite it.
+        const backup: Backup = existsSync(file) ? { existed: true, content: readFileSync(file, 'utf8') } : { existed: false, content: null };
+        writeFileAtomic(backupFile, JSON.stringify(backup), 0o600);
+      }
+      writeFileAtomic(file, `${JSON.stringify({ ...settings, env: { ...env, ...wanted } }, null, 2)}\n`, 0o600);
+      if (!opts.json) process.stdout.write(`backup: ${backupFile} (undo with \`qcc claude reset\`)\n`);
+    });
+
+  claude
+    .command('reset')
+    .description("restore Claude Code's settings.json from before `qcc claude setup`")
+    .action(() => {
+      const file = claudeSettingsPath();
+      const backupFile = `${file}.qcc-backup`;
+      if (!existsSync(backupFile)) return void process.stdout.write(`nothing to restore: no ${backupFile}\n`);
+      const backup = JSON.parse(readFileSync(backupFile, 'utf8')) as Backup;
+      if (backup.existed && backup.content !== null) writeFileAtomic(file, backup.content, 0o600);
+      else rmSync(file, { force: true });
+      rmSync(backupFile, { force: true });
+      process.stdout.write(`restored ${file}\n`);
+    });
+}

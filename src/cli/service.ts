@@ -1,0 +1,113 @@
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { homedir, platform } from 'node:os';
+import { dirname, join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { writeFileAtomic } from '../config/atomic-write.js';
+import type { QccPaths } from '../config/paths.js';
+import { CliError } from './output.js';
+
+/** `qcc service install|uninstall`: start the proxy at login with the platform's own service manager. */
+
+interface ServiceFile {
+  path: string;
+  content: string;
+  enable: string[][];
+  disable: string[][];
+}
+
+function serviceFile(paths: QccPaths, home = homedir(), os = platform()): ServiceFile {
+  const main = fileURLToPath(new URL('./main.js', import.meta.url));
+  const args = [process.execPath, main, '--config', paths.config, 'proxy', 'start', '--foreground'];
+  if (os === 'linux') {
+    const path = join(home, '.config/systemd/user/qcc.service');
+    const quote = (a: string) => (/[\s"\\]/.test(a) ? `"${a.replace(/(["\\])/g, '\\$1')}"` : a);
+    return {
+      path,
+      content: `[Unit]
+Description=qcc: one local address for Claude Code over many Anthropic endpoints
+After=network-online.target
+
+[Service]
+Environment=QCC_HOME=${paths.home}
+ExecStart=${args.map(quote).join(' ')}
+Restart=on-failure
+RestartSec=3
+
+[Install]
+WantedBy=default.target
+`,
+      enable: [['systemctl', '--user', 'daemon-reload'], ['systemctl', '--user', 'enable', '--now', 'qcc.service']],
+      disable: [['systemctl', '--user', 'disable', '--now', 'qcc.service'], ['systemctl', '--user', 'daemon-reload']],
+    };
+  }
+  if (os === 'darwin') {
+    const path = join(home, 'Library/LaunchAgents/dev.qcc.proxy.plist');
+    const xml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+    return {
+      path,
+      content: `<?xml version="1.0" encoding="UTF-8"?>
+<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
+<plist version="1.0">
+<dict>
+  <key>Label</key><string>dev.qcc.proxy</string>
+  <key>ProgramArguments</key>
+  <array>
+${args.map((a) => `    <string>${xml(a)}</string>`).join('\n')}
+  </array>
+  <key>EnvironmentVariables</key><dict><key>QCC_HOME</key><string>${xml(paths.home)}</string></dict>
+  <key>RunAtLoad</key><true/>
+  <key>KeepAlive</key><dict><key>SuccessfulExit</key><false/></dict>
+  <key>StandardOutPath</key><string>${xml(paths.log)}</string>
+  <key>StandardErrorPath</key><string>${xml(paths.log)}</string>
+</dict>
+</plist>
+`,
+      enable: [['launchctl', 'load', '-w', path]],
+      disable: [['launchctl', 'unload', '-w', path]],
+    };
+  }
+  throw new CliError(`no service manager support on ${os}; run \`qcc proxy start\` from your login scripts instead`);
+}
+
+/** Run the manager's commands when it is there; otherwise say what to run. */
+function runAll(commands: string[][]): void {
+  for (const [cmd, ...args] of commands) {
+    const r = spawnSync(cmd!, args, { stdio: 'inherit' });
+    if (r.error || r.status !== 0) {
+      process.stdout.write(`could not run \`${[cmd, ...args].join(' ')}\`${r.error ? ` (${r.error.message})` : ''}; run it yourself when the service manager is available\n`);
+      return;
+    }
+  }
+}
+
+export function registerServiceCommands(program: Command, paths: () => QccPaths): void {
+  const service = program.command('service').description('start the proxy at login (systemd user unit on Linux, launchd agent on macOS)');
+  service
+    .command('install')
+    .description('write the unit/agent and enable it')
+    .option('--dry-run', 'print the file and the commands, change nothing')
+    .option('--no-enable', 'write the file but do not enable or start it')
+    .action((opts: { dryRun?: boolean; enable: boolean }) => {
+      const s = serviceFile(paths());
+      if (opts.dryRun) {
+        process.stdout.write(`would write ${s.path}:\n\n${s.content}\nthen run:\n${s.enable.map((c) => `  ${c.join(' ')}`).join('\n')}\n`);
+        return;
+      }
+      mkdirSync(dirname(s.path), { recursive: true });
+      writeFileAtomic(s.path, s.content, 0o644);
+      process.stdout.write(`wrote ${s.path}\n`);
+      if (opts.enable) runAll(s.enable);
+    });
+  service
+    .command('uninstall')
+    .description('disable and remove the unit/agent')
+    .action(() => {
+      const s = serviceFile(paths());
+      if (!existsSync(s.path)) return void process.stdout.write(`nothing to remove: ${s.path} does not exist\n`);
+      runAll(s.disable);
+      rmSync(s.path, { force: true });
+      process.stdout.write(`removed ${s.path}\n`);
+    });
+}
