@@ -2,7 +2,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { dirname, basename } from 'node:path';
 import { createApp } from '../app.js';
 import { loadConfig } from '../config/load.js';
-import type { Config } from '../config/schema.js';
+import { endpointSchema, type Config } from '../config/schema.js';
 import type { QccPaths } from '../config/paths.js';
 import { isLoopbackHost } from '../proxy/access.js';
 import { createLogger, type Logger } from '../log.js';
@@ -34,16 +34,7 @@ function parseLevel(level: string | undefined): (typeof LEVELS)[number] {
 /** Two simulated endpoints, so a newcomer without any key sees qcc (and Claude Code through it) work at once. */
 async function startDemoEndpoints(config: Config): Promise<{ config: Config; sims: Simulator[] }> {
   const sims = await Promise.all([startSimulator({ name: 'demo-a' }), startSimulator({ name: 'demo-b' })]);
-  const endpoints = sims.map((s) => ({
-    id: s.name,
-    base_url: s.url,
-    auth_mode: 'auto' as const,
-    models: [],
-    model_map: {},
-    weight: 1,
-    priority: 0,
-    enabled: true,
-  }));
+  const endpoints = sims.map((s) => endpointSchema.parse({ id: s.name, base_url: s.url }));
   return { config: { ...config, endpoints }, sims };
 }
 

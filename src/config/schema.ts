@@ -34,6 +34,13 @@ export const endpointSchema = z
     priority: z.number().int().min(0).max(1000).default(0),
     enabled: z.boolean().default(true),
     max_concurrency: z.number().int().positive().optional(),
+    /** Wire protocol: Anthropic Messages, or OpenAI Chat Completions (translated both ways). */
+    protocol: z.enum(['anthropic', 'openai']).default('anthropic'),
+    /** OpenAI endpoints only: what reasoning text becomes, and whether `output_config.effort` maps to `reasoning_effort`. */
+    openai: z
+      .object({ reasoning: z.enum(['thinking', 'drop']).default('thinking'), map_effort: z.boolean().default(false) })
+      .strict()
+      .default({ reasoning: 'thinking', map_effort: false }),
     /** Models the health check uses for this endpoint; default: `health.models` it serves, else its first model. */
     health_models: z.array(z.string().min(1)).min(1).optional(),
   })

@@ -5,6 +5,9 @@ import type { EndpointRuntime } from '../endpoints/endpoint.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
 import { upstreamPath } from '../proxy/upstream-url.js';
 import { applyUsage, emptyUsage, type Usage } from '../proxy/sse.js';
+import { toOpenAIRequest } from '../openai/request.js';
+import { toAnthropicMessage } from '../openai/response.js';
+import { StreamTranslator } from '../openai/stream.js';
 
 /**
  * One health check: a real, tiny, streaming conversation whose answer can be verified (the model is asked to
@@ -65,15 +68,17 @@ export async function runHealthCheck(dispatcher: Dispatcher, endpoint: EndpointR
     usage: null,
     error: null,
   };
-  const body = Buffer.from(
-    JSON.stringify({ model: endpoint.upstreamModel(model), max_tokens: opts.maxTokens, stream: true, messages: [{ role: 'user', content: checkPrompt(nonce) }] }),
-  );
+  const anthropicRequest = { model: endpoint.upstreamModel(model), max_tokens: opts.maxTokens, stream: true, messages: [{ role: 'user', content: checkPrompt(nonce) }] };
+  const openai = endpoint.config.protocol === 'openai';
+  // The same translation live traffic gets, for endpoints that speak OpenAI's protocol.
+  const body = Buffer.from(JSON.stringify(openai ? toOpenAIRequest(anthropicRequest, { model: anthropicRequest.model, mapEffort: false }) : anthropicRequest));
   const key = endpoint.keys.pick(Number.POSITIVE_INFINITY);
   const headers = upstreamRequestHeaders(
     { 'content-type': 'application/json', accept: 'text/event-stream', 'x-qcc-health-check': 'check' },
-    { key: key?.key, mode: endpoint.config.auth_mode },
+    { key: key?.key, mode: openai ? 'bearer' : endpoint.config.auth_mode },
     body.length,
   );
+  if (openai) delete headers['anthropic-version'];
   let text = '';
   let sawStop = false;
   let firstTokenAt: number | undefined;
@@ -107,7 +112,7 @@ export async function runHealthCheck(dispatcher: Dispatcher, endpoint: EndpointR
   try {
     const res = await dispatcher.request({
       origin: endpoint.target.origin,
-      path: upstreamPath(endpoint.target, '/v1/messages'),
+      path: upstreamPath(endpoint.target, openai ? '/v1/chat/completions' : '/v1/messages'),
       method: 'POST',
       headers,
       body,
@@ -121,14 +126,19 @@ export async function runHealthCheck(dispatcher: Dispatcher, endpoint: EndpointR
       const errText = await res.body.text();
       result.error = `HTTP ${res.statusCode}: ${errText.slice(0, 200)}`;
     } else if (contentType.includes('text/event-stream')) {
-      const parser = createParser({ onEvent: (e) => onData(e.data, e.event) });
+      // OpenAI streams are read through the live translator, so a check sees what Claude Code would see.
+      const translator = openai ? new StreamTranslator(model, { reasoning: 'drop' }) : undefined;
+      const anthropicParser = createParser({ onEvent: (e) => onData(e.data, e.event) });
+      const parser = translator ? createParser({ onEvent: (e) => anthropicParser.feed(translator.push(e.data)) }) : anthropicParser;
       const decoder = new TextDecoder();
       for await (const chunk of res.body) parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
+      if (translator?.complete) anthropicParser.feed(translator.finish());
       if (streamError) result.error = `stream error: ${streamError}`;
       else if (!sawStop) result.error = 'stream ended without message_stop';
     } else {
       // A relay that ignores `stream: true`: judge the JSON it sent instead.
-      const json = (await res.body.json()) as { content?: { type?: string; text?: string }[]; usage?: unknown };
+      const raw = (await res.body.json()) as Record<string, unknown>;
+      const json = (openai ? toAnthropicMessage(raw, model, { reasoning: 'drop' }) : raw) as { content?: { type?: string; text?: string }[]; usage?: unknown };
       firstTokenAt = performance.now();
       text = (json.content ?? []).map((b) => (b.type === 'text' ? (b.text ?? '') : '')).join('');
       result.usage_present = json.usage !== undefined;

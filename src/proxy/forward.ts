@@ -62,7 +62,7 @@ export interface AttemptRequest {
 const MAX_HELD_ERROR_BYTES = 1024 * 1024;
 const MAX_USAGE_SIDE_COPY = 4 * 1024 * 1024;
 
-function failureOf(err: Error): FailureKind {
+export function failureOf(err: Error): FailureKind {
   const code = (err as NodeJS.ErrnoException).code ?? '';
   switch (code) {
     case 'UND_ERR_HEADERS_TIMEOUT':

@@ -2,16 +2,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { ProxySettings } from '../config/schema.js';
 import { ProxyError, sendProxyError } from '../errors.js';
-import type { EndpointRuntime } from '../endpoints/endpoint.js';
 import type { EndpointPool } from '../endpoints/pool.js';
 import type { RetryBudget } from '../endpoints/retry-budget.js';
 import { readBody } from './body.js';
 import type { AttemptRecord, ProxyObserver, RequestRecord } from './events.js';
-import { forwardAttempt, type AttemptResult, type HeldResponse } from './forward.js';
-import { clientResponseHeaders, headerValue, upstreamRequestHeaders, type HeaderMap } from './headers.js';
+import type { AttemptResult, HeldResponse } from './forward.js';
+import { runAttempt, type ParsedRequest } from './attempt.js';
+import { clientResponseHeaders, headerValue, type HeaderMap } from './headers.js';
 import { decide, parseRetryAfter, type Decision, type Outcome } from './policy.js';
 import { relayHeld } from './relay.js';
-import { upstreamPath } from './upstream-url.js';
 
 export interface ProxyContext {
   settings: () => ProxySettings;
@@ -28,20 +27,13 @@ export interface ClientAuth {
   accessKeyHeader: 'x-api-key' | 'authorization' | undefined;
 }
 
-interface ParsedRequest {
-  json: Record<string, unknown> | undefined;
-  model: string | undefined;
-  stream: boolean;
-  countTokens: boolean;
-}
-
 const MESSAGES = '/v1/messages';
 const COUNT_TOKENS = '/v1/messages/count_tokens';
 
 function parseRequest(method: string, pathname: string, body: Buffer | null): ParsedRequest {
   const countTokens = method === 'POST' && pathname === COUNT_TOKENS;
   if (!(method === 'POST' && (pathname === MESSAGES || countTokens))) {
-    return { json: undefined, model: undefined, stream: false, countTokens: false };
+    return { json: undefined, model: undefined, stream: false, countTokens: false, messages: false };
   }
   let json: unknown;
   try {
@@ -53,15 +45,7 @@ function parseRequest(method: string, pathname: string, body: Buffer | null): Pa
     throw new ProxyError('invalidRequest', 'request body must be a JSON object');
   }
   const obj = json as Record<string, unknown>;
-  return { json: obj, model: typeof obj.model === 'string' ? obj.model : undefined, stream: obj.stream === true, countTokens };
-}
-
-/** The body for one endpoint: the client's bytes, re-serialised only when the endpoint maps the model. */
-function bodyFor(endpoint: EndpointRuntime, body: Buffer | null, parsed: ParsedRequest): Buffer | null {
-  if (!parsed.json || parsed.model === undefined) return body;
-  const mapped = endpoint.upstreamModel(parsed.model);
-  if (mapped === parsed.model) return body;
-  return Buffer.from(JSON.stringify({ ...parsed.json, model: mapped }));
+  return { json: obj, model: typeof obj.model === 'string' ? obj.model : undefined, stream: obj.stream === true, countTokens, messages: !countTokens };
 }
 
 function outcomeOf(result: AttemptResult): Outcome | undefined {
@@ -164,29 +148,24 @@ export function createProxyHandler(ctx: ProxyContext) {
       const attemptNow = ctx.now();
       // Fail-open picks an endpoint whose keys may all be cooling: use one anyway, that is the point.
       const key = endpoint.keys.pick(failOpen ? Number.POSITIVE_INFINITY : attemptNow);
-      const attemptBody = bodyFor(endpoint, body, parsed);
-      const headers = upstreamRequestHeaders(
-        req.headers,
-        { key: key?.key, mode: endpoint.config.auth_mode, accessKeyHeader: auth.accessKeyHeader },
-        attemptBody?.length,
-      );
-      // Streams are read by the proxy (to see message_stop and usage): ask for them uncompressed.
-      if (parsed.stream) headers['accept-encoding'] = 'identity';
       if (endpoint.breaker.state === 'half-open') endpoint.breaker.beginTrial();
       endpoint.inflight++;
       endpoint.requests++;
       const attemptStart = performance.now();
       const attempts = record.attempts.length + 1;
-      const result = await forwardAttempt({
+      const result = await runAttempt({
         dispatcher: ctx.dispatcher,
-        origin: endpoint.target.origin,
-        path: upstreamPath(endpoint.target, path),
+        endpoint,
+        key,
+        req,
+        res,
         method,
-        headers,
-        body: attemptBody,
+        path,
+        body,
+        parsed,
+        accessKeyHeader: auth.accessKeyHeader,
         headersTimeoutMs,
         idleTimeoutMs: settings.idle_timeout_ms,
-        res,
         responseHeaders: (upstream) => ({ ...clientResponseHeaders(upstream), ...proxyHeaders(endpoint.id), 'x-qcc-attempts': String(attempts) }),
       });
       endpoint.inflight--;

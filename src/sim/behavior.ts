@@ -34,6 +34,10 @@ export interface SimBehavior {
   usage?: Partial<SimUsage>;
   /** Answer 404 not_found_error for these models (a relay that lacks some models). */
   failModels?: string[];
+  /** OpenAI mode: answer with these tool calls (streamed in interleaved pieces) unless the turn ends in a tool result. */
+  toolCalls?: { name: string; arguments: Record<string, unknown> }[];
+  /** OpenAI mode: stream this as `reasoning_content` before the answer. */
+  reasoning?: string;
   /** Only accept requests carrying this key (as `x-api-key` or `Authorization: Bearer`); 401 otherwise. */
   requireKey?: string;
 }

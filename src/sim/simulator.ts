@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { errorTypeForStatus, type SimBehavior, type SimUsage } from './behavior.js';
+import { handleChatCompletions, openAIErrorBody } from './openai.js';
 
 /**
  * A scripted Anthropic Messages upstream on loopback: real SSE event sequences and error shapes, with knobs for
@@ -203,7 +204,8 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
     const url = req.url ?? '/';
     const path = url.split('?')[0] ?? '/';
     if (options.record) state.requests.push({ method: req.method ?? 'GET', path: url, headers: req.headers, body: raw });
-    const isMessages = req.method === 'POST' && path.endsWith('/v1/messages');
+    const isChat = req.method === 'POST' && path.endsWith('/v1/chat/completions');
+    const isMessages = (req.method === 'POST' && path.endsWith('/v1/messages')) || isChat;
     const scripted = isMessages ? state.script.shift() : undefined;
     if (isMessages) state.messageCalls++;
     const behavior: SimBehavior = { ...state.behavior, ...scripted };
@@ -213,6 +215,23 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
     if (behavior.latencyMs) await delay(behavior.latencyMs);
     if (behavior.requireKey !== undefined && presentedKey(req) !== behavior.requireKey) {
       return sendError(res, 401, { errorMessage: 'invalid x-api-key' });
+    }
+    if (isChat) {
+      if (behavior.status !== undefined && behavior.status >= 400) {
+        const out = openAIErrorBody(behavior.status, behavior.errorMessage ?? `simulated ${behavior.status}`);
+        const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(out) };
+        if (behavior.retryAfter !== undefined) headers['retry-after'] = behavior.retryAfter;
+        res.writeHead(behavior.status, headers);
+        return void res.end(out);
+      }
+      let parsed: Record<string, unknown>;
+      try {
+        parsed = JSON.parse(raw.toString('utf8')) as Record<string, unknown>;
+      } catch {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        return void res.end(openAIErrorBody(400, 'simulator: body is not JSON'));
+      }
+      return handleChatCompletions(res, raw, parsed, behavior, name);
     }
     if (behavior.status !== undefined && behavior.status >= 400) return sendError(res, behavior.status, behavior);
 

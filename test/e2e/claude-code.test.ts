@@ -18,9 +18,9 @@ interface ClaudeResult {
   num_turns: number;
 }
 
-function runClaude(baseUrl: string, auth: Record<string, string>, prompt: string): Promise<{ code: number | null; json: ClaudeResult; stderr: string }> {
+function runClaude(baseUrl: string, auth: Record<string, string>, prompt: string, extraArgs: string[] = []): Promise<{ code: number | null; json: ClaudeResult; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(CLAUDE, ['-p', prompt, '--output-format', 'json'], {
+    const child = spawn(CLAUDE, ['-p', prompt, '--output-format', 'json', ...extraArgs], {
       env: {
         PATH: process.env.PATH,
         HOME: mkdtempSync(join(tmpdir(), 'qcc-claude-home-')),
@@ -90,5 +90,34 @@ describe('Claude Code through qcc', () => {
       expect(call!.headers.authorization).toBe('Bearer sk-endpoint-own-key');
       expect(call!.headers['x-api-key']).toBeUndefined();
     }
+  });
+
+  it('claude -p through an OpenAI-protocol endpoint: a plain answer', async () => {
+    const sim = await h.sim({ name: 'oai', behavior: { answer: 'hello via chat completions' } });
+    home = tempHome();
+    writeConfig(home, { version: 1, endpoints: [{ id: 'oai', base_url: sim.url, api_key: 'sk-openai', protocol: 'openai' }] });
+    const start = await runCli(home, ['proxy', 'start', '--port', '0']);
+    const url = /listening on (\S+)/.exec(start.stdout)![1]!;
+    const { code, json } = await runClaude(url, { ANTHROPIC_API_KEY: 'client' }, 'say hi');
+    expect(code).toBe(0);
+    expect(json).toMatchObject({ is_error: false, result: 'hello via chat completions' });
+    expect(sim.requests.some((r) => r.path === '/v1/chat/completions' && r.headers.authorization === 'Bearer sk-openai')).toBe(true);
+  });
+
+  it('claude -p through an OpenAI-protocol endpoint: a tool-use round trip (call, local run, result, answer)', async () => {
+    const marker = `qcc-roundtrip-${process.pid}`;
+    const sim = await h.sim({ name: 'oai', behavior: { toolCalls: [{ name: 'Bash', arguments: { command: `echo ${marker}`, description: 'print a marker' } }] } });
+    home = tempHome();
+    writeConfig(home, { version: 1, endpoints: [{ id: 'oai', base_url: sim.url, protocol: 'openai' }] });
+    const start = await runCli(home, ['proxy', 'start', '--port', '0']);
+    const url = /listening on (\S+)/.exec(start.stdout)![1]!;
+    const { code, json, stderr } = await runClaude(url, { ANTHROPIC_API_KEY: 'client' }, 'run the marker command', ['--allowedTools', 'Bash']);
+    expect(code, stderr).toBe(0);
+    expect(json.is_error).toBe(false);
+    expect(json.num_turns).toBeGreaterThanOrEqual(2);
+    expect(json.result).toBe(`Tool result: ${marker}`);
+    // The tool ran locally, and its output went back to the endpoint as a tool message.
+    const withResult = sim.requests.map((r) => JSON.parse(r.body.toString() || '{}') as { messages?: { role: string; content: unknown }[] }).find((b) => b.messages?.at(-1)?.role === 'tool');
+    expect(JSON.stringify(withResult!.messages!.at(-1)!.content)).toContain(marker);
   });
 });

@@ -1,0 +1,109 @@
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { EndpointRuntime } from '../endpoints/endpoint.js';
+import type { PickedKey } from '../endpoints/key-pool.js';
+import { anthropicErrorJson } from '../errors.js';
+import { forwardOpenAIAttempt } from '../openai/forward.js';
+import { toOpenAIRequest } from '../openai/request.js';
+import { forwardAttempt, type AttemptResult } from './forward.js';
+import { headerValue, upstreamRequestHeaders, type HeaderMap } from './headers.js';
+import { upstreamPath } from './upstream-url.js';
+
+/** What the handler knows about the client request, read once and shared by every attempt. */
+export interface ParsedRequest {
+  json: Record<string, unknown> | undefined;
+  model: string | undefined;
+  stream: boolean;
+  countTokens: boolean;
+  messages: boolean;
+}
+
+export interface AttemptInput {
+  dispatcher: Dispatcher;
+  endpoint: EndpointRuntime;
+  key: PickedKey | undefined;
+  req: IncomingMessage;
+  res: ServerResponse;
+  method: string;
+  /** The client's request target, query string included. */
+  path: string;
+  body: Buffer | null;
+  parsed: ParsedRequest;
+  accessKeyHeader: 'x-api-key' | 'authorization' | undefined;
+  headersTimeoutMs: number;
+  idleTimeoutMs: number;
+  responseHeaders: (upstream: IncomingHttpHeaders) => HeaderMap;
+}
+
+/** The body for an Anthropic endpoint: the client's bytes, re-serialised only when the endpoint maps the model. */
+function anthropicBody(endpoint: EndpointRuntime, body: Buffer | null, parsed: ParsedRequest): Buffer | null {
+  if (!parsed.json || parsed.model === undefined) return body;
+  const mapped = endpoint.upstreamModel(parsed.model);
+  if (mapped === parsed.model) return body;
+  return Buffer.from(JSON.stringify({ ...parsed.json, model: mapped }));
+}
+
+/** An answer made up without calling the endpoint, for requests an OpenAI-protocol endpoint cannot serve. */
+function notServed(endpoint: EndpointRuntime, what: string): AttemptResult {
+  const body = Buffer.from(anthropicErrorJson('not_found_error', `endpoint ${endpoint.id} speaks the OpenAI protocol and cannot serve ${what}`));
+  return { kind: 'error-response', ttfbMs: 0, response: { status: 404, headers: { 'content-type': 'application/json' }, body } };
+}
+
+function openAIAttempt(a: AttemptInput): Promise<AttemptResult> {
+  const { endpoint, parsed } = a;
+  if (parsed.countTokens) return Promise.resolve(notServed(endpoint, 'count_tokens')); // the handler answers with an estimate
+  if (!parsed.messages || !parsed.json) return Promise.resolve(notServed(endpoint, `${a.method} ${a.path.split('?')[0]}`));
+  const model = endpoint.upstreamModel(parsed.model ?? '');
+  const body = Buffer.from(JSON.stringify(toOpenAIRequest(parsed.json, { model, mapEffort: endpoint.config.openai.map_effort })));
+  // Chat Completions takes a Bearer token; without a key of its own the client's credential is passed as one.
+  const clientKey = a.accessKeyHeader === 'x-api-key' ? undefined : headerValue(a.req.headers, 'x-api-key');
+  const clientBearer = a.accessKeyHeader === 'authorization' ? undefined : headerValue(a.req.headers, 'authorization');
+  const authorization = a.key ? `Bearer ${a.key.key}` : (clientBearer ?? (clientKey ? `Bearer ${clientKey}` : undefined));
+  const headers: HeaderMap = {
+    'content-type': 'application/json',
+    accept: parsed.stream ? 'text/event-stream' : 'application/json',
+    'content-length': String(body.length),
+  };
+  if (authorization) headers.authorization = authorization;
+  const userAgent = headerValue(a.req.headers, 'user-agent');
+  if (userAgent) headers['user-agent'] = userAgent;
+  if (parsed.stream) headers['accept-encoding'] = 'identity';
+  return forwardOpenAIAttempt({
+    dispatcher: a.dispatcher,
+    origin: endpoint.target.origin,
+    path: upstreamPath(endpoint.target, '/v1/chat/completions'),
+    headers,
+    body,
+    stream: parsed.stream,
+    requestModel: parsed.model ?? model,
+    policy: { reasoning: endpoint.config.openai.reasoning },
+    headersTimeoutMs: a.headersTimeoutMs,
+    idleTimeoutMs: a.idleTimeoutMs,
+    res: a.res,
+    responseHeaders: a.responseHeaders,
+  });
+}
+
+function anthropicAttempt(a: AttemptInput): Promise<AttemptResult> {
+  const body = anthropicBody(a.endpoint, a.body, a.parsed);
+  const headers = upstreamRequestHeaders(a.req.headers, { key: a.key?.key, mode: a.endpoint.config.auth_mode, accessKeyHeader: a.accessKeyHeader }, body?.length);
+  // Streams are read by the proxy (to see message_stop and usage): ask for them uncompressed.
+  if (a.parsed.stream) headers['accept-encoding'] = 'identity';
+  return forwardAttempt({
+    dispatcher: a.dispatcher,
+    origin: a.endpoint.target.origin,
+    path: upstreamPath(a.endpoint.target, a.path),
+    method: a.method,
+    headers,
+    body,
+    headersTimeoutMs: a.headersTimeoutMs,
+    idleTimeoutMs: a.idleTimeoutMs,
+    res: a.res,
+    responseHeaders: a.responseHeaders,
+  });
+}
+
+/** One attempt on one endpoint, in the endpoint's own protocol. */
+export function runAttempt(a: AttemptInput): Promise<AttemptResult> {
+  return a.endpoint.config.protocol === 'openai' ? openAIAttempt(a) : anthropicAttempt(a);
+}
