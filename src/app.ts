@@ -18,6 +18,9 @@ import { PriceTable } from './stats/pricing.js';
 import { StatsRecorder } from './stats/recorder.js';
 import { StatsStore } from './stats/store.js';
 import { HealthMonitor } from './health/monitor.js';
+import { createAdminApi } from './admin/api.js';
+import { resolveAsset, serveAsset, webRootExists } from './admin/static.js';
+import { saveConfig } from './config/load.js';
 
 export interface AppDeps {
   logger?: Logger;
@@ -34,6 +37,8 @@ export interface AppDeps {
   queue?: Partial<FailureQueueSettings>;
   /** SQLite request log; none means requests are not recorded (metrics still are). */
   statsFile?: string;
+  /** Where dashboard changes are saved; without one they apply live only (the demo). */
+  configPath?: string;
 }
 
 export interface App {
@@ -182,7 +187,11 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
       return sendJson(res, 200, { name: 'qcc', ok: true });
     }
     const requestId = nextRequestId();
-    if (url.startsWith('/_qcc/')) return adminRoute(req, res, url, requestId);
+    if (url.startsWith('/_qcc/') || url.startsWith('/api/')) return adminRoute(req, res, url, requestId);
+    if (url === '/dashboard' || url.startsWith('/dashboard/') || url.startsWith('/dashboard?')) {
+      if (method !== 'GET' && method !== 'HEAD') return sendProxyError(res, new ProxyError('notFound', 'the dashboard is read with GET'), requestId);
+      return dashboardRoute(res, url, requestId);
+    }
     if (url === '/metrics' && method === 'GET') {
       // On loopback anyone local may scrape; beyond it, metrics are guarded like the admin API.
       if (publicBind && !adminAuthorized(req)) return sendProxyError(res, new ProxyError('unauthorized', 'admin token required for /metrics'), requestId);
@@ -217,10 +226,38 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     return deps.adminToken !== undefined && typeof presented === 'string' && secretEquals(presented, deps.adminToken);
   }
 
+  let listening: { host: string; port: number } | undefined;
+  const admin = createAdminApi({
+    config: () => config,
+    apply: (next) => {
+      if (deps.configPath) saveConfig(deps.configPath, next);
+      app.reload(next);
+      return { persisted: deps.configPath !== undefined };
+    },
+    status,
+    health,
+    pool,
+    db: () => {
+      recorder?.flush();
+      return store?.db;
+    },
+    origins: () => (listening ? [`http://${listening.host}:${listening.port}`, `http://127.0.0.1:${listening.port}`, `http://localhost:${listening.port}`] : []),
+  });
+
+  /** `/_qcc/*` (the CLI) and `/api/*` (the dashboard): the admin token and nothing else opens them. */
   function adminRoute(req: IncomingMessage, res: ServerResponse, url: string, requestId: string): void {
-    if (!adminAuthorized(req)) return sendProxyError(res, new ProxyError('unauthorized', 'admin token required'), requestId);
+    if (!adminAuthorized(req)) return sendProxyError(res, new ProxyError('unauthorized', 'admin token required: open the URL `qcc dashboard` prints'), requestId);
     if (url === '/_qcc/status' && req.method === 'GET') return sendJson(res, 200, status());
-    return sendProxyError(res, new ProxyError('notFound', `no admin route ${url}`), requestId);
+    void admin(req, res, url, requestId);
+  }
+
+  function dashboardRoute(res: ServerResponse, url: string, requestId: string): void {
+    const path = url.split('?')[0]!;
+    if (path === '/dashboard') return void res.writeHead(308, { location: '/dashboard/', 'content-length': '0' }).end();
+    if (!webRootExists()) return sendProxyError(res, new ProxyError('notFound', 'the dashboard is not built; run npm run build'), requestId);
+    const file = resolveAsset(path);
+    if (!file) return sendProxyError(res, new ProxyError('notFound', `no dashboard file ${path}`), requestId);
+    serveAsset(res, file);
   }
 
   const server = createServer({ keepAliveTimeout: 30_000, requestTimeout: 0, headersTimeout: 60_000 }, route);
@@ -233,7 +270,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     else socket.destroy();
   });
 
-  return {
+  const app: App = {
     server,
     pool,
     queue,
@@ -249,6 +286,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
           server.off('error', reject);
           const addr = server.address() as AddressInfo;
           publicBind = !isLoopbackHost(addr.address);
+          listening = { host: addr.family === 'IPv6' ? `[${addr.address}]` : addr.address, port: addr.port };
           health.start();
           const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
           resolve({ url: `http://${shownHost}:${addr.port}`, host: addr.address, port: addr.port });
@@ -285,6 +323,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
       }
     },
   };
+  return app;
 }
 
 function persistQueue(path: string, queued: QueuedEndpoint[], logger: Logger): void {

@@ -4,7 +4,7 @@ import { loadConfig, updateConfig } from '../config/load.js';
 import type { QccPaths } from '../config/paths.js';
 import { AUTH_MODES, endpointSchema, type EndpointConfig } from '../config/schema.js';
 import { formatPath } from '../config/load.js';
-import { isLoopbackHost } from '../proxy/access.js';
+import { baseUrlProblem } from '../config/url-rule.js';
 import { maskSecret } from '../log.js';
 import { CliError, info, printJson, table } from './output.js';
 
@@ -74,16 +74,8 @@ function numberOption(name: string, value: string | undefined): number | undefin
 
 /** `https` is required for anything that leaves the machine: keys must not cross a network in clear text. */
 export function checkBaseUrl(url: string): void {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    throw new CliError(`--base-url "${url}" is not a URL; write it in full, e.g. https://api.anthropic.com`);
-  }
-  if (u.protocol === 'http:' && !isLoopbackHost(u.hostname)) {
-    throw new CliError(`--base-url must use https for a non-local host (${u.hostname}); plain http is allowed only for 127.0.0.1/localhost`);
-  }
-  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new CliError(`--base-url must be http(s), not ${u.protocol}`);
+  const problem = baseUrlProblem(url);
+  if (problem) throw new CliError(`--base-url: ${problem}`);
 }
 
 function validated(candidate: unknown): EndpointConfig {

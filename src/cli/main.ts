@@ -9,6 +9,7 @@ import { registerProxyCommands } from './proxy.js';
 import { registerStatsCommands } from './stats.js';
 import { registerServiceCommands } from './service.js';
 import { registerClaudeCommands } from './claude.js';
+import { registerDashboardCommand } from './dashboard.js';
 import { VERSION } from './version.js';
 
 const program = new Command();
@@ -40,6 +41,7 @@ registerConfigCommands(program, paths);
 registerStatsCommands(program, paths);
 registerServiceCommands(program, paths);
 registerClaudeCommands(program, paths, globalArgs);
+registerDashboardCommand(program, paths);
 
 try {
   await program.parseAsync(process.argv);

@@ -99,7 +99,7 @@ export async function runProxyForeground(paths: QccPaths, opts: RunOptions): Pro
   checkBindSafety(host, config);
 
   const adminToken = ensureAdminToken(paths.adminToken);
-  const app = createApp(config, { logger, adminToken, statePath: paths.state, version: VERSION, statsFile: paths.db });
+  const app = createApp(config, { logger, adminToken, statePath: paths.state, version: VERSION, statsFile: paths.db, ...(sims.length === 0 && { configPath: paths.config }) });
   let address;
   try {
     address = await app.listen(port, host);

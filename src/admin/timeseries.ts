@@ -1,0 +1,78 @@
+import type Database from 'better-sqlite3';
+import { percentile, succeeded } from '../stats/query.js';
+
+/** Buckets of the request log for the dashboard's charts: last hour, day or week. */
+
+export const RANGES = { '1h': 3_600_000, '24h': 86_400_000, '7d': 604_800_000 } as const;
+export type Range = keyof typeof RANGES;
+
+export interface Bucket {
+  t: number;
+  requests: number;
+  rps: number;
+  success_rate: number | null;
+  failovers: number;
+  p50_ms: number | null;
+  p95_ms: number | null;
+  ttfb_p50_ms: number | null;
+  ttfb_p95_ms: number | null;
+  tokens: number;
+  cost_usd: number;
+  overhead_p50_ms: number | null;
+}
+
+interface Row {
+  ts: number;
+  status: number;
+  end_reason: string | null;
+  attempt_count: number;
+  total_ms: number;
+  ttfb_ms: number | null;
+  attempts: string;
+  input_tokens: number;
+  output_tokens: number;
+  cache_creation_tokens: number;
+  cache_read_tokens: number;
+  cost_usd: number;
+}
+
+const BUCKETS = 60;
+
+export function timeseries(db: Database.Database, range: Range, now = Date.now()): { range: Range; bucket_ms: number; buckets: Bucket[] } {
+  const span = RANGES[range];
+  const size = span / BUCKETS;
+  const start = now - span;
+  const rows = db
+    .prepare(
+      `SELECT ts, status, end_reason, attempt_count, total_ms, ttfb_ms, attempts, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd
+       FROM requests WHERE ts >= ? AND health_check = 0 ORDER BY ts`,
+    )
+    .all(start) as Row[];
+  const groups: Row[][] = Array.from({ length: BUCKETS }, () => []);
+  for (const r of rows) groups[Math.min(BUCKETS - 1, Math.floor((r.ts - start) / size))]!.push(r);
+  const round = (v: number | null) => (v === null ? null : Math.round(v * 10) / 10);
+  const buckets = groups.map((g, i) => {
+    const ok = g.filter(succeeded);
+    const sorted = (xs: number[]) => xs.sort((a, b) => a - b);
+    const latency = sorted(ok.map((r) => r.total_ms));
+    const ttfb = sorted(ok.filter((r) => r.ttfb_ms !== null).map((r) => r.ttfb_ms!));
+    const overhead = sorted(
+      ok.map((r) => r.total_ms - (JSON.parse(r.attempts) as { ms: number }[]).reduce((n, a) => n + a.ms, 0)).map((v) => Math.max(0, v)),
+    );
+    return {
+      t: Math.round(start + i * size),
+      requests: g.length,
+      rps: Math.round((g.length / (size / 1000)) * 1000) / 1000,
+      success_rate: g.length ? Math.round((ok.length / g.length) * 1000) / 1000 : null,
+      failovers: g.reduce((n, r) => n + Math.max(0, r.attempt_count - 1), 0),
+      p50_ms: round(percentile(latency, 50)),
+      p95_ms: round(percentile(latency, 95)),
+      ttfb_p50_ms: round(percentile(ttfb, 50)),
+      ttfb_p95_ms: round(percentile(ttfb, 95)),
+      tokens: g.reduce((n, r) => n + r.input_tokens + r.output_tokens + r.cache_creation_tokens + r.cache_read_tokens, 0),
+      cost_usd: Math.round(g.reduce((n, r) => n + r.cost_usd, 0) * 1e6) / 1e6,
+      overhead_p50_ms: round(percentile(overhead, 50)),
+    };
+  });
+  return { range, bucket_ms: size, buckets };
+}

@@ -1,0 +1,126 @@
+import { useEffect, useState } from 'preact/hooks';
+import { api } from '../api.js';
+import { fmtMs, fmtTime, html } from '../html.js';
+import type { EndpointView, Status } from '../types.js';
+
+interface Draft {
+  id: string;
+  base_url: string;
+  api_key: string;
+  weight: string;
+  priority: string;
+  protocol: string;
+}
+const EMPTY: Draft = { id: '', base_url: '', api_key: '', weight: '1', priority: '0', protocol: 'anthropic' };
+
+function EditRow({ e, onDone }: { e: EndpointView; onDone: (msg: string) => void }) {
+  const [draft, setDraft] = useState({ base_url: e.base_url, weight: String(e.weight), priority: String(e.priority), api_key: '' });
+  const [error, setError] = useState<string>();
+  const save = async (ev: Event) => {
+    ev.preventDefault();
+    try {
+      const patch: Record<string, unknown> = { base_url: draft.base_url, weight: Number(draft.weight), priority: Number(draft.priority) };
+      if (draft.api_key) patch.api_key = draft.api_key; // write-only: left empty, the key stays as it is
+      await api(`/api/endpoints/${encodeURIComponent(e.id)}`, { method: 'PATCH', body: patch });
+      onDone(`saved ${e.id}`);
+    } catch (err) {
+      setError((err as Error).message);
+    }
+  };
+  const field = (k: keyof typeof draft) => (ev: Event) => setDraft({ ...draft, [k]: (ev.target as HTMLInputElement).value });
+  return html`<tr><td colspan="9"><form class="grid" onSubmit=${save} data-testid="edit-form">
+    <label>base URL<input value=${draft.base_url} onInput=${field('base_url')} /></label>
+    <label>weight<input value=${draft.weight} onInput=${field('weight')} /></label>
+    <label>priority<input value=${draft.priority} onInput=${field('priority')} /></label>
+    <label>new key (${e.key ?? 'none'})<input type="password" autocomplete="off" placeholder="leave empty to keep" value=${draft.api_key} onInput=${field('api_key')} /></label>
+    <label> <span><button class="primary" type="submit">Save</button> <button type="button" onClick=${() => onDone('')}>Cancel</button></span></label>
+    ${error && html`<span class="error">${error}</span>`}
+  </form></td></tr>`;
+}
+
+export function Endpoints({ status, tick }: { status: Status | undefined; tick: number }) {
+  const [list, setList] = useState<EndpointView[]>([]);
+  const [editing, setEditing] = useState<string>();
+  const [message, setMessage] = useState<string>();
+  const [draft, setDraft] = useState<Draft>(EMPTY);
+  const reload = () => api<EndpointView[]>('/api/endpoints').then(setList).catch((e: Error) => setMessage(e.message));
+  useEffect(() => void reload(), [tick]);
+  const runtime = (id: string) => status?.endpoints.find((s) => s.id === id);
+
+  const act = async (fn: () => Promise<unknown>, msg: string) => {
+    try {
+      await fn();
+      if (msg) setMessage(msg);
+    } catch (e) {
+      setMessage(`error: ${(e as Error).message}`);
+    }
+    await reload();
+  };
+  const toggle = (e: EndpointView) => act(() => api(`/api/endpoints/${encodeURIComponent(e.id)}`, { method: 'PATCH', body: { enabled: !e.enabled } }), `${e.enabled ? 'disabled' : 'enabled'} ${e.id}`);
+  const remove = (e: EndpointView) => confirm(`Delete ${e.id}?`) && act(() => api(`/api/endpoints/${encodeURIComponent(e.id)}`, { method: 'DELETE' }), `deleted ${e.id}`);
+  const test = (e: EndpointView) =>
+    act(async () => {
+      const r = await api<{ results: { model: string; ok: boolean; ttft_ms: number | null; error: string | null }[]; score: number | null }>(`/api/endpoints/${encodeURIComponent(e.id)}/test`, { method: 'POST' });
+      setMessage(`${e.id}: ${r.results.map((x) => `${x.model} ${x.ok ? 'ok' : `FAIL (${x.error})`} ${fmtMs(x.ttft_ms)}`).join('; ')} — score ${r.score ?? '–'}`);
+    }, '');
+  const move = (index: number, delta: number) => {
+    const ids = [...list].sort((a, b) => a.priority - b.priority).map((e) => e.id);
+    const [id] = ids.splice(index, 1);
+    ids.splice(Math.max(0, Math.min(ids.length, index + delta)), 0, id!);
+    return act(() => api('/api/endpoints/order', { method: 'POST', body: { ids } }), 'priority order saved');
+  };
+  const add = async (ev: Event) => {
+    ev.preventDefault();
+    await act(
+      () =>
+        api('/api/endpoints', {
+          method: 'POST',
+          body: { id: draft.id, base_url: draft.base_url, weight: Number(draft.weight), priority: Number(draft.priority), protocol: draft.protocol, ...(draft.api_key && { api_key: draft.api_key }) },
+        }),
+      `added ${draft.id}`,
+    );
+    setDraft(EMPTY);
+  };
+  const field = (k: keyof Draft) => (ev: Event) => setDraft({ ...draft, [k]: (ev.target as HTMLInputElement).value });
+  const sorted = [...list].sort((a, b) => a.priority - b.priority);
+
+  return html`<section>
+    ${message && html`<p class=${message.startsWith('error') ? 'error' : 'ok'} data-testid="message">${message}</p>`}
+    <table data-testid="endpoints">
+      <thead><tr><th>endpoint</th><th>state</th><th>score</th><th>weight / effective</th><th>in flight</th><th>requests / errors</th><th>TTFB</th><th>last check</th><th></th></tr></thead>
+      <tbody>
+        ${sorted.map((e, i) => {
+          const r = e.runtime ?? runtime(e.id); // the list is re-read after every action, so it is the freshest
+          return html`<tr data-endpoint=${e.id}>
+              <td><strong>${e.id}</strong><div class="muted">${e.base_url}</div><div class="muted">key ${e.key ?? "client's"} · ${e.protocol} · p${e.priority}</div></td>
+              <td><span class=${`badge ${r?.state ?? ''}`} data-testid="state">${r?.state ?? '?'}</span>${r?.last_error ? html`<div class="muted" title=${r.last_error}>${r.last_error.slice(0, 40)}</div>` : ''}</td>
+              <td>${r?.health_score ?? '–'}</td>
+              <td>${e.weight} / ${r?.effective_weight ?? '–'}</td>
+              <td>${r?.inflight ?? 0}</td>
+              <td>${r?.requests ?? 0} / ${r?.errors ?? 0}</td>
+              <td>${fmtMs(r?.ttfb_ewma_ms)}</td>
+              <td>${r?.last_check ? html`<span class=${r.last_check.ok ? 'ok' : 'error'}>${r.last_check.ok ? 'ok' : 'fail'}</span> ${fmtTime(r.last_check.at)}` : '–'}</td>
+              <td><div class="toolbar">
+                <button class="small" onClick=${() => toggle(e)}>${e.enabled ? 'Disable' : 'Enable'}</button>
+                <button class="small" onClick=${() => test(e)}>Test now</button>
+                <button class="small" onClick=${() => setEditing(editing === e.id ? undefined : e.id)}>Edit</button>
+                <button class="small" title="higher priority" onClick=${() => move(i, -1)}>↑</button>
+                <button class="small" title="lower priority" onClick=${() => move(i, 1)}>↓</button>
+                <button class="small danger" onClick=${() => remove(e)}>Delete</button>
+              </div></td>
+            </tr>
+            ${editing === e.id ? EditRow({ e, onDone: (m: string) => { setEditing(undefined); if (m) setMessage(m); void reload(); } }) : ''}`;
+        })}
+      </tbody>
+    </table>
+    <form class="grid" onSubmit=${add} data-testid="add-form">
+      <label>id<input name="id" required value=${draft.id} onInput=${field('id')} /></label>
+      <label>base URL<input name="base_url" required placeholder="https://api.anthropic.com" value=${draft.base_url} onInput=${field('base_url')} /></label>
+      <label>API key (write-only)<input name="api_key" type="password" autocomplete="off" value=${draft.api_key} onInput=${field('api_key')} /></label>
+      <label>weight<input name="weight" value=${draft.weight} onInput=${field('weight')} /></label>
+      <label>priority<input name="priority" value=${draft.priority} onInput=${field('priority')} /></label>
+      <label>protocol<select name="protocol" value=${draft.protocol} onChange=${field('protocol')}><option value="anthropic">anthropic</option><option value="openai">openai</option></select></label>
+      <label> <button class="primary" type="submit">Add endpoint</button></label>
+    </form>
+  </section>`;
+}

@@ -1,0 +1,55 @@
+import { useEffect, useState } from 'preact/hooks';
+import { api } from '../api.js';
+import { LineChart } from '../chart.js';
+import { fmtMs, fmtPct, fmtUsd, html } from '../html.js';
+import type { Bucket, Status } from '../types.js';
+
+type Range = '1h' | '24h' | '7d';
+
+export function Overview({ status, tick }: { status: Status | undefined; tick: number }) {
+  const [range, setRange] = useState<Range>('1h');
+  const [buckets, setBuckets] = useState<Bucket[]>([]);
+  const [error, setError] = useState<string>();
+  useEffect(() => {
+    api<{ buckets: Bucket[] }>(`/api/stats?range=${range}`)
+      .then((s) => {
+        setBuckets(s.buckets);
+        setError(undefined);
+      })
+      .catch((e: Error) => setError(e.message));
+  }, [range, Math.floor(tick / 3)]);
+
+  const total = buckets.reduce((n, b) => n + b.requests, 0);
+  const recent = buckets.slice(-5).filter((b) => b.requests > 0);
+  const last = recent.at(-1);
+  const okShare = total ? buckets.reduce((n, b) => n + (b.success_rate ?? 0) * b.requests, 0) / total : null;
+  const series = (pick: (b: Bucket) => number | null) => buckets.map(pick);
+  return html`<section>
+    <div class="toolbar">
+      ${(['1h', '24h', '7d'] as Range[]).map((r) => html`<button class=${r === range ? 'primary' : ''} onClick=${() => setRange(r)}>last ${r}</button>`)}
+      ${error && html`<span class="error">${error}</span>`}
+    </div>
+    <div class="cards">
+      <div class="card"><div class="v">${total}</div><div class="k">requests (${range})</div></div>
+      <div class="card"><div class="v">${last ? last.rps.toFixed(2) : '0'}</div><div class="k">requests/s (latest)</div></div>
+      <div class="card"><div class="v">${fmtPct(okShare)}</div><div class="k">success rate</div></div>
+      <div class="card"><div class="v">${buckets.reduce((n, b) => n + b.failovers, 0)}</div><div class="k">failovers</div></div>
+      <div class="card"><div class="v">${fmtMs(last?.p50_ms)} / ${fmtMs(last?.p95_ms)}</div><div class="k">latency p50 / p95</div></div>
+      <div class="card"><div class="v">${fmtMs(last?.ttfb_p50_ms)} / ${fmtMs(last?.ttfb_p95_ms)}</div><div class="k">TTFB p50 / p95</div></div>
+      <div class="card"><div class="v">${buckets.reduce((n, b) => n + b.tokens, 0).toLocaleString()}</div><div class="k">tokens</div></div>
+      <div class="card"><div class="v">${fmtUsd(buckets.reduce((n, b) => n + b.cost_usd, 0))}</div><div class="k">estimated cost</div></div>
+      <div class="card"><div class="v">${last?.overhead_p50_ms ?? '–'} ms</div><div class="k">qcc overhead p50</div></div>
+      <div class="card"><div class="v">${status?.inflight ?? 0}</div><div class="k">in flight now</div></div>
+    </div>
+    <div class="charts">
+      ${LineChart({ title: 'Requests/s', series: [{ name: 'rps', color: '#c15f3c', values: series((b) => b.rps) }] })}
+      ${LineChart({ title: 'Success rate', unit: '', series: [{ name: 'success', color: '#1f8a4c', values: series((b) => b.success_rate) }] })}
+      ${LineChart({ title: 'Latency', unit: ' ms', series: [{ name: 'p50', color: '#3b6fd4', values: series((b) => b.p50_ms) }, { name: 'p95', color: '#9aa9d8', values: series((b) => b.p95_ms) }] })}
+      ${LineChart({ title: 'Time to first byte', unit: ' ms', series: [{ name: 'p50', color: '#7b4bd4', values: series((b) => b.ttfb_p50_ms) }, { name: 'p95', color: '#bba6e3', values: series((b) => b.ttfb_p95_ms) }] })}
+      ${LineChart({ title: 'Failovers', series: [{ name: 'failovers', color: '#b7791f', values: series((b) => b.failovers) }] })}
+      ${LineChart({ title: 'Tokens', series: [{ name: 'tokens', color: '#555', values: series((b) => b.tokens) }] })}
+      ${LineChart({ title: 'Cost (USD)', series: [{ name: 'cost', color: '#1f8a4c', values: series((b) => b.cost_usd) }] })}
+      ${LineChart({ title: 'qcc overhead p50', unit: ' ms', series: [{ name: 'overhead', color: '#c15f3c', values: series((b) => b.overhead_p50_ms) }] })}
+    </div>
+  </section>`;
+}

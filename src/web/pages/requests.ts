@@ -1,0 +1,55 @@
+import { useEffect, useState } from 'preact/hooks';
+import { api } from '../api.js';
+import { fmtMs, fmtTime, fmtUsd, html } from '../html.js';
+import type { LogEntry, Status } from '../types.js';
+
+export function Requests({ status, tick }: { status: Status | undefined; tick: number }) {
+  const [rows, setRows] = useState<LogEntry[]>([]);
+  const [filter, setFilter] = useState({ endpoint: '', model: '', status: '', failed: false });
+  const [error, setError] = useState<string>();
+  useEffect(() => {
+    const q = new URLSearchParams({ limit: '200' });
+    if (filter.endpoint) q.set('endpoint', filter.endpoint);
+    if (filter.model) q.set('model', filter.model);
+    if (filter.status) q.set('status', filter.status);
+    if (filter.failed) q.set('failed', '1');
+    api<LogEntry[]>(`/api/requests?${q}`)
+      .then((r) => {
+        setRows(r);
+        setError(undefined);
+      })
+      .catch((e: Error) => setError(e.message));
+  }, [filter, tick]);
+  const set = (k: keyof typeof filter) => (ev: Event) => {
+    const t = ev.target as HTMLInputElement;
+    setFilter({ ...filter, [k]: t.type === 'checkbox' ? t.checked : t.value });
+  };
+  return html`<section>
+    <div class="toolbar">
+      <select name="endpoint" onChange=${set('endpoint')}><option value="">all endpoints</option>${status?.endpoints.map((e) => html`<option value=${e.id}>${e.id}</option>`)}</select>
+      <input name="model" placeholder="model" value=${filter.model} onInput=${set('model')} />
+      <input name="status" placeholder="status" size="5" value=${filter.status} onInput=${set('status')} />
+      <label><input type="checkbox" name="failed" checked=${filter.failed} onChange=${set('failed')} /> failed only</label>
+      ${error && html`<span class="error">${error}</span>`}
+    </div>
+    <table data-testid="requests">
+      <thead><tr><th>time</th><th>status</th><th>endpoint</th><th>model</th><th>latency</th><th>TTFB</th><th>tokens in/out</th><th>cost</th><th>attempts</th></tr></thead>
+      <tbody>
+        ${rows.map(
+          (r) => html`<tr class=${r.ok ? '' : 'fail-row'} data-request=${r.request_id}>
+            <td>${fmtTime(r.time)}</td>
+            <td class=${r.ok ? 'ok' : 'error'}>${r.status}${r.error ? html`<div class="muted">${r.error}</div>` : ''}</td>
+            <td>${r.endpoint ?? '–'}</td>
+            <td>${r.model ?? '–'}${r.stream ? ' (stream)' : ''}</td>
+            <td>${fmtMs(r.total_ms)}</td>
+            <td>${fmtMs(r.ttfb_ms)}</td>
+            <td>${r.tokens.input}/${r.tokens.output}</td>
+            <td>${fmtUsd(r.cost_usd)}</td>
+            <td class="chain">${r.attempts.map((a) => `${a.endpoint}:${a.status ?? a.error ?? '?'} ${Math.round(a.ms)}ms`).join(' → ')}</td>
+          </tr>`,
+        )}
+      </tbody>
+    </table>
+    ${rows.length === 0 && html`<p class="muted">No requests match.</p>`}
+  </section>`;
+}

@@ -1,0 +1,180 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { request } from 'undici';
+import { runCli, tempHome, writeConfig } from '../helpers/cli.js';
+import { Harness, endpoint, eventually, rawRequest } from '../helpers/servers.js';
+import type { Simulator } from '../../src/sim/simulator.js';
+
+/**
+ * The dashboard in a real headless Chromium (Debian's, driven by playwright-core), against a proxy started by
+ * the built CLI over simulated endpoints. Screenshots of every page land in test-artifacts/ for a person to see.
+ */
+const SHOTS = resolve('test-artifacts/dashboard');
+const h = new Harness();
+let browser: Browser;
+let page: Page;
+let home: string;
+let url: string;
+let dashboard: string;
+let sims: Record<string, Simulator>;
+
+const post = async (body: Record<string, unknown>) => {
+  const res = await request(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify({ max_tokens: 5, messages: [{ role: 'user', content: 'hi' }], ...body }) });
+  await res.body.dump();
+  return res;
+};
+const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+const row = (id: string) => page.locator(`tr[data-endpoint="${id}"]`);
+
+beforeAll(async () => {
+  mkdirSync(SHOTS, { recursive: true });
+  sims = {
+    alpha: await h.sim({ name: 'alpha', behavior: { usage: { cache_read_input_tokens: 100 } } }),
+    beta: await h.sim({ name: 'beta' }),
+    broken: await h.sim({ name: 'broken', behavior: { status: 500, errorMessage: 'simulated outage' } }),
+    gamma: await h.sim({ name: 'gamma' }),
+  };
+  home = tempHome();
+  writeConfig(home, {
+    version: 1,
+    proxy: { session_affinity: false },
+    endpoints: [
+      endpoint('alpha', sims.alpha!, { models: ['claude-haiku-4-5-20251001'] }),
+      endpoint('beta', sims.beta!, { models: ['claude-haiku-4-5-20251001'] }),
+      endpoint('broken', sims.broken!, { models: ['claude-broken'] }),
+    ],
+  });
+  const start = await runCli(home, ['proxy', 'start', '--port', '0']);
+  url = /listening on (\S+)/.exec(start.stdout)![1]!;
+  dashboard = (await runCli(home, ['dashboard', '--no-open'])).stdout.trim();
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  page.setDefaultTimeout(8000);
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await runCli(home, ['proxy', 'stop']);
+  await h.closeAll();
+});
+
+describe('dashboard', () => {
+  it('qcc dashboard prints a URL carrying the admin token', () => {
+    const token = readFileSync(join(home, 'admin-token'), 'utf8').trim();
+    expect(token.length).toBeGreaterThanOrEqual(22); // 32 random bytes, base64url
+    expect(dashboard).toBe(`${url}/dashboard/#token=${token}`);
+  });
+
+  it('opens with the token, goes live, and shows the simulated endpoints', async () => {
+    for (let i = 0; i < 6; i++) await post({ model: 'claude-haiku-4-5-20251001' });
+    await page.goto(dashboard);
+    await page.getByText('live').first().waitFor();
+    await page.getByRole('button', { name: 'Endpoints' }).click();
+    await row('alpha').waitFor();
+    await expect.poll(() => row('alpha').locator('[data-testid=state]').textContent(), { timeout: 5000 }).toBe('healthy');
+    expect(await row('beta').isVisible()).toBe(true);
+    expect(page.url()).not.toContain('token='); // the token leaves the address bar once read
+    await shot('endpoints');
+    await page.getByRole('button', { name: 'Overview' }).click();
+    await page.getByText('requests/s (latest)').waitFor();
+    await expect.poll(async () => Number(await page.locator('.card .v').first().textContent()), { timeout: 10_000 }).toBeGreaterThanOrEqual(6);
+    await shot('overview');
+  });
+
+  it('disabling an endpoint changes its state live and moves the traffic', async () => {
+    await page.getByRole('button', { name: 'Endpoints' }).click();
+    await row('alpha').getByRole('button', { name: 'Disable' }).click();
+    await expect.poll(() => row('alpha').locator('[data-testid=state]').textContent(), { timeout: 5000 }).toBe('disabled');
+    const before = sims.alpha!.messageCalls;
+    const served = new Set<string>();
+    for (let i = 0; i < 10; i++) served.add(String((await post({ model: 'claude-haiku-4-5-20251001' })).headers['x-qcc-endpoint']));
+    expect([...served]).toEqual(['beta']);
+    expect(sims.alpha!.messageCalls).toBe(before);
+    const saved = JSON.parse(readFileSync(join(home, 'config.json'), 'utf8')) as { endpoints: { id: string; enabled: boolean }[] };
+    expect(saved.endpoints.find((e) => e.id === 'alpha')!.enabled).toBe(false); // persisted, not just live
+    await shot('endpoint-disabled');
+  });
+
+  it('shows a failing endpoint\'s requests in the log, with their attempt chain', async () => {
+    const failed = await post({ model: 'claude-broken' });
+    expect(failed.statusCode).toBe(500);
+    await page.getByRole('button', { name: 'Requests' }).click();
+    await page.locator('input[name=failed]').check();
+    const failedRow = page.locator('[data-testid=requests] tr.fail-row').first();
+    await failedRow.waitFor({ timeout: 10_000 });
+    expect(await failedRow.textContent()).toContain('broken:500');
+    // The filter applies as soon as the filtered list arrives: only failed rows remain.
+    await expect.poll(() => page.locator('[data-testid=requests] tbody tr:not(.fail-row)').count(), { timeout: 5000 }).toBe(0);
+    await shot('requests-failed');
+    await page.getByRole('button', { name: 'Endpoints' }).click(); // where the next test works
+  });
+
+  it('adds an endpoint; its key is stored but never shown back', async () => {
+    const form = page.locator('[data-testid=add-form]');
+    await form.locator('input[name=id]').fill('gamma');
+    await form.locator('input[name=base_url]').fill(sims.gamma!.url);
+    await form.locator('input[name=api_key]').fill('sk-gamma-secret-7777');
+    await form.locator('button[type=submit]').click();
+    await row('gamma').waitFor();
+    await expect.poll(() => row('gamma').locator('[data-testid=state]').textContent(), { timeout: 5000 }).toBe('healthy');
+    const saved = JSON.parse(readFileSync(join(home, 'config.json'), 'utf8')) as { endpoints: { id: string; api_key?: string }[] };
+    expect(saved.endpoints.find((e) => e.id === 'gamma')!.api_key).toBe('sk-gamma-secret-7777');
+    expect(await page.content()).not.toContain('sk-gamma-secret-7777');
+    expect(await row('gamma').textContent()).toContain('…7777');
+    await row('gamma').getByRole('button', { name: 'Test now' }).click();
+    await expect.poll(() => page.locator('[data-testid=message]').textContent(), { timeout: 10_000 }).toContain('gamma: claude-haiku-4-5-20251001 ok');
+  });
+
+  it('health and config pages render; export leaves keys out', async () => {
+    await page.getByRole('button', { name: 'Health' }).click();
+    await page.locator('[data-health=alpha]').waitFor();
+    await shot('health');
+    await page.getByRole('button', { name: 'Config' }).click();
+    await page.getByRole('button', { name: 'Export', exact: true }).click();
+    await expect.poll(() => page.locator('[data-testid=config-result]').textContent(), { timeout: 5000 }).toContain('without keys');
+    const exported = await page.locator('[data-testid=config-text]').inputValue();
+    expect(exported).toContain('"gamma"');
+    expect(exported).not.toContain('sk-gamma-secret-7777');
+    await shot('config');
+  });
+
+  it('without the token: 401 from the API, a clear page in the browser', async () => {
+    const bare = await browser.newPage();
+    await bare.goto(`${url}/dashboard/`);
+    await bare.locator('[data-testid=needs-token]').waitFor();
+    expect(await bare.textContent('body')).toContain('qcc dashboard');
+    await bare.screenshot({ path: join(SHOTS, 'no-token.png') });
+    await bare.close();
+    const wrong = await browser.newPage();
+    await wrong.goto(`${url}/dashboard/#token=wrong-token`);
+    await wrong.getByText('was not accepted').waitFor({ timeout: 8000 });
+    await wrong.close();
+    expect((await request(`${url}/api/status`)).statusCode).toBe(401);
+    expect((await request(`${url}/api/status`, { headers: { authorization: 'Bearer nope' } })).statusCode).toBe(401);
+  });
+
+  it('refuses path traversal and cross-origin writes', async () => {
+    for (const path of ['/dashboard/../config.json', '/dashboard/%2e%2e/%2e%2e/package.json', '/dashboard/..%2f..%2fadmin-token', '/dashboard/vendor/../../../admin-token']) {
+      const r = await rawRequest(`${url}${path}`, {});
+      expect(r.status, path).toBe(404);
+      expect(r.body).not.toContain(readFileSync(join(home, 'admin-token'), 'utf8').trim());
+    }
+    const token = readFileSync(join(home, 'admin-token'), 'utf8').trim();
+    const evil = await request(`${url}/api/endpoints`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, origin: 'http://evil.example', 'content-type': 'application/json' },
+      body: JSON.stringify({ id: 'evil', base_url: 'https://evil.example' }),
+    });
+    expect(evil.statusCode).toBe(403);
+    await evil.body.dump();
+    const form = await request(`${url}/api/endpoints`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'id=x' });
+    expect(form.statusCode).toBe(415);
+    await form.body.dump();
+    await eventually(() => true);
+  });
+});
