@@ -1,4 +1,5 @@
 import type Database from 'better-sqlite3';
+import type { StoredRequest } from './store.js';
 
 /** Reading the request log, for `qcc stats`, `qcc logs` and the dashboard. Works with or without a running proxy. */
 
@@ -43,22 +44,11 @@ export interface StatsSummary {
   health_checks: { requests: number; tokens: number; cost_usd: number };
 }
 
-interface Row {
-  ts: number;
-  model: string | null;
-  endpoint_id: string | null;
-  attempt_count: number;
-  status: number;
-  end_reason: string | null;
-  ttfb_ms: number | null;
-  total_ms: number;
-  input_tokens: number;
-  output_tokens: number;
-  cache_creation_tokens: number;
-  cache_read_tokens: number;
-  cost_usd: number;
-  health_check: number;
-}
+type Row = Pick<
+  StoredRequest,
+  | 'ts' | 'model' | 'endpoint_id' | 'attempt_count' | 'status' | 'end_reason' | 'ttfb_ms' | 'total_ms'
+  | 'input_tokens' | 'output_tokens' | 'cache_creation_tokens' | 'cache_read_tokens' | 'cost_usd' | 'health_check'
+>;
 
 /** Nearest-rank percentile of an ascending array. */
 export function percentile(sorted: readonly number[], p: number): number | null {

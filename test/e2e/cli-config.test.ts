@@ -4,20 +4,17 @@ import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { CLI, runCli, tempHome, writeConfig } from '../helpers/cli.js';
+import { CLI, Homes, runCli, writeConfig } from '../helpers/cli.js';
 import { Harness, endpoint, eventually, sleep } from '../helpers/servers.js';
 
 const h = new Harness();
-const homes: string[] = [];
+const homes = new Homes();
 afterEach(async () => {
-  for (const home of homes.splice(0)) await runCli(home, ['proxy', 'stop']);
+  // Never leave a background proxy behind, whatever a test did.
+  await homes.stopAll();
   await h.closeAll();
 });
-function home(): string {
-  const dir = tempHome();
-  homes.push(dir);
-  return dir;
-}
+const home = () => homes.make();
 const cfgOf = (dir: string) => JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { proxy: Record<string, unknown>; endpoints: Record<string, unknown>[] };
 const mode = (file: string) => statSync(file).mode & 0o777;
 

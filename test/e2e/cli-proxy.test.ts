@@ -2,22 +2,18 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { runCli, spawnCli, tempHome, writeConfig } from '../helpers/cli.js';
+import { Homes, runCli, spawnCli, writeConfig } from '../helpers/cli.js';
 import { Harness } from '../helpers/servers.js';
 
 const h = new Harness();
-const homes: string[] = [];
+const homes = new Homes();
 afterEach(async () => {
   // Never leave a background proxy behind, whatever a test did.
-  for (const home of homes.splice(0)) await runCli(home, ['proxy', 'stop']);
+  await homes.stopAll();
   await h.closeAll();
 });
 
-function home(): string {
-  const dir = tempHome();
-  homes.push(dir);
-  return dir;
-}
+const home = () => homes.make();
 
 const MESSAGE = JSON.stringify({ model: 'claude-haiku-4-5-20251001', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] });
 

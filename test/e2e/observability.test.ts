@@ -3,21 +3,21 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { request } from 'undici';
-import { runCli, tempHome, writeConfig } from '../helpers/cli.js';
+import { Homes, runCli, writeConfig } from '../helpers/cli.js';
 import { Harness, endpoint, sleep } from '../helpers/servers.js';
 
 const h = new Harness();
-const homes: string[] = [];
+const homes = new Homes();
 afterEach(async () => {
-  for (const home of homes.splice(0)) await runCli(home, ['proxy', 'stop']);
+  // Never leave a background proxy behind, whatever a test did.
+  await homes.stopAll();
   await h.closeAll();
 });
 
 const BODY = JSON.stringify({ model: 'claude-haiku-4-5-20251001', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] });
 
 async function startProxy(config: unknown): Promise<{ home: string; url: string; pid: number }> {
-  const home = tempHome();
-  homes.push(home);
+  const home = homes.make();
   writeConfig(home, config);
   const r = await runCli(home, ['proxy', 'start', '--port', '0']);
   expect(r.code, r.stderr).toBe(0);

@@ -61,3 +61,18 @@ export function writeConfig(home: string, value: unknown): string {
   writeFileSync(file, typeof value === 'string' ? value : JSON.stringify(value, null, 2));
   return file;
 }
+
+/** Temporary QCC_HOMEs for one test file; `stopAll` stops any proxy a test left running in them. */
+export class Homes {
+  private dirs: string[] = [];
+
+  make(): string {
+    const dir = tempHome();
+    this.dirs.push(dir);
+    return dir;
+  }
+
+  async stopAll(): Promise<void> {
+    for (const dir of this.dirs.splice(0)) await runCli(dir, ['proxy', 'stop']);
+  }
+}
