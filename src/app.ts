@@ -139,7 +139,16 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     requestFinished(r: RequestRecord) {
       // Guarded: at a quieter level, not even the log object is built (this runs for every request).
       if (logger.isLevelEnabled('info')) logger.info(
-        { request_id: r.requestId, model: r.model, endpoint: r.endpointId, status: r.status, attempts: r.attempts.length, ms: Math.round(r.totalMs), end: r.end },
+        {
+          request_id: r.requestId,
+          model: r.model,
+          endpoint: r.endpointId,
+          status: r.status,
+          // The chain, so every failover (ambiguous ones included: a reset or timeout after the request was sent) is on record.
+          attempts: r.attempts.map((a) => `${a.endpointId}:${a.status ?? a.error ?? '?'}`).join(' > '),
+          ms: Math.round(r.totalMs),
+          end: r.end,
+        },
         'request',
       );
       for (const o of observers) o.requestFinished(r);

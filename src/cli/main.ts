@@ -43,6 +43,35 @@ registerServiceCommands(program, paths);
 registerClaudeCommands(program, paths, globalArgs);
 registerDashboardCommand(program, paths);
 
+/** Examples for the commands that do not carry their own (every `--help` shows at least one). */
+const EXAMPLES: Record<string, string> = {
+  'proxy stop': 'qcc proxy stop',
+  'proxy restart': 'qcc proxy restart',
+  'proxy status': 'qcc proxy status --json | jq .endpoints',
+  'endpoint list': 'qcc endpoint list --json',
+  'endpoint remove': 'qcc endpoint remove relay',
+  'endpoint enable': 'qcc endpoint enable relay',
+  'endpoint disable': 'qcc endpoint disable relay',
+  'endpoint test': 'qcc endpoint test main --model claude-sonnet-5',
+  'config path': 'qcc config path',
+  'config show': 'qcc config show --json',
+  'config validate': 'qcc config validate ~/backup.json',
+  'config browser': 'qcc config browser',
+  'service install': 'qcc service install --dry-run',
+  'service uninstall': 'qcc service uninstall',
+  'claude setup': 'qcc claude setup --dry-run',
+  'claude reset': 'qcc claude reset',
+};
+const addExamples = (cmd: Command, prefix: string) => {
+  for (const sub of cmd.commands) {
+    const name = `${prefix}${sub.name()}`;
+    if (EXAMPLES[name]) sub.addHelpText('after', `\nExample:\n  ${EXAMPLES[name]}`);
+    addExamples(sub, `${name} `);
+  }
+};
+addExamples(program, '');
+program.addHelpText('after', '\nExamples:\n  qcc proxy start --demo\n  qcc endpoint add main --base-url https://api.anthropic.com --api-key-env ANTHROPIC_API_KEY\n  qcc dashboard');
+
 try {
   await program.parseAsync(process.argv);
 } catch (e: unknown) {

@@ -174,7 +174,10 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
         }
         const type = headers['content-type'];
         const contentType = (Array.isArray(type) ? type[0] : type) ?? '';
-        if (contentType.includes('text/event-stream')) {
+        const encoding = String(headers['content-encoding'] ?? 'identity').toLowerCase();
+        // A compressed stream (some relays compress even when asked not to) cannot be read on the side:
+        // it is passed through as opaque bytes, committed at once.
+        if (contentType.includes('text/event-stream') && encoding === 'identity') {
           scanner = new SseScanner();
           mode = 'sse-hold';
           return;

@@ -310,3 +310,23 @@ describe('streaming behaviour', () => {
     expect(app.pool.get('cut')!.failures).toBe(1);
   });
 });
+
+describe('upstreams that do unusual things', () => {
+  it('passes a gzip-compressed SSE stream through as opaque bytes instead of holding it', async () => {
+    const { createServer } = await import('node:http');
+    const { gzipSync, gunzipSync } = await import('node:zlib');
+    const payload = gzipSync('event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":1}}}\n\nevent: message_stop\ndata: {"type":"message_stop"}\n\n');
+    const upstream = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'content-encoding': 'gzip', 'content-length': payload.length });
+      res.end(payload);
+    });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', () => r()));
+    h.onClose(() => new Promise<void>((r) => upstream.close(() => r())));
+    const port = (upstream.address() as import('node:net').AddressInfo).port;
+    const { url } = await h.proxy({ version: 1, endpoints: [{ id: 'gz', base_url: `http://127.0.0.1:${port}` }] });
+    const res = await rawRequest(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify({ ...MESSAGE, stream: true }), headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(200);
+    expect(res.headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(res.bytes).toString()).toContain('message_stop');
+  });
+});
