@@ -291,7 +291,9 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     listen(port, host) {
       return new Promise((resolve, reject) => {
         server.once('error', reject);
-        server.listen(port, host, () => {
+        // A deep accept backlog: Node's default (511) overflows when a burst of clients connects at once, and
+        // an overflowed SYN waits a whole second to be retried. The kernel caps it at net.core.somaxconn.
+        server.listen({ port, host, backlog: 4096 }, () => {
           server.off('error', reject);
           const addr = server.address() as AddressInfo;
           publicBind = !isLoopbackHost(addr.address);

@@ -166,7 +166,14 @@ export function createProxyHandler(ctx: ProxyContext) {
         accessKeyHeader: auth.accessKeyHeader,
         headersTimeoutMs,
         idleTimeoutMs: settings.idle_timeout_ms,
-        responseHeaders: (upstream) => ({ ...clientResponseHeaders(upstream), ...proxyHeaders(endpoint.id), 'x-qcc-attempts': String(attempts) }),
+        responseHeaders: (upstream) => {
+          // Built in place (no spreads): this runs for every response.
+          const h = clientResponseHeaders(upstream);
+          h['x-qcc-request-id'] = requestId;
+          h['x-qcc-endpoint'] = endpoint.id;
+          h['x-qcc-attempts'] = String(attempts);
+          return h;
+        },
       });
       endpoint.inflight--;
       const attempt: AttemptRecord = { endpointId: endpoint.id, ms: performance.now() - attemptStart };

@@ -145,15 +145,28 @@ export function applyUsage(target: Usage, usage: unknown, cumulative: boolean): 
   }
 }
 
-/** Usage from a complete non-streaming JSON body, or undefined when it has none. */
+const USAGE_KEY = Buffer.from('"usage"');
+const USAGE_FIELDS = ['input_tokens', 'output_tokens', 'cache_creation_input_tokens', 'cache_read_input_tokens'] as const;
+const FIELD_PATTERNS = USAGE_FIELDS.map((f) => new RegExp(`"${f}"\\s*:\\s*(\\d+)`));
+
+/**
+ * Usage from a complete non-streaming JSON body, or undefined when it has none. The message's own `usage` is
+ * its last top-level field (after `content`, where a tool input could hold a "usage" key of its own), and
+ * inside a JSON string a quote is escaped, so the last `"usage"` in the bytes is the one: only that tail is
+ * read, instead of parsing the whole body.
+ */
 export function usageFromJson(body: Buffer): Usage | undefined {
-  try {
-    const parsed = JSON.parse(body.toString('utf8')) as JsonRecord;
-    if (typeof parsed.usage !== 'object' || parsed.usage === null) return undefined;
-    const usage = emptyUsage();
-    applyUsage(usage, parsed.usage, true);
-    return usage;
-  } catch {
-    return undefined;
-  }
+  const at = body.lastIndexOf(USAGE_KEY);
+  if (at === -1) return undefined;
+  const tail = body.toString('utf8', at);
+  const usage = emptyUsage();
+  let found = false;
+  USAGE_FIELDS.forEach((field, i) => {
+    const m = FIELD_PATTERNS[i]!.exec(tail);
+    if (m) {
+      usage[field] = Number(m[1]);
+      found = true;
+    }
+  });
+  return found ? usage : undefined;
 }

@@ -274,7 +274,7 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve());
+    server.listen({ port, host, backlog: 4096 }, () => resolve());
   });
   const address = server.address() as AddressInfo;
 
