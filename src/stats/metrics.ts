@@ -11,6 +11,8 @@ interface Observe {
   observe(value: number): void;
 }
 interface Series {
+  /** The model label used (a requested name, or "other" past the bound). */
+  model: string;
   requests: Map<number, Inc>;
   latency: Observe;
   ttfb: Observe;
@@ -20,6 +22,8 @@ interface Series {
   cacheRead: Inc;
   cost: Inc;
 }
+
+const MAX_SERIES = 500;
 
 const STATES = ['healthy', 'cooling', 'open', 'half-open', 'disabled', 'queued'] as const;
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
@@ -92,7 +96,7 @@ export class ProxyMetrics implements ProxyObserver {
     const model = r.model ?? 'none';
     const series = this.seriesFor(endpoint, model);
     let byStatus = series.requests.get(r.status);
-    if (!byStatus) series.requests.set(r.status, (byStatus = this.requests.labels(endpoint, model, String(r.status))));
+    if (!byStatus) series.requests.set(r.status, (byStatus = this.requests.labels(endpoint, series.model, String(r.status))));
     byStatus.inc();
     let upstreamMs = 0;
     for (let i = 0; i < r.attempts.length; i++) {
@@ -120,11 +124,19 @@ export class ProxyMetrics implements ProxyObserver {
    * Label children per (endpoint, model), made once: prom-client hashes a label set on every `inc` otherwise,
    * and this runs for every request.
    */
-  private seriesFor(endpoint: string, model: string): Series {
-    const key = `${endpoint}\u0000${model}`;
+  private seriesFor(endpoint: string, requestedModel: string): Series {
+    let model = requestedModel;
+    let key = `${endpoint}\u0000${model}`;
     let s = this.series.get(key);
+    if (!s && this.series.size >= MAX_SERIES) {
+      // Model names come from clients: past a bound, new ones share one label instead of growing memory forever.
+      model = 'other';
+      key = `${endpoint}\u0000${model}`;
+      s = this.series.get(key);
+    }
     if (!s) {
       s = {
+        model,
         requests: new Map(),
         latency: this.upstreamLatency.labels(endpoint),
         ttfb: this.ttfb.labels(endpoint),
