@@ -31,7 +31,7 @@ function tail(file: string, lines: number): string {
 }
 
 function envLines(url: string): string {
-  return `point Claude Code at it:\n  export ANTHROPIC_BASE_URL=${url}\n  export ANTHROPIC_API_KEY=<anything; or one of proxy.access_keys if you set them>\n`;
+  return `point Claude Code at it:\n  export ANTHROPIC_BASE_URL=${url}\n  export ANTHROPIC_AUTH_TOKEN=<anything; or one of proxy.access_keys if you set them>\n`;
 }
 
 /** Start the proxy detached, and return only once it accepts connections (or explain why it did not). */

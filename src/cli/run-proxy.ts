@@ -125,7 +125,7 @@ export async function runProxyForeground(paths: QccPaths, opts: RunOptions): Pro
     process.stderr.write(
       `listening on ${address.url}\n` +
         (sims.length > 0 ? 'serving through two simulated endpoints (demo mode)\n' : '') +
-        `point Claude Code at it:\n  export ANTHROPIC_BASE_URL=${address.url}\n  export ANTHROPIC_API_KEY=${config.proxy.access_keys.length > 0 ? '<one of proxy.access_keys>' : 'any-value-qcc-uses-its-own-keys'}\n`,
+        `point Claude Code at it:\n  export ANTHROPIC_BASE_URL=${address.url}\n  export ANTHROPIC_AUTH_TOKEN=${config.proxy.access_keys.length > 0 ? '<one of proxy.access_keys>' : 'any-value-qcc-uses-its-own-keys'}\n`,
     );
   }
 
