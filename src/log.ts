@@ -32,7 +32,7 @@ export function createLogger(level: LevelWithSilent = 'info', opts: { pretty?: b
   const destination =
     opts.destination ??
     (opts.pretty
-      ? pretty({ destination: 2, colorize: process.stderr.isTTY === true && !process.env.NO_COLOR, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l' })
+      ? pretty({ destination: 2, colorize: process.stderr.isTTY === true && !process.env.NO_COLOR, ignore: 'pid,hostname', translateTime: 'SYS:HH:MM:ss.l', singleLine: true })
       : undefined);
   return pino(
     {
