@@ -29,7 +29,7 @@ export interface AppDeps {
   timers?: QueueTimers;
   /** Where the failure queue is persisted; none in tests that do not need it. */
   statePath?: string;
-  /** Token for `/_qcc/*`; without one those routes answer 404. */
+  /** Token for `/_qcc/*`, `/api/*` and the dashboard; without one those routes answer 401. */
   adminToken?: string;
   observer?: ProxyObserver;
   version?: string;

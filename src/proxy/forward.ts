@@ -55,7 +55,7 @@ export interface AttemptRequest {
   res: ServerResponse;
   /** Called once, at commit, for the headers the client gets (upstream's, filtered, plus the proxy's own). */
   responseHeaders: (upstream: IncomingHttpHeaders) => HeaderMap;
-  /** Upstream bytes the attempt started relaying; for the stats of this attempt. */
+  /** Monotonic clock in milliseconds (performance.now by default), for time to first byte. */
   now?: () => number;
 }
 

@@ -24,7 +24,8 @@ export const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
 /** Names listed in a `Connection` header are hop-by-hop for that message too. */
 function connectionListed(headers: IncomingHttpHeaders): Set<string> | undefined {
   const value = headers.connection;
-  if (value === undefined) return undefined;
+  // The usual values name no header: answer without splitting (this runs twice per request).
+  if (value === undefined || value === 'keep-alive' || value === 'close' || value === 'Keep-Alive') return undefined;
   const joined = Array.isArray(value) ? value.join(',') : value;
   const names = joined
     .split(',')
