@@ -122,7 +122,8 @@ const targets = [
 async function cpuPerRequest(target, body, n, concurrency) {
   const cpus = [];
   const rpss = [];
-  await load({ url: target.url, body, n: Math.min(300, n), concurrency }); // warm-up
+  // Warm-up long enough for the JIT to settle: a cold first round reads two to three times the steady cost.
+  await load({ url: target.url, body, n: Math.min(2000, n), concurrency });
   for (let r = 0; r < ROUNDS; r++) {
     const before = target.pids.length ? cpuMicrosAll(target.pids) : 0;
     const res = await load({ url: target.url, body, n, concurrency });

@@ -122,16 +122,8 @@ export class SseScanner {
       this.errorData ??= data.trim();
       return;
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(data);
-    } catch {
-      return; // a malformed usage event must not break forwarding; the figures simply stay as they were
-    }
-    const usage =
-      name === 'message_start'
-        ? ((parsed as JsonRecord).message as JsonRecord | undefined)?.usage
-        : (parsed as JsonRecord).usage;
+    // Read the usage figures straight from the text: no JSON.parse on every stream.
+    const usage = usageFieldsFromText(data);
     applyUsage(this.usage, usage, name === 'message_delta');
   }
 }
@@ -150,16 +142,16 @@ const USAGE_FIELDS = ['input_tokens', 'output_tokens', 'cache_creation_input_tok
 const FIELD_PATTERNS = USAGE_FIELDS.map((f) => new RegExp(`"${f}"\\s*:\\s*(\\d+)`));
 
 /**
- * Usage from a complete non-streaming JSON body, or undefined when it has none. The message's own `usage` is
- * its last top-level field (after `content`, where a tool input could hold a "usage" key of its own), and
- * inside a JSON string a quote is escaped, so the last `"usage"` in the bytes is the one: only that tail is
- * read, instead of parsing the whole body.
+ * The usage numbers in a piece of JSON text, read after its last `"usage"` key. In Anthropic's messages and
+ * stream events `usage` is the last field (after `content`, where a tool input could hold a "usage" key of its
+ * own), and inside a JSON string a quote is escaped, so the last `"usage"` is the one. Only the fields found
+ * are returned; malformed text simply yields none.
  */
-export function usageFromJson(body: Buffer): Usage | undefined {
-  const at = body.lastIndexOf(USAGE_KEY);
+export function usageFieldsFromText(text: string): Partial<Usage> | undefined {
+  const at = text.lastIndexOf('"usage"');
   if (at === -1) return undefined;
-  const tail = body.toString('utf8', at);
-  const usage = emptyUsage();
+  const tail = text.slice(at);
+  const usage: Partial<Usage> = {};
   let found = false;
   USAGE_FIELDS.forEach((field, i) => {
     const m = FIELD_PATTERNS[i]!.exec(tail);
@@ -169,4 +161,12 @@ export function usageFromJson(body: Buffer): Usage | undefined {
     }
   });
   return found ? usage : undefined;
+}
+
+/** Usage from a complete non-streaming JSON body (only its tail is decoded), or undefined when it has none. */
+export function usageFromJson(body: Buffer): Usage | undefined {
+  const at = body.lastIndexOf(USAGE_KEY);
+  if (at === -1) return undefined;
+  const fields = usageFieldsFromText(body.toString('utf8', at));
+  return fields ? { ...emptyUsage(), ...fields } : undefined;
 }

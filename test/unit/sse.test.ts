@@ -70,3 +70,10 @@ describe('usageFromJson', () => {
     expect(usageFromJson(Buffer.from('{"type":"error"}'))).toBeUndefined();
   });
 });
+
+describe('usage read from text', () => {
+  it('takes the last "usage" object, not one inside a tool input', () => {
+    const body = '{"type":"message","content":[{"type":"tool_use","input":{"usage":{"input_tokens":999}}}],"usage":{"input_tokens":7,"output_tokens":3,"server_tool_use":{"web_search_requests":1}}}';
+    expect(usageFromJson(Buffer.from(body))).toEqual({ input_tokens: 7, output_tokens: 3, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 });
+  });
+});
