@@ -62,6 +62,9 @@ const MIGRATIONS: string[] = [
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
+/** Rows per INSERT statement (20 columns each, well under SQLite's limit of 32,766 parameters). */
+const INSERT_CHUNK = 50;
+
 const COLUMNS: readonly (keyof StoredRequest)[] = [
   'ts', 'request_id', 'method', 'path', 'model', 'stream', 'endpoint_id', 'attempts', 'attempt_count', 'status', 'ttfb_ms', 'total_ms',
   'input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_read_tokens', 'cost_usd', 'health_check', 'error', 'end_reason',
@@ -69,7 +72,7 @@ const COLUMNS: readonly (keyof StoredRequest)[] = [
 
 export class StatsStore {
   readonly db: Database.Database;
-  private readonly insert: Database.Statement<unknown[]>;
+  private readonly inserts = new Map<number, Database.Statement<unknown[]>>();
 
   constructor(file: string, opts: { readonly?: boolean } = {}) {
     if (!opts.readonly) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
@@ -81,10 +84,20 @@ export class StatsStore {
       this.migrate();
     }
     this.db.pragma('busy_timeout = 2000');
-    // Positional parameters: binding by name costs a lookup per column on every row.
-    this.insert = this.db.prepare(
-      `INSERT INTO requests (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map(() => '?').join(', ')})`,
-    );
+  }
+
+  /**
+   * A multi-row INSERT for `n` rows, prepared once per size: one statement step per chunk instead of per row.
+   * Parameters are positional, since binding by name costs a lookup per column on every row.
+   */
+  private insertFor(n: number): Database.Statement<unknown[]> {
+    let stmt = this.inserts.get(n);
+    if (!stmt) {
+      const tuple = `(${COLUMNS.map(() => '?').join(', ')})`;
+      stmt = this.db.prepare(`INSERT INTO requests (${COLUMNS.join(', ')}) VALUES ${Array.from({ length: n }, () => tuple).join(', ')}`);
+      this.inserts.set(n, stmt);
+    }
+    return stmt;
   }
 
   private migrate(): void {
@@ -103,7 +116,12 @@ export class StatsStore {
   insertMany(rows: readonly StoredRequest[]): void {
     if (rows.length === 0) return;
     this.db.transaction((batch: readonly StoredRequest[]) => {
-      for (const r of batch) this.insert.run(COLUMNS.map((c) => r[c]));
+      for (let i = 0; i < batch.length; i += INSERT_CHUNK) {
+        const chunk = batch.slice(i, i + INSERT_CHUNK);
+        const values: unknown[] = [];
+        for (const r of chunk) for (const c of COLUMNS) values.push(r[c]);
+        this.insertFor(chunk.length).run(values);
+      }
     })(rows);
   }
 
