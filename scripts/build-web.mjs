@@ -1,12 +1,16 @@
-// Builds the dashboard into dist/web: tsc has compiled src/web/*.ts; this copies the static files and the
+// Builds the dashboard into dist/web: tsc has compiled src/web/*.ts; this moves them in, copies the static files and the
 // vendored UI libraries (preact, htm), and points bare imports at those local copies, so the page needs no
 // CDN, no import map (which a strict Content-Security-Policy would block) and no bundler.
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
 const out = join(root, 'dist/web');
 const vendor = join(out, 'vendor');
+// tsc compiled src/web (and the shared API types, which compile to nothing the page needs) into dist/web-build.
+rmSync(out, { recursive: true, force: true });
+cpSync(join(root, 'dist/web-build/web'), out, { recursive: true });
+rmSync(join(root, 'dist/web-build'), { recursive: true, force: true });
 mkdirSync(vendor, { recursive: true });
 
 for (const f of ['index.html', 'styles.css']) copyFileSync(join(root, 'src/web', f), join(out, f));

@@ -3,6 +3,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Agent } from 'undici';
 import type { Config } from './config/schema.js';
+import type { AppStatus } from './shared/api-types.js';
 import { ProxyError, sendProxyError } from './errors.js';
 import { EndpointPool } from './endpoints/pool.js';
 import { RetryBudget } from './endpoints/retry-budget.js';
@@ -58,15 +59,7 @@ export interface App {
   status(): AppStatus;
 }
 
-export interface AppStatus {
-  version: string;
-  pid: number;
-  uptime_s: number;
-  strategy: string;
-  inflight: number;
-  endpoints: ReturnType<typeof describeEndpoints>;
-  queue: ReturnType<FailureQueue['list']>;
-}
+export type { AppStatus };
 
 const defaultTimers: QueueTimers = {
   setTimeout: (fn, ms) => {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Database from 'better-sqlite3';
-import type { AppStatus } from '../app.js';
+import type { AppStatus, EndpointView } from '../shared/api-types.js';
 import { formatPath, validateConfig } from '../config/load.js';
 import { migrate } from '../config/migrate.js';
 import { endpointSchema, type Config, type EndpointConfig } from '../config/schema.js';
@@ -62,8 +62,8 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
   }
 }
 
-export function maskEndpoint(e: EndpointConfig): Record<string, unknown> {
-  const { api_key, api_keys, ...rest } = e;
+export function maskEndpoint(e: EndpointConfig): Omit<EndpointView, 'runtime'> {
+  const { api_key, api_keys, openai: _openai, health_models: _hm, ...rest } = e;
   return { ...rest, key: api_keys ? `${api_keys.length} keys` : api_key ? maskSecret(api_key) : null, has_key: api_key !== undefined || api_keys !== undefined };
 }
 
@@ -95,7 +95,7 @@ export function createAdminApi(ctx: AdminContext) {
     return origin === undefined || ctx.origins().includes(origin);
   }
 
-  function endpointsView() {
+  function endpointsView(): EndpointView[] {
     const status = new Map(ctx.status().endpoints.map((s) => [s.id, s]));
     return ctx.config().endpoints.map((e) => ({ ...maskEndpoint(e), runtime: status.get(e.id) ?? null }));
   }

@@ -1,25 +1,13 @@
 import type Database from 'better-sqlite3';
 import { percentile, succeeded } from '../stats/query.js';
+import type { Bucket } from '../shared/api-types.js';
 
 /** Buckets of the request log for the dashboard's charts: last hour, day or week. */
 
 export const RANGES = { '1h': 3_600_000, '24h': 86_400_000, '7d': 604_800_000 } as const;
 export type Range = keyof typeof RANGES;
 
-export interface Bucket {
-  t: number;
-  requests: number;
-  rps: number;
-  success_rate: number | null;
-  failovers: number;
-  p50_ms: number | null;
-  p95_ms: number | null;
-  ttfb_p50_ms: number | null;
-  ttfb_p95_ms: number | null;
-  tokens: number;
-  cost_usd: number;
-  overhead_p50_ms: number | null;
-}
+export type { Bucket };
 
 interface Row {
   ts: number;

@@ -5,7 +5,9 @@ import { Breaker, type BreakerTransition } from './breaker.js';
 import { KeyPool } from './key-pool.js';
 import { ewma, SUCCESS_ALPHA, TTFB_ALPHA, weightFactor } from './weight.js';
 
-export type EndpointState = 'healthy' | 'cooling' | 'open' | 'half-open' | 'disabled' | 'queued';
+import type { EndpointState } from '../shared/api-types.js';
+
+export type { EndpointState };
 
 /** Runtime state of one endpoint. It never lives in the config object; a config reload keeps it by id. */
 export class EndpointRuntime {

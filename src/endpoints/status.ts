@@ -1,28 +1,8 @@
 import type { CheckResult } from '../health/check.js';
-import type { EndpointState } from './endpoint.js';
+import type { EndpointStatus } from '../shared/api-types.js';
 import type { EndpointPool } from './pool.js';
 
-/** The shape of `qcc proxy status --json` per endpoint (and of the admin API): stable, secrets never included. */
-export interface EndpointStatus {
-  id: string;
-  base_url: string;
-  enabled: boolean;
-  state: EndpointState;
-  priority: number;
-  weight: number;
-  effective_weight: number;
-  inflight: number;
-  requests: number;
-  errors: number;
-  ttfb_ewma_ms: number | null;
-  consecutive_failures: number;
-  cooldown_left_ms: number;
-  keys_total: number;
-  keys_usable: number | null;
-  health_score: number | null;
-  last_error: string | null;
-  last_check: { at: string; model: string; ok: boolean; ttft_ms: number | null; error: string | null } | null;
-}
+export type { EndpointStatus };
 
 export function describeEndpoints(pool: EndpointPool, now: number, lastCheck: (id: string) => CheckResult | undefined = () => undefined): EndpointStatus[] {
   const best = pool.bestTtfb();

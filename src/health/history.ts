@@ -1,19 +1,11 @@
 import type { CheckResult } from './check.js';
+import type { HistoryPoint } from '../shared/api-types.js';
 
 /**
  * A compact health history per endpoint for the dashboard: every state change (pass ↔ fail) plus periodic
  * samples, in a ring of fixed size, so it never grows without bound however long the proxy runs.
  */
-export interface HistoryPoint {
-  at: number;
-  model: string;
-  ok: boolean;
-  ttft_ms: number | null;
-  score: number | null;
-  error: string | null;
-  /** True when this check changed the verdict from the one before. */
-  change: boolean;
-}
+export type { HistoryPoint };
 
 export const HISTORY_CAPACITY = 500;
 

@@ -32,11 +32,11 @@ export interface Simulator {
   behavior: SimBehavior;
   /** Per-call overrides for `/v1/messages`, consumed in order. */
   script: SimBehavior[];
-  readonly requests: RecordedRequest[];
+  requests: RecordedRequest[];
   /** Number of `/v1/messages` calls received. */
   messageCalls: number;
   /** Responses whose client (the proxy) went away before they were complete. */
-  readonly abortedResponses: number;
+  abortedResponses: number;
   close(): Promise<void>;
 }
 
@@ -191,10 +191,10 @@ const MODELS = ['claude-opus-4-8', 'claude-sonnet-5', 'claude-haiku-4-5-20251001
 
 export async function startSimulator(options: SimulatorOptions = {}, port = 0, host = '127.0.0.1'): Promise<Simulator> {
   const sockets = new Set<Socket>();
-  const state = {
+  const state: Pick<Simulator, 'behavior' | 'script' | 'requests' | 'messageCalls' | 'abortedResponses'> = {
     behavior: options.behavior ?? {},
     script: options.script ?? [],
-    requests: [] as RecordedRequest[],
+    requests: [],
     messageCalls: 0,
     abortedResponses: 0,
   };
@@ -278,38 +278,15 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
   });
   const address = server.address() as AddressInfo;
 
-  return {
+  // The handle is the state: tests read and change its fields directly between requests.
+  return Object.assign(state, {
     name,
     url: `http://${host}:${address.port}`,
     port: address.port,
-    get behavior() {
-      return state.behavior;
-    },
-    set behavior(b: SimBehavior) {
-      state.behavior = b;
-    },
-    get script() {
-      return state.script;
-    },
-    set script(s: SimBehavior[]) {
-      state.script = s;
-    },
-    get requests() {
-      return state.requests;
-    },
-    get messageCalls() {
-      return state.messageCalls;
-    },
-    set messageCalls(n: number) {
-      state.messageCalls = n;
-    },
-    get abortedResponses() {
-      return state.abortedResponses;
-    },
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
         server.close(() => resolve());
       }),
-  };
+  });
 }

@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { StoredRequest } from './store.js';
+import type { LogEntry } from '../shared/api-types.js';
 
 /** Reading the request log, for `qcc stats`, `qcc logs` and the dashboard. Works with or without a running proxy. */
 
@@ -130,26 +131,7 @@ export function summarize(db: Database.Database, sinceMs: number, by: GroupBy): 
   };
 }
 
-export interface LogEntry {
-  id: number;
-  time: string;
-  request_id: string;
-  method: string;
-  path: string;
-  model: string | null;
-  stream: boolean;
-  endpoint: string | null;
-  status: number;
-  ok: boolean;
-  ttfb_ms: number | null;
-  total_ms: number;
-  tokens: { input: number; output: number; cache_creation: number; cache_read: number };
-  cost_usd: number;
-  health_check: boolean;
-  error: string | null;
-  end: string | null;
-  attempts: { endpoint: string; status: number | null; ms: number; error: string | null }[];
-}
+export type { LogEntry };
 
 export interface LogFilter {
   afterId?: number;

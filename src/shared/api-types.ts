@@ -1,0 +1,114 @@
+/**
+ * The shapes the admin API and `--json` outputs return: one definition, imported (as types only) by the server
+ * modules that produce them and by the dashboard that reads them, so the two cannot drift apart.
+ * Types only — this file must not import anything.
+ */
+
+export type EndpointState = 'healthy' | 'cooling' | 'open' | 'half-open' | 'disabled' | 'queued';
+
+/** Per endpoint in `qcc proxy status --json` and the admin API: stable, secrets never included. */
+export interface EndpointStatus {
+  id: string;
+  base_url: string;
+  enabled: boolean;
+  state: EndpointState;
+  priority: number;
+  weight: number;
+  effective_weight: number;
+  inflight: number;
+  requests: number;
+  errors: number;
+  ttfb_ewma_ms: number | null;
+  consecutive_failures: number;
+  cooldown_left_ms: number;
+  keys_total: number;
+  keys_usable: number | null;
+  health_score: number | null;
+  last_error: string | null;
+  last_check: { at: string; model: string; ok: boolean; ttft_ms: number | null; error: string | null } | null;
+}
+
+export interface QueueEntry {
+  id: string;
+  since: number;
+  checks: number;
+  nextCheckInMs: number;
+}
+
+export interface AppStatus {
+  version: string;
+  pid: number;
+  uptime_s: number;
+  strategy: string;
+  inflight: number;
+  endpoints: EndpointStatus[];
+  queue: QueueEntry[];
+}
+
+/** One request of the log (`qcc logs --json`, the dashboard's Requests page). */
+export interface LogEntry {
+  id: number;
+  time: string;
+  request_id: string;
+  method: string;
+  path: string;
+  model: string | null;
+  stream: boolean;
+  endpoint: string | null;
+  status: number;
+  ok: boolean;
+  ttfb_ms: number | null;
+  total_ms: number;
+  tokens: { input: number; output: number; cache_creation: number; cache_read: number };
+  cost_usd: number;
+  health_check: boolean;
+  error: string | null;
+  end: string | null;
+  attempts: { endpoint: string; status: number | null; ms: number; error: string | null }[];
+}
+
+/** One slice of time in the dashboard's charts. */
+export interface Bucket {
+  t: number;
+  requests: number;
+  rps: number;
+  success_rate: number | null;
+  failovers: number;
+  p50_ms: number | null;
+  p95_ms: number | null;
+  ttfb_p50_ms: number | null;
+  ttfb_p95_ms: number | null;
+  tokens: number;
+  cost_usd: number;
+  overhead_p50_ms: number | null;
+}
+
+/** One health check in an endpoint's history. */
+export interface HistoryPoint {
+  at: number;
+  model: string;
+  ok: boolean;
+  ttft_ms: number | null;
+  score: number | null;
+  error: string | null;
+  /** True when this check changed the verdict from the one before. */
+  change: boolean;
+}
+
+/** An endpoint as the admin API shows it: its settings with the key masked, and its live state. */
+export interface EndpointView {
+  id: string;
+  base_url: string;
+  enabled: boolean;
+  weight: number;
+  priority: number;
+  protocol: string;
+  auth_mode: string;
+  models: string[];
+  model_map: Record<string, string>;
+  max_concurrency?: number | undefined;
+  /** Masked (`sk-ant-…abcd`), "N keys" for a pool, or null when the client's own key is passed through. */
+  key: string | null;
+  has_key: boolean;
+  runtime: EndpointStatus | null;
+}
