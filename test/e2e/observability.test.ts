@@ -1,10 +1,11 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { request } from 'undici';
-import { Homes, runCli, writeConfig } from '../helpers/cli.js';
-import { Harness, endpoint, sleep } from '../helpers/servers.js';
+import { CLI, Homes, runCli, writeConfig } from '../helpers/cli.js';
+import { Harness, endpoint, eventually, sleep } from '../helpers/servers.js';
 
 const h = new Harness();
 const homes = new Homes();
@@ -72,5 +73,33 @@ describe('durability and secrecy of what is recorded', () => {
       for (const s of secrets) expect(out.stdout.includes(s), `${s} in qcc ${args.join(' ')}`).toBe(false);
     }
     expect(readFileSync(join(home, 'proxy.log'), 'utf8')).toContain('"msg":"request"');
+  });
+});
+
+describe('following and grouping', () => {
+  it('qcc logs --follow prints requests as they happen; stats groups by model and day', async () => {
+    const sim = await h.sim({ name: 'up', record: false });
+    const { home, url } = await startProxy({ version: 1, stats: { flush_ms: 50 }, endpoints: [endpoint('up', sim)] });
+    await (await request(`${url}/v1/messages`, { method: 'POST', body: BODY })).body.dump();
+    const child = spawn(process.execPath, [CLI, 'logs', '--follow', '--json', '--tail', '0'], { env: { ...process.env, QCC_HOME: home }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    const output = () => out;
+    try {
+      await sleep(700); // let the follower take its first look
+      await (await request(`${url}/v1/messages`, { method: 'POST', body: BODY.replace('haiku-4-5-20251001', 'sonnet-5') })).body.dump();
+      await eventually(() => output().includes('claude-sonnet-5'), 5000, 50);
+      const lines = output().trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { model: string });
+      expect(lines.map((l) => l.model)).toEqual(['claude-sonnet-5']); // --tail 0: only what came after
+    } finally {
+      child.kill();
+    }
+    const byModel = JSON.parse((await runCli(home, ['stats', '--by', 'model', '--json'])).stdout) as { groups: { key: string; requests: number }[] };
+    expect(byModel.groups.map((g) => [g.key, g.requests]).sort()).toEqual([['claude-haiku-4-5-20251001', 1], ['claude-sonnet-5', 1]]);
+    const byDay = JSON.parse((await runCli(home, ['stats', '--by', 'day', '--json'])).stdout) as { groups: { key: string; requests: number }[] };
+    expect(byDay.groups).toEqual([expect.objectContaining({ key: new Date().toISOString().slice(0, 10), requests: 2 })]);
+    const bad = await runCli(home, ['stats', '--since', 'yesterday-ish']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain('neither a duration');
   });
 });
