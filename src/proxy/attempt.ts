@@ -100,6 +100,7 @@ function anthropicAttempt(a: AttemptInput): Promise<AttemptResult> {
     idleTimeoutMs: a.idleTimeoutMs,
     res: a.res,
     responseHeaders: a.responseHeaders,
+    expectStream: a.parsed.stream,
   });
 }
 

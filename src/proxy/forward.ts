@@ -3,6 +3,7 @@ import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { Dispatcher } from 'undici';
 import { anthropicErrorEvent } from '../errors.js';
 import { SseScanner, usageFromJson, type Usage } from './sse.js';
+import { messageToSse } from './json-to-sse.js';
 import type { HeaderMap } from './headers.js';
 
 /**
@@ -55,6 +56,8 @@ export interface AttemptRequest {
   res: ServerResponse;
   /** Called once, at commit, for the headers the client gets (upstream's, filtered, plus the proxy's own). */
   responseHeaders: (upstream: IncomingHttpHeaders) => HeaderMap;
+  /** The client asked for a stream: a JSON answer (a relay ignoring `stream: true`) is replayed as SSE. */
+  expectStream?: boolean;
   /** Monotonic clock in milliseconds (performance.now by default), for time to first byte. */
   now?: () => number;
 }
@@ -111,7 +114,7 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
   const started = now();
 
   return new Promise<AttemptResult>((resolve) => {
-    type Mode = 'waiting' | 'error-buffer' | 'sse-hold' | 'committed' | 'done';
+    type Mode = 'waiting' | 'error-buffer' | 'sse-hold' | 'json-for-stream' | 'committed' | 'done';
     let mode: Mode = 'waiting';
     let controller: Dispatcher.DispatchController | undefined;
     let status = 0;
@@ -158,6 +161,31 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
       finish({ kind: 'committed', status, ttfbMs: ttfbMs ?? 0, end, message, usage: scanner?.usage });
     };
 
+    /** The whole JSON answer is in: send it as the stream the client asked for (or as it is, if not a message). */
+    const replayAsStream = () => {
+      const raw = Buffer.concat(held);
+      let events: string | undefined;
+      try {
+        events = messageToSse(decodedBody(raw, upstreamHeaders['content-encoding']));
+      } catch {
+        events = undefined;
+      }
+      const usage = jsonUsage([raw], upstreamHeaders['content-encoding']);
+      if (events === undefined) {
+        commit();
+        res.end(raw);
+      } else {
+        const headers = req.responseHeaders(upstreamHeaders);
+        delete headers['content-length'];
+        delete headers['content-encoding'];
+        headers['content-type'] = 'text/event-stream; charset=utf-8';
+        res.writeHead(status, headers);
+        mode = 'committed';
+        res.end(events);
+      }
+      finish({ kind: 'committed', status, ttfbMs: ttfbMs!, end: 'complete', usage });
+    };
+
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(c) {
         controller = c;
@@ -182,6 +210,10 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
           mode = 'sse-hold';
           return;
         }
+        if (contentType.includes('json') && req.expectStream) {
+          mode = 'json-for-stream';
+          return;
+        }
         if (contentType.includes('json')) usageCopy = [];
         commit();
       },
@@ -191,6 +223,10 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
             if (scanner) scanner.push(chunk);
             else if (usageCopy && (usageBytes += chunk.length) <= MAX_USAGE_SIDE_COPY) usageCopy.push(chunk);
             write(chunk);
+            return;
+          case 'json-for-stream':
+            held.push(chunk);
+            heldBytes += chunk.length;
             return;
           case 'error-buffer':
             if (heldBytes + chunk.length <= MAX_HELD_ERROR_BYTES) {
@@ -223,6 +259,8 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
             return finish({ kind: 'error-response', ttfbMs: ttfbMs!, response: heldResponse() });
           case 'sse-hold':
             return finish({ kind: 'failed', failure: 'empty-stream', message: 'stream closed before its first event', ttfbMs: ttfbMs!, held: heldResponse() });
+          case 'json-for-stream':
+            return replayAsStream();
           case 'committed':
             if (scanner && !scanner.sawMessageStop) return endInBand('truncated', 'upstream stream ended without message_stop');
             res.end();

@@ -32,6 +32,8 @@ export interface SimBehavior {
   answer?: string;
   /** Usage reported; input tokens default to an estimate from the body size. */
   usage?: Partial<SimUsage>;
+  /** Answer with one JSON message even when the request asked for a stream (as some relays do). */
+  ignoreStream?: boolean;
   /** Answer 404 not_found_error for these models (a relay that lacks some models). */
   failModels?: string[];
   /** OpenAI mode: answer with these tool calls (streamed in interleaved pieces) unless the turn ends in a tool result. */

@@ -251,7 +251,7 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
       const text = answerFor(name, body, behavior);
       const pieces = behavior.deltas ?? 8;
       const usage = usageFor(raw.length, Math.max(1, Math.min(pieces, text.length)), behavior);
-      if (body.stream === true) return sendStream(res, model, text, usage, behavior);
+      if (body.stream === true && !behavior.ignoreStream) return sendStream(res, model, text, usage, behavior);
       return sendMessage(res, model, text, usage);
     }
     return sendError(res, 404, { errorMessage: `simulator: no route for ${req.method} ${path}` });

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import Anthropic from '@anthropic-ai/sdk';
 import { request } from 'undici';
 import { Harness, endpoint, eventually, rawRequest, sleep } from '../helpers/servers.js';
+import { validateAnthropicStream } from '../helpers/stream-validator.js';
 
 const h = new Harness();
 afterEach(() => h.closeAll());
@@ -328,5 +329,21 @@ describe('upstreams that do unusual things', () => {
     expect(res.status).toBe(200);
     expect(res.headers['content-encoding']).toBe('gzip');
     expect(gunzipSync(res.bytes).toString()).toContain('message_stop');
+  });
+});
+
+describe('a relay that ignores stream: true', () => {
+  it('has its JSON answer replayed as a well-formed stream, usage included', async () => {
+    const sim = await h.sim({ name: 'nostream', behavior: { ignoreStream: true, answer: 'whole answer at once', usage: { cache_read_input_tokens: 12 } } });
+    const { url } = await h.proxy({ version: 1, endpoints: [endpoint('nostream', sim)] });
+    const text = await sdk(url).messages.stream(MESSAGE).finalText();
+    expect(text).toBe('whole answer at once');
+    const res = await request(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify({ ...MESSAGE, stream: true }), headers: { 'content-type': 'application/json' } });
+    expect(res.headers['content-type']).toContain('text/event-stream');
+    const events = validateAnthropicStream(await res.body.text());
+    expect(events[0]!.data).toMatchObject({ message: { usage: { cache_read_input_tokens: 12 } } });
+    // A client that did not ask for a stream still gets the JSON as it was.
+    const json = await sdk(url).messages.create(MESSAGE);
+    expect(json.content).toEqual([{ type: 'text', text: 'whole answer at once' }]);
   });
 });
