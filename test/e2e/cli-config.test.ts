@@ -1,19 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { CLI, Homes, runCli, writeConfig } from '../helpers/cli.js';
-import { Harness, endpoint, eventually, sleep } from '../helpers/servers.js';
+import { CLI, cliTestEnv, runCli, writeConfig } from '../helpers/cli.js';
+import { endpoint, eventually, sleep } from '../helpers/servers.js';
 
-const h = new Harness();
-const homes = new Homes();
-afterEach(async () => {
-  // Never leave a background proxy behind, whatever a test did.
-  await homes.stopAll();
-  await h.closeAll();
-});
+const { h, homes } = cliTestEnv();
 const home = () => homes.make();
 const cfgOf = (dir: string) => JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as { proxy: Record<string, unknown>; endpoints: Record<string, unknown>[] };
 const mode = (file: string) => statSync(file).mode & 0o777;

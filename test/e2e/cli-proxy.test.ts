@@ -1,17 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { Homes, runCli, spawnCli, writeConfig } from '../helpers/cli.js';
-import { Harness } from '../helpers/servers.js';
+import { cliTestEnv, runCli, spawnCli, writeConfig } from '../helpers/cli.js';
 
-const h = new Harness();
-const homes = new Homes();
-afterEach(async () => {
-  // Never leave a background proxy behind, whatever a test did.
-  await homes.stopAll();
-  await h.closeAll();
-});
+const { h, homes } = cliTestEnv();
 
 const home = () => homes.make();
 

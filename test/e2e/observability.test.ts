@@ -1,19 +1,13 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { request } from 'undici';
-import { CLI, Homes, runCli, writeConfig } from '../helpers/cli.js';
-import { Harness, endpoint, eventually, sleep } from '../helpers/servers.js';
+import { CLI, cliTestEnv, runCli, writeConfig } from '../helpers/cli.js';
+import { endpoint, eventually, sleep } from '../helpers/servers.js';
 
-const h = new Harness();
-const homes = new Homes();
-afterEach(async () => {
-  // Never leave a background proxy behind, whatever a test did.
-  await homes.stopAll();
-  await h.closeAll();
-});
+const { h, homes } = cliTestEnv();
 
 const BODY = JSON.stringify({ model: 'claude-haiku-4-5-20251001', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] });
 

@@ -1,3 +1,5 @@
+import { afterEach } from 'vitest';
+import { Harness } from './servers.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -75,4 +77,18 @@ export class Homes {
   async stopAll(): Promise<void> {
     for (const dir of this.dirs.splice(0)) await runCli(dir, ['proxy', 'stop']);
   }
+}
+
+/**
+ * The usual set-up of a CLI test file: simulators and temporary homes, and after each test every background
+ * proxy stopped and every server closed, whatever the test did.
+ */
+export function cliTestEnv(): { h: Harness; homes: Homes } {
+  const h = new Harness();
+  const homes = new Homes();
+  afterEach(async () => {
+    await homes.stopAll();
+    await h.closeAll();
+  });
+  return { h, homes };
 }
