@@ -25,11 +25,21 @@ export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer
       }
       chunks.push(chunk);
     });
+    let ended = false;
     req.on('end', () => {
+      ended = true;
       if (!failed) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
     });
     req.on('error', (e) => {
       if (!failed) reject(e);
+      failed = true;
+    });
+    // A client that hangs up mid-upload: settle now rather than leave the request waiting forever.
+    req.on('close', () => {
+      if (!ended && !failed) {
+        failed = true;
+        reject(new Error('client closed the connection before sending the whole body'));
+      }
     });
   });
 }

@@ -347,3 +347,20 @@ describe('a relay that ignores stream: true', () => {
     expect(json.content).toEqual([{ type: 'text', text: 'whole answer at once' }]);
   });
 });
+
+describe('clients that hang up', () => {
+  it('a client that disconnects mid-upload is recorded and never reaches an endpoint', async () => {
+    const sim = await h.sim({ name: 'up' });
+    const records: string[] = [];
+    const { url } = await h.proxy({ version: 1, endpoints: [endpoint('up', sim)] }, { observer: { requestFinished: (r) => records.push(`${r.status}`) } });
+    const { request: httpRequest } = await import('node:http');
+    const req = httpRequest(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': '100000' } });
+    req.on('error', () => undefined);
+    req.write('{"model":"claude-opus-4-8","messages":[');
+    await sleep(50);
+    req.destroy();
+    await eventually(() => records.length === 1, 2000);
+    expect(records).toEqual(['0']);
+    expect(sim.messageCalls).toBe(0);
+  });
+});
