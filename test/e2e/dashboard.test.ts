@@ -130,6 +130,33 @@ describe('dashboard', () => {
     await expect.poll(() => page.locator('[data-testid=message]').textContent(), { timeout: 10_000 }).toContain('gamma: claude-haiku-4-5-20251001 ok');
   });
 
+  it('edits a weight, reorders priority and deletes an endpoint, each saved to the config file', async () => {
+    const saved = () => JSON.parse(readFileSync(join(home, 'config.json'), 'utf8')) as { endpoints: { id: string; weight: number; priority: number }[] };
+    await row('beta').getByRole('button', { name: 'Edit' }).click();
+    const form = page.locator('[data-testid=edit-form]');
+    await form.locator('label', { hasText: 'weight' }).locator('input').fill('4');
+    await form.locator('input[type=password]').fill('sk-beta-secret-5555');
+    await form.locator('button[type=submit]').click();
+    await expect.poll(() => saved().endpoints.find((e) => e.id === 'beta')!.weight, { timeout: 5000 }).toBe(4);
+    expect((saved().endpoints.find((e) => e.id === 'beta') as { api_key?: string }).api_key).toBe('sk-beta-secret-5555');
+    await expect.poll(() => row('beta').textContent(), { timeout: 5000 }).toContain('…5555');
+    expect(await page.content()).not.toContain('sk-beta-secret-5555');
+    await expect.poll(() => row('beta').textContent(), { timeout: 5000 }).toContain('4 /');
+
+    const order = () => saved().endpoints.slice().sort((a, b) => a.priority - b.priority).map((e) => e.id);
+    const before = order();
+    const last = before.at(-1)!;
+    await row(last).getByRole('button', { name: '↑' }).click();
+    await expect.poll(() => order().indexOf(last), { timeout: 5000 }).toBe(before.length - 2);
+
+    page.once('dialog', (d) => void d.accept());
+    await row('gamma').getByRole('button', { name: 'Delete' }).click();
+    await expect.poll(() => page.locator('[data-testid=message]').textContent(), { timeout: 5000 }).toContain('deleted gamma');
+    await expect.poll(() => saved().endpoints.some((e) => e.id === 'gamma'), { timeout: 5000 }).toBe(false);
+    await expect.poll(() => row('gamma').count(), { timeout: 5000 }).toBe(0);
+    await shot('endpoints-edited');
+  });
+
   it('health and config pages render; export leaves keys out', async () => {
     await page.getByRole('button', { name: 'Health' }).click();
     await page.locator('[data-health=alpha]').waitFor();
@@ -138,8 +165,9 @@ describe('dashboard', () => {
     await page.getByRole('button', { name: 'Export', exact: true }).click();
     await expect.poll(() => page.locator('[data-testid=config-result]').textContent(), { timeout: 5000 }).toContain('without keys');
     const exported = await page.locator('[data-testid=config-text]').inputValue();
-    expect(exported).toContain('"gamma"');
-    expect(exported).not.toContain('sk-gamma-secret-7777');
+    expect(exported).toContain('"beta"');
+    expect(exported).not.toContain('sk-beta-secret-5555');
+    expect(exported).not.toContain('"api_key"');
     await shot('config');
   });
 

@@ -33,7 +33,7 @@ function EditRow({ e, onDone }: { e: EndpointView; onDone: (msg: string) => void
     <label>weight<input value=${draft.weight} onInput=${field('weight')} /></label>
     <label>priority<input value=${draft.priority} onInput=${field('priority')} /></label>
     <label>new key (${e.key ?? 'none'})<input type="password" autocomplete="off" placeholder="leave empty to keep" value=${draft.api_key} onInput=${field('api_key')} /></label>
-    <label> <span><button class="primary" type="submit">Save</button> <button type="button" onClick=${() => onDone('')}>Cancel</button></span></label>
+    <div class="actions"><button class="primary" type="submit">Save</button> <button type="button" onClick=${() => onDone('')}>Cancel</button></div>
     ${error && html`<span class="error">${error}</span>`}
   </form></td></tr>`;
 }
@@ -91,7 +91,8 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
       <tbody>
         ${sorted.map((e, i) => {
           const r = e.runtime ?? runtime(e.id); // the list is re-read after every action, so it is the freshest
-          return html`<tr data-endpoint=${e.id}>
+          // Keyed rows: when the order changes, each row (and its buttons) stays with its endpoint.
+          return html`<tr key=${e.id} data-endpoint=${e.id}>
               <td><strong>${e.id}</strong><div class="muted">${e.base_url}</div><div class="muted">key ${e.key ?? "client's"} · ${e.protocol} · p${e.priority}</div></td>
               <td><span class=${`badge ${r?.state ?? ''}`} data-testid="state">${r?.state ?? '?'}</span>${r?.last_error ? html`<div class="muted" title=${r.last_error}>${r.last_error.slice(0, 40)}</div>` : ''}</td>
               <td>${r?.health_score ?? '–'}</td>
@@ -109,7 +110,7 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
                 <button class="small danger" onClick=${() => remove(e)}>Delete</button>
               </div></td>
             </tr>
-            ${editing === e.id ? EditRow({ e, onDone: (m: string) => { setEditing(undefined); if (m) setMessage(m); void reload(); } }) : ''}`;
+            ${editing === e.id ? html`<${EditRow} key=${`${e.id}-edit`} e=${e} onDone=${(m: string) => { setEditing(undefined); if (m) setMessage(m); void reload(); }} />` : ''}`;
         })}
       </tbody>
     </table>
@@ -120,7 +121,7 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
       <label>weight<input name="weight" value=${draft.weight} onInput=${field('weight')} /></label>
       <label>priority<input name="priority" value=${draft.priority} onInput=${field('priority')} /></label>
       <label>protocol<select name="protocol" value=${draft.protocol} onChange=${field('protocol')}><option value="anthropic">anthropic</option><option value="openai">openai</option></select></label>
-      <label> <button class="primary" type="submit">Add endpoint</button></label>
+      <div class="actions"><button class="primary" type="submit">Add endpoint</button></div>
     </form>
   </section>`;
 }
