@@ -27,7 +27,6 @@ export const ERROR_CODES = {
   noEndpoint: { status: 503, type: 'overloaded_error' },
   upstreamUnreachable: { status: 502, type: 'api_error' },
   upstreamTimeout: { status: 504, type: 'timeout_error' },
-  upstreamStreamBroken: { status: 502, type: 'api_error' },
   shuttingDown: { status: 503, type: 'overloaded_error' },
 } as const satisfies Record<string, { status: number; type: AnthropicErrorType }>;
 

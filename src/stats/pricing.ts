@@ -27,9 +27,11 @@ export const DEFAULT_PRICES: Record<string, Price> = {
 };
 
 const FAMILIES = ['opus', 'sonnet', 'haiku'];
+const MEMO_LIMIT = 1_000;
 
 export class PriceTable {
   private readonly prices: [string, Price][];
+  private readonly memo = new Map<string, Price | undefined>();
 
   constructor(overrides: Record<string, Price> = {}) {
     const merged = { ...DEFAULT_PRICES, ...overrides };
@@ -37,8 +39,20 @@ export class PriceTable {
     this.prices = Object.entries(merged).sort((a, b) => b[0].length - a[0].length);
   }
 
+  /**
+   * Runs for every request (metrics and the request log both price it), so each model's answer is remembered;
+   * model names come from clients, so the memory is bounded.
+   */
   priceOf(model: string | undefined): Price | undefined {
     if (!model) return undefined;
+    if (this.memo.has(model)) return this.memo.get(model);
+    const price = this.lookup(model);
+    if (this.memo.size >= MEMO_LIMIT) this.memo.clear();
+    this.memo.set(model, price);
+    return price;
+  }
+
+  private lookup(model: string): Price | undefined {
     for (const [key, price] of this.prices) if (!FAMILIES.includes(key) && model.startsWith(key)) return price;
     const family = FAMILIES.find((f) => model.includes(f));
     return family ? this.prices.find(([k]) => k === family)?.[1] : undefined;
