@@ -126,6 +126,9 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
     let usageCopy: Buffer[] | undefined;
     let usageBytes = 0;
     let clientGone = false;
+    // Chunks that arrived in one read of the upstream socket, written to the client as one (see onResponseData).
+    let pending: Buffer[] = [];
+    let flushQueued = false;
 
     const finish = (result: AttemptResult) => {
       if (mode === 'done') return;
@@ -153,6 +156,19 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
         c.pause();
         res.once('drain', () => c.resume());
       }
+    };
+    /** Relay what is pending: one side-copy scan and one write (one chunk frame, one syscall) for the lot. */
+    const flushPending = () => {
+      flushQueued = false;
+      if (pending.length === 0 || mode !== 'committed') {
+        pending = [];
+        return;
+      }
+      const chunk = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+      pending = [];
+      if (scanner) scanner.push(chunk);
+      else if (usageCopy && (usageBytes += chunk.length) <= MAX_USAGE_SIDE_COPY) usageCopy.push(chunk);
+      write(chunk);
     };
     const endInBand = (end: StreamEnd, message: string) => {
       // After the first byte there is no replay: tell the client in the protocol's own words and stop.
@@ -220,9 +236,15 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
       onResponseData(c, chunk) {
         switch (mode) {
           case 'committed':
-            if (scanner) scanner.push(chunk);
-            else if (usageCopy && (usageBytes += chunk.length) <= MAX_USAGE_SIDE_COPY) usageCopy.push(chunk);
-            write(chunk);
+            // undici hands over one piece per HTTP chunk, and an upstream that writes each SSE event as its own
+            // chunk delivers dozens per socket read when it bursts. Writing each on its own costs a chunk frame
+            // and a syscall apiece; collecting them until the read is parsed (a microtask: no timer, no delay
+            // the client could see) relays the same bytes in one write.
+            pending.push(chunk);
+            if (!flushQueued) {
+              flushQueued = true;
+              queueMicrotask(flushPending);
+            }
             return;
           case 'json-for-stream':
             held.push(chunk);
@@ -245,7 +267,7 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
               return;
             }
             commit();
-            for (const h of held) write(h);
+            write(held.length === 1 ? held[0]! : Buffer.concat(held));
             held = [];
             return;
           }
@@ -262,6 +284,7 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
           case 'json-for-stream':
             return replayAsStream();
           case 'committed':
+            flushPending();
             if (scanner && !scanner.sawMessageStop) return endInBand('truncated', 'upstream stream ended without message_stop');
             res.end();
             return finish({
@@ -279,6 +302,7 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
         if (mode === 'done') return;
         if (clientGone) return finish({ kind: 'client-abort', ...(ttfbMs !== undefined && { ttfbMs }) });
         if (mode === 'committed') {
+          flushPending(); // what arrived before the failure is the client's
           const idle = (err as NodeJS.ErrnoException).code === 'UND_ERR_BODY_TIMEOUT';
           return endInBand('upstream-error', idle ? 'upstream stream went idle' : `upstream connection failed mid-response: ${err.message}`);
         }
