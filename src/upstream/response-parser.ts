@@ -1,0 +1,302 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/**
+ * An incremental HTTP/1.1 response parser for one connection, one response at a time. It is fed socket reads
+ * and hands out the status, the headers, and the body with its framing removed (Content-Length, chunked, or
+ * until the connection closes). Body bytes are slices of the reads, never copies, and everything decoded from
+ * one read is handed over as one piece: an upstream that writes every SSE event as its own chunk costs one
+ * callback per read, not one per event.
+ *
+ * Written by hand, like the client around it, because it runs on every byte of every response; it does only
+ * what a response needs (no requests, no upgrades) and rejects what it does not understand rather than guess.
+ */
+
+export interface ResponseSink {
+  /** A final (≥ 200) status and its headers. Informational (1xx) heads are skipped. */
+  onHead(status: number, headers: IncomingHttpHeaders): void;
+  onBody(chunk: Buffer): void;
+  /** The response is complete; `reusable` says whether the connection can carry another request. */
+  onComplete(reusable: boolean): void;
+}
+
+export class ResponseParseError extends Error {
+  readonly code = 'QCC_UPSTREAM_PROTOCOL';
+}
+
+/** A response head larger than this is refused (Node's own server limit is 16 KB; undici's client 16 KB too). */
+export const MAX_HEAD_BYTES = 64 * 1024;
+const MAX_CHUNK_SIZE_LINE = 1024;
+
+const enum State {
+  Head,
+  FixedBody,
+  ChunkSize,
+  ChunkData,
+  ChunkDataEnd,
+  Trailers,
+  UntilClose,
+  Done,
+}
+
+const CRLF = Buffer.from('\r\n');
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})(?: |$)/;
+/** Header lines, each preceded by CRLF: a token, a colon, a value of visible characters, spaces and tabs. */
+const HEADER_BLOCK = /^(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*)*$/;
+const HEADER_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*$/;
+const HEX = /^[0-9a-fA-F]+$/;
+const HEX_VALUE = new Int8Array(256).fill(-1);
+for (let c = 0; c < 16; c++) {
+  HEX_VALUE['0123456789abcdef'.charCodeAt(c)] = c;
+  HEX_VALUE['0123456789ABCDEF'.charCodeAt(c)] = c;
+}
+
+/** Headers that may appear more than once and must stay a list (the rest are joined with ", ", as Node does). */
+const LIST_HEADERS = new Set(['set-cookie']);
+
+export class ResponseParser {
+  private state = State.Done;
+  private carry: Buffer | undefined;
+  private remaining = 0;
+  private keepAlive = true;
+  private headOnly = false;
+  private out: Buffer[] = [];
+  /** Set when the connection's owner gave up on the response mid-read (an abort from inside a callback). */
+  private abandoned = false;
+
+  constructor(private readonly sink: ResponseSink) {}
+
+  /** Expect a new response. `headOnly` for a HEAD request, whose response has headers but no body. */
+  expect(headOnly = false): void {
+    this.state = State.Head;
+    this.carry = undefined;
+    this.remaining = 0;
+    this.keepAlive = true;
+    this.headOnly = headOnly;
+    this.abandoned = false;
+    this.out = [];
+  }
+
+  /** Stop here: the rest of the current read, and of the response, is not wanted. */
+  abandon(): void {
+    this.abandoned = true;
+    this.state = State.Done;
+    this.out = [];
+  }
+
+  get idle(): boolean {
+    return this.state === State.Done;
+  }
+
+  /** Parse one read. Throws ResponseParseError on anything malformed; the connection must then be dropped. */
+  execute(data: Buffer): void {
+    if (this.state === State.Done) {
+      if (data.length > 0) throw new ResponseParseError('the upstream sent bytes outside a response');
+      return;
+    }
+    let buf = data;
+    if (this.carry !== undefined) {
+      buf = Buffer.concat([this.carry, data]);
+      this.carry = undefined;
+    }
+    let at = 0;
+    while (at < buf.length && !this.idle) at = this.step(buf, at);
+    if (this.abandoned) return;
+    this.flushBody();
+    if (at < buf.length && this.idle) {
+      throw new ResponseParseError('the upstream sent bytes after the end of its response');
+    }
+  }
+
+  /** The connection ended. Completes a close-delimited body; anything else unfinished is the caller's error. */
+  finishAtEof(): boolean {
+    if (this.state !== State.UntilClose) return false;
+    this.state = State.Done;
+    this.sink.onComplete(false);
+    return true;
+  }
+
+  private flushBody(): void {
+    const out = this.out;
+    if (out.length === 0 || this.abandoned) return;
+    this.out = [];
+    this.sink.onBody(out.length === 1 ? out[0]! : Buffer.concat(out));
+  }
+
+  private complete(): void {
+    this.state = State.Done;
+    // Body pieces first, then the end, in that order for the sink.
+    this.flushBody();
+    if (!this.abandoned) this.sink.onComplete(this.keepAlive);
+  }
+
+  /** Consume from `at`; returns the new offset. Stops at `buf.length` when more input is needed. */
+  private step(buf: Buffer, at: number): number {
+    switch (this.state) {
+      case State.Head:
+        return this.head(buf, at);
+      case State.FixedBody: {
+        const take = Math.min(this.remaining, buf.length - at);
+        this.out.push(buf.subarray(at, at + take));
+        this.remaining -= take;
+        if (this.remaining === 0) this.complete();
+        return at + take;
+      }
+      case State.UntilClose:
+        this.out.push(at === 0 ? buf : buf.subarray(at));
+        return buf.length;
+      case State.ChunkSize: {
+        // The usual line is hex digits and CRLF: read it byte by byte, no string and no regex (this runs once
+        // per chunk, and a stream is dozens of chunks). Anything else takes the general path below.
+        let size = 0;
+        let i = at;
+        while (i < buf.length && i - at <= 12) {
+          const v = HEX_VALUE[buf[i]!]!;
+          if (v < 0) break;
+          size = size * 16 + v;
+          i++;
+        }
+        if (i > at && i - at <= 12 && i + 1 < buf.length && buf[i] === 0x0d && buf[i + 1] === 0x0a) {
+          this.remaining = size;
+          this.state = size === 0 ? State.Trailers : State.ChunkData;
+          return i + 2;
+        }
+        const eol = buf.indexOf(CRLF, at);
+        if (eol === -1) return this.keep(buf, at, MAX_CHUNK_SIZE_LINE, 'chunk size line');
+        const semi = buf.indexOf(0x3b, at); // chunk extensions (";name=value") are allowed and ignored
+        const sizeText = buf.toString('latin1', at, semi !== -1 && semi < eol ? semi : eol).trim();
+        if (!HEX.test(sizeText) || sizeText.length > 12) throw new ResponseParseError(`bad chunk size "${sizeText.slice(0, 20)}"`);
+        this.remaining = parseInt(sizeText, 16);
+        this.state = this.remaining === 0 ? State.Trailers : State.ChunkData;
+        return eol + 2;
+      }
+      case State.ChunkData: {
+        const take = Math.min(this.remaining, buf.length - at);
+        this.out.push(buf.subarray(at, at + take));
+        this.remaining -= take;
+        if (this.remaining === 0) {
+          this.state = State.ChunkDataEnd;
+          this.remaining = 2;
+        }
+        return at + take;
+      }
+      case State.ChunkDataEnd: {
+        // The CRLF after a chunk's data; it may arrive split across reads.
+        while (this.remaining > 0 && at < buf.length) {
+          if (buf[at] !== (this.remaining === 2 ? 0x0d : 0x0a)) throw new ResponseParseError('chunk data not followed by CRLF');
+          this.remaining--;
+          at++;
+        }
+        if (this.remaining === 0) this.state = State.ChunkSize;
+        return at;
+      }
+      case State.Trailers: {
+        // Trailer fields, then an empty line. qcc has no use for trailers; they are read and dropped.
+        const eol = buf.indexOf(CRLF, at);
+        if (eol === -1) return this.keep(buf, at, MAX_HEAD_BYTES, 'trailers');
+        if (eol === at) this.complete();
+        return eol + 2;
+      }
+      default:
+        return buf.length;
+    }
+  }
+
+  /** Keep an incomplete line for the next read, within a limit. */
+  private keep(buf: Buffer, at: number, limit: number, what: string): number {
+    if (buf.length - at > limit) throw new ResponseParseError(`${what} longer than ${limit} bytes`);
+    this.carry = Buffer.from(buf.subarray(at));
+    return buf.length;
+  }
+
+  private head(buf: Buffer, at: number): number {
+    const end = buf.indexOf(CRLFCRLF, at);
+    if (end === -1) return this.keep(buf, at, MAX_HEAD_BYTES, 'response head');
+    if (end - at > MAX_HEAD_BYTES) throw new ResponseParseError(`response head longer than ${MAX_HEAD_BYTES} bytes`);
+    const text = buf.toString('latin1', at, end);
+    const firstEol = text.indexOf('\r\n');
+    const statusLine = firstEol === -1 ? text : text.slice(0, firstEol);
+    const statusMatch = STATUS_LINE.exec(statusLine);
+    if (!statusMatch) throw new ResponseParseError(`not an HTTP/1.x status line: "${statusLine.slice(0, 40)}"`);
+    const status = Number(statusMatch[1]);
+    const http10 = statusLine[7] === '0';
+    const headers: IncomingHttpHeaders = {};
+    if (firstEol !== -1) {
+      const block = text.slice(firstEol);
+      // One pass validates every line (a token, a colon, then no control character but tab), so nothing that
+      // Node's own server would refuse to send on can reach the client's response.
+      if (!HEADER_BLOCK.test(block)) throw new ResponseParseError(`malformed header line "${badLine(block).slice(0, 40)}"`);
+      let lineStart = 2;
+      while (lineStart <= block.length) {
+        let lineEnd = block.indexOf('\r\n', lineStart);
+        if (lineEnd === -1) lineEnd = block.length;
+        const colon = block.indexOf(':', lineStart);
+        addHeader(headers, block.slice(lineStart, colon).toLowerCase(), block.slice(colon + 1, lineEnd).trim());
+        lineStart = lineEnd + 2;
+      }
+    }
+    const next = end + 4;
+    if (status < 200) {
+      // 100 Continue, 103 Early Hints: a final response follows on the same connection.
+      if (status === 101) throw new ResponseParseError('the upstream switched protocols');
+      return next;
+    }
+    this.frame(status, headers, http10);
+    const bodiless = this.state === State.Done;
+    this.sink.onHead(status, headers);
+    if (bodiless && !this.abandoned) this.complete();
+    return next;
+  }
+
+  /** Decide how the body is delimited (RFC 9112 §6.3) and whether the connection survives it. */
+  private frame(status: number, headers: IncomingHttpHeaders, http10: boolean): void {
+    const connection = String(headers.connection ?? '').toLowerCase();
+    this.keepAlive = http10 ? connection.includes('keep-alive') : !connection.includes('close');
+    if (this.headOnly || status === 204 || status === 304) {
+      this.state = State.Done;
+      return;
+    }
+    const te = headers['transfer-encoding'];
+    if (te !== undefined) {
+      const codings = String(te).toLowerCase().split(',');
+      if (codings[codings.length - 1]!.trim() !== 'chunked') {
+        // Framed by the end of the connection (RFC 9112 §6.3 rule 4 for responses).
+        this.keepAlive = false;
+        this.state = State.UntilClose;
+        return;
+      }
+      // Transfer-Encoding overrides Content-Length; a connection that carried both is not trusted again.
+      if (headers['content-length'] !== undefined) this.keepAlive = false;
+      this.state = State.ChunkSize;
+      return;
+    }
+    const cl = headers['content-length'];
+    if (cl !== undefined) {
+      const values = String(cl).split(',').map((v) => v.trim());
+      if (!values.every((v) => v === values[0]) || !/^\d{1,15}$/.test(values[0]!)) {
+        throw new ResponseParseError(`invalid content-length "${String(cl).slice(0, 40)}"`);
+      }
+      this.remaining = Number(values[0]);
+      this.state = this.remaining === 0 ? State.Done : State.FixedBody;
+      return;
+    }
+    this.keepAlive = false;
+    this.state = State.UntilClose;
+  }
+}
+
+/** The first line of a header block that is not a valid header line (for the error message). */
+function badLine(block: string): string {
+  return block.split('\r\n').slice(1).find((line) => !HEADER_LINE.test(line)) ?? '';
+}
+
+function addHeader(headers: IncomingHttpHeaders, name: string, value: string): void {
+  const prev = headers[name];
+  if (prev === undefined) {
+    headers[name] = value;
+  } else if (LIST_HEADERS.has(name)) {
+    headers[name] = Array.isArray(prev) ? [...prev, value] : [prev, value];
+  } else {
+    headers[name] = `${String(prev)}, ${value}`;
+  }
+}
