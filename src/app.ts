@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { Agent } from 'undici';
+import { UpstreamClient } from './upstream/client.js';
 import type { Config } from './config/schema.js';
 import type { AppStatus } from './shared/api-types.js';
 import { ProxyError, sendProxyError } from './errors.js';
@@ -82,7 +82,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   const logger = deps.logger ?? silentLogger();
   const now = deps.now ?? Date.now;
   const started = Date.now();
-  const dispatcher = new Agent({ keepAliveTimeout: 30_000, connect: { timeout: 10_000 } });
+  const dispatcher = new UpstreamClient({ keepAliveMs: 30_000, connectTimeoutMs: 10_000 });
   let queue: FailureQueue | undefined;
   let prices = new PriceTable(config.pricing);
   let publicBind = false;

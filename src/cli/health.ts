@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { Agent } from 'undici';
+import { UpstreamClient } from '../upstream/client.js';
 import { loadConfig } from '../config/load.js';
 import type { QccPaths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
@@ -24,7 +24,7 @@ export async function runChecks(config: Config, opts: { endpoint?: string; model
   if (opts.endpoint && selected.length === 0) throw new CliError(`no endpoint "${opts.endpoint}"; see \`qcc endpoint list\``);
   if (selected.length === 0) throw new CliError('no enabled endpoints to check; add one with `qcc endpoint add`');
   const runtimes = selected.map((e) => new EndpointRuntime(e));
-  const dispatcher = new Agent({ connect: { timeout: 10_000 } });
+  const dispatcher = new UpstreamClient({ connectTimeoutMs: 10_000 });
   const monitor = new HealthMonitor({ dispatcher, endpoints: () => runtimes, settings: () => config.health, now: Date.now, timers: noTimers, random: Math.random });
   const progress = (line: string) => {
     if (!opts.quiet) process.stderr.write(line);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createParser } from 'eventsource-parser';
-import type { Dispatcher } from 'undici';
+import type { Upstream } from '../upstream/client.js';
+import { requestResponse } from '../upstream/request.js';
 import type { EndpointRuntime } from '../endpoints/endpoint.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
 import { upstreamPath } from '../proxy/upstream-url.js';
@@ -50,7 +51,7 @@ export function checkPrompt(nonce: string): string {
   return `Reply with exactly: ${nonce}`;
 }
 
-export async function runHealthCheck(dispatcher: Dispatcher, endpoint: EndpointRuntime, model: string, opts: CheckOptions): Promise<CheckResult> {
+export async function runHealthCheck(dispatcher: Upstream, endpoint: EndpointRuntime, model: string, opts: CheckOptions): Promise<CheckResult> {
   const at = Date.now();
   const started = performance.now();
   const nonce = opts.nonce ?? `QCC-${randomBytes(3).toString('hex').toUpperCase()}`;
@@ -110,7 +111,7 @@ export async function runHealthCheck(dispatcher: Dispatcher, endpoint: EndpointR
   };
 
   try {
-    const res = await dispatcher.request({
+    const res = await requestResponse(dispatcher, {
       origin: endpoint.target.origin,
       path: upstreamPath(endpoint.target, openai ? '/v1/chat/completions' : '/v1/messages'),
       method: 'POST',
@@ -118,12 +119,11 @@ export async function runHealthCheck(dispatcher: Dispatcher, endpoint: EndpointR
       body,
       headersTimeout: opts.timeoutMs,
       bodyTimeout: opts.timeoutMs,
-      signal: AbortSignal.timeout(opts.timeoutMs),
-    });
+    }, AbortSignal.timeout(opts.timeoutMs));
     result.status = res.statusCode;
     const contentType = String(res.headers['content-type'] ?? '');
     if (res.statusCode !== 200) {
-      const errText = await res.body.text();
+      const errText = await res.text();
       result.error = `HTTP ${res.statusCode}: ${errText.slice(0, 200)}`;
     } else if (contentType.includes('text/event-stream')) {
       // OpenAI streams are read through the live translator, so a check sees what Claude Code would see.
@@ -137,7 +137,7 @@ export async function runHealthCheck(dispatcher: Dispatcher, endpoint: EndpointR
       else if (!sawStop) result.error = 'stream ended without message_stop';
     } else {
       // A relay that ignores `stream: true`: judge the JSON it sent instead.
-      const raw = (await res.body.json()) as Record<string, unknown>;
+      const raw = (await res.json()) as Record<string, unknown>;
       const json = (openai ? toAnthropicMessage(raw, model, { reasoning: 'drop' }) : raw) as { content?: { type?: string; text?: string }[]; usage?: unknown };
       firstTokenAt = performance.now();
       text = (json.content ?? []).map((b) => (b.type === 'text' ? (b.text ?? '') : '')).join('');

@@ -1,4 +1,4 @@
-import type { Dispatcher } from 'undici';
+import type { Upstream } from '../upstream/client.js';
 import type { HealthSettings } from '../config/schema.js';
 import type { EndpointRuntime } from '../endpoints/endpoint.js';
 import type { QueueTimers } from '../endpoints/failure-queue.js';
@@ -9,7 +9,7 @@ import { meanScore, SCORE_WINDOW, scoreChecks, type ScoreParts } from './score.j
 import { Semaphore } from './semaphore.js';
 
 export interface HealthMonitorDeps {
-  dispatcher: Dispatcher;
+  dispatcher: Upstream;
   endpoints: () => readonly EndpointRuntime[];
   settings: () => HealthSettings;
   now: () => number;

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { createParser, type EventSourceParser } from 'eventsource-parser';
-import type { Dispatcher } from 'undici';
+import type { ExchangeController, ExchangeHandler, Upstream } from '../upstream/client.js';
 import { anthropicErrorEvent } from '../errors.js';
 import { failureOf, type AttemptResult, type StreamEnd } from '../proxy/forward.js';
 import type { HeaderMap } from '../proxy/headers.js';
@@ -16,7 +16,7 @@ import { StreamTranslator } from './stream.js';
  */
 
 export interface OpenAIAttemptRequest {
-  dispatcher: Dispatcher;
+  dispatcher: Upstream;
   origin: string;
   path: string;
   headers: HeaderMap;
@@ -39,7 +39,7 @@ export function forwardOpenAIAttempt(req: OpenAIAttemptRequest): Promise<Attempt
     type Mode = 'waiting' | 'error' | 'stream' | 'json' | 'done';
     let mode: Mode = 'waiting';
     let committed = false;
-    let controller: Dispatcher.DispatchController | undefined;
+    let controller: ExchangeController | undefined;
     let status = 0;
     let upstreamHeaders: IncomingHttpHeaders = {};
     let ttfbMs = 0;
@@ -93,7 +93,7 @@ export function forwardOpenAIAttempt(req: OpenAIAttemptRequest): Promise<Attempt
       ...(message !== undefined && { message }),
     });
 
-    const handler: Dispatcher.DispatchHandler = {
+    const handler: ExchangeHandler = {
       onRequestStart(c) {
         controller = c;
         if (clientGone) c.abort(new Error('client disconnected'));

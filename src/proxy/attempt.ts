@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
+import type { Upstream } from '../upstream/client.js';
 import type { EndpointRuntime } from '../endpoints/endpoint.js';
 import type { PickedKey } from '../endpoints/key-pool.js';
 import { anthropicErrorJson } from '../errors.js';
@@ -19,7 +19,7 @@ export interface ParsedRequest {
 }
 
 export interface AttemptInput {
-  dispatcher: Dispatcher;
+  dispatcher: Upstream;
   endpoint: EndpointRuntime;
   key: PickedKey | undefined;
   req: IncomingMessage;

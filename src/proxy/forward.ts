@@ -1,14 +1,14 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
-import type { Dispatcher } from 'undici';
+import type { ExchangeController, ExchangeHandler, Upstream } from '../upstream/client.js';
 import { anthropicErrorEvent } from '../errors.js';
 import { SseScanner, usageFromJson, type Usage } from './sse.js';
 import { messageToSse } from './json-to-sse.js';
 import type { HeaderMap } from './headers.js';
 
 /**
- * One attempt against one endpoint, on undici's low-level `dispatch` (the cheapest client API it has: no
- * stream objects, no promise per chunk). Nothing reaches the client until the attempt is known to be good:
+ * One attempt against one endpoint, through the upstream client's `dispatch` (callbacks, no stream objects,
+ * no promise per chunk; see upstream/client.ts). Nothing reaches the client until the attempt is known to be good:
  * an error status is buffered and handed back; an SSE response is held until its first complete event, so a
  * stream that dies or opens with `event: error` can still fail over. After that, bytes pass straight through
  * with backpressure, and a failure can only be reported in-band.
@@ -20,7 +20,7 @@ export type FailureKind =
   | 'reset' // the connection broke after the request was written, before the response started
   | 'empty-stream' // a 200 stream that closed before its first event
   | 'error-event' // a 200 stream whose first event is `event: error`
-  | 'upstream'; // anything else undici reports
+  | 'upstream'; // anything else the client reports
 
 export type StreamEnd = 'complete' | 'truncated' | 'upstream-error' | 'client-abort';
 
@@ -45,7 +45,7 @@ export type AttemptResult =
     };
 
 export interface AttemptRequest {
-  dispatcher: Dispatcher;
+  dispatcher: Upstream;
   origin: string;
   path: string;
   method: string;
@@ -66,10 +66,14 @@ const MAX_HELD_ERROR_BYTES = 1024 * 1024;
 const MAX_USAGE_SIDE_COPY = 4 * 1024 * 1024;
 
 export function failureOf(err: Error): FailureKind {
+  // The request never left: whatever the cause (refused, DNS, TLS), another endpoint is safe to try.
+  if ((err as { beforeWrite?: boolean }).beforeWrite === true) return 'connect';
   const code = (err as NodeJS.ErrnoException).code ?? '';
   switch (code) {
+    case 'QCC_HEADERS_TIMEOUT':
     case 'UND_ERR_HEADERS_TIMEOUT':
       return 'first-byte-timeout';
+    case 'QCC_CONNECT_TIMEOUT':
     case 'UND_ERR_CONNECT_TIMEOUT':
     case 'ECONNREFUSED':
     case 'ENOTFOUND':
@@ -83,6 +87,7 @@ export function failureOf(err: Error): FailureKind {
       return 'connect';
     case 'ECONNRESET':
     case 'EPIPE':
+    case 'QCC_UPSTREAM_CLOSED':
     case 'UND_ERR_SOCKET':
     case 'UND_ERR_CLOSED':
       return 'reset';
@@ -116,7 +121,7 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
   return new Promise<AttemptResult>((resolve) => {
     type Mode = 'waiting' | 'error-buffer' | 'sse-hold' | 'json-for-stream' | 'committed' | 'done';
     let mode: Mode = 'waiting';
-    let controller: Dispatcher.DispatchController | undefined;
+    let controller: ExchangeController | undefined;
     let status = 0;
     let upstreamHeaders: IncomingHttpHeaders = {};
     let ttfbMs: number | undefined;
@@ -126,9 +131,6 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
     let usageCopy: Buffer[] | undefined;
     let usageBytes = 0;
     let clientGone = false;
-    // Chunks that arrived in one read of the upstream socket, written to the client as one (see onResponseData).
-    let pending: Buffer[] = [];
-    let flushQueued = false;
 
     const finish = (result: AttemptResult) => {
       if (mode === 'done') return;
@@ -156,19 +158,6 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
         c.pause();
         res.once('drain', () => c.resume());
       }
-    };
-    /** Relay what is pending: one side-copy scan and one write (one chunk frame, one syscall) for the lot. */
-    const flushPending = () => {
-      flushQueued = false;
-      if (pending.length === 0 || mode !== 'committed') {
-        pending = [];
-        return;
-      }
-      const chunk = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
-      pending = [];
-      if (scanner) scanner.push(chunk);
-      else if (usageCopy && (usageBytes += chunk.length) <= MAX_USAGE_SIDE_COPY) usageCopy.push(chunk);
-      write(chunk);
     };
     const endInBand = (end: StreamEnd, message: string) => {
       // After the first byte there is no replay: tell the client in the protocol's own words and stop.
@@ -202,7 +191,7 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
       finish({ kind: 'committed', status, ttfbMs: ttfbMs!, end: 'complete', usage });
     };
 
-    const handler: Dispatcher.DispatchHandler = {
+    const handler: ExchangeHandler = {
       onRequestStart(c) {
         controller = c;
         if (clientGone) c.abort(new Error('client disconnected'));
@@ -236,15 +225,10 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
       onResponseData(c, chunk) {
         switch (mode) {
           case 'committed':
-            // undici hands over one piece per HTTP chunk, and an upstream that writes each SSE event as its own
-            // chunk delivers dozens per socket read when it bursts. Writing each on its own costs a chunk frame
-            // and a syscall apiece; collecting them until the read is parsed (a microtask: no timer, no delay
-            // the client could see) relays the same bytes in one write.
-            pending.push(chunk);
-            if (!flushQueued) {
-              flushQueued = true;
-              queueMicrotask(flushPending);
-            }
+            // One piece per upstream read (the client coalesces HTTP chunks), so one scan and one write each.
+            if (scanner) scanner.push(chunk);
+            else if (usageCopy && (usageBytes += chunk.length) <= MAX_USAGE_SIDE_COPY) usageCopy.push(chunk);
+            write(chunk);
             return;
           case 'json-for-stream':
             held.push(chunk);
@@ -284,7 +268,6 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
           case 'json-for-stream':
             return replayAsStream();
           case 'committed':
-            flushPending();
             if (scanner && !scanner.sawMessageStop) return endInBand('truncated', 'upstream stream ended without message_stop');
             res.end();
             return finish({
@@ -302,8 +285,8 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
         if (mode === 'done') return;
         if (clientGone) return finish({ kind: 'client-abort', ...(ttfbMs !== undefined && { ttfbMs }) });
         if (mode === 'committed') {
-          flushPending(); // what arrived before the failure is the client's
-          const idle = (err as NodeJS.ErrnoException).code === 'UND_ERR_BODY_TIMEOUT';
+          const code = (err as NodeJS.ErrnoException).code;
+          const idle = code === 'QCC_BODY_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
           return endInBand('upstream-error', idle ? 'upstream stream went idle' : `upstream connection failed mid-response: ${err.message}`);
         }
         const failure = mode === 'sse-hold' ? 'empty-stream' : failureOf(err);
@@ -315,7 +298,7 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
       {
         origin: req.origin,
         path: req.path,
-        method: req.method as Dispatcher.HttpMethod,
+        method: req.method,
         headers: req.headers,
         body: req.body,
         headersTimeout: req.headersTimeoutMs,

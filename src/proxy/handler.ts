@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
+import type { Upstream } from '../upstream/client.js';
 import type { ProxySettings } from '../config/schema.js';
 import { ProxyError, sendProxyError } from '../errors.js';
 import type { EndpointPool } from '../endpoints/pool.js';
@@ -16,7 +16,7 @@ export interface ProxyContext {
   settings: () => ProxySettings;
   pool: EndpointPool;
   budget: RetryBudget;
-  dispatcher: Dispatcher;
+  dispatcher: Upstream;
   /** Wall-clock milliseconds; injectable for breakers and cool-downs. */
   now: () => number;
   observer?: ProxyObserver | undefined;
