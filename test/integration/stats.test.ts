@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { request } from 'undici';
-import { StatsStore } from '../../src/stats/store.js';
+import { SCHEMA_VERSION, StatsStore } from '../../src/stats/store.js';
 import { recentRequests, summarize } from '../../src/stats/query.js';
 import { PriceTable } from '../../src/stats/pricing.js';
 import { runCli } from '../helpers/cli.js';
@@ -132,5 +132,21 @@ describe('store', () => {
     expect(left).toBeGreaterThan(0);
     expect(left).toBeLessThan(5000);
     store.close();
+  });
+
+  it('upgrades a database written by an older qcc in place, rows kept', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'qcc-migrate-')), 'qcc.db');
+    const store = new StatsStore(file);
+    store.insertMany([{ ts: 1, request_id: 'r1', method: 'POST', path: '/v1/messages', model: 'm', stream: 0, endpoint_id: 'e', attempts: '[]', attempt_count: 1, status: 200, ttfb_ms: 1, total_ms: 2, input_tokens: 1, output_tokens: 1, cache_creation_tokens: 0, cache_read_tokens: 0, cost_usd: 0, health_check: 0, error: null, end_reason: 'complete' }]);
+    // Put the file back to schema 1 as the first release wrote it.
+    store.db.exec('CREATE INDEX requests_request_id ON requests (request_id)');
+    store.db.pragma('user_version = 1');
+    store.close();
+    const upgraded = new StatsStore(file);
+    expect(upgraded.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
+    const indexes = (upgraded.db.prepare("SELECT name FROM sqlite_master WHERE type = 'index'").all() as { name: string }[]).map((r) => r.name);
+    expect(indexes.sort()).toEqual(['requests_endpoint_ts', 'requests_ts']);
+    expect((upgraded.db.prepare('SELECT count(*) AS n FROM requests').get() as { n: number }).n).toBe(1);
+    upgraded.close();
   });
 });
