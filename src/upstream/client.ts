@@ -292,7 +292,9 @@ class Connection implements ResponseSink {
     const ex = this.exchange;
     this.exchange = undefined;
     // Parked before the handler hears of the end, so a request it starts from there can reuse the connection.
-    if (reusable && !this.closed && this.idleLimitMs > 0) this.pool.park(this);
+    // Not if part of the request is still unsent (an upstream that answered early): those bytes would be read
+    // as the start of the next request.
+    if (reusable && !this.closed && this.idleLimitMs > 0 && this.socket.writableLength === 0) this.pool.park(this);
     else this.close();
     ex?.responseEnd();
   }
@@ -409,6 +411,8 @@ class OriginPool {
           ...(this.ca !== undefined && { ca: this.ca }),
         })
       : netConnect({ host: this.host, port: this.port, noDelay: true });
+    // TCP keep-alive probes on long quiet streams, so a dead peer or a NAT that forgot the flow is noticed.
+    socket.setKeepAlive(true, 60_000);
     if (this.tls) {
       socket.setNoDelay(true);
       socket.on('session', (session: Buffer) => {

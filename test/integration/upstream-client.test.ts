@@ -48,10 +48,12 @@ async function httpServer(handle: Parameters<typeof createHttpServer>[1]): Promi
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
+  const origin = `http://${await listen(server)}`;
+  // Registered after listen, so it runs first: server.close() waits for open connections.
   cleanups.push(() => {
     for (const s of sockets) s.destroy();
   });
-  return { origin: `http://${await listen(server)}`, connections: () => connections, server };
+  return { origin, connections: () => connections, server };
 }
 
 /** A raw TCP server, for answers node:http would never send; `onRequest` gets each socket's first bytes. */
@@ -63,10 +65,11 @@ async function rawServer(onData: (socket: Socket, data: string) => void): Promis
     s.on('error', () => undefined);
     s.on('data', (d) => onData(s, d.toString('latin1')));
   });
+  const origin = `http://${await listen(server)}`;
   cleanups.push(() => {
     for (const s of sockets) s.destroy();
   });
-  return `http://${await listen(server)}`;
+  return origin;
 }
 
 function send(c: UpstreamClient, req: Partial<UpstreamRequest> & { origin: string }, hooks: { onStart?: (ctl: ExchangeController) => void; onData?: (ctl: ExchangeController, chunk: Buffer) => void } = {}): Promise<Outcome> {
@@ -188,6 +191,27 @@ describe('upstream HTTP/1.1 client', () => {
     expect(out.error?.code).toBe('QCC_UPSTREAM_CLOSED');
     expect(failureOf(out.error!)).toBe('reset');
     expect(received).toBe(1);
+  });
+
+  it('never reuses a connection whose request was still being sent when the answer came (an early 413)', async () => {
+    const origin = await rawServer((socket, data) => {
+      const state = socket as Socket & { answered?: boolean };
+      if (state.answered) return;
+      state.answered = true;
+      if (data.startsWith('POST /first')) {
+        socket.write('HTTP/1.1 413 Payload Too Large\r\ncontent-length: 2\r\n\r\nno');
+        socket.pause(); // stop reading: the rest of the body stays unsent on the client's side
+      } else {
+        socket.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok');
+      }
+    });
+    const c = client();
+    const early = await send(c, { origin, path: '/first', body: Buffer.alloc(32 * 1024 * 1024, 'x') });
+    expect(early.status).toBe(413);
+    // Reused, this request would queue behind 32 MB the upstream is not reading, and time out.
+    const next = await send(c, { origin, path: '/second', headersTimeout: 2_000 });
+    expect(next.error).toBeUndefined();
+    expect(next.body.toString()).toBe('ok');
   });
 
   it('reports a refused connection as never written (safe to fail over)', async () => {
