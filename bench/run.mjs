@@ -35,7 +35,6 @@ const sims = await spawnReady(
 const urls = JSON.parse(sims.match[0]);
 const deadUrl = `http://127.0.0.1:${await freePort()}`;
 
-const home = mkdtempSync(join(tmpdir(), 'qcc-bench-'));
 const foModels = [];
 const endpoints = [
   // Two endpoints on the same simulator, so weighted round robin really balances on every request.
@@ -50,24 +49,21 @@ for (let i = 0; i < FO_SAMPLES; i++) {
   foModels.push(`fo-refused-${i}`, `fo-529-${i}`);
 }
 endpoints.push({ id: 'fallback', base_url: urls.fast, models: foModels, weight: 1 });
-writeFileSync(join(home, 'config.json'), JSON.stringify({ version: 1, endpoints }));
-const qcc = await spawnReady(
-  process.execPath,
-  [join(ROOT, 'dist/cli/main.js'), 'proxy', 'start', '--foreground', '--port', '0', '--log-level', 'warn'],
-  /listening on (http:\/\/[\d.]+:\d+)/,
-  { env: { ...process.env, QCC_HOME: home, NO_COLOR: '1' } },
-);
+/** A qcc as shipped (the built CLI, in the foreground), in a fresh home with this config. */
+async function startQcc(config) {
+  const home = mkdtempSync(join(tmpdir(), 'qcc-bench-'));
+  writeFileSync(join(home, 'config.json'), JSON.stringify({ version: 1, ...config }));
+  return spawnReady(
+    process.execPath,
+    [join(ROOT, 'dist/cli/main.js'), 'proxy', 'start', '--foreground', '--port', '0', '--log-level', 'warn'],
+    /listening on (http:\/\/[\d.]+:\d+)/,
+    { env: { ...process.env, QCC_HOME: home, NO_COLOR: '1' } },
+  );
+}
+const qcc = await startQcc({ endpoints });
 const qccUrl = qcc.match[1];
-
 // The same proxy with the request log off: the difference is what recording costs.
-const homeNoStats = mkdtempSync(join(tmpdir(), 'qcc-bench-nostats-'));
-writeFileSync(join(homeNoStats, 'config.json'), JSON.stringify({ version: 1, stats: { enabled: false }, endpoints }));
-const qccNoStats = await spawnReady(
-  process.execPath,
-  [join(ROOT, 'dist/cli/main.js'), 'proxy', 'start', '--foreground', '--port', '0', '--log-level', 'warn'],
-  /listening on (http:\/\/[\d.]+:\d+)/,
-  { env: { ...process.env, QCC_HOME: homeNoStats, NO_COLOR: '1' } },
-);
+const qccNoStats = await startQcc({ stats: { enabled: false }, endpoints });
 
 let nginx;
 let nginxUrl;
@@ -207,14 +203,7 @@ async function concurrentStreams(url, pid) {
 results['c1000-direct'] = await concurrentStreams(urls.slow, undefined);
 // A fresh qcc with the same config, so its idle RSS is a clean baseline (the main one's heap has grown over the
 // runs above). Two bursts: the first also opens 1,000 upstream connections (cold); the second reuses them (warm).
-const homeStreams = mkdtempSync(join(tmpdir(), 'qcc-bench-streams-'));
-writeFileSync(join(homeStreams, 'config.json'), JSON.stringify({ version: 1, endpoints }));
-const qccStreams = await spawnReady(
-  process.execPath,
-  [join(ROOT, 'dist/cli/main.js'), 'proxy', 'start', '--foreground', '--port', '0', '--log-level', 'warn'],
-  /listening on (http:\/\/[\d.]+:\d+)/,
-  { env: { ...process.env, QCC_HOME: homeStreams, NO_COLOR: '1' } },
-);
+const qccStreams = await startQcc({ endpoints });
 await load({ url: qccStreams.match[1], body: slowBody, n: 20, concurrency: 20 }); // JIT and modules warm
 results['c1000-qcc-cold'] = await concurrentStreams(qccStreams.match[1], qccStreams.child.pid);
 results['c1000-qcc'] = await concurrentStreams(qccStreams.match[1], qccStreams.child.pid);
