@@ -1,26 +1,22 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import type { BreakerTransition } from '../endpoints/breaker.js';
 import type { EndpointStatus } from '../endpoints/status.js';
 import type { ProxyObserver, RequestRecord } from '../proxy/events.js';
 import type { PriceTable } from './pricing.js';
+import { TallyCounter, TallyHistogram, type BucketSeries, type Tally } from './tally.js';
 
-interface Inc {
-  inc(value?: number): void;
-}
-interface Observe {
-  observe(value: number): void;
-}
 interface Series {
   /** The model label used (a requested name, or "other" past the bound). */
   model: string;
-  requests: Map<number, Inc>;
-  latency: Observe;
-  ttfb: Observe;
-  input: Inc;
-  output: Inc;
-  cacheCreation: Inc;
-  cacheRead: Inc;
-  cost: Inc;
+  endpoint: string;
+  requests: Map<number, Tally>;
+  latency: BucketSeries;
+  ttfb: BucketSeries;
+  input: Tally;
+  output: Tally;
+  cacheCreation: Tally;
+  cacheRead: Tally;
+  cost: Tally;
 }
 
 const MAX_SERIES = 500;
@@ -30,19 +26,22 @@ const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 
 const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1];
 
 /**
- * Prometheus metrics, in a registry of this app's own (never prom-client's global one). Counters move with
- * each request record; gauges of endpoint state are read from the pool when scraped.
+ * Prometheus metrics, in a registry of this app's own (never prom-client's global one). The per-request series
+ * are tallies (tally.ts): a request adds to numbers it already holds, and the text is made when scraped. Gauges
+ * of endpoint state are read from the pool when scraped.
  */
 export class ProxyMetrics implements ProxyObserver {
   readonly registry = new Registry();
-  private readonly requests: Counter<'endpoint' | 'model' | 'status'>;
-  private readonly failovers: Counter<'endpoint'>;
+  private readonly requests: TallyCounter<'endpoint' | 'model' | 'status'>;
+  private readonly failovers: TallyCounter<'endpoint'>;
+  private readonly failoversByEndpoint = new Map<string, Tally>();
   private readonly transitions: Counter<'endpoint' | 'to'>;
-  private readonly upstreamLatency: Histogram<'endpoint'>;
-  private readonly ttfb: Histogram<'endpoint'>;
-  private readonly overhead: Histogram;
-  private readonly tokens: Counter<'endpoint' | 'model' | 'type'>;
-  private readonly cost: Counter<'endpoint' | 'model'>;
+  private readonly upstreamLatency: TallyHistogram<'endpoint'>;
+  private readonly ttfb: TallyHistogram<'endpoint'>;
+  private readonly overhead: TallyHistogram<never>;
+  private readonly overheadAll: BucketSeries;
+  private readonly tokens: TallyCounter<'endpoint' | 'model' | 'type'>;
+  private readonly cost: TallyCounter<'endpoint' | 'model'>;
   private readonly series = new Map<string, Series>();
 
   constructor(
@@ -50,14 +49,15 @@ export class ProxyMetrics implements ProxyObserver {
     private readonly prices: () => PriceTable,
   ) {
     const registers = [this.registry];
-    this.requests = new Counter({ name: 'qcc_requests_total', help: 'Client requests by endpoint that served them, model and status', labelNames: ['endpoint', 'model', 'status'], registers });
-    this.failovers = new Counter({ name: 'qcc_failovers_total', help: 'Attempts that failed and were retried on another endpoint, by the endpoint that failed', labelNames: ['endpoint'], registers });
+    this.requests = new TallyCounter({ name: 'qcc_requests_total', help: 'Client requests by endpoint that served them, model and status', labelNames: ['endpoint', 'model', 'status'], registers });
+    this.failovers = new TallyCounter({ name: 'qcc_failovers_total', help: 'Attempts that failed and were retried on another endpoint, by the endpoint that failed', labelNames: ['endpoint'], registers });
     this.transitions = new Counter({ name: 'qcc_breaker_transitions_total', help: 'Circuit breaker transitions by endpoint and new state', labelNames: ['endpoint', 'to'], registers });
-    this.upstreamLatency = new Histogram({ name: 'qcc_upstream_duration_seconds', help: 'Duration of successful upstream attempts, whole response', labelNames: ['endpoint'], buckets: LATENCY_BUCKETS, registers });
-    this.ttfb = new Histogram({ name: 'qcc_upstream_ttfb_seconds', help: 'Time to the upstream response headers', labelNames: ['endpoint'], buckets: LATENCY_BUCKETS, registers });
-    this.overhead = new Histogram({ name: 'qcc_proxy_overhead_seconds', help: 'Time a request spent in qcc outside upstream attempts (body read, routing, writing)', buckets: OVERHEAD_BUCKETS, registers });
-    this.tokens = new Counter({ name: 'qcc_tokens_total', help: 'Tokens by endpoint, model and type (input, output, cache_creation, cache_read)', labelNames: ['endpoint', 'model', 'type'], registers });
-    this.cost = new Counter({ name: 'qcc_cost_usd_total', help: 'Estimated cost in US dollars from the pricing table', labelNames: ['endpoint', 'model'], registers });
+    this.upstreamLatency = new TallyHistogram('qcc_upstream_duration_seconds', 'Duration of successful upstream attempts, whole response', ['endpoint'], LATENCY_BUCKETS);
+    this.ttfb = new TallyHistogram('qcc_upstream_ttfb_seconds', 'Time to the upstream response headers', ['endpoint'], LATENCY_BUCKETS);
+    this.overhead = new TallyHistogram('qcc_proxy_overhead_seconds', 'Time a request spent in qcc outside upstream attempts (body read, routing, writing)', [], OVERHEAD_BUCKETS);
+    this.overheadAll = this.overhead.buckets({});
+    this.tokens = new TallyCounter({ name: 'qcc_tokens_total', help: 'Tokens by endpoint, model and type (input, output, cache_creation, cache_read)', labelNames: ['endpoint', 'model', 'type'], registers });
+    this.cost = new TallyCounter({ name: 'qcc_cost_usd_total', help: 'Estimated cost in US dollars from the pricing table', labelNames: ['endpoint', 'model'], registers });
     new Gauge({
       name: 'qcc_inflight_requests',
       help: 'Requests in flight per endpoint',
@@ -96,34 +96,37 @@ export class ProxyMetrics implements ProxyObserver {
     const model = r.model ?? 'none';
     const series = this.seriesFor(endpoint, model);
     let byStatus = series.requests.get(r.status);
-    if (!byStatus) series.requests.set(r.status, (byStatus = this.requests.labels(endpoint, series.model, String(r.status))));
-    byStatus.inc();
+    if (!byStatus) series.requests.set(r.status, (byStatus = this.requests.tally({ endpoint, model: series.model, status: String(r.status) })));
+    byStatus.value++;
     let upstreamMs = 0;
     for (let i = 0; i < r.attempts.length; i++) {
       const a = r.attempts[i]!;
       upstreamMs += a.ms;
-      if (i < r.attempts.length - 1) this.failovers.labels(a.endpointId).inc();
+      if (i < r.attempts.length - 1) this.failoverTally(a.endpointId).value++;
     }
     if (r.endpointId !== undefined && r.status >= 200 && r.status < 300) {
       series.latency.observe((r.attempts.at(-1)?.ms ?? 0) / 1000);
       if (r.ttfbMs !== undefined) series.ttfb.observe(r.ttfbMs / 1000);
     }
-    this.overhead.observe(Math.max(0, r.totalMs - upstreamMs) / 1000);
+    this.overheadAll.observe(Math.max(0, r.totalMs - upstreamMs) / 1000);
     const u = r.usage;
     if (u) {
-      if (u.input_tokens) series.input.inc(u.input_tokens);
-      if (u.output_tokens) series.output.inc(u.output_tokens);
-      if (u.cache_creation_input_tokens) series.cacheCreation.inc(u.cache_creation_input_tokens);
-      if (u.cache_read_input_tokens) series.cacheRead.inc(u.cache_read_input_tokens);
+      series.input.value += u.input_tokens;
+      series.output.value += u.output_tokens;
+      series.cacheCreation.value += u.cache_creation_input_tokens;
+      series.cacheRead.value += u.cache_read_input_tokens;
       const cost = this.prices().cost(r.model, u);
-      if (cost > 0) series.cost.inc(cost);
+      if (cost > 0) series.cost.value += cost;
     }
   }
 
-  /**
-   * Label children per (endpoint, model), made once: prom-client hashes a label set on every `inc` otherwise,
-   * and this runs for every request.
-   */
+  private failoverTally(endpoint: string): Tally {
+    let t = this.failoversByEndpoint.get(endpoint);
+    if (!t) this.failoversByEndpoint.set(endpoint, (t = this.failovers.tally({ endpoint })));
+    return t;
+  }
+
+  /** The series of one (endpoint, model), made once and kept: a request then only adds to them. */
   private seriesFor(endpoint: string, requestedModel: string): Series {
     let model = requestedModel;
     let key = `${endpoint}\u0000${model}`;
@@ -137,14 +140,15 @@ export class ProxyMetrics implements ProxyObserver {
     if (!s) {
       s = {
         model,
+        endpoint,
         requests: new Map(),
-        latency: this.upstreamLatency.labels(endpoint),
-        ttfb: this.ttfb.labels(endpoint),
-        input: this.tokens.labels(endpoint, model, 'input'),
-        output: this.tokens.labels(endpoint, model, 'output'),
-        cacheCreation: this.tokens.labels(endpoint, model, 'cache_creation'),
-        cacheRead: this.tokens.labels(endpoint, model, 'cache_read'),
-        cost: this.cost.labels(endpoint, model),
+        latency: this.upstreamLatency.buckets({ endpoint }),
+        ttfb: this.ttfb.buckets({ endpoint }),
+        input: this.tokens.tally({ endpoint, model, type: 'input' }),
+        output: this.tokens.tally({ endpoint, model, type: 'output' }),
+        cacheCreation: this.tokens.tally({ endpoint, model, type: 'cache_creation' }),
+        cacheRead: this.tokens.tally({ endpoint, model, type: 'cache_read' }),
+        cost: this.cost.tally({ endpoint, model }),
       };
       this.series.set(key, s);
     }
@@ -155,8 +159,10 @@ export class ProxyMetrics implements ProxyObserver {
     this.transitions.inc({ endpoint, to: t.to });
   }
 
-  render(): Promise<string> {
-    return this.registry.metrics();
+  async render(): Promise<string> {
+    const text = await this.registry.metrics();
+    // prom-client ends its text with a newline and parts metrics with a blank line; the histograms follow suit.
+    return `${text}\n${[this.upstreamLatency, this.ttfb, this.overhead].map((h) => h.render()).join('\n\n')}\n`;
   }
 
   get contentType(): string {

@@ -36,6 +36,28 @@ describe('ProxyMetrics', () => {
     expect(text).toContain('qcc_proxy_overhead_seconds_count 2');
   });
 
+  it('renders histograms as cumulative buckets with +Inf, _sum and _count, one series per endpoint', async () => {
+    const m = new ProxyMetrics(() => [], () => new PriceTable());
+    // ttfb 5 ms and 400 ms for endpoint "e", 3 s for "q\"uote" (label values are escaped).
+    m.requestFinished(record('m', { ttfbMs: 5 }));
+    m.requestFinished(record('m', { ttfbMs: 400 }));
+    m.requestFinished(record('m', { endpointId: 'q"uote', attempts: [{ endpointId: 'q"uote', status: 200, ms: 3000 }], ttfbMs: 3000 }));
+    const text = await m.render();
+    const lines = text.split('\n').filter((l) => l.startsWith('qcc_upstream_ttfb_seconds'));
+    expect(lines).toContain('qcc_upstream_ttfb_seconds_bucket{endpoint="e",le="0.05"} 1');
+    expect(lines).toContain('qcc_upstream_ttfb_seconds_bucket{endpoint="e",le="0.25"} 1');
+    expect(lines).toContain('qcc_upstream_ttfb_seconds_bucket{endpoint="e",le="0.5"} 2');
+    expect(lines).toContain('qcc_upstream_ttfb_seconds_bucket{endpoint="e",le="+Inf"} 2');
+    expect(lines).toContain('qcc_upstream_ttfb_seconds_count{endpoint="e"} 2');
+    expect(lines.find((l) => l.startsWith('qcc_upstream_ttfb_seconds_sum{endpoint="e"}'))).toMatch(/ 0\.405$/);
+    expect(lines).toContain('qcc_upstream_ttfb_seconds_bucket{endpoint="q\\"uote",le="2.5"} 0');
+    expect(lines).toContain('qcc_upstream_ttfb_seconds_bucket{endpoint="q\\"uote",le="5"} 1');
+    expect(text).toContain('# TYPE qcc_upstream_ttfb_seconds histogram');
+    expect(text).toContain('qcc_proxy_overhead_seconds_bucket{le="+Inf"} 3');
+    // Every sample line is "name{labels} value" and every series is announced by its TYPE line.
+    for (const line of text.trim().split('\n').filter((l) => l !== '')) expect(line).toMatch(/^(# (HELP|TYPE) \w+ .+|\w+(\{.*\})? -?[\d.e+-]+|\w+(\{.*\})? (NaN|[+-]Inf))$/);
+  });
+
   it('bounds the number of series: client-chosen model names cannot grow memory forever', async () => {
     const m = new ProxyMetrics(() => [], () => new PriceTable());
     for (let i = 0; i < 800; i++) m.requestFinished(record(`model-${i}`));
