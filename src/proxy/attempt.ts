@@ -11,7 +11,8 @@ import { upstreamPath } from './upstream-url.js';
 
 /** What the handler knows about the client request, read once and shared by every attempt. */
 export interface ParsedRequest {
-  json: Record<string, unknown> | undefined;
+  /** The body as an object, parsed on first use (only model mapping and OpenAI translation need it). */
+  json: (() => Record<string, unknown> | undefined) | undefined;
   model: string | undefined;
   stream: boolean;
   countTokens: boolean;
@@ -40,7 +41,11 @@ function anthropicBody(endpoint: EndpointRuntime, body: Buffer | null, parsed: P
   if (!parsed.json || parsed.model === undefined) return body;
   const mapped = endpoint.upstreamModel(parsed.model);
   if (mapped === parsed.model) return body;
-  return Buffer.from(JSON.stringify({ ...parsed.json, model: mapped }));
+  const obj = parsed.json();
+  // JSON.parse refusing what the scanner accepted (a raw control character in a string): send the bytes as they
+  // are and let the endpoint give its own 400.
+  if (obj === undefined) return body;
+  return Buffer.from(JSON.stringify({ ...obj, model: mapped }));
 }
 
 /** An answer made up without calling the endpoint, for requests an OpenAI-protocol endpoint cannot serve. */
@@ -53,8 +58,13 @@ function openAIAttempt(a: AttemptInput): Promise<AttemptResult> {
   const { endpoint, parsed } = a;
   if (parsed.countTokens) return Promise.resolve(notServed(endpoint, 'count_tokens')); // the handler answers with an estimate
   if (!parsed.messages || !parsed.json) return Promise.resolve(notServed(endpoint, `${a.method} ${a.path.split('?')[0]}`));
+  const request = parsed.json();
+  if (request === undefined) {
+    const body = Buffer.from(anthropicErrorJson('invalid_request_error', 'request body is not valid JSON (a raw control character in a string?)'));
+    return Promise.resolve({ kind: 'error-response', ttfbMs: 0, response: { status: 400, headers: { 'content-type': 'application/json' }, body } });
+  }
   const model = endpoint.upstreamModel(parsed.model ?? '');
-  const body = Buffer.from(JSON.stringify(toOpenAIRequest(parsed.json, { model, mapEffort: endpoint.config.openai.map_effort })));
+  const body = Buffer.from(JSON.stringify(toOpenAIRequest(request, { model, mapEffort: endpoint.config.openai.map_effort })));
   // Chat Completions takes a Bearer token; without a key of its own the client's credential is passed as one.
   const clientKey = a.accessKeyHeader === 'x-api-key' ? undefined : headerValue(a.req.headers, 'x-api-key');
   const clientBearer = a.accessKeyHeader === 'authorization' ? undefined : headerValue(a.req.headers, 'authorization');

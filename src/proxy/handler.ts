@@ -8,6 +8,7 @@ import { readBody } from './body.js';
 import type { AttemptRecord, ProxyObserver, RequestRecord } from './events.js';
 import type { AttemptResult, HeldResponse } from './forward.js';
 import { runAttempt, type ParsedRequest } from './attempt.js';
+import { RequestScanError, scanMessageRequest, type ScannedRequest } from './request-scan.js';
 import { clientResponseHeaders, headerValue, type HeaderMap } from './headers.js';
 import { decide, parseRetryAfter, type Decision, type Outcome } from './policy.js';
 import { relayHeld } from './relay.js';
@@ -35,17 +36,40 @@ function parseRequest(method: string, pathname: string, body: Buffer | null): Pa
   if (!(method === 'POST' && (pathname === MESSAGES || countTokens))) {
     return { json: undefined, model: undefined, stream: false, countTokens: false, messages: false };
   }
-  let json: unknown;
+  const bytes = body ?? Buffer.alloc(0);
+  let scanned: ScannedRequest;
   try {
-    json = JSON.parse(body && body.length > 0 ? body.toString('utf8') : '');
+    // Validated and read without building the object: see request-scan.ts (it is most of the CPU a large
+    // request costs otherwise).
+    scanned = scanMessageRequest(bytes);
   } catch (e: unknown) {
-    throw new ProxyError('malformedJson', `request body is not valid JSON: ${e instanceof Error ? e.message : String(e)}`);
+    if (!(e instanceof RequestScanError)) throw e;
+    // Valid JSON that is not an object (rare, and small) is an invalid request rather than malformed JSON.
+    if (e.notAnObject && lazyObject(bytes, true)() !== undefined) throw new ProxyError('invalidRequest', 'request body must be a JSON object');
+    throw new ProxyError('malformedJson', `request body is not valid JSON: ${e.message}`);
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new ProxyError('invalidRequest', 'request body must be a JSON object');
-  }
-  const obj = json as Record<string, unknown>;
-  return { json: obj, model: typeof obj.model === 'string' ? obj.model : undefined, stream: obj.stream === true, countTokens, messages: !countTokens };
+  return { json: lazyObject(bytes), model: scanned.model, stream: scanned.stream, countTokens, messages: !countTokens };
+}
+
+/**
+ * The body as an object, parsed once on first use; undefined if JSON.parse refuses what the scanner let by.
+ * `anyValue` accepts any JSON value (to tell "not an object" from "not JSON").
+ */
+function lazyObject(bytes: Buffer, anyValue = false): () => Record<string, unknown> | undefined {
+  let parsed: Record<string, unknown> | undefined;
+  let done = false;
+  return () => {
+    if (!done) {
+      done = true;
+      try {
+        const value: unknown = JSON.parse(bytes.toString('utf8'));
+        parsed = anyValue || (typeof value === 'object' && value !== null && !Array.isArray(value)) ? (value as Record<string, unknown>) : undefined;
+      } catch {
+        parsed = undefined;
+      }
+    }
+    return parsed;
+  };
 }
 
 function outcomeOf(result: AttemptResult): Outcome | undefined {

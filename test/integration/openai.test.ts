@@ -94,6 +94,15 @@ describe('OpenAI-protocol endpoints through the official SDK', () => {
     expect(await res.body.json()).toEqual({ type: 'error', error: { type: 'rate_limit_error', message: 'Rate limit reached for requests' } });
   });
 
+  it('a body JSON.parse refuses (a raw tab inside a string) gets a 400 and never reaches the endpoint', async () => {
+    const { url, sim } = await openaiProxy();
+    const body = JSON.stringify(MESSAGE).replace('exactly:', 'exactly:\t');
+    const res = await request(`${url}/v1/messages`, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+    expect(res.statusCode).toBe(400);
+    expect(await res.body.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+    expect(sim.requests).toHaveLength(0);
+  });
+
   it('count_tokens answers a local estimate and says so', async () => {
     const { client, url } = await openaiProxy();
     const count = await client.messages.countTokens({ model: MESSAGE.model, messages: MESSAGE.messages });

@@ -1,0 +1,129 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { RequestScanError, scanMessageRequest } from '../../src/proxy/request-scan.js';
+
+/**
+ * What JSON.parse makes of a body's bytes (as the proxy received them), in the scanner's terms; `invalid` when it
+ * throws or is not an object.
+ */
+function byJsonParse(text: string): { model: string | undefined; stream: boolean } | 'invalid' {
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(text).toString('utf8'));
+  } catch {
+    return 'invalid';
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'invalid';
+  const o = v as Record<string, unknown>;
+  return { model: typeof o.model === 'string' ? o.model : undefined, stream: o.stream === true };
+}
+
+function byScanner(text: string): { model: string | undefined; stream: boolean } | 'invalid' {
+  try {
+    return scanMessageRequest(Buffer.from(text));
+  } catch (e: unknown) {
+    if (e instanceof RequestScanError) return 'invalid';
+    throw e;
+  }
+}
+
+/** A small seeded generator, so a failure names a reproducible case. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const TRICKY = ['', 'plain', 'quote " inside', 'back\\slash', 'ends with backslash \\', '\\"', 'é ü 日本 🎉', '\u0000\u001f ctl', '{"not":"json"}', '[1,2]', 'model', 'stream', '\u2028'];
+
+function randomValue(rand: () => number, depth: number): unknown {
+  const pick = rand();
+  if (depth > 4 || pick < 0.3) {
+    const k = Math.floor(rand() * 6);
+    if (k === 0) return TRICKY[Math.floor(rand() * TRICKY.length)];
+    if (k === 1) return Math.floor(rand() * 2000) - 1000;
+    if (k === 2) return (rand() - 0.5) * 10 ** Math.floor(rand() * 40 - 20);
+    if (k === 3) return rand() < 0.5;
+    if (k === 4) return null;
+    return 'x'.repeat(Math.floor(rand() * 300));
+  }
+  if (pick < 0.6) return Array.from({ length: Math.floor(rand() * 5) }, () => randomValue(rand, depth + 1));
+  const o: Record<string, unknown> = {};
+  for (let i = Math.floor(rand() * 5); i > 0; i--) o[rand() < 0.2 ? (rand() < 0.5 ? 'model' : 'stream') : TRICKY[Math.floor(rand() * TRICKY.length)]!] = randomValue(rand, depth + 1);
+  return o;
+}
+
+function randomBody(rand: () => number): string {
+  const body: Record<string, unknown> = { max_tokens: 64, messages: randomValue(rand, 1) };
+  if (rand() < 0.8) body.model = rand() < 0.8 ? TRICKY[Math.floor(rand() * TRICKY.length)] : randomValue(rand, 3);
+  if (rand() < 0.6) body.stream = rand() < 0.7 ? rand() < 0.6 : randomValue(rand, 3);
+  const text = JSON.stringify(body, null, rand() < 0.3 ? 2 : undefined);
+  return rand() < 0.2 ? ` \n\t${text}\r\n ` : text;
+}
+
+describe('request body scanner', () => {
+  it('reads model and stream from a real Claude Code request (76 KB) as JSON.parse does', () => {
+    const captured = JSON.parse(readFileSync(new URL('../../../shared/reference/claude-code-2.1.197-messages-request.json', import.meta.url), 'utf8')) as { body: unknown };
+    const text = JSON.stringify(captured.body);
+    expect(byScanner(text)).toEqual(byJsonParse(text));
+    expect(byScanner(text)).toMatchObject({ stream: true });
+  });
+
+  it.each([
+    ['{"model":"claude-sonnet-4-5","stream":true}', { model: 'claude-sonnet-4-5', stream: true }],
+    ['{"model":"m","stream":false}', { model: 'm', stream: false }],
+    ['{"stream":"true","model":1}', { model: undefined, stream: false }],
+    ['{"model":"a","model":"b"}', { model: 'b', stream: false }],
+    ['{"model":"a","model":{"x":1}}', { model: undefined, stream: false }],
+    ['{"stream":true,"stream":[true]}', { model: undefined, stream: false }],
+    ['{"mod\\u0065l":"escaped key","str\\u0065am":true}', { model: 'escaped key', stream: true }],
+    ['{"model":"with \\"quotes\\" and \\\\ and \\u00e9"}', { model: 'with "quotes" and \\ and é', stream: false }],
+    ['{"nested":{"model":"inner","stream":true},"model":"outer"}', { model: 'outer', stream: false }],
+    ['{"messages":[{"content":"a \\" ] } , { ["}],"model":"m"}', { model: 'm', stream: false }],
+    ['  {}  ', { model: undefined, stream: false }],
+    ['{"n":[-0,1.5e-3,2E+10,0.0,-12]}', { model: undefined, stream: false }],
+  ])('reads %s', (text, expected) => {
+    expect(byScanner(text)).toEqual(expected);
+    expect(byJsonParse(text)).toEqual(expected);
+  });
+
+  it.each([
+    '', ' ', '[]', '"s"', '1', 'null', '{', '}', '{"model":', '{"model":"m"', '{"model":"m",}', '{"a":[1,]}', '{"a" 1}', '{a:1}', "{'a':1}",
+    '{"a":01}', '{"a":1.}', '{"a":.5}', '{"a":+1}', '{"a":1e}', '{"a":-}', '{"a":0x1}', '{"a":tru}', '{"a":nul}', '{"a":truex}',
+    '{"a":t', '{"a":fals', '{"a":"\\x"}', '{"a":"\\u12G4"}', '{"a":"\\u12"}', '{"a":"unterminated}', '{"a":1}x', '{"a":1}{}', '\ufeff{}', '{"a":[}', '{"a":{]}',
+  ])('refuses %j, as JSON.parse does', (text) => {
+    expect(byJsonParse(text)).toBe('invalid');
+    expect(byScanner(text)).toBe('invalid');
+  });
+
+  it('agrees with JSON.parse on 3,000 random bodies and on every one-byte mutation of 300 of them', () => {
+    const rand = prng(20261128);
+    // Bytes a mutation may insert. No raw control characters: inside a string JSON.parse refuses them, and the
+    // scanner leaves that to the upstream (its one documented difference).
+    const alphabet = ' {}[]",:\\-+.0123456789eEtrufalsnx';
+    for (let i = 0; i < 3000; i++) {
+      const text = randomBody(rand);
+      expect(byScanner(text), text).toEqual(byJsonParse(text));
+      // Mutate only compact bodies: a deleted quote could otherwise pull a newline into a string.
+      if (i % 10 !== 0 || /[\t\n\r]/.test(text)) continue;
+      for (let m = 0; m < 40; m++) {
+        const at = Math.floor(rand() * (text.length + 1));
+        const ch = alphabet[Math.floor(rand() * alphabet.length)]!;
+        const kind = rand();
+        const mutated = kind < 0.33 ? text.slice(0, at) + text.slice(at + 1) : kind < 0.66 ? text.slice(0, at) + ch + text.slice(at) : text.slice(0, at) + ch + text.slice(at + 1);
+        expect(byScanner(mutated), mutated).toEqual(byJsonParse(mutated));
+      }
+    }
+  });
+
+  it('handles nesting deeper than a recursive parser would like', () => {
+    const deep = `{"model":"m","x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
+    expect(byScanner(deep)).toEqual({ model: 'm', stream: false });
+    expect(byScanner(deep.slice(0, -2) + '}')).toBe('invalid');
+  });
+});
