@@ -68,8 +68,8 @@ function randomBody(rand: () => number): string {
 
 describe('request body scanner', () => {
   it('reads model and stream from a real Claude Code request (76 KB) as JSON.parse does', () => {
-    const captured = JSON.parse(readFileSync(new URL('../../../shared/reference/claude-code-2.1.197-messages-request.json', import.meta.url), 'utf8')) as { body: unknown };
-    const text = JSON.stringify(captured.body);
+    // The body of the request captured in shared/reference, as Claude Code sent it.
+    const text = readFileSync(new URL('../fixtures/claude-code-2.1.197-messages-body.json', import.meta.url), 'utf8');
     expect(byScanner(text)).toEqual(byJsonParse(text));
     expect(byScanner(text)).toMatchObject({ stream: true });
   });
