@@ -183,6 +183,14 @@ const viaQcc = (await load({ url: qccUrl, body: sse, n: 1, concurrency: 1, keepB
 const identical = scrub(viaDirect) === scrub(viaQcc);
 const events = (s) => (s.match(/^event: /gm) ?? []).length;
 
+// ---------- 2b. a real Claude Code request ----------
+// The body Claude Code 2.1.197 sent for a first turn (76 KB: system prompt, tools, the message), stream: true.
+log('Claude Code request bodies (76 KB, streamed answer) …');
+const captured = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/claude-code-2.1.197-messages-body.json'), 'utf8'));
+const ccBody = JSON.stringify({ ...captured, model: 'bench-sse' });
+const ccCpu = await cpuPerRequestAll(targets, ccBody, 1000, 4);
+for (const [k, t] of targets.entries()) results[`cc-${t.name}`] = { ...ccCpu[k], ...(await oneConnection(t, ccBody, 200)) };
+
 // ---------- 3. 256 KB request bodies ----------
 log('256 KB request bodies …');
 const big = messageBody('bench-big', { padBytes: 256 * 1024 });
@@ -272,6 +280,12 @@ Bytes and events through qcc identical to direct (message ids aside): **${identi
 | reference | CPU µs per small JSON request | CPU µs per 50-delta stream |
 |---|---|---|
 ${floors.map((f) => `| ${f.name} | ${fmt(q(`json-${f.name}`).cpu)} | ${fmt(q(`sse-${f.name}`).cpu)} |`).join('\n')}
+
+## A real Claude Code request (the captured 76 KB first turn, streamed answer; 1,000 at concurrency 4)
+
+| path | proxy CPU µs/req | req/s | vs direct | first event p50 ms | first event added ms | whole stream p50 ms |
+|---|---|---|---|---|---|---|
+${targets.map((t) => { const r = q(`cc-${t.name}`); const base = q('cc-direct'); return `| ${t.name} | ${fmt(r.cpu)} | ${fmt(r.rps)} | ${fmt(r.rps / base.rps, 2)} | ${fmt(r.first50, 3)} | ${fmt(r.first50 - base.first50, 3)} | ${fmt(r.p50, 3)} |`; }).join('\n')}
 
 ## 256 KB request bodies (400 requests at concurrency 4)
 

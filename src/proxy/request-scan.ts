@@ -62,17 +62,37 @@ function skipWhitespace(buf: Buffer, at: number): number {
 }
 
 /**
+ * The next backslash at or after a position. The scan only moves forward, so the answer is kept until the scan
+ * passes it: each backslash is searched for once, however many strings lie between two of them (searching
+ * afresh from every string would rescan the same stretch again and again).
+ */
+class Backslashes {
+  private next = -2;
+  /** Whether the string last read by stringEnd had any escape in it. */
+  escaped = false;
+
+  constructor(private readonly buf: Buffer) {}
+
+  from(pos: number): number {
+    if (this.next !== -1 && this.next < pos) this.next = this.buf.indexOf(BACKSLASH, pos);
+    return this.next;
+  }
+}
+
+/**
  * `at` is just past an opening quote. Returns the position of the closing quote. The quote is found with
  * `indexOf`; only the backslashes in between are visited, to check each escape and to tell an escaped quote
  * from a closing one.
  */
-function stringEnd(buf: Buffer, at: number): number {
+function stringEnd(buf: Buffer, at: number, slashes: Backslashes): number {
   let from = at;
+  slashes.escaped = false;
   for (;;) {
     const quote = buf.indexOf(QUOTE, from);
     if (quote === -1) fail(buf, buf.length, 'unterminated string');
-    let slash = buf.indexOf(BACKSLASH, from);
+    let slash = slashes.from(from);
     if (slash === -1 || slash > quote) return quote;
+    slashes.escaped = true;
     // Walk the escapes that come before this quote; one of them may escape the quote itself.
     let escapedQuote = false;
     while (slash !== -1 && slash < quote) {
@@ -85,7 +105,7 @@ function stringEnd(buf: Buffer, at: number): number {
         escapedQuote = true;
         break;
       }
-      slash = buf.indexOf(BACKSLASH, next === 0x75 ? slash + 6 : slash + 2);
+      slash = slashes.from(next === 0x75 ? slash + 6 : slash + 2);
     }
     if (!escapedQuote) return quote;
     from = quote + 1;
@@ -122,8 +142,7 @@ function sameBytes(buf: Buffer, start: number, end: number, word: Buffer): boole
 }
 
 /** A string's text, given the positions of its quotes. Escapes are rare in model names: decoded only if present. */
-function stringValue(buf: Buffer, open: number, close: number): string {
-  const hasEscape = buf.indexOf(BACKSLASH, open + 1) !== -1 && buf.indexOf(BACKSLASH, open + 1) < close;
+function stringValue(buf: Buffer, open: number, close: number, hasEscape: boolean): string {
   return hasEscape ? (JSON.parse(buf.toString('utf8', open, close + 1)) as string) : buf.toString('utf8', open + 1, close);
 }
 
@@ -133,6 +152,7 @@ function stringValue(buf: Buffer, open: number, close: number): string {
  */
 export function scanMessageRequest(buf: Buffer): ScannedRequest {
   const result: ScannedRequest = { model: undefined, stream: false };
+  const slashes = new Backslashes(buf);
   let at = skipWhitespace(buf, 0);
   if (buf[at] !== OPEN_BRACE) {
     const err = new RequestScanError('request body must be a JSON object');
@@ -168,8 +188,8 @@ export function scanMessageRequest(buf: Buffer): ScannedRequest {
         continue; // the first element
       }
     } else if (c === QUOTE) {
-      const close = stringEnd(buf, at + 1);
-      if (depth === 1 && topKey === 'model') result.model = stringValue(buf, valueStart, close);
+      const close = stringEnd(buf, at + 1, slashes);
+      if (depth === 1 && topKey === 'model') result.model = stringValue(buf, valueStart, close, slashes.escaped);
       at = close + 1;
     } else if (c === MINUS || isDigit(c)) {
       at = numberEnd(buf, at);
@@ -211,12 +231,12 @@ export function scanMessageRequest(buf: Buffer): ScannedRequest {
   /** A key and its colon; notes whether it is one of the top-level keys the proxy reads. */
   function readKey(from: number): number {
     if (buf[from] !== QUOTE) fail(buf, from, 'expected a string key');
-    const close = stringEnd(buf, from + 1);
+    const close = stringEnd(buf, from + 1, slashes);
     if (stack.length === 1) {
       topKey = sameBytes(buf, from + 1, close, MODEL) ? 'model' : sameBytes(buf, from + 1, close, STREAM) ? 'stream' : undefined;
       // A key spelled with escapes ("mod\u0065l") is still that key.
-      if (topKey === undefined && buf.indexOf(BACKSLASH, from + 1) !== -1 && buf.indexOf(BACKSLASH, from + 1) < close) {
-        const key = stringValue(buf, from, close);
+      if (topKey === undefined && slashes.escaped) {
+        const key = stringValue(buf, from, close, true);
         topKey = key === 'model' ? 'model' : key === 'stream' ? 'stream' : undefined;
       }
     }
