@@ -140,6 +140,8 @@ class Exchange implements ExchangeController {
   /** Response bytes seen: a reused connection that closes before any is a stale keep-alive, safe to retry. */
   responded = false;
   connection: Connection | undefined;
+  /** The final response head has arrived: the first-byte clock is done, the idle clock applies. */
+  private headSeen = false;
   private timer: NodeJS.Timeout | undefined;
   private timerIsIdle = false;
 
@@ -169,7 +171,7 @@ class Exchange implements ExchangeController {
     this.paused = false;
     if (this.done) return;
     this.connection?.socket.resume();
-    if (this.responded) this.startIdleTimer();
+    if (this.headSeen) this.startIdleTimer();
   }
 
   /** The request is on its way (the connection is open and the bytes are written or queued). */
@@ -183,10 +185,17 @@ class Exchange implements ExchangeController {
   }
 
   responseStart(status: number, headers: IncomingHttpHeaders): void {
-    this.responded = true;
+    this.headSeen = true;
     this.clearTimer();
-    this.startIdleTimer();
     this.handler.onResponseStart?.(this, status, headers);
+  }
+
+  /**
+   * A socket read has been parsed and the response is not complete: now the idle clock must run. Started here
+   * rather than at the head, so a response that arrives whole in one read (most JSON answers) never sets a timer.
+   */
+  readParsed(): void {
+    if (this.headSeen && !this.done && !this.paused && this.timer === undefined) this.startIdleTimer();
   }
 
   responseData(chunk: Buffer): void {
@@ -214,6 +223,7 @@ class Exchange implements ExchangeController {
   }
 
   private startIdleTimer(): void {
+    this.clearTimer();
     const ms = this.request.bodyTimeout;
     if (ms === undefined || ms <= 0 || this.paused) return;
     this.timer = setTimeout(() => this.fail(new UpstreamError('QCC_BODY_TIMEOUT', `no response data for ${ms} ms`)), ms);
@@ -325,7 +335,9 @@ class Connection implements ResponseSink {
       const err = e instanceof Error ? e : new Error(String(e));
       if (this.exchange === ex) ex.fail(err);
       else this.close(); // the response had completed; only the bytes after it were wrong
+      return;
     }
+    if (this.exchange === ex) ex.readParsed();
   }
 
   private onEnd(): void {
