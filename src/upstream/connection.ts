@@ -1,0 +1,246 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { Exchange } from './exchange.js';
+import { ResponseParser, type ResponseSink } from './response-parser.js';
+import { UpstreamError } from './types.js';
+
+/** Give up an idle connection this long before the upstream said it would close it, so the two never cross. */
+const KEEP_ALIVE_MARGIN_MS = 1_000;
+
+/** `Keep-Alive: timeout=5` → how long qcc may keep the connection idle, in ms. */
+function keepAliveLimit(value: string | string[] | undefined, max: number): number {
+  if (value === undefined) return max;
+  const m = /timeout\s*=\s*(\d+)/i.exec(String(value));
+  if (!m) return max;
+  return Math.min(max, Number(m[1]) * 1000 - KEEP_ALIVE_MARGIN_MS);
+}
+
+/** One keep-alive connection; its listeners are attached once and serve every exchange it carries. */
+export class Connection implements ResponseSink {
+  readonly parser = new ResponseParser(this);
+  exchange: Exchange | undefined;
+  connected = false;
+  closed = false;
+  reused = false;
+  parkedAt = 0;
+  idleLimitMs: number;
+  private lastError: Error | undefined;
+  private connectTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly pool: OriginPool,
+    readonly socket: Socket | TLSSocket,
+    connectTimeoutMs: number,
+  ) {
+    this.idleLimitMs = pool.keepAliveMs;
+    this.connectTimer = setTimeout(() => {
+      this.lastError = new UpstreamError('QCC_CONNECT_TIMEOUT', `could not connect to ${pool.origin} within ${connectTimeoutMs} ms`, true);
+      this.socket.destroy();
+    }, connectTimeoutMs);
+    socket.once(pool.tls ? 'secureConnect' : 'connect', () => this.onConnect());
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    socket.on('end', () => this.onEnd());
+    socket.on('error', (err: Error) => {
+      this.lastError ??= err;
+    });
+    socket.on('close', () => this.onClose());
+  }
+
+  /** Write a request; for a new connection Node queues the bytes until it is established. */
+  start(ex: Exchange): void {
+    this.exchange = ex;
+    ex.connection = this;
+    this.parser.expect(ex.request.method === 'HEAD');
+    const { socket } = this;
+    socket.cork();
+    socket.write(ex.head, 'latin1');
+    if (ex.request.body !== null && ex.request.body.length > 0) socket.write(ex.request.body);
+    socket.uncork();
+    if (this.connected) ex.sent();
+  }
+
+  /** An exchange gave up on this connection mid-response: it can never carry another. */
+  drop(ex: Exchange): void {
+    if (this.exchange === ex) this.exchange = undefined;
+    this.parser.abandon();
+    this.closed = true;
+    this.socket.destroy();
+  }
+
+  onHead(status: number, headers: IncomingHttpHeaders): void {
+    this.idleLimitMs = keepAliveLimit(headers['keep-alive'], this.pool.keepAliveMs);
+    this.exchange?.responseStart(status, headers);
+  }
+
+  onBody(chunk: Buffer): void {
+    this.exchange?.responseData(chunk);
+  }
+
+  onComplete(reusable: boolean): void {
+    const ex = this.exchange;
+    this.exchange = undefined;
+    // Parked before the handler hears of the end, so a request it starts from there can reuse the connection.
+    // Not if part of the request is still unsent (an upstream that answered early): those bytes would be read
+    // as the start of the next request.
+    if (reusable && !this.closed && this.idleLimitMs > 0 && this.socket.writableLength === 0) this.pool.park(this);
+    else this.close();
+    ex?.responseEnd();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.socket.destroy();
+  }
+
+  private onConnect(): void {
+    clearTimeout(this.connectTimer);
+    this.connectTimer = undefined;
+    this.connected = true;
+    this.exchange?.sent();
+  }
+
+  private onData(chunk: Buffer): void {
+    const ex = this.exchange;
+    if (ex === undefined) {
+      // Bytes while idle: the upstream is out of step with us; this connection is done.
+      this.close();
+      return;
+    }
+    ex.responded = true;
+    try {
+      this.parser.execute(chunk);
+    } catch (e: unknown) {
+      const err = e instanceof Error ? e : new Error(String(e));
+      if (this.exchange === ex) ex.fail(err);
+      else this.close(); // the response had completed; only the bytes after it were wrong
+      return;
+    }
+    if (this.exchange === ex) ex.readParsed();
+  }
+
+  private onEnd(): void {
+    // A close-delimited body is complete at the end of the connection.
+    if (this.exchange !== undefined) this.parser.finishAtEof();
+  }
+
+  private onClose(): void {
+    clearTimeout(this.connectTimer);
+    this.closed = true;
+    this.pool.forget(this);
+    const ex = this.exchange;
+    if (ex === undefined) return;
+    this.exchange = undefined;
+    if (!this.connected) {
+      const err = this.lastError ?? new UpstreamError('QCC_UPSTREAM_CLOSED', `connection to ${this.pool.origin} closed before it was established`);
+      ex.fail(err instanceof UpstreamError ? err : Object.assign(err, { beforeWrite: true }));
+      return;
+    }
+    // A reused connection that the upstream had already closed (its keep-alive ran out as we wrote): the
+    // request never reached it, so it is sent once more on a fresh connection rather than reported as a failure.
+    if (this.reused && !ex.responded && !ex.done) {
+      ex.connection = undefined;
+      this.pool.open(ex);
+      return;
+    }
+    ex.fail(this.lastError ?? new UpstreamError('QCC_UPSTREAM_CLOSED', `${this.pool.origin} closed the connection before the response was complete`));
+  }
+}
+
+/** The connections to one origin. Idle ones are reused most-recent first (their TCP and TLS state is warm). */
+export class OriginPool {
+  readonly tls: boolean;
+  readonly host: string;
+  readonly port: number;
+  readonly hostHeader: string;
+  private readonly idle: Connection[] = [];
+  /** Every open connection, in use or idle. */
+  readonly connections = new Set<Connection>();
+  private tlsSession: Buffer | undefined;
+
+  constructor(
+    readonly origin: string,
+    readonly keepAliveMs: number,
+    private readonly connectTimeoutMs: number,
+    private readonly ca: string | Buffer | undefined,
+  ) {
+    const url = new URL(origin);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UpstreamError('QCC_BAD_REQUEST', `unsupported protocol ${url.protocol}`, true);
+    this.tls = url.protocol === 'https:';
+    this.host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    this.port = url.port ? Number(url.port) : this.tls ? 443 : 80;
+    this.hostHeader = url.host;
+  }
+
+  get size(): number {
+    return this.connections.size;
+  }
+
+  send(ex: Exchange): void {
+    const now = Date.now();
+    for (let conn = this.idle.pop(); conn !== undefined; conn = this.idle.pop()) {
+      if (conn.closed || now - conn.parkedAt >= conn.idleLimitMs) {
+        conn.close();
+        continue;
+      }
+      conn.reused = true;
+      conn.socket.ref();
+      conn.start(ex);
+      return;
+    }
+    this.open(ex);
+  }
+
+  open(ex: Exchange): void {
+    const socket = this.tls
+      ? tlsConnect({
+          host: this.host,
+          port: this.port,
+          servername: isIP(this.host) ? undefined : this.host,
+          ALPNProtocols: ['http/1.1'],
+          ...(this.tlsSession && { session: this.tlsSession }),
+          ...(this.ca !== undefined && { ca: this.ca }),
+        })
+      : netConnect({ host: this.host, port: this.port, noDelay: true });
+    // TCP keep-alive probes on long quiet streams, so a dead peer or a NAT that forgot the flow is noticed.
+    socket.setKeepAlive(true, 60_000);
+    if (this.tls) {
+      socket.setNoDelay(true);
+      socket.on('session', (session: Buffer) => {
+        this.tlsSession = session;
+      });
+    }
+    const conn = new Connection(this, socket, this.connectTimeoutMs);
+    this.connections.add(conn);
+    conn.start(ex);
+  }
+
+  park(conn: Connection): void {
+    conn.parkedAt = Date.now();
+    // An idle connection must not keep the process alive.
+    conn.socket.unref();
+    this.idle.push(conn);
+  }
+
+  forget(conn: Connection): void {
+    this.connections.delete(conn);
+    const i = this.idle.indexOf(conn);
+    if (i !== -1) this.idle.splice(i, 1);
+  }
+
+  sweep(now: number): void {
+    for (const conn of [...this.idle]) if (now - conn.parkedAt >= conn.idleLimitMs) conn.close();
+  }
+
+  closeIdle(): void {
+    for (const conn of this.idle.splice(0)) conn.close();
+  }
+
+  destroyAll(): void {
+    for (const conn of [...this.connections]) {
+      const ex = conn.exchange;
+      if (ex) ex.fail(new UpstreamError('QCC_CLIENT_CLOSED', 'the upstream client was closed'));
+      else conn.close();
+    }
+  }
+}

@@ -1,0 +1,63 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** The shapes shared by the upstream client's parts and its callers (see client.ts). */
+
+export type HeaderMap = Record<string, string | string[]>;
+
+export interface UpstreamRequest {
+  /** `http://host:port` or `https://host:port`. */
+  origin: string;
+  path: string;
+  method: string;
+  headers: HeaderMap;
+  body: Buffer | null;
+  /** Time allowed from the request being written to the response head (first byte). */
+  headersTimeout?: number;
+  /** Time allowed between two reads of the response body. */
+  bodyTimeout?: number;
+}
+
+export interface ExchangeController {
+  readonly aborted: boolean;
+  readonly paused: boolean;
+  readonly reason: Error | null;
+  abort(reason: Error): void;
+  pause(): void;
+  resume(): void;
+}
+
+/** The subset of undici's DispatchHandler that qcc implements; handlers written for one work with the other. */
+export interface ExchangeHandler {
+  onRequestStart?(controller: ExchangeController, context: unknown): void;
+  onResponseStart?(controller: ExchangeController, statusCode: number, headers: IncomingHttpHeaders): void;
+  onResponseData?(controller: ExchangeController, chunk: Buffer): void;
+  onResponseEnd?(controller: ExchangeController, trailers: IncomingHttpHeaders): void;
+  onResponseError?(controller: ExchangeController, error: Error): void;
+}
+
+/** What the forwarding code needs from a client: undici's Agent satisfies it too. */
+export interface Upstream {
+  dispatch(request: UpstreamRequest, handler: ExchangeHandler): boolean;
+  close(): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+export type UpstreamErrorCode =
+  | 'QCC_CONNECT_TIMEOUT'
+  | 'QCC_HEADERS_TIMEOUT'
+  | 'QCC_BODY_TIMEOUT'
+  | 'QCC_UPSTREAM_CLOSED'
+  | 'QCC_UPSTREAM_PROTOCOL'
+  | 'QCC_BAD_REQUEST'
+  | 'QCC_CLIENT_CLOSED';
+
+export class UpstreamError extends Error {
+  constructor(
+    readonly code: UpstreamErrorCode | string,
+    message: string,
+    /** True when the request never reached the upstream (the connection was not established). */
+    readonly beforeWrite = false,
+  ) {
+    super(message);
+  }
+}
