@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { RequestScanError, scanMessageRequest } from '../../src/proxy/request-scan.js';
+import { prng } from '../helpers/prng.js';
 
 /**
  * What JSON.parse makes of a body's bytes (as the proxy received them), in the scanner's terms; `invalid` when it
@@ -25,18 +26,6 @@ function byScanner(text: string): { model: string | undefined; stream: boolean }
     if (e instanceof RequestScanError) return 'invalid';
     throw e;
   }
-}
-
-/** A small seeded generator, so a failure names a reproducible case. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const TRICKY = ['', 'plain', 'quote " inside', 'back\\slash', 'ends with backslash \\', '\\"', 'é ü 日本 🎉', '\u0000\u001f ctl', '{"not":"json"}', '[1,2]', 'model', 'stream', '\u2028'];

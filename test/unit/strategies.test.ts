@@ -2,18 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { STRATEGY_FACTORIES } from '../../src/balancer/index.js';
 import type { EndpointView } from '../../src/balancer/types.js';
 import { EXPLORATION } from '../../src/balancer/fastest.js';
+import { prng } from '../helpers/prng.js';
 
-/** A seeded PRNG (mulberry32): contract checks are statistical, but must not be flaky. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// Seeded: contract checks are statistical, but must not be flaky.
+const seeded = prng;
 
 const view = (id: string, over: Partial<EndpointView> = {}): EndpointView => ({
   id,
