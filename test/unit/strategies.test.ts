@@ -2,10 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { STRATEGY_FACTORIES } from '../../src/balancer/index.js';
 import type { EndpointView } from '../../src/balancer/types.js';
 import { EXPLORATION } from '../../src/balancer/fastest.js';
-import { prng } from '../helpers/prng.js';
+import { prng } from '../helpers/prng.js'; // seeded: contract checks are statistical, but must not be flaky
 
-// Seeded: contract checks are statistical, but must not be flaky.
-const seeded = prng;
 
 const view = (id: string, over: Partial<EndpointView> = {}): EndpointView => ({
   id,
@@ -28,14 +26,14 @@ function counts(pick: () => EndpointView | undefined, n: number): Map<string, nu
 
 describe.each(Object.entries(STRATEGY_FACTORIES))('strategy contract: %s', (_name, factory) => {
   it('handles no endpoints and no available endpoints', () => {
-    const s = factory({ random: seeded(1) });
+    const s = factory({ random: prng(1) });
     expect(s.pick([])).toBeUndefined();
     expect(s.pick([view('a', { available: false }), view('b', { available: false })])).toBeUndefined();
   });
 
   it('never picks an unavailable endpoint', () => {
-    const s = factory({ random: seeded(2) });
-    const rnd = seeded(3);
+    const s = factory({ random: prng(2) });
+    const rnd = prng(3);
     for (let i = 0; i < 2000; i++) {
       const views = ['a', 'b', 'c', 'd'].map((id) =>
         view(id, { available: rnd() > 0.4, weight: 1 + Math.floor(rnd() * 5), inflight: Math.floor(rnd() * 4), ttfbMs: rnd() > 0.5 ? rnd() * 500 : undefined }),
@@ -47,7 +45,7 @@ describe.each(Object.entries(STRATEGY_FACTORIES))('strategy contract: %s', (_nam
   });
 
   it('respects weights within 5 % over many picks (idle, unmeasured, one tier)', () => {
-    const s = factory({ random: seeded(4) });
+    const s = factory({ random: prng(4) });
     const views = [view('a', { weight: 5 }), view('b', { weight: 3 }), view('c', { weight: 2 })];
     const n = 20_000;
     const c = counts(() => s.pick(views), n);
@@ -68,7 +66,7 @@ describe('weighted-round-robin', () => {
 
 describe('least-connections', () => {
   it('picks the lowest in-flight per unit of weight', () => {
-    const s = STRATEGY_FACTORIES['least-connections']({ random: seeded(5) });
+    const s = STRATEGY_FACTORIES['least-connections']({ random: prng(5) });
     expect(s.pick([view('a', { inflight: 3 }), view('b', { inflight: 1 }), view('c', { inflight: 2 })])!.id).toBe('b');
     // 4 in flight on weight 4 is lighter than 2 on weight 1
     expect(s.pick([view('a', { inflight: 4, weight: 4 }), view('b', { inflight: 2, weight: 1 })])!.id).toBe('a');
@@ -77,7 +75,7 @@ describe('least-connections', () => {
 
 describe('fastest', () => {
   it('mostly picks the lowest TTFB, and explores the others a little', () => {
-    const s = STRATEGY_FACTORIES.fastest({ random: seeded(6) });
+    const s = STRATEGY_FACTORIES.fastest({ random: prng(6) });
     const views = [view('slow', { ttfbMs: 900 }), view('fast', { ttfbMs: 100 }), view('mid', { ttfbMs: 300 })];
     const n = 10_000;
     const c = counts(() => s.pick(views), n);
@@ -86,14 +84,14 @@ describe('fastest', () => {
   });
 
   it('measures an unmeasured endpoint first (a new or recovered one)', () => {
-    const s = STRATEGY_FACTORIES.fastest({ random: seeded(7) });
+    const s = STRATEGY_FACTORIES.fastest({ random: prng(7) });
     expect(s.pick([view('known', { ttfbMs: 10 }), view('new')])!.id).toBe('new');
   });
 });
 
 describe('priority', () => {
   it('serves from the lowest tier, falls to the next only when the tier is unusable', () => {
-    const s = STRATEGY_FACTORIES.priority({ random: seeded(8) });
+    const s = STRATEGY_FACTORIES.priority({ random: prng(8) });
     const tiers = [view('p0a', { priority: 0 }), view('p0b', { priority: 0 }), view('p1', { priority: 1 }), view('p2', { priority: 2 })];
     const c = counts(() => s.pick(tiers), 1000);
     expect([...c.keys()].sort()).toEqual(['p0a', 'p0b']);
