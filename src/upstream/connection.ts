@@ -132,7 +132,7 @@ export class Connection implements ResponseSink {
     if (ex === undefined) return;
     this.exchange = undefined;
     if (!this.connected) {
-      const err = this.lastError ?? new UpstreamError('QCC_UPSTREAM_CLOSED', `connection to ${this.pool.origin} closed before it was established`);
+      const err = this.lastError ?? new UpstreamError('QCC_UPSTREAM_CLOSED', `connection to ${this.pool.origin} closed before it was established`, true);
       ex.fail(err instanceof UpstreamError ? err : Object.assign(err, { beforeWrite: true }));
       return;
     }
