@@ -9,6 +9,31 @@ const MAX_BATCH = 1_000;
 const MAX_PENDING = 50_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
 
+/**
+ * The attempt chain as JSON text, written out rather than built as objects for JSON.stringify (this runs for every
+ * request). Same text JSON.stringify would give: ids and errors through JSON.stringify, numbers finite.
+ */
+export function attemptsJson(attempts: RequestRecord['attempts']): string {
+  let out = '[';
+  for (let i = 0; i < attempts.length; i++) {
+    const a = attempts[i]!;
+    if (i > 0) out += ',';
+    const ms = Math.round(a.ms * 10) / 10;
+    out += `{"endpoint":${JSON.stringify(a.endpointId)},"status":${a.status ?? 'null'},"ms":${Number.isFinite(ms) ? ms : 'null'},"error":${a.error === undefined ? 'null' : JSON.stringify(a.error)}}`;
+  }
+  return `${out}]`;
+}
+
+/** The error of a request: its own code, else the last attempt's. */
+function lastError(r: RequestRecord): string | null {
+  if (r.errorCode !== undefined) return r.errorCode;
+  for (let i = r.attempts.length - 1; i >= 0; i--) {
+    const e = r.attempts[i]!.error;
+    if (e !== undefined) return e;
+  }
+  return null;
+}
+
 export function toRow(r: RequestRecord, prices: PriceTable): StoredRequest {
   const u = r.usage;
   return {
@@ -19,9 +44,7 @@ export function toRow(r: RequestRecord, prices: PriceTable): StoredRequest {
     model: r.model ?? null,
     stream: r.stream ? 1 : 0,
     endpoint_id: r.endpointId ?? null,
-    attempts: JSON.stringify(
-      r.attempts.map((a) => ({ endpoint: a.endpointId, status: a.status ?? null, ms: Math.round(a.ms * 10) / 10, error: a.error ?? null })),
-    ),
+    attempts: attemptsJson(r.attempts),
     attempt_count: r.attempts.length,
     status: r.status,
     ttfb_ms: r.ttfbMs ?? null,
@@ -32,7 +55,7 @@ export function toRow(r: RequestRecord, prices: PriceTable): StoredRequest {
     cache_read_tokens: u?.cache_read_input_tokens ?? 0,
     cost_usd: prices.cost(r.model, u),
     health_check: r.healthCheck ? 1 : 0,
-    error: r.errorCode ?? r.attempts.findLast((a) => a.error !== undefined)?.error ?? null,
+    error: lastError(r),
     end_reason: r.end ?? null,
   };
 }
