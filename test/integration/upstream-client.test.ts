@@ -349,6 +349,31 @@ describe('upstream HTTP/1.1 client', () => {
     expect(new Set(outs.map((o) => o.body.toString()))).toEqual(new Set(['data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\ndata: 4\n\n']));
   });
 
+  it('closes idle connections once they pass the keep-alive limit', async () => {
+    const up = await httpServer((_req, res) => res.end('ok'));
+    const c = client({ keepAliveMs: 200 });
+    await Promise.all([send(c, { origin: up.origin }), send(c, { origin: up.origin })]);
+    expect(c.connectionCount(up.origin)).toBe(2);
+    await eventually(() => c.connectionCount(up.origin) === 0, 3_000);
+  });
+
+  it('close() lets a request in flight finish, then refuses new ones', async () => {
+    const up = await httpServer((_req, res) => setTimeout(() => res.end('late'), 150));
+    const c = new UpstreamClient();
+    const inFlight = send(c, { origin: up.origin });
+    await sleep(20);
+    let closed = false;
+    const closing = c.close().then(() => {
+      closed = true;
+    });
+    await sleep(50);
+    expect(closed).toBe(false);
+    expect((await inFlight).body.toString()).toBe('late');
+    await closing;
+    const after = await send(c, { origin: up.origin });
+    expect(after.error?.code).toBe('QCC_CLIENT_CLOSED');
+  });
+
   it('gives health checks a readable view of the same exchange', async () => {
     const up = await httpServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });
