@@ -66,30 +66,16 @@ const MAX_HELD_ERROR_BYTES = 1024 * 1024;
 const MAX_USAGE_SIDE_COPY = 4 * 1024 * 1024;
 
 export function failureOf(err: Error): FailureKind {
-  // The request never left: whatever the cause (refused, DNS, TLS), another endpoint is safe to try.
+  // The request never left: whatever the cause (refused, DNS, TLS, connect timeout), another endpoint is safe to
+  // try. The upstream client marks every error from before the connection was established this way.
   if ((err as { beforeWrite?: boolean }).beforeWrite === true) return 'connect';
   const code = (err as NodeJS.ErrnoException).code ?? '';
   switch (code) {
     case 'QCC_HEADERS_TIMEOUT':
-    case 'UND_ERR_HEADERS_TIMEOUT':
       return 'first-byte-timeout';
-    case 'QCC_CONNECT_TIMEOUT':
-    case 'UND_ERR_CONNECT_TIMEOUT':
-    case 'ECONNREFUSED':
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-    case 'CERT_HAS_EXPIRED':
-    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
-    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
-    case 'ERR_TLS_CERT_ALTNAME_INVALID':
-      return 'connect';
     case 'ECONNRESET':
     case 'EPIPE':
     case 'QCC_UPSTREAM_CLOSED':
-    case 'UND_ERR_SOCKET':
-    case 'UND_ERR_CLOSED':
       return 'reset';
     default:
       return 'upstream';
@@ -285,8 +271,7 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
         if (mode === 'done') return;
         if (clientGone) return finish({ kind: 'client-abort', ...(ttfbMs !== undefined && { ttfbMs }) });
         if (mode === 'committed') {
-          const code = (err as NodeJS.ErrnoException).code;
-          const idle = code === 'QCC_BODY_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
+          const idle = (err as NodeJS.ErrnoException).code === 'QCC_BODY_TIMEOUT';
           return endInBand('upstream-error', idle ? 'upstream stream went idle' : `upstream connection failed mid-response: ${err.message}`);
         }
         const failure = mode === 'sse-hold' ? 'empty-stream' : failureOf(err);

@@ -34,7 +34,6 @@ export class ProxyMetrics implements ProxyObserver {
   readonly registry = new Registry();
   private readonly requests: TallyCounter<'endpoint' | 'model' | 'status'>;
   private readonly failovers: TallyCounter<'endpoint'>;
-  private readonly failoversByEndpoint = new Map<string, Tally>();
   private readonly transitions: Counter<'endpoint' | 'to'>;
   private readonly upstreamLatency: TallyHistogram<'endpoint'>;
   private readonly ttfb: TallyHistogram<'endpoint'>;
@@ -102,7 +101,8 @@ export class ProxyMetrics implements ProxyObserver {
     for (let i = 0; i < r.attempts.length; i++) {
       const a = r.attempts[i]!;
       upstreamMs += a.ms;
-      if (i < r.attempts.length - 1) this.failoverTally(a.endpointId).value++;
+      // Failovers are rare: the tally is looked up by label set when one happens.
+      if (i < r.attempts.length - 1) this.failovers.tally({ endpoint: a.endpointId }).value++;
     }
     if (r.endpointId !== undefined && r.status >= 200 && r.status < 300) {
       series.latency.observe((r.attempts.at(-1)?.ms ?? 0) / 1000);
@@ -118,12 +118,6 @@ export class ProxyMetrics implements ProxyObserver {
       const cost = this.prices().cost(r.model, u);
       if (cost > 0) series.cost.value += cost;
     }
-  }
-
-  private failoverTally(endpoint: string): Tally {
-    let t = this.failoversByEndpoint.get(endpoint);
-    if (!t) this.failoversByEndpoint.set(endpoint, (t = this.failovers.tally({ endpoint })));
-    return t;
   }
 
   /** The series of one (endpoint, model), made once and kept: a request then only adds to them. */

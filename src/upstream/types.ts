@@ -35,7 +35,7 @@ export interface ExchangeHandler {
   onResponseError?(controller: ExchangeController, error: Error): void;
 }
 
-/** What the forwarding code needs from a client: undici's Agent satisfies it too. */
+/** What the forwarding code and the health checks need from a client (undici's `dispatch` shape). */
 export interface Upstream {
   dispatch(request: UpstreamRequest, handler: ExchangeHandler): boolean;
   close(): Promise<void>;
