@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { UpstreamClient } from './upstream/client.js';
 import type { Config } from './config/schema.js';
@@ -12,6 +12,8 @@ import { describeEndpoints } from './endpoints/status.js';
 import { readState, writeState } from './endpoints/state-store.js';
 import { AccessKeys, isLoopbackHost, secretEquals } from './proxy/access.js';
 import { createProxyHandler } from './proxy/handler.js';
+import type { ClientRequest, ClientResponse } from './proxy/client.js';
+import { FrontServer } from './server/front-server.js';
 import type { ProxyObserver, RequestRecord } from './proxy/events.js';
 import { silentLogger, type Logger } from './log.js';
 import { ProxyMetrics } from './stats/metrics.js';
@@ -43,7 +45,8 @@ export interface AppDeps {
 }
 
 export interface App {
-  readonly server: Server;
+  /** The listening socket (qcc's front server; Node's HTTP server behind it gets what it does not answer). */
+  readonly server: NetServer;
   readonly pool: EndpointPool;
   readonly queue: FailureQueue;
   readonly metrics: ProxyMetrics;
@@ -60,6 +63,11 @@ export interface App {
 }
 
 export type { AppStatus };
+
+/** How long an idle client connection is kept (Claude Code reuses its connections between turns). */
+const KEEP_ALIVE_MS = 30_000;
+/** How long a client may take to send a request head. */
+const HEADERS_TIMEOUT_MS = 60_000;
 
 const defaultTimers: QueueTimers = {
   setTimeout: (fn, ms) => {
@@ -206,6 +214,11 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     if (!url.startsWith('/v1/')) {
       return sendProxyError(res, new ProxyError('notFound', `qcc serves the Anthropic API under /v1/; nothing at ${url.split('?')[0]}`), requestId);
     }
+    proxyRoute(req, res, requestId);
+  }
+
+  /** `/v1/*`: from Node's server (any method) and from the front server (the API's own POSTs). */
+  function proxyRoute(req: ClientRequest, res: ClientResponse, requestId: string): void {
     if (closing) return sendProxyError(res, new ProxyError('shuttingDown', 'qcc is shutting down; retry in a moment'), requestId);
     const auth = accessKeys.check(req.headers);
     if (!auth) {
@@ -262,14 +275,28 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     serveAsset(res, file);
   }
 
-  const server = createServer({ keepAliveTimeout: 30_000, requestTimeout: 0, headersTimeout: 60_000 }, route);
+  const httpServer: Server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS, requestTimeout: 0, headersTimeout: HEADERS_TIMEOUT_MS }, route);
+  httpServer.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+    // Node's own answers (431 for an oversized head, 408 for a slow one, 400 otherwise), with an empty body,
+    // and only where no response has started on the connection.
+    if (socket.writable && (socket as Socket).bytesWritten === 0) {
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+      socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+    } else {
+      socket.destroy();
+    }
+  });
+  const front = new FrontServer({
+    fallback: httpServer,
+    onRequest: (req, res) => proxyRoute(req, res, nextRequestId()),
+    maxBodyBytes: () => config.proxy.max_body_bytes,
+    keepAliveMs: KEEP_ALIVE_MS,
+    headersTimeoutMs: HEADERS_TIMEOUT_MS,
+  });
+  const server = front.server;
   server.on('connection', (s) => {
     sockets.add(s);
     s.once('close', () => sockets.delete(s));
-  });
-  server.on('clientError', (_err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
-    else socket.destroy();
   });
 
   const app: App = {
@@ -301,8 +328,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
       closing = true;
       queue.stop();
       health.stop();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
+      const closed = new Promise<void>((resolve) => front.close(() => resolve()));
       if (inflight > 0 && drainMs > 0) {
         await Promise.race([
           new Promise<void>((resolve) => drainWaiters.push(resolve)),

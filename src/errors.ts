@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { ClientResponse } from './proxy/client.js';
 
 /**
  * The one place Anthropic-shaped error bodies are built. Everything the proxy itself refuses goes through
@@ -62,7 +62,7 @@ export function anthropicErrorEvent(type: AnthropicErrorType, message: string): 
   return `event: error\ndata: ${JSON.stringify({ type: 'error', error: { type, message } })}\n\n`;
 }
 
-export function sendProxyError(res: ServerResponse, err: ProxyError, requestId: string): void {
+export function sendProxyError(res: ClientResponse, err: ProxyError, requestId: string): void {
   if (res.headersSent) {
     res.destroy();
     return;

@@ -1,4 +1,5 @@
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ClientResponse } from '../proxy/client.js';
 import { createParser, type EventSourceParser } from 'eventsource-parser';
 import type { ExchangeController, ExchangeHandler, Upstream } from '../upstream/client.js';
 import { anthropicErrorEvent } from '../errors.js';
@@ -26,7 +27,7 @@ export interface OpenAIAttemptRequest {
   policy: ReasoningPolicy;
   headersTimeoutMs: number;
   idleTimeoutMs: number;
-  res: ServerResponse;
+  res: ClientResponse;
   responseHeaders: (upstream: IncomingHttpHeaders) => HeaderMap;
 }
 

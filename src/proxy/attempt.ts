@@ -1,4 +1,5 @@
-import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ClientRequest, ClientResponse } from './client.js';
 import type { Upstream } from '../upstream/client.js';
 import type { EndpointRuntime } from '../endpoints/endpoint.js';
 import type { PickedKey } from '../endpoints/key-pool.js';
@@ -23,8 +24,8 @@ export interface AttemptInput {
   dispatcher: Upstream;
   endpoint: EndpointRuntime;
   key: PickedKey | undefined;
-  req: IncomingMessage;
-  res: ServerResponse;
+  req: ClientRequest;
+  res: ClientResponse;
   method: string;
   /** The client's request target, query string included. */
   path: string;

@@ -1,11 +1,21 @@
-import type { IncomingMessage } from 'node:http';
+import { IncomingMessage } from 'node:http';
 import { ProxyError } from '../errors.js';
+import type { ClientRequest } from './client.js';
 
 /**
  * Read the whole request body, counting bytes as they arrive (a `content-length` header is a claim, not a
  * fact). The body is kept as one Buffer so that every attempt can replay exactly the same bytes.
  */
-export function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+export function readBody(req: ClientRequest, maxBytes: number): Promise<Buffer> {
+  if (!(req instanceof IncomingMessage)) {
+    // qcc's front server collects the body itself, exactly Content-Length bytes (larger ones never reach here
+    // unless the limit was lowered by a reload in between).
+    return req.contentLength > maxBytes ? Promise.reject(tooLarge(maxBytes)) : req.body;
+  }
+  return readStream(req, maxBytes);
+}
+
+function readStream(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);
     if (Number.isFinite(declared) && declared > maxBytes) {

@@ -1,4 +1,5 @@
-import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { ClientResponse } from './client.js';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { ExchangeController, ExchangeHandler, Upstream } from '../upstream/client.js';
 import { anthropicErrorEvent } from '../errors.js';
@@ -53,7 +54,7 @@ export interface AttemptRequest {
   body: Buffer | null;
   headersTimeoutMs: number;
   idleTimeoutMs: number;
-  res: ServerResponse;
+  res: ClientResponse;
   /** Called once, at commit, for the headers the client gets (upstream's, filtered, plus the proxy's own). */
   responseHeaders: (upstream: IncomingHttpHeaders) => HeaderMap;
   /** The client asked for a stream: a JSON answer (a relay ignoring `stream: true`) is replayed as SSE. */

@@ -1,4 +1,4 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ClientRequest, ClientResponse } from './client.js';
 import type { Upstream } from '../upstream/client.js';
 import type { ProxySettings } from '../config/schema.js';
 import { ProxyError, sendProxyError } from '../errors.js';
@@ -91,14 +91,14 @@ function outcomeOf(result: AttemptResult): Outcome | undefined {
 }
 
 /** A local token estimate for `count_tokens` when no endpoint supports it: ~4 bytes a token. */
-function sendCountEstimate(res: ServerResponse, body: Buffer | null, extra: HeaderMap): void {
+function sendCountEstimate(res: ClientResponse, body: Buffer | null, extra: HeaderMap): void {
   const payload = JSON.stringify({ input_tokens: Math.max(1, Math.ceil((body?.length ?? 0) / 4)) });
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)), 'x-qcc-estimated': 'true', ...extra });
   res.end(payload);
 }
 
 export function createProxyHandler(ctx: ProxyContext) {
-  return async function handleProxy(req: IncomingMessage, res: ServerResponse, requestId: string, auth: ClientAuth): Promise<void> {
+  return async function handleProxy(req: ClientRequest, res: ClientResponse, requestId: string, auth: ClientAuth): Promise<void> {
     const startedAt = Date.now();
     const t0 = performance.now();
     const settings = ctx.settings();

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { ClientResponse } from './client.js';
 import { clientResponseHeaders, type HeaderMap } from './headers.js';
 import type { HeldResponse } from './forward.js';
 import { MAX_RELAYED_RETRY_AFTER_SECONDS, parseRetryAfter } from './policy.js';
@@ -8,7 +8,7 @@ import { MAX_RELAYED_RETRY_AFTER_SECONDS, parseRetryAfter } from './policy.js';
  * `event: error`) to the client unchanged: status, headers and body bytes. Only `retry-after` is normalised to
  * whole seconds ≤ 60, because above that Claude Code stops retrying altogether.
  */
-export function relayHeld(res: ServerResponse, held: HeldResponse, extra: HeaderMap): void {
+export function relayHeld(res: ClientResponse, held: HeldResponse, extra: HeaderMap): void {
   const headers = clientResponseHeaders(held.headers);
   const retryAfter = parseRetryAfter(held.headers['retry-after']);
   if (retryAfter !== undefined) headers['retry-after'] = String(Math.min(retryAfter, MAX_RELAYED_RETRY_AFTER_SECONDS));

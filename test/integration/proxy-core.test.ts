@@ -3,6 +3,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { request } from 'undici';
 import { Harness, endpoint, eventually, rawRequest, sleep } from '../helpers/servers.js';
 import { validateAnthropicStream } from '../helpers/stream-validator.js';
+import { raw, responses } from '../helpers/raw-http.js';
 
 const h = new Harness();
 afterEach(() => h.closeAll());
@@ -104,6 +105,27 @@ describe('forwarding through the official SDK', () => {
     expect(res.statusCode).toBe(404); // the simulator has no such route: its own 404 comes back
     expect(await res.body.json()).toMatchObject({ type: 'error', error: { message: expect.stringContaining('simulator') } });
     expect(sim.requests.at(-1)!.path).toBe('/v1/files?limit=2');
+  });
+});
+
+describe('one address, two servers', () => {
+  it("serves the API on qcc's front server and everything else through Node's, on one connection", async () => {
+    const sim = await h.sim({ name: 'up' });
+    const { url } = await h.proxy({ version: 1, endpoints: [endpoint('up', sim)] });
+    const body = JSON.stringify(MESSAGE);
+    const c = await raw(Number(new URL(url).port));
+    // The API request (fast path), then /metrics, then the same request chunked (both for Node's server), then
+    // the API request again: the connection is Node's from the first request the front server does not take.
+    const fast = `POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`;
+    const chunked = `POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+    c.socket.write(`${fast}GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n${chunked}${fast}`);
+    await eventually(() => responses(c.text()).length === 4);
+    const rs = responses(c.text());
+    expect(rs.map((r) => r.status)).toEqual([200, 200, 200, 200]);
+    expect(rs[1]!.body).toContain('qcc_requests_total');
+    for (const i of [0, 2, 3]) expect(JSON.parse(rs[i]!.body)).toMatchObject({ type: 'message', role: 'assistant' });
+    expect(sim.requests.map((r) => r.body.toString('utf8'))).toEqual([body, body, body]);
+    c.socket.destroy();
   });
 });
 

@@ -1,0 +1,37 @@
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+
+/**
+ * The client's side of an exchange as the proxy handler uses it. Two servers provide it: Node's HTTP server
+ * (IncomingMessage / ServerResponse fit these shapes as they are) and qcc's front server, which answers the API
+ * traffic itself (src/server/). Keeping the handler to this much is what lets the two stand in for each other.
+ */
+export type ClientRequest = IncomingMessage | BufferedRequest;
+
+/** A request whose body the server collects itself (qcc's front server): no stream to read. */
+export interface BufferedRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  /** The declared length, already checked against the proxy's limit. */
+  readonly contentLength: number;
+  /** The whole body; rejects if the client leaves before sending all of it. */
+  readonly body: Promise<Buffer>;
+}
+
+export interface ClientResponse {
+  /** True once the status and headers are fixed (writeHead was called). */
+  readonly headersSent: boolean;
+  /** True once the whole response has been handed to the connection. */
+  readonly writableFinished: boolean;
+  writeHead(status: number, headers: OutgoingHttpHeaders): this;
+  setHeader(name: string, value: string): this;
+  /** False when the connection's buffer is full: wait for 'drain'. */
+  write(chunk: Buffer | string): boolean;
+  end(chunk?: Buffer | string): this;
+  /** Cut the connection (nothing more can be said in the protocol). */
+  destroy(): this;
+  /** 'close': the response is over, finished or not (check writableFinished); 'drain': write more. */
+  on(event: 'close' | 'drain', listener: () => void): this;
+  once(event: 'close' | 'drain', listener: () => void): this;
+  off(event: 'close' | 'drain', listener: () => void): this;
+}

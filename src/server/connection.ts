@@ -1,0 +1,242 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import type { BufferedRequest } from '../proxy/client.js';
+import { MAX_FAST_HEAD_BYTES, parseFastHead, type FastRequestHead } from './request-head.js';
+import { FrontResponse, type ResponseOwner } from './response.js';
+
+/** What a connection needs from the server that accepted it. */
+export interface ConnectionHost {
+  readonly keepAliveSeconds: number;
+  /** True once the server is closing: responses end their connection. */
+  readonly closing: boolean;
+  maxBodyBytes(): number;
+  serve(req: FrontRequest, res: FrontResponse): void;
+  /** Give the socket, with `unread` put back in front of it, to Node's HTTP server for the rest of its life. */
+  handOff(socket: Socket, unread: Buffer | undefined): void;
+  forget(conn: FrontConnection): void;
+}
+
+export class FrontRequest implements BufferedRequest {
+  readonly method = 'POST';
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly contentLength: number;
+
+  constructor(
+    head: FastRequestHead,
+    readonly body: Promise<Buffer>,
+  ) {
+    this.url = head.url;
+    this.headers = head.headers;
+    this.contentLength = head.contentLength;
+  }
+}
+
+/** A body arriving over several reads. */
+class BodyCollector {
+  private readonly chunks: Buffer[] = [];
+  private received = 0;
+  readonly body: Promise<Buffer>;
+  private resolve!: (b: Buffer) => void;
+  private reject!: (e: Error) => void;
+
+  constructor(private readonly length: number) {
+    this.body = new Promise<Buffer>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+    // A handler that answered without reading the body (a refused key) must not see an unhandled rejection.
+    this.body.catch(() => undefined);
+  }
+
+  /** Take what belongs to the body; returns the bytes after it (the next request), if any. */
+  take(chunk: Buffer): { done: boolean; rest: Buffer | undefined } {
+    const want = this.length - this.received;
+    const piece = chunk.length <= want ? chunk : chunk.subarray(0, want);
+    this.chunks.push(piece);
+    this.received += piece.length;
+    const done = this.received === this.length;
+    if (done) this.resolve(this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.length));
+    return { done, rest: chunk.length > want ? chunk.subarray(want) : undefined };
+  }
+
+  fail(): void {
+    this.reject(new Error('client closed the connection before sending the whole body'));
+  }
+}
+
+const CRLFCRLF = Buffer.from('\r\n\r\n');
+/** Pipelined bytes held while a response is being written; past this the socket is paused. */
+const MAX_HELD_BYTES = 64 * 1024;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * One client connection on the fast path: requests read one at a time (a pipelined one waits until the response
+ * before it is written), keep-alive, and the hand-off to Node's server the moment a request is not
+ * one the fast path takes.
+ */
+export class FrontConnection implements ResponseOwner {
+  /** Bytes read but not yet parsed: a partial head, or requests pipelined behind the current one. */
+  private unread: Buffer | undefined;
+  private res: FrontResponse | undefined;
+  private collector: BodyCollector | undefined;
+  private done = false;
+  /** For the server's sweep: when the connection fell idle, and when a partial head began (-1: not now). */
+  idleSince: number;
+  headStartedAt = -1;
+
+  constructor(
+    readonly socket: Socket,
+    private readonly host: ConnectionHost,
+  ) {
+    this.idleSince = Date.now();
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onClose);
+    socket.on('error', onSocketError);
+    socket.on('drain', this.onDrain);
+  }
+
+  get keepAliveSeconds(): number {
+    return this.host.keepAliveSeconds;
+  }
+
+  get closing(): boolean {
+    return this.host.closing;
+  }
+
+  /** Neither a request nor a partial one in progress. */
+  get idle(): boolean {
+    return this.res === undefined && this.collector === undefined && this.unread === undefined;
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (this.done) return;
+    let rest: Buffer | undefined = chunk;
+    if (this.collector !== undefined) {
+      const taken = this.collector.take(chunk);
+      rest = taken.rest;
+      if (taken.done) {
+        this.collector = undefined;
+        if (this.res === undefined) this.requestOver();
+      }
+      if (rest === undefined) return;
+    }
+    this.unread = this.unread === undefined ? rest : Buffer.concat([this.unread, rest]);
+    if (this.res !== undefined || this.collector !== undefined) {
+      // Pipelined: held until the current response is written. Enough of it, and the client waits.
+      if (this.unread.length > MAX_HELD_BYTES) this.socket.pause();
+      return;
+    }
+    this.serveNext();
+  };
+
+  /** Parse and serve the next request in `unread`, if a whole head is there. */
+  private serveNext(): void {
+    const buf = this.unread;
+    if (buf === undefined || this.done) return;
+    const end = buf.indexOf(CRLFCRLF);
+    if (end === -1) {
+      if (buf.length > MAX_FAST_HEAD_BYTES) return this.handOff();
+      if (this.headStartedAt < 0) this.headStartedAt = Date.now();
+      return;
+    }
+    const head = end <= MAX_FAST_HEAD_BYTES ? parseFastHead(buf.toString('latin1', 0, end)) : undefined;
+    if (head === undefined || head.contentLength > this.host.maxBodyBytes()) return this.handOff();
+    this.headStartedAt = -1;
+    this.idleSince = -1;
+
+    const bodyStart = end + 4;
+    const bodyEnd = bodyStart + head.contentLength;
+    let body: Promise<Buffer>;
+    if (bodyEnd <= buf.length) {
+      // The usual case: the whole request came in one read.
+      body = Promise.resolve(head.contentLength === 0 ? EMPTY : buf.subarray(bodyStart, bodyEnd));
+      this.unread = bodyEnd < buf.length ? buf.subarray(bodyEnd) : undefined;
+    } else {
+      const collector = new BodyCollector(head.contentLength);
+      if (bodyStart < buf.length) collector.take(buf.subarray(bodyStart));
+      this.collector = collector;
+      body = collector.body;
+      this.unread = undefined;
+    }
+    const res = new FrontResponse(this, head.keepAlive && !this.host.closing);
+    this.res = res;
+    this.host.serve(new FrontRequest(head, body), res);
+  }
+
+  responseFinished(res: FrontResponse): void {
+    if (this.res !== res) return;
+    this.res = undefined;
+    if (!res.keepAlive) return this.finish();
+    if (this.collector === undefined) this.requestOver();
+  }
+
+  /** Both the request and its response are complete: on to the next one, or close. */
+  private requestOver(): void {
+    if (this.done) return;
+    if (this.host.closing) return this.finish();
+    if (this.unread !== undefined) {
+      // A pipelined request: served on the next tick, so a long pipeline does not grow the stack.
+      if (this.socket.isPaused()) this.socket.resume();
+      process.nextTick(() => this.serveNext());
+      return;
+    }
+    this.idleSince = Date.now();
+  }
+
+  private readonly onEnd = (): void => {
+    // As in Node's HTTP server (httpAllowHalfOpen off): a client that stops sending has left. A request being
+    // read or answered is abandoned now, so the proxy stops its upstream at once rather than at its next write.
+    if (this.res !== undefined || this.collector !== undefined) this.socket.destroy();
+    else this.finish();
+  };
+
+  private readonly onClose = (): void => {
+    this.done = true;
+    this.host.forget(this);
+    this.collector?.fail();
+    this.collector = undefined;
+    this.res?.connectionClosed();
+  };
+
+  private readonly onDrain = (): void => {
+    this.res?.emit('drain');
+  };
+
+  /** The keep-alive limit passed: close quietly. */
+  closeIdle(): void {
+    if (this.idle) this.socket.destroy();
+  }
+
+  /** A head still incomplete after the limit: 408, as Node's server answers. */
+  headersTimedOut(): void {
+    this.done = true;
+    this.socket.write('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
+    this.socket.destroySoon();
+  }
+
+  /** Close our side after the last response (the socket is ended, not destroyed, so it is flushed first). */
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.socket.end();
+  }
+
+  private handOff(): void {
+    this.done = true;
+    const socket = this.socket;
+    socket.off('data', this.onData);
+    socket.off('end', this.onEnd);
+    socket.off('close', this.onClose);
+    socket.off('error', onSocketError);
+    socket.off('drain', this.onDrain);
+    this.host.forget(this);
+    const unread = this.unread;
+    this.unread = undefined;
+    this.host.handOff(socket, unread);
+  }
+}
+
+/** Resets and the like: 'close' follows, which is where the connection is cleaned up. */
+function onSocketError(): void {}

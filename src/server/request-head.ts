@@ -1,0 +1,69 @@
+import type { IncomingHttpHeaders } from 'node:http';
+
+/**
+ * The request heads qcc's front server answers itself: the API's own traffic (`POST /v1/…` with a
+ * Content-Length body, HTTP/1.1), written the way every HTTP client writes it. Anything else — another method,
+ * chunked or `Expect: 100-continue` uploads, upgrades, HTTP/1.0, a repeated header, a byte outside the plain
+ * grammar — is not parsed here at all: the connection is handed to Node's HTTP server, which stays the authority
+ * on everything unusual (its errors, its limits, its leniencies). So this parser only has to recognise a strict
+ * subset correctly; it never has to reject anything well.
+ */
+export interface FastRequestHead {
+  method: 'POST';
+  /** The request target as sent (origin form, query string included). */
+  url: string;
+  /** Lower-case names, values trimmed of surrounding whitespace, as Node's IncomingMessage has them. */
+  headers: IncomingHttpHeaders;
+  contentLength: number;
+  /** False when the client sent `Connection: close`. */
+  keepAlive: boolean;
+}
+
+/** Node's own limit on a request head (`--max-http-header-size`, 16 KB); past it Node answers 431. */
+export const MAX_FAST_HEAD_BYTES = 16 * 1024;
+
+/** `POST`, an origin-form target under /v1/ made of RFC 3986 characters only, HTTP/1.1. */
+const REQUEST_LINE = /^POST (\/v1\/[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]*) HTTP\/1\.1$/;
+/** Header lines, each preceded by CRLF: a token, a colon, then visible ASCII, spaces and tabs only. */
+const HEADER_BLOCK = /^(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*)+$/;
+const DIGITS = /^\d{1,15}$/;
+
+/**
+ * Read a request head (the text before its blank line, decoded as latin1). Undefined means "not for the fast
+ * path": the caller hands the connection to Node's HTTP server with the bytes unread.
+ */
+export function parseFastHead(text: string): FastRequestHead | undefined {
+  const firstEol = text.indexOf('\r\n');
+  if (firstEol === -1) return undefined;
+  const line = REQUEST_LINE.exec(text.slice(0, firstEol));
+  if (line === null) return undefined;
+  const block = text.slice(firstEol);
+  if (!HEADER_BLOCK.test(block)) return undefined;
+
+  const headers: IncomingHttpHeaders = {};
+  let lineStart = 2;
+  while (lineStart < block.length) {
+    let lineEnd = block.indexOf('\r\n', lineStart);
+    if (lineEnd === -1) lineEnd = block.length;
+    const colon = block.indexOf(':', lineStart);
+    const name = block.slice(lineStart, colon).toLowerCase();
+    // A repeated name is left to Node: it joins some, keeps the first of others, refuses a second Content-Length.
+    if (headers[name] !== undefined) return undefined;
+    headers[name] = block.slice(colon + 1, lineEnd).trim();
+    lineStart = lineEnd + 2;
+  }
+
+  // Framing and connection management other than the plain case belong to Node's server.
+  if (headers['transfer-encoding'] !== undefined || headers.expect !== undefined || headers.upgrade !== undefined) return undefined;
+  if (headers.host === undefined) return undefined; // Node answers 400 to an HTTP/1.1 request without Host
+  const length = headers['content-length'];
+  if (length === undefined || !DIGITS.test(length)) return undefined;
+  const connection = headers.connection;
+  let keepAlive = true;
+  if (connection !== undefined) {
+    const c = connection.toLowerCase();
+    if (c === 'close') keepAlive = false;
+    else if (c !== 'keep-alive') return undefined; // a token list (e.g. naming headers) is Node's to interpret
+  }
+  return { method: 'POST', url: line[1]!, headers, contentLength: Number(length), keepAlive };
+}

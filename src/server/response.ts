@@ -1,0 +1,209 @@
+import { EventEmitter } from 'node:events';
+import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
+import type { ClientResponse } from '../proxy/client.js';
+
+/**
+ * A response written straight to the client's socket: the status line and headers as one string, the body
+ * framed by Content-Length when the caller gives one and chunked otherwise. It adds what Node's ServerResponse
+ * adds (Date, Connection, Keep-Alive, Transfer-Encoding) with the same spelling, refuses the same malformed
+ * headers, and holds the head back until the first body write so that head and body leave in one `writev`.
+ */
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** What Node's ServerResponse refuses in a header value (a CR or LF would let a value start a new header). */
+const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+const CHUNK_END = '\r\n';
+const LAST_CHUNK = '0\r\n\r\n';
+
+/** The Date header's value, made at most once a second (as Node does). */
+let cachedDate: string | undefined;
+function httpDate(): string {
+  if (cachedDate === undefined) {
+    const now = new Date();
+    cachedDate = now.toUTCString();
+    setTimeout(() => (cachedDate = undefined), 1000 - now.getMilliseconds()).unref();
+  }
+  return cachedDate;
+}
+
+export interface ResponseOwner {
+  readonly socket: Socket;
+  /** Seconds announced in `Keep-Alive: timeout=N`. */
+  readonly keepAliveSeconds: number;
+  /** The server is shutting down: no response promises keep-alive. */
+  readonly closing: boolean;
+  /** The response has been written in full; the connection may read the next request or close. */
+  responseFinished(res: FrontResponse): void;
+}
+
+export class FrontResponse extends EventEmitter implements ClientResponse {
+  headersSent = false;
+  private finished = false;
+  private closed = false;
+  /** The head, written together with the first piece of body. */
+  private pendingHead: string | undefined;
+  private chunked = false;
+  private extraHeaders: Record<string, string> | undefined;
+
+  constructor(
+    private readonly owner: ResponseOwner,
+    /** Whether the connection stays open after this response (the client's wish, then the server's). */
+    public keepAlive: boolean,
+  ) {
+    super();
+  }
+
+  get writableFinished(): boolean {
+    return this.finished;
+  }
+
+  setHeader(name: string, value: string): this {
+    if (this.headersSent) throw new Error('headers already sent');
+    if (name.toLowerCase() === 'connection') {
+      if (value.toLowerCase() === 'close') this.keepAlive = false;
+      return this;
+    }
+    (this.extraHeaders ??= {})[name] = value;
+    return this;
+  }
+
+  writeHead(status: number, headers: OutgoingHttpHeaders): this {
+    if (this.headersSent) throw new Error('headers already sent');
+    if (this.owner.closing) this.keepAlive = false;
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`;
+    let hasDate = false;
+    let hasLength = false;
+    const add = (name: string, value: OutgoingHttpHeaders[string]) => {
+      if (value === undefined) return;
+      if (!TOKEN.test(name)) throw invalidHeader(`invalid header name "${name}"`);
+      // Framing and connection headers are the server's to write, as in Node; the rest go out as given.
+      switch (name.length) {
+        case 4:
+          if (name.toLowerCase() === 'date') hasDate = true;
+          break;
+        case 10: {
+          const lower = name.toLowerCase();
+          if (lower === 'connection') {
+            if (String(value).toLowerCase() === 'close') this.keepAlive = false;
+            return;
+          }
+          if (lower === 'keep-alive') return;
+          break;
+        }
+        case 14:
+          if (name.toLowerCase() === 'content-length') hasLength = true;
+          break;
+        case 17:
+          if (name.toLowerCase() === 'transfer-encoding') return;
+          break;
+      }
+      if (Array.isArray(value)) {
+        for (const v of value) head += headerLine(name, v);
+      } else {
+        head += headerLine(name, typeof value === 'string' ? value : String(value));
+      }
+    };
+    for (const name in headers) add(name, headers[name]);
+    if (this.extraHeaders) for (const name in this.extraHeaders) add(name, this.extraHeaders[name]);
+    if (!hasDate) head += `Date: ${httpDate()}\r\n`;
+    head += this.keepAlive ? `Connection: keep-alive\r\nKeep-Alive: timeout=${this.owner.keepAliveSeconds}\r\n` : 'Connection: close\r\n';
+    const bodiless = status === 204 || status === 304 || (status >= 100 && status < 200);
+    if (!hasLength && !bodiless) {
+      this.chunked = true;
+      head += 'Transfer-Encoding: chunked\r\n';
+    }
+    this.pendingHead = `${head}\r\n`;
+    this.headersSent = true;
+    return this;
+  }
+
+  write(chunk: Buffer | string): boolean {
+    if (this.finished || this.closed) return false;
+    if (!this.headersSent) this.writeHead(200, {});
+    const socket = this.owner.socket;
+    const length = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    if (length === 0) {
+      // Nothing to frame (and an empty chunk would end a chunked body), but the head may still be due.
+      if (this.pendingHead !== undefined) return this.flushHead();
+      return socket.writableLength < socket.writableHighWaterMark;
+    }
+    socket.cork();
+    if (this.chunked) {
+      socket.write(`${this.takeHead()}${length.toString(16)}\r\n`, 'latin1');
+      socket.write(chunk);
+      socket.write(CHUNK_END, 'latin1');
+    } else {
+      if (this.pendingHead !== undefined) socket.write(this.takeHead(), 'latin1');
+      socket.write(chunk);
+    }
+    socket.uncork();
+    return socket.writableLength < socket.writableHighWaterMark;
+  }
+
+  end(chunk?: Buffer | string): this {
+    if (this.finished || this.closed) return this;
+    if (!this.headersSent) this.writeHead(200, {});
+    const socket = this.owner.socket;
+    const length = chunk === undefined ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    socket.cork();
+    if (this.chunked) {
+      if (length > 0) {
+        socket.write(`${this.takeHead()}${length.toString(16)}\r\n`, 'latin1');
+        socket.write(chunk!);
+        socket.write(`${CHUNK_END}${LAST_CHUNK}`, 'latin1');
+      } else {
+        socket.write(`${this.takeHead()}${LAST_CHUNK}`, 'latin1');
+      }
+    } else {
+      if (this.pendingHead !== undefined) socket.write(this.takeHead(), 'latin1');
+      if (length > 0) socket.write(chunk!);
+    }
+    socket.uncork();
+    this.finished = true;
+    this.owner.responseFinished(this);
+    process.nextTick(notifyClosed, this);
+    return this;
+  }
+
+  destroy(): this {
+    this.owner.socket.destroy();
+    return this;
+  }
+
+  /** The connection closed: a response that was not finished ends here (the proxy stops its upstream). */
+  connectionClosed(): void {
+    if (!this.finished) this.notifyClosed();
+  }
+
+  /** 'close', once, whether the response finished or the connection went first. */
+  notifyClosed(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.emit('close');
+  }
+
+  private takeHead(): string {
+    const head = this.pendingHead ?? '';
+    this.pendingHead = undefined;
+    return head;
+  }
+
+  private flushHead(): boolean {
+    const socket = this.owner.socket;
+    return socket.write(this.takeHead(), 'latin1');
+  }
+}
+
+function notifyClosed(res: FrontResponse): void {
+  res.notifyClosed();
+}
+
+function headerLine(name: string, value: string): string {
+  if (INVALID_VALUE.test(value)) throw invalidHeader(`invalid character in header "${name}"`);
+  return `${name}: ${value}\r\n`;
+}
+
+function invalidHeader(message: string): Error {
+  return Object.assign(new TypeError(message), { code: 'ERR_INVALID_CHAR' });
+}

@@ -1,0 +1,374 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { Agent, createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { FrontServer, type FrontServerOptions } from '../../src/server/front-server.js';
+import type { FrontRequest } from '../../src/server/connection.js';
+import type { FrontResponse } from '../../src/server/response.js';
+import { eventually, sleep } from '../helpers/servers.js';
+import { raw, responses } from '../helpers/raw-http.js';
+
+/**
+ * qcc's front server on its own: which requests it answers itself, which it hands (with their connection) to
+ * Node's HTTP server, and how it keeps connections — keep-alive, pipelining, half-close, timeouts,
+ * backpressure, closing. Responses are read by Node's HTTP client or byte for byte off a raw socket.
+ */
+
+interface Started {
+  front: FrontServer;
+  port: number;
+  /** Requests the front server answered, in order. */
+  served: { req: FrontRequest; res: FrontResponse }[];
+  connections: () => number;
+}
+
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of closers.splice(0).reverse()) await c();
+});
+
+type Handler = (req: FrontRequest, res: FrontResponse) => void;
+
+/** Echo: the body back, with who served it. */
+const echo: Handler = (req, res) => {
+  req.body.then(
+    (body) => {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': String(body.length), 'x-served-by': 'front', 'x-url': req.url });
+      res.end(body);
+    },
+    () => undefined,
+  );
+};
+
+async function start(onRequest: Handler = echo, options: Partial<FrontServerOptions> = {}): Promise<Started> {
+  const fallback: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = JSON.stringify({ method: req.method, url: req.url, httpVersion: req.httpVersion, body: Buffer.concat(chunks).toString('latin1') });
+      res.writeHead(200, { 'content-type': 'application/json', 'x-served-by': 'node' });
+      res.end(body);
+    });
+  });
+  const served: Started['served'] = [];
+  const front = new FrontServer({
+    fallback,
+    onRequest: (req, res) => {
+      served.push({ req, res });
+      onRequest(req, res);
+    },
+    maxBodyBytes: () => 1024 * 1024,
+    keepAliveMs: 30_000,
+    headersTimeoutMs: 60_000,
+    ...options,
+  });
+  let connections = 0;
+  const sockets = new Set<Socket>();
+  front.server.on('connection', (s: Socket) => {
+    connections++;
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve) => front.server.listen(0, '127.0.0.1', resolve));
+  closers.push(
+    () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        front.close(() => resolve());
+      }),
+  );
+  return { front, port: (front.server.address() as AddressInfo).port, served, connections: () => connections };
+}
+
+function post(path: string, body: string, headers: Record<string, string> = {}): string {
+  return `POST ${path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}\r\n`)
+    .join('')}\r\n${body}`;
+}
+
+function get(port: number, agent: Agent | undefined, opts: { method?: string; path: string; headers?: Record<string, string>; body?: string | Buffer; chunked?: boolean }) {
+  return new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, agent, method: opts.method ?? 'POST', path: opts.path, headers: opts.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('latin1') }));
+    });
+    req.on('error', reject);
+    if (opts.chunked) {
+      req.write(opts.body ?? '');
+      req.end();
+    } else {
+      req.end(opts.body);
+    }
+  });
+}
+
+describe('front server: what it answers, what it hands to Node', () => {
+  it('answers API POSTs itself, reusing one connection, with the headers Node would add', async () => {
+    const s = await start();
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    for (let i = 0; i < 20; i++) {
+      const r = await get(s.port, agent, { path: `/v1/messages?i=${i}`, body: `hello ${i}`, headers: { 'content-type': 'text/plain' } });
+      expect(r.status).toBe(200);
+      expect(r.body).toBe(`hello ${i}`);
+      expect(r.headers['x-served-by']).toBe('front');
+      expect(r.headers['x-url']).toBe(`/v1/messages?i=${i}`);
+      expect(r.headers.connection).toBe('keep-alive');
+      expect(r.headers['keep-alive']).toBe('timeout=30');
+      expect(new Date(String(r.headers.date)).getTime()).toBeGreaterThan(Date.now() - 5_000);
+    }
+    agent.destroy();
+    expect(s.served).toHaveLength(20);
+    expect(s.connections()).toBe(1);
+  });
+
+  it('streams a body without a length as chunks, ending with the last chunk', async () => {
+    const s = await start((req, res) => {
+      void req.body.then(() => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        for (let i = 0; i < 5; i++) res.write(`event: n\ndata: ${i}\n\n`);
+        res.write(''); // an empty write must not end the body
+        res.end(Buffer.from('event: done\n\n'));
+      });
+    });
+    const r = await get(s.port, undefined, { path: '/v1/messages', body: '{}' });
+    expect(r.headers['transfer-encoding']).toBe('chunked');
+    expect(r.body).toBe(`${[0, 1, 2, 3, 4].map((i) => `event: n\ndata: ${i}\n\n`).join('')}event: done\n\n`);
+  });
+
+  const handedOff: [string, (port: number) => Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>][] = [
+    ['a GET', (port) => get(port, undefined, { method: 'GET', path: '/v1/models' })],
+    ['a path outside /v1/', (port) => get(port, undefined, { path: '/api/config', body: 'x' })],
+    ['a chunked upload', (port) => get(port, undefined, { path: '/v1/messages', body: 'chunky', chunked: true })],
+    ['Expect: 100-continue', (port) => get(port, undefined, { path: '/v1/messages', body: 'wait', headers: { expect: '100-continue' } })],
+    ['a body over the limit', (port) => get(port, undefined, { path: '/v1/messages', body: Buffer.alloc(1024 * 1024 + 1, 0x61) })],
+  ];
+  for (const [what, send] of handedOff) {
+    it(`hands ${what} to Node's server, which answers it`, async () => {
+      const s = await start();
+      const r = await send(s.port);
+      expect(r.status).toBe(200);
+      expect(r.headers['x-served-by']).toBe('node');
+      expect(s.served).toHaveLength(0);
+    });
+  }
+
+  it('hands HTTP/1.0 to Node', async () => {
+    const s = await start();
+    const c = await raw(s.port);
+    c.socket.write('POST /v1/messages HTTP/1.0\r\nhost: a\r\ncontent-length: 2\r\n\r\nhi');
+    await c.closed;
+    const [r] = responses(c.text());
+    expect(r!.headers['x-served-by']).toBe('node');
+    expect(JSON.parse(r!.body)).toMatchObject({ httpVersion: '1.0', body: 'hi' });
+  });
+
+  it("lets Node refuse what is malformed (400) or too large (431), with the bytes as they came", async () => {
+    const s = await start();
+    const bad = await raw(s.port);
+    bad.socket.write('POST /v1/messages HTTP/1.1\r\nhost: a\r\nx-bad\u0001: 1\r\ncontent-length: 0\r\n\r\n');
+    await bad.closed;
+    expect(bad.text()).toMatch(/^HTTP\/1\.1 400 /);
+    const big = await raw(s.port);
+    big.socket.write(`POST /v1/messages HTTP/1.1\r\nhost: a\r\nx-big: ${'a'.repeat(17 * 1024)}\r\ncontent-length: 0\r\n\r\n`);
+    await big.closed;
+    expect(big.text()).toMatch(/^HTTP\/1\.1 431 /);
+    expect(s.served).toHaveLength(0);
+  });
+
+  it('serves pipelined requests in order, handing the connection over at the first one it does not take', async () => {
+    const s = await start();
+    const c = await raw(s.port);
+    c.socket.write(`${post('/v1/a', 'one')}${post('/v1/b', 'two')}GET /dashboard/ HTTP/1.1\r\nhost: a\r\n\r\n${post('/v1/c', 'three')}`);
+    await eventually(() => responses(c.text()).length === 4);
+    const rs = responses(c.text());
+    expect(rs.map((r) => r.headers['x-served-by'])).toEqual(['front', 'front', 'node', 'node']);
+    expect(rs[0]!.body).toBe('one');
+    expect(rs[1]!.body).toBe('two');
+    expect(JSON.parse(rs[2]!.body)).toMatchObject({ method: 'GET', url: '/dashboard/' });
+    expect(JSON.parse(rs[3]!.body)).toMatchObject({ url: '/v1/c', body: 'three' });
+    c.socket.destroy();
+  });
+
+  it('reads a request that arrives a byte at a time', async () => {
+    const s = await start();
+    const c = await raw(s.port);
+    const bytes = Buffer.from(post('/v1/messages', 'slowly, byte by byte'));
+    for (const b of bytes) {
+      c.socket.write(Buffer.from([b]));
+      await sleep(1);
+    }
+    await eventually(() => responses(c.text()).length === 1);
+    expect(responses(c.text())[0]!.body).toBe('slowly, byte by byte');
+    expect(s.served).toHaveLength(1);
+    c.socket.destroy();
+  });
+
+  it("treats a client that half-closes as gone, as Node's server does: the response closes unfinished", async () => {
+    const s = await start(() => undefined);
+    const c = await raw(s.port);
+    c.socket.write(post('/v1/messages', '{}'));
+    await eventually(() => s.served.length === 1);
+    const { res } = s.served[0]!;
+    const closed = new Promise<boolean>((resolve) => res.on('close', () => resolve(res.writableFinished)));
+    c.socket.end();
+    expect(await closed).toBe(false);
+    await c.closed;
+  });
+
+  it('closes after a response when the client asks for it', async () => {
+    const s = await start();
+    const c = await raw(s.port);
+    c.socket.write(post('/v1/messages', 'last', { connection: 'close' }));
+    await c.closed;
+    const [r] = responses(c.text());
+    expect(r!.headers.connection).toBe('close');
+    expect(r!.headers['keep-alive']).toBeUndefined();
+    expect(r!.body).toBe('last');
+  });
+
+  it('closes after a response the handler marks connection: close, and reads nothing more', async () => {
+    const s = await start((req, res) => {
+      res.setHeader('connection', 'close');
+      res.writeHead(413, { 'content-type': 'text/plain', 'content-length': '4' });
+      res.end('nope');
+      void req;
+    });
+    const c = await raw(s.port);
+    c.socket.write(post('/v1/messages', 'x'.repeat(100)));
+    await c.closed;
+    const [r] = responses(c.text());
+    expect(r!.status).toBe(413);
+    expect(r!.headers.connection).toBe('close');
+  });
+
+  it('fails the body and closes the response when the client leaves mid-upload', async () => {
+    const s = await start(() => undefined);
+    const c = await raw(s.port);
+    c.socket.write('POST /v1/messages HTTP/1.1\r\nhost: a\r\ncontent-length: 100\r\n\r\nonly part');
+    await eventually(() => s.served.length === 1);
+    const { req, res } = s.served[0]!;
+    const closed = new Promise<boolean>((resolve) => res.on('close', () => resolve(res.writableFinished)));
+    c.socket.destroy();
+    await expect(req.body).rejects.toThrow(/before sending the whole body/);
+    expect(await closed).toBe(false);
+  });
+
+  it('drops a connection whose client half-closes mid-upload (the request can never complete)', async () => {
+    const s = await start(() => undefined);
+    const c = await raw(s.port);
+    c.socket.end('POST /v1/messages HTTP/1.1\r\nhost: a\r\ncontent-length: 100\r\n\r\npart');
+    await c.closed;
+    await expect(s.served[0]!.req.body).rejects.toThrow();
+  });
+
+  it('tells the response when the client leaves mid-stream', async () => {
+    const s = await start((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      res.write('event: ping\n\n');
+    });
+    const c = await raw(s.port);
+    c.socket.write(post('/v1/messages', '{}'));
+    await eventually(() => c.text().includes('event: ping'));
+    const { res } = s.served[0]!;
+    const closed = new Promise<boolean>((resolve) => res.on('close', () => resolve(res.writableFinished)));
+    c.socket.destroy();
+    expect(await closed).toBe(false);
+  });
+
+  it('reports a full connection (write returns false) and drains when the client reads', async () => {
+    let sawFull = false;
+    let drained = false;
+    const s = await start((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      const piece = Buffer.alloc(64 * 1024, 0x62);
+      let sent = 0;
+      const pump = () => {
+        while (sent < 64) {
+          sent++;
+          if (!res.write(piece)) {
+            sawFull = true;
+            res.once('drain', () => {
+              drained = true;
+              pump();
+            });
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+    });
+    const c = await raw(s.port);
+    c.socket.pause(); // a client that does not read for a while
+    c.socket.write(post('/v1/messages', '{}'));
+    await eventually(() => sawFull);
+    expect(drained).toBe(false);
+    c.socket.resume();
+    await eventually(() => c.text().endsWith('0\r\n\r\n'), 10_000);
+    expect(drained).toBe(true);
+    expect(responses(c.text())[0]!.body.length).toBe(64 * 64 * 1024);
+    c.socket.destroy();
+  });
+
+  it('refuses a header value that would inject a header, as Node does', async () => {
+    let error: unknown;
+    const s = await start((_req, res) => {
+      try {
+        res.writeHead(200, { 'x-evil': 'a\r\nset-cookie: stolen=1' });
+      } catch (e: unknown) {
+        error = e;
+        res.writeHead(500, { 'content-length': '0' }).end();
+      }
+    });
+    const r = await get(s.port, undefined, { path: '/v1/messages', body: '{}' });
+    expect(r.status).toBe(500);
+    expect((error as NodeJS.ErrnoException).code).toBe('ERR_INVALID_CHAR');
+    expect(r.headers['set-cookie']).toBeUndefined();
+  });
+});
+
+describe('front server: timeouts and closing', () => {
+  it('closes a keep-alive connection left idle past the limit', async () => {
+    const s = await start(echo, { keepAliveMs: 300, sweepMs: 50 });
+    const c = await raw(s.port);
+    c.socket.write(post('/v1/messages', 'one'));
+    const t0 = Date.now();
+    await c.closed;
+    expect(responses(c.text())[0]!.body).toBe('one');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
+  });
+
+  it('answers 408 to a head that does not complete in time', async () => {
+    const s = await start(echo, { headersTimeoutMs: 300, sweepMs: 50 });
+    const c = await raw(s.port);
+    c.socket.write('POST /v1/messages HTTP/1.1\r\nhost: a\r\n');
+    await c.closed;
+    expect(c.text()).toMatch(/^HTTP\/1\.1 408 Request Timeout\r\n/);
+  });
+
+  it('on close: idle connections go at once, a request in flight finishes with connection: close', async () => {
+    let release = () => {};
+    const s = await start((req, res) => {
+      void req.body.then((body) => {
+        release = () => {
+          res.writeHead(200, { 'content-type': 'text/plain', 'content-length': String(body.length) });
+          res.end(body);
+        };
+      });
+    });
+    const idle = await raw(s.port);
+    const busy = await raw(s.port);
+    busy.socket.write(post('/v1/messages', 'in flight'));
+    await eventually(() => s.served.length === 1);
+    let serverClosed = false;
+    s.front.close(() => (serverClosed = true));
+    await idle.closed;
+    expect(idle.text()).toBe('');
+    expect(busy.ended()).toBe(false);
+    release();
+    await busy.closed;
+    const [r] = responses(busy.text());
+    expect(r!.body).toBe('in flight');
+    await eventually(() => serverClosed);
+  });
+});
