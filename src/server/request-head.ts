@@ -27,6 +27,8 @@ const REQUEST_LINE = /^POST (\/v1\/[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]*) HTTP\/
 /** Header lines, each preceded by CRLF: a token, a colon, then visible ASCII, spaces and tabs only. */
 const HEADER_BLOCK = /^(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*)+$/;
 const DIGITS = /^\d{1,15}$/;
+/** Node keeps at most 2,000 header lines and drops the rest; far fewer is normal (Claude Code sends ~20). */
+const MAX_FAST_HEADERS = 200;
 
 /**
  * Read a request head (the text before its blank line, decoded as latin1). Undefined means "not for the fast
@@ -42,7 +44,9 @@ export function parseFastHead(text: string): FastRequestHead | undefined {
 
   const headers: IncomingHttpHeaders = {};
   let lineStart = 2;
+  let count = 0;
   while (lineStart < block.length) {
+    if (++count > MAX_FAST_HEADERS) return undefined;
     let lineEnd = block.indexOf('\r\n', lineStart);
     if (lineEnd === -1) lineEnd = block.length;
     const colon = block.indexOf(':', lineStart);

@@ -44,6 +44,7 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
   /** The head, written together with the first piece of body. */
   private pendingHead: string | undefined;
   private chunked = false;
+  private corked = false;
   private extraHeaders: Record<string, string> | undefined;
 
   constructor(
@@ -128,17 +129,15 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
       if (this.pendingHead !== undefined) return this.flushHead();
       return socket.writableLength < socket.writableHighWaterMark;
     }
-    socket.cork();
+    this.corkUntilNextTick();
     if (this.chunked) {
       socket.write(`${this.takeHead()}${length.toString(16)}\r\n`, 'latin1');
       socket.write(chunk);
-      socket.write(CHUNK_END, 'latin1');
-    } else {
-      if (this.pendingHead !== undefined) socket.write(this.takeHead(), 'latin1');
-      socket.write(chunk);
+      // The socket's own answer: false means it will emit 'drain'.
+      return socket.write(CHUNK_END, 'latin1');
     }
-    socket.uncork();
-    return socket.writableLength < socket.writableHighWaterMark;
+    if (this.pendingHead !== undefined) socket.write(this.takeHead(), 'latin1');
+    return socket.write(chunk);
   }
 
   end(chunk?: Buffer | string): this {
@@ -146,7 +145,7 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
     if (!this.headersSent) this.writeHead(200, {});
     const socket = this.owner.socket;
     const length = chunk === undefined ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-    socket.cork();
+    this.corkUntilNextTick();
     if (this.chunked) {
       if (length > 0) {
         socket.write(`${this.takeHead()}${length.toString(16)}\r\n`, 'latin1');
@@ -159,7 +158,7 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
       if (this.pendingHead !== undefined) socket.write(this.takeHead(), 'latin1');
       if (length > 0) socket.write(chunk!);
     }
-    socket.uncork();
+    this.uncork();
     this.finished = true;
     this.owner.responseFinished(this);
     process.nextTick(notifyClosed, this);
@@ -183,6 +182,24 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
     this.emit('close');
   }
 
+  /**
+   * Writes made in one tick leave in one `writev`, as Node's ServerResponse arranges too: the last piece of a
+   * stream and its terminating chunk are usually decoded from the same upstream read, and on loopback every
+   * separate write is a syscall that also runs the receiver's side of TCP.
+   */
+  private corkUntilNextTick(): void {
+    if (this.corked) return;
+    this.corked = true;
+    this.owner.socket.cork();
+    process.nextTick(uncorkResponse, this);
+  }
+
+  uncork(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.owner.socket.uncork();
+  }
+
   private takeHead(): string {
     const head = this.pendingHead ?? '';
     this.pendingHead = undefined;
@@ -193,6 +210,10 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
     const socket = this.owner.socket;
     return socket.write(this.takeHead(), 'latin1');
   }
+}
+
+function uncorkResponse(res: FrontResponse): void {
+  res.uncork();
 }
 
 function notifyClosed(res: FrontResponse): void {

@@ -148,6 +148,7 @@ describe('parseFastHead', () => {
     ['latin1 in a value', `${base}\r\nx-a: caf\u00e9`],
     ['an empty name', `${base}\r\n: 1`],
     ['a leading blank line', `\r\n${base}`],
+    ['hundreds of headers', `${base}${Array.from({ length: 300 }, (_, i) => `\r\nx-${i}: 1`).join('')}`],
   ];
   for (const [what, head] of leftToNode) {
     it(`leaves ${what} to Node`, () => {
