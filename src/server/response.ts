@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ClientResponse } from '../proxy/client.js';
+import { HTTP_TOKEN as TOKEN } from '../shared/http-grammar.js';
 
 /**
  * A response written straight to the client's socket: the status line and headers as one string, the body
@@ -10,7 +11,6 @@ import type { ClientResponse } from '../proxy/client.js';
  * headers, and holds the head back until the first body write so that head and body leave in one `writev`.
  */
 
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 /** What Node's ServerResponse refuses in a header value (a CR or LF would let a value start a new header). */
 const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const CHUNK_END = '\r\n';
@@ -126,8 +126,9 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
     const length = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
     if (length === 0) {
       // Nothing to frame (and an empty chunk would end a chunked body), but the head may still be due.
-      if (this.pendingHead !== undefined) return this.flushHead();
-      return socket.writableLength < socket.writableHighWaterMark;
+      if (this.pendingHead === undefined) return socket.writableLength < socket.writableHighWaterMark;
+      this.corkUntilNextTick();
+      return socket.write(this.takeHead(), 'latin1');
     }
     this.corkUntilNextTick();
     if (this.chunked) {
@@ -204,11 +205,6 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
     const head = this.pendingHead ?? '';
     this.pendingHead = undefined;
     return head;
-  }
-
-  private flushHead(): boolean {
-    const socket = this.owner.socket;
-    return socket.write(this.takeHead(), 'latin1');
   }
 }
 

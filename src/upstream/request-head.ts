@@ -1,10 +1,10 @@
+import { HTTP_TOKEN as TOKEN } from '../shared/http-grammar.js';
 import { UpstreamError, type UpstreamRequest } from './types.js';
 
 /** The request line and header block the client writes, with the checks that keep a caller from smuggling. */
 
 /** Header fields the client frames itself: never taken from the caller. */
 const OWN_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer']);
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const INVALID_VALUE = /[\r\n\0]/;
 const INVALID_TARGET = /[\s\0]/;
 const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);

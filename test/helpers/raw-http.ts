@@ -31,7 +31,10 @@ export function responses(text: string): { status: number; headers: IncomingHttp
     }
     let body = '';
     at = end + 4;
-    if (headers['transfer-encoding'] === 'chunked') {
+    const status = Number(lines[0]!.split(' ')[1]);
+    if (status === 204 || status === 304) {
+      // no body, whatever the headers say
+    } else if (headers['transfer-encoding'] === 'chunked') {
       for (;;) {
         const eol = text.indexOf('\r\n', at);
         const size = parseInt(text.slice(at, eol), 16);
@@ -51,7 +54,7 @@ export function responses(text: string): { status: number; headers: IncomingHttp
       body = text.slice(at); // delimited by the end of the connection
       at = text.length;
     }
-    out.push({ status: Number(lines[0]!.split(' ')[1]), headers, body });
+    out.push({ status, headers, body });
   }
   return out;
 }

@@ -226,7 +226,7 @@ describe('front server: what it answers, what it hands to Node', () => {
     expect(r!.body).toBe('last');
   });
 
-  it('closes after a response the handler marks connection: close, and reads nothing more', async () => {
+  it('closes after a response the handler marks connection: close', async () => {
     const s = await start((req, res) => {
       res.setHeader('connection', 'close');
       res.writeHead(413, { 'content-type': 'text/plain', 'content-length': '4' });
@@ -314,6 +314,26 @@ describe('front server: what it answers, what it hands to Node', () => {
     expect(responses(c.text())[0]!.body.length).toBe(PIECES * 64 * 1024);
     c.socket.destroy();
   }, 30_000);
+
+  it('frames what a handler writes as Node would: list headers, a 204, an empty stream, a length given as a number', async () => {
+    const s = await start((req, res) => {
+      if (req.url === '/v1/list') res.writeHead(200, { 'set-cookie': ['a=1', 'b=2'], 'content-length': 2 }).end('ok');
+      else if (req.url === '/v1/none') res.writeHead(204, { 'x-a': '1' }).end();
+      else res.writeHead(200, { 'content-type': 'text/event-stream' }).end();
+    });
+    const c = await raw(s.port);
+    c.socket.write(`${post('/v1/list', '')}${post('/v1/none', '')}${post('/v1/empty', '')}`);
+    await eventually(() => responses(c.text()).length === 3);
+    expect(c.text()).toContain('set-cookie: a=1\r\nset-cookie: b=2\r\ncontent-length: 2\r\n');
+    const [list, none, empty] = responses(c.text());
+    expect(list!.body).toBe('ok');
+    expect(none!.status).toBe(204);
+    expect(none!.headers['transfer-encoding']).toBeUndefined();
+    expect(none!.headers['content-length']).toBeUndefined();
+    expect(empty!.headers['transfer-encoding']).toBe('chunked');
+    expect(c.text().endsWith('Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n')).toBe(true);
+    c.socket.destroy();
+  });
 
   it('refuses a header value that would inject a header, as Node does', async () => {
     let error: unknown;
