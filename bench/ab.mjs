@@ -3,7 +3,9 @@
 // Usage: node bench/ab.mjs TARGET...   where TARGET is a built qcc dist/ directory (e.g. a copy of an older build)
 //        or a script that takes the upstream URL and prints "listening on http://…" (bench/bare-passthrough.mjs).
 //        ROUND=4000 ROUNDS=8 by default. List a target twice to see how much two processes of one build differ.
-import { existsSync, statSync } from 'node:fs';
+//        SCENARIOS=json,sse (default), or any of json, sse, cc (the captured 76 KB Claude Code request, streamed),
+//        big (256 KB bodies); the large ones run ROUND/10 requests a round at concurrency 4.
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cpuMicros, spawnReady } from './procs.mjs';
 import { load, median, messageBody } from './load.mjs';
@@ -26,9 +28,19 @@ for (const t of targets) {
   procs.push({ name: t, p: await spawnReady(process.execPath, args, /listening on (http:\/\/[\d.]+:\d+)/) });
 }
 
-for (const stream of [false, true]) {
-  const body = messageBody('bench', { stream });
-  for (const x of procs) await load({ url: x.p.match[1], body, n: 4000, concurrency: 8 }); // JIT warm-up
+const captured = () => JSON.parse(readFileSync(join(here, '../test/fixtures/claude-code-2.1.197-messages-body.json'), 'utf8'));
+const scenarios = {
+  json: { body: () => messageBody('bench'), n: ROUND, concurrency: 8 },
+  sse: { body: () => messageBody('bench', { stream: true }), n: ROUND, concurrency: 8 },
+  cc: { body: () => JSON.stringify({ ...captured(), model: 'bench' }), n: Math.ceil(ROUND / 10), concurrency: 4 },
+  big: { body: () => messageBody('bench', { padBytes: 256 * 1024 }), n: Math.ceil(ROUND / 10), concurrency: 4 },
+};
+for (const name of (process.env.SCENARIOS ?? 'json,sse').split(',')) {
+  const scenario = scenarios[name];
+  if (!scenario) throw new Error(`unknown scenario ${name}`);
+  const body = scenario.body();
+  const ROUND_N = scenario.n;
+  for (const x of procs) await load({ url: x.p.match[1], body, n: ROUND_N, concurrency: scenario.concurrency }); // JIT warm-up
   const cpu = procs.map(() => []);
   const p50 = procs.map(() => []);
   for (let r = 0; r < ROUNDS; r++) {
@@ -36,12 +48,12 @@ for (const stream of [false, true]) {
       const k = (i + r) % procs.length;
       const { p } = procs[k];
       const before = cpuMicros(p.child.pid);
-      await load({ url: p.match[1], body, n: ROUND, concurrency: 8 });
-      cpu[k].push((cpuMicros(p.child.pid) - before) / ROUND);
+      await load({ url: p.match[1], body, n: ROUND_N, concurrency: scenario.concurrency });
+      cpu[k].push((cpuMicros(p.child.pid) - before) / ROUND_N);
       p50[k].push(median((await load({ url: p.match[1], body, n: 300, concurrency: 1 })).latencies));
     }
   }
-  procs.forEach((x, k) => console.log(`${stream ? 'SSE ' : 'JSON'}  ${x.name.padEnd(40)} CPU µs/req ${median(cpu[k]).toFixed(0).padStart(4)}   p50 ms ${median(p50[k]).toFixed(3)}`));
+  procs.forEach((x, k) => console.log(`${name.toUpperCase().padEnd(4)}  ${x.name.padEnd(40)} CPU µs/req ${median(cpu[k]).toFixed(0).padStart(4)}   p50 ms ${median(p50[k]).toFixed(3)}`));
 }
 for (const x of procs) x.p.child.kill('SIGKILL');
 sims.child.kill();
