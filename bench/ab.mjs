@@ -3,6 +3,7 @@
 // Usage: node bench/ab.mjs TARGET...   where TARGET is a built qcc dist/ directory (e.g. a copy of an older build)
 //        or a script that takes the upstream URL and prints "listening on http://…" (bench/bare-passthrough.mjs).
 //        ROUND=4000 ROUNDS=8 by default. List a target twice to see how much two processes of one build differ.
+//        TARGET@--flag runs it under a Node/V8 flag (e.g. dist@--max-semi-space-size=64).
 //        SCENARIOS=json,sse (default), or any of json, sse, cc (the captured 76 KB Claude Code request, streamed),
 //        big (256 KB bodies); the large ones run ROUND/10 requests a round at concurrency 4.
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -23,8 +24,10 @@ const sims = await spawnReady(process.execPath, [join(here, 'sim-process.mjs'), 
 const upstream = JSON.parse(sims.match[0]).fast;
 const procs = [];
 for (const t of targets) {
-  const isBuild = existsSync(t) && statSync(t).isDirectory();
-  const args = isBuild ? [join(here, 'qcc-at.mjs'), resolve(t), upstream] : [resolve(t), upstream];
+  // "TARGET@--node-flag@--another" runs the target under those Node/V8 flags.
+  const [path, ...flags] = t.split('@');
+  const isBuild = existsSync(path) && statSync(path).isDirectory();
+  const args = [...flags, ...(isBuild ? [join(here, 'qcc-at.mjs'), resolve(path), upstream] : [resolve(path), upstream])];
   procs.push({ name: t, p: await spawnReady(process.execPath, args, /listening on (http:\/\/[\d.]+:\d+)/) });
 }
 
