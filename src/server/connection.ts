@@ -134,7 +134,7 @@ export class FrontConnection implements ResponseOwner {
   /** Parse and serve the next request in `unread`, if a whole head is there. */
   private serveNext(): void {
     const buf = this.unread;
-    if (buf === undefined || this.done) return;
+    if (buf === undefined || this.done || this.res !== undefined || this.collector !== undefined) return;
     const end = buf.indexOf(CRLFCRLF);
     if (end === -1) {
       if (buf.length > MAX_FAST_HEAD_BYTES) return this.handOff();
@@ -212,6 +212,7 @@ export class FrontConnection implements ResponseOwner {
   /** A head still incomplete after the limit: 408, as Node's server answers. */
   headersTimedOut(): void {
     this.done = true;
+    this.headStartedAt = -1; // answered once; the sweep leaves it to close
     this.socket.write('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
     this.socket.destroySoon();
   }
