@@ -129,6 +129,23 @@ describe('one address, two servers', () => {
   });
 });
 
+describe("bad input handed to Node's server", () => {
+  it('answers a malformed head 400 and an oversized one 431, and never calls upstream', async () => {
+    const sim = await h.sim({ name: 'up' });
+    const { url } = await h.proxy({ version: 1, endpoints: [endpoint('up', sim)] });
+    const port = Number(new URL(url).port);
+    const bad = await raw(port);
+    bad.socket.write('POST /v1/messages HTTP/1.1\r\nhost: x\r\nbad header: 1\r\ncontent-length: 2\r\n\r\n{}');
+    await bad.closed;
+    expect(bad.text()).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
+    const big = await raw(port);
+    big.socket.write(`POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\ncontent-length: 2\r\n\r\n{}`);
+    await big.closed;
+    expect(big.text()).toMatch(/^HTTP\/1\.1 431 Request Header Fields Too Large\r\n/);
+    expect(sim.requests).toHaveLength(0);
+  });
+});
+
 describe('authentication to endpoints', () => {
   it.each([
     ['auto', 'sk-ep', 'Bearer sk-ep'],
