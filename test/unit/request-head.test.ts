@@ -10,7 +10,7 @@ import { prng } from '../helpers/prng.js';
  * it accepts is compared with what Node's own parser makes of the same bytes.
  */
 
-const captured = JSON.parse(readFileSync(new URL('../../../shared/reference/claude-code-2.1.197-messages-request.json', import.meta.url), 'utf8')) as {
+const captured = JSON.parse(readFileSync(new URL('../fixtures/claude-code-2.1.197-messages-head.json', import.meta.url), 'utf8')) as {
   method: string;
   path: string;
   headers: Record<string, string>;
