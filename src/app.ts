@@ -64,6 +64,8 @@ export interface App {
 
 export type { AppStatus };
 
+const ROOT_ANSWER = Buffer.from(JSON.stringify({ name: 'qcc', ok: true }));
+
 /** How long an idle client connection is kept (Claude Code reuses its connections between turns). */
 const KEEP_ALIVE_MS = 30_000;
 /** How long a client may take to send a request head. */
@@ -191,11 +193,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   function route(req: IncomingMessage, res: ServerResponse): void {
     const url = req.url ?? '/';
     const method = req.method ?? 'GET';
-    if (url === '/' && (method === 'HEAD' || method === 'GET')) {
-      // Claude Code's warm-up: answer at once, no auth, no upstream.
-      if (method === 'HEAD') return void res.writeHead(200, { 'content-length': '0' }).end();
-      return sendJson(res, 200, { name: 'qcc', ok: true });
-    }
+    if (url === '/' && (method === 'HEAD' || method === 'GET')) return answerRoot(res);
     const requestId = nextRequestId();
     if (url.startsWith('/_qcc/') || url.startsWith('/api/')) return adminRoute(req, res, url, requestId);
     if (url === '/dashboard' || url.startsWith('/dashboard/') || url.startsWith('/dashboard?')) {
@@ -217,7 +215,15 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     proxyRoute(req, res, requestId);
   }
 
-  /** `/v1/*`: from Node's server (any method) and from the front server (the API's own POSTs). */
+  /** Claude Code's warm-up (`HEAD /`): answered at once, no auth, no upstream. */
+  function answerRoot(res: ClientResponse): void {
+    // A HEAD gets the same headers without the body (both servers drop it).
+    const body = ROOT_ANSWER;
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length) });
+    res.end(body);
+  }
+
+  /** `/v1/*`: from Node's server (any method) and from the front server (the API's own requests). */
   function proxyRoute(req: ClientRequest, res: ClientResponse, requestId: string): void {
     if (closing) return sendProxyError(res, new ProxyError('shuttingDown', 'qcc is shutting down; retry in a moment'), requestId);
     const auth = accessKeys.check(req.headers);
@@ -288,7 +294,8 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   });
   const front = new FrontServer({
     fallback: httpServer,
-    onRequest: (req, res) => proxyRoute(req, res, nextRequestId()),
+    // The front server takes only `/` (GET, HEAD) and `/v1/*`.
+    onRequest: (req, res) => (req.url === '/' ? answerRoot(res) : proxyRoute(req, res, nextRequestId())),
     maxBodyBytes: () => config.proxy.max_body_bytes,
     keepAliveMs: KEEP_ALIVE_MS,
     headersTimeoutMs: HEADERS_TIMEOUT_MS,

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { BufferedRequest } from '../proxy/client.js';
-import { MAX_FAST_HEAD_BYTES, parseFastHead, type FastRequestHead } from './request-head.js';
+import { MAX_FAST_HEAD_BYTES, parseFastHead, type FastMethod, type FastRequestHead } from './request-head.js';
 import { FrontResponse, type ResponseOwner } from './response.js';
 
 /** What a connection needs from the server that accepted it. */
@@ -17,7 +17,7 @@ export interface ConnectionHost {
 }
 
 export class FrontRequest implements BufferedRequest {
-  readonly method = 'POST';
+  readonly method: FastMethod;
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
   readonly contentLength: number;
@@ -26,6 +26,7 @@ export class FrontRequest implements BufferedRequest {
     head: FastRequestHead,
     readonly body: Promise<Buffer>,
   ) {
+    this.method = head.method;
     this.url = head.url;
     this.headers = head.headers;
     this.contentLength = head.contentLength;
@@ -160,7 +161,7 @@ export class FrontConnection implements ResponseOwner {
       body = collector.body;
       this.unread = undefined;
     }
-    const res = new FrontResponse(this, head.keepAlive && !this.host.closing);
+    const res = new FrontResponse(this, head.keepAlive && !this.host.closing, head.method === 'HEAD');
     this.res = res;
     this.host.serve(new FrontRequest(head, body), res);
   }

@@ -2,14 +2,16 @@ import type { IncomingHttpHeaders } from 'node:http';
 
 /**
  * The request heads qcc's front server answers itself: the API's own traffic (`POST /v1/…` with a
- * Content-Length body, HTTP/1.1), written the way every HTTP client writes it. Anything else — another method,
+ * Content-Length body, `GET /v1/…` without one) and Claude Code's warm-up (`HEAD /`, `GET /`), HTTP/1.1, written
+ * the way every HTTP client writes them. The warm-up matters: it opens the connection Claude Code then reuses
+ * for its turns, and a connection handed to Node's server stays there. Anything else — another method or path,
  * chunked or `Expect: 100-continue` uploads, upgrades, HTTP/1.0, a repeated header, a byte outside the plain
  * grammar — is not parsed here at all: the connection is handed to Node's HTTP server, which stays the authority
  * on everything unusual (its errors, its limits, its leniencies). So this parser only has to recognise a strict
  * subset correctly; it never has to reject anything well.
  */
 export interface FastRequestHead {
-  method: 'POST';
+  method: FastMethod;
   /** The request target as sent (origin form, query string included). */
   url: string;
   /** Lower-case names, values trimmed of surrounding whitespace, as Node's IncomingMessage has them. */
@@ -22,8 +24,10 @@ export interface FastRequestHead {
 /** Node's own limit on a request head (`--max-http-header-size`, 16 KB); past it Node answers 431. */
 export const MAX_FAST_HEAD_BYTES = 16 * 1024;
 
-/** `POST`, an origin-form target under /v1/ made of RFC 3986 characters only, HTTP/1.1. */
-const REQUEST_LINE = /^POST (\/v1\/[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]*) HTTP\/1\.1$/;
+export type FastMethod = 'POST' | 'GET' | 'HEAD';
+
+/** A method, then `/` or an origin-form target under /v1/ made of RFC 3986 characters only, then HTTP/1.1. */
+const REQUEST_LINE = /^(POST|GET|HEAD) (\/|\/v1\/[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]*) HTTP\/1\.1$/;
 /** Header lines, each preceded by CRLF: a token, a colon, then visible ASCII, spaces and tabs only. */
 const HEADER_BLOCK = /^(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e]*)+$/;
 const DIGITS = /^\d{1,15}$/;
@@ -60,8 +64,14 @@ export function parseFastHead(text: string): FastRequestHead | undefined {
   // Framing and connection management other than the plain case belong to Node's server.
   if (headers['transfer-encoding'] !== undefined || headers.expect !== undefined || headers.upgrade !== undefined) return undefined;
   if (headers.host === undefined) return undefined; // Node answers 400 to an HTTP/1.1 request without Host
+  const method = line[1] as FastMethod;
+  const url = line[2]!;
   const length = headers['content-length'];
-  if (length === undefined || !DIGITS.test(length)) return undefined;
+  if (method === 'POST') {
+    if (url === '/' || length === undefined || !DIGITS.test(length)) return undefined;
+  } else if (length !== undefined && length !== '0') {
+    return undefined; // a GET or HEAD with a body is Node's to read
+  }
   const connection = headers.connection;
   let keepAlive = true;
   if (connection !== undefined) {
@@ -69,5 +79,5 @@ export function parseFastHead(text: string): FastRequestHead | undefined {
     if (c === 'close') keepAlive = false;
     else if (c !== 'keep-alive') return undefined; // a token list (e.g. naming headers) is Node's to interpret
   }
-  return { method: 'POST', url: line[1]!, headers, contentLength: Number(length), keepAlive };
+  return { method, url, headers, contentLength: length === undefined ? 0 : Number(length), keepAlive };
 }

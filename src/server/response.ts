@@ -45,12 +45,16 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
   private pendingHead: string | undefined;
   private chunked = false;
   private corked = false;
+  /** HEAD, 204, 304: whatever body the handler writes is dropped, as Node's ServerResponse drops it. */
+  private bodiless = false;
   private extraHeaders: Record<string, string> | undefined;
 
   constructor(
     private readonly owner: ResponseOwner,
     /** Whether the connection stays open after this response (the client's wish, then the server's). */
     public keepAlive: boolean,
+    /** The answer to a HEAD: headers only, whatever body the handler writes (as Node does). */
+    private readonly headOnly = false,
   ) {
     super();
   }
@@ -109,8 +113,8 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
     if (this.extraHeaders) for (const name in this.extraHeaders) add(name, this.extraHeaders[name]);
     if (!hasDate) head += `Date: ${httpDate()}\r\n`;
     head += this.keepAlive ? `Connection: keep-alive\r\nKeep-Alive: timeout=${this.owner.keepAliveSeconds}\r\n` : 'Connection: close\r\n';
-    const bodiless = status === 204 || status === 304 || (status >= 100 && status < 200);
-    if (!hasLength && !bodiless) {
+    this.bodiless = this.headOnly || status === 204 || status === 304 || (status >= 100 && status < 200);
+    if (!hasLength && !this.bodiless) {
       this.chunked = true;
       head += 'Transfer-Encoding: chunked\r\n';
     }
@@ -123,7 +127,7 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
     if (this.finished || this.closed) return false;
     if (!this.headersSent) this.writeHead(200, {});
     const socket = this.owner.socket;
-    const length = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    const length = this.bodiless ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
     if (length === 0) {
       // Nothing to frame (and an empty chunk would end a chunked body), but the head may still be due.
       if (this.pendingHead === undefined) return socket.writableLength < socket.writableHighWaterMark;
@@ -145,7 +149,7 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
     if (this.finished || this.closed) return this;
     if (!this.headersSent) this.writeHead(200, {});
     const socket = this.owner.socket;
-    const length = chunk === undefined ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    const length = chunk === undefined || this.bodiless ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
     this.corkUntilNextTick();
     if (this.chunked) {
       if (length > 0) {

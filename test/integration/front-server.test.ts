@@ -121,6 +121,22 @@ describe('front server: what it answers, what it hands to Node', () => {
     expect(s.connections()).toBe(1);
   });
 
+  it("answers Claude Code's warm-up (HEAD /) itself, so the connection it opens stays on the fast path", async () => {
+    const s = await start((req, res) => {
+      void req.body.then((body) => res.writeHead(200, { 'content-type': 'text/plain', 'content-length': String(body.length || 5) }).end(body.length ? body : 'hello'));
+    });
+    const c = await raw(s.port);
+    c.socket.write('HEAD / HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: keep-alive\r\n\r\n');
+    await eventually(() => c.text().includes('\r\n\r\n'));
+    c.socket.write(post('/v1/messages?beta=true', 'turn one'));
+    c.socket.write('GET /v1/models HTTP/1.1\r\nhost: 127.0.0.1\r\n\r\n');
+    await eventually(() => c.text().includes('turn one') && c.text().endsWith('hello'));
+    // The HEAD's answer has the headers of a GET (content-length 5) and no body: the next response follows at once.
+    expect(c.text()).toMatch(/^HTTP\/1\.1 200 OK\r\n[^]*content-length: 5\r\n[^]*\r\n\r\nHTTP\/1\.1 200 OK\r\n/);
+    expect(s.served.map(({ req }) => `${req.method} ${req.url}`)).toEqual(['HEAD /', 'POST /v1/messages?beta=true', 'GET /v1/models']);
+    c.socket.destroy();
+  });
+
   it('streams a body without a length as chunks, ending with the last chunk', async () => {
     const s = await start((req, res) => {
       void req.body.then(() => {
@@ -136,7 +152,7 @@ describe('front server: what it answers, what it hands to Node', () => {
   });
 
   const handedOff: [string, (port: number) => Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>][] = [
-    ['a GET', (port) => get(port, undefined, { method: 'GET', path: '/v1/models' })],
+    ['a GET outside /v1/', (port) => get(port, undefined, { method: 'GET', path: '/dashboard/' })],
     ['a path outside /v1/', (port) => get(port, undefined, { path: '/api/config', body: 'x' })],
     ['a chunked upload', (port) => get(port, undefined, { path: '/v1/messages', body: 'chunky', chunked: true })],
     ['Expect: 100-continue', (port) => get(port, undefined, { path: '/v1/messages', body: 'wait', headers: { expect: '100-continue' } })],

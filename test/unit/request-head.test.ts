@@ -112,6 +112,16 @@ describe('parseFastHead', () => {
     expect(fast!.headers).toEqual((await nodeParse(head))!.headers);
   });
 
+  it("reads Claude Code's warm-up and API GETs as Node does", async () => {
+    for (const head of ['HEAD / HTTP/1.1\r\nhost: 127.0.0.1:7860\r\nconnection: keep-alive', 'GET / HTTP/1.1\r\nhost: a', 'GET /v1/models?limit=5 HTTP/1.1\r\nhost: a\r\ncontent-length: 0\r\nx-api-key: k']) {
+      const fast = parseFastHead(head);
+      expect(fast, head).toBeDefined();
+      expect(fast!.contentLength).toBe(0);
+      const node = await nodeParse(head);
+      expect({ method: fast!.method, url: fast!.url, headers: fast!.headers }).toEqual({ method: node!.method, url: node!.url, headers: node!.headers });
+    }
+  });
+
   it('sees Connection: close', () => {
     expect(parseFastHead(`${base}\r\nConnection: Close`)?.keepAlive).toBe(false);
     expect(parseFastHead(`${base}\r\nconnection: keep-alive`)?.keepAlive).toBe(true);
@@ -119,7 +129,11 @@ describe('parseFastHead', () => {
 
   // Each of these is left to Node's server: the fast path must not take them (Node answers, or reads them its way).
   const leftToNode: [string, string][] = [
-    ['GET', 'GET /v1/models HTTP/1.1\r\nhost: a\r\ncontent-length: 0'],
+    ['a GET outside /v1/', 'GET /dashboard/ HTTP/1.1\r\nhost: a'],
+    ['a GET with a body', 'GET /v1/models HTTP/1.1\r\nhost: a\r\ncontent-length: 5'],
+    ['a POST to /', 'POST / HTTP/1.1\r\nhost: a\r\ncontent-length: 2'],
+    ['a PUT', 'PUT /v1/messages HTTP/1.1\r\nhost: a\r\ncontent-length: 2'],
+    ['OPTIONS *', 'OPTIONS * HTTP/1.1\r\nhost: a'],
     ['a path outside /v1/', 'POST /api/config HTTP/1.1\r\nhost: a\r\ncontent-length: 2'],
     ['absolute form', 'POST http://a/v1/messages HTTP/1.1\r\nhost: a\r\ncontent-length: 2'],
     ['HTTP/1.0', 'POST /v1/messages HTTP/1.0\r\nhost: a\r\ncontent-length: 2'],
@@ -162,7 +176,7 @@ describe('parseFastHead', () => {
 
   it('never accepts a head Node refuses or reads differently (2,000 random mutations of real heads)', async () => {
     const random = prng(20261128);
-    const seeds = [claudeCodeHead(), `${base}\r\nx-api-key: k\r\nanthropic-version: 2023-06-01`];
+    const seeds = [claudeCodeHead(), `${base}\r\nx-api-key: k\r\nanthropic-version: 2023-06-01`, 'HEAD / HTTP/1.1\r\nhost: 127.0.0.1:7860\r\nconnection: keep-alive'];
     const alphabet = [' ', '\t', '\r', '\n', ':', ',', '\0', '\x7f', '\x80', '\xff', 'A', 'z', '0', '"', '/', '?', '#', '%', '-', '_'];
     let accepted = 0;
     const checks: Promise<void>[] = [];
