@@ -82,7 +82,8 @@ export class FrontConnection implements ResponseOwner {
   private res: FrontResponse | undefined;
   private collector: BodyCollector | undefined;
   private done = false;
-  /** For the server's sweep: when the connection fell idle, and when a partial head began (-1: not now). */
+  /** For the server's sweep (monotonic ms, immune to clock steps): when the connection fell idle, and when a
+   * partial head began (-1: not now). */
   idleSince: number;
   headStartedAt = -1;
 
@@ -90,7 +91,7 @@ export class FrontConnection implements ResponseOwner {
     readonly socket: Socket,
     private readonly host: ConnectionHost,
   ) {
-    this.idleSince = Date.now();
+    this.idleSince = performance.now();
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('close', this.onClose);
@@ -139,7 +140,7 @@ export class FrontConnection implements ResponseOwner {
     const end = buf.indexOf(CRLFCRLF);
     if (end === -1) {
       if (buf.length > MAX_FAST_HEAD_BYTES) return this.handOff();
-      if (this.headStartedAt < 0) this.headStartedAt = Date.now();
+      if (this.headStartedAt < 0) this.headStartedAt = performance.now();
       return;
     }
     const head = end <= MAX_FAST_HEAD_BYTES ? parseFastHead(buf.toString('latin1', 0, end)) : undefined;
@@ -183,7 +184,7 @@ export class FrontConnection implements ResponseOwner {
       process.nextTick(() => this.serveNext());
       return;
     }
-    this.idleSince = Date.now();
+    this.idleSince = performance.now();
   }
 
   private readonly onEnd = (): void => {

@@ -84,7 +84,7 @@ export class FrontServer implements ConnectionHost {
   }
 
   private sweep(): void {
-    const now = Date.now();
+    const now = performance.now();
     for (const conn of this.connections) {
       if (conn.headStartedAt >= 0) {
         if (now - conn.headStartedAt > this.options.headersTimeoutMs) conn.headersTimedOut();
