@@ -332,6 +332,35 @@ describe('front server: what it answers, what it hands to Node', () => {
     c.socket.destroy();
   }, 30_000);
 
+  it('sends what a handler writes in one tick as one write: head, every chunk and the terminating chunk', async () => {
+    const s = await start((req, res) => {
+      void req.body.then(() => {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('event: a\n\n');
+        res.write(Buffer.from('event: b\n\n'));
+        res.end('event: c\n\n');
+      });
+    });
+    let writes = 0;
+    s.front.server.on('connection', (socket: Socket) => {
+      // Count what reaches the socket's handle: each of these is a syscall.
+      const stream = socket as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+      const write = stream._write.bind(socket);
+      const writev = stream._writev.bind(socket);
+      stream._write = (...a) => {
+        writes++;
+        write(...a);
+      };
+      stream._writev = (...a) => {
+        writes++;
+        writev(...a);
+      };
+    });
+    const r = await get(s.port, undefined, { path: '/v1/messages', body: '{}' });
+    expect(r.body).toBe('event: a\n\nevent: b\n\nevent: c\n\n');
+    expect(writes).toBe(1);
+  });
+
   it('frames what a handler writes as Node would: list headers, a 204, an empty stream, a length given as a number', async () => {
     const s = await start((req, res) => {
       if (req.url === '/v1/list') res.writeHead(200, { 'set-cookie': ['a=1', 'b=2'], 'content-length': 2 }).end('ok');
