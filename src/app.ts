@@ -218,9 +218,8 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   /** Claude Code's warm-up (`HEAD /`): answered at once, no auth, no upstream. */
   function answerRoot(res: ClientResponse): void {
     // A HEAD gets the same headers without the body (both servers drop it).
-    const body = ROOT_ANSWER;
-    res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length) });
-    res.end(body);
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(ROOT_ANSWER.length) });
+    res.end(ROOT_ANSWER);
   }
 
   /** `/v1/*`: from Node's server (any method) and from the front server (the API's own requests). */

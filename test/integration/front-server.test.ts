@@ -86,7 +86,8 @@ function post(path: string, body: string, headers: Record<string, string> = {}):
     .join('')}\r\n${body}`;
 }
 
-function get(port: number, agent: Agent | undefined, opts: { method?: string; path: string; headers?: Record<string, string>; body?: string | Buffer; chunked?: boolean }) {
+/** One request through Node's HTTP client (POST unless told otherwise); the body read whole. */
+function send(port: number, agent: Agent | undefined, opts: { method?: string; path: string; headers?: Record<string, string>; body?: string | Buffer; chunked?: boolean }) {
   return new Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port, agent, method: opts.method ?? 'POST', path: opts.path, headers: opts.headers }, (res) => {
       const chunks: Buffer[] = [];
@@ -108,7 +109,7 @@ describe('front server: what it answers, what it hands to Node', () => {
     const s = await start();
     const agent = new Agent({ keepAlive: true, maxSockets: 1 });
     for (let i = 0; i < 20; i++) {
-      const r = await get(s.port, agent, { path: `/v1/messages?i=${i}`, body: `hello ${i}`, headers: { 'content-type': 'text/plain' } });
+      const r = await send(s.port, agent, { path: `/v1/messages?i=${i}`, body: `hello ${i}`, headers: { 'content-type': 'text/plain' } });
       expect(r.status).toBe(200);
       expect(r.body).toBe(`hello ${i}`);
       expect(r.headers['x-served-by']).toBe('front');
@@ -147,17 +148,17 @@ describe('front server: what it answers, what it hands to Node', () => {
         res.end(Buffer.from('event: done\n\n'));
       });
     });
-    const r = await get(s.port, undefined, { path: '/v1/messages', body: '{}' });
+    const r = await send(s.port, undefined, { path: '/v1/messages', body: '{}' });
     expect(r.headers['transfer-encoding']).toBe('chunked');
     expect(r.body).toBe(`${[0, 1, 2, 3, 4].map((i) => `event: n\ndata: ${i}\n\n`).join('')}event: done\n\n`);
   });
 
   const handedOff: [string, (port: number) => Promise<{ status: number; headers: IncomingHttpHeaders; body: string }>][] = [
-    ['a GET outside /v1/', (port) => get(port, undefined, { method: 'GET', path: '/dashboard/' })],
-    ['a path outside /v1/', (port) => get(port, undefined, { path: '/api/config', body: 'x' })],
-    ['a chunked upload', (port) => get(port, undefined, { path: '/v1/messages', body: 'chunky', chunked: true })],
-    ['Expect: 100-continue', (port) => get(port, undefined, { path: '/v1/messages', body: 'wait', headers: { expect: '100-continue' } })],
-    ['a body over the limit', (port) => get(port, undefined, { path: '/v1/messages', body: Buffer.alloc(1024 * 1024 + 1, 0x61) })],
+    ['a GET outside /v1/', (port) => send(port, undefined, { method: 'GET', path: '/dashboard/' })],
+    ['a path outside /v1/', (port) => send(port, undefined, { path: '/api/config', body: 'x' })],
+    ['a chunked upload', (port) => send(port, undefined, { path: '/v1/messages', body: 'chunky', chunked: true })],
+    ['Expect: 100-continue', (port) => send(port, undefined, { path: '/v1/messages', body: 'wait', headers: { expect: '100-continue' } })],
+    ['a body over the limit', (port) => send(port, undefined, { path: '/v1/messages', body: Buffer.alloc(1024 * 1024 + 1, 0x61) })],
   ];
   for (const [what, send] of handedOff) {
     it(`hands ${what} to Node's server, which answers it`, async () => {
@@ -356,7 +357,7 @@ describe('front server: what it answers, what it hands to Node', () => {
         writev(...a);
       };
     });
-    const r = await get(s.port, undefined, { path: '/v1/messages', body: '{}' });
+    const r = await send(s.port, undefined, { path: '/v1/messages', body: '{}' });
     expect(r.body).toBe('event: a\n\nevent: b\n\nevent: c\n\n');
     expect(writes).toBe(1);
   });
@@ -391,7 +392,7 @@ describe('front server: what it answers, what it hands to Node', () => {
         res.writeHead(500, { 'content-length': '0' }).end();
       }
     });
-    const r = await get(s.port, undefined, { path: '/v1/messages', body: '{}' });
+    const r = await send(s.port, undefined, { path: '/v1/messages', body: '{}' });
     expect(r.status).toBe(500);
     expect((error as NodeJS.ErrnoException).code).toBe('ERR_INVALID_CHAR');
     expect(r.headers['set-cookie']).toBeUndefined();
@@ -409,15 +410,15 @@ describe('front server under mixed load', () => {
         const kind = kinds[Math.floor(random() * kinds.length)]!;
         const body = `body-${i}-${'x'.repeat(Math.floor(random() * 3000))}`;
         if (kind === 'fast' || kind === 'chunked') {
-          const r = await get(s.port, agent, { path: `/v1/messages?i=${i}`, body, chunked: kind === 'chunked' });
+          const r = await send(s.port, agent, { path: `/v1/messages?i=${i}`, body, chunked: kind === 'chunked' });
           const echoed = r.headers['x-served-by'] === 'front' ? r.body : (JSON.parse(r.body) as { body: string }).body;
           return { ok: r.status === 200 && echoed === body, servedBy: r.headers['x-served-by'], kind };
         }
         if (kind === 'head') {
-          const r = await get(s.port, agent, { method: 'HEAD', path: '/' });
+          const r = await send(s.port, agent, { method: 'HEAD', path: '/' });
           return { ok: r.status === 200 && r.body === '', servedBy: r.headers['x-served-by'], kind };
         }
-        const r = await get(s.port, agent, { method: 'GET', path: `/dashboard/${i}` });
+        const r = await send(s.port, agent, { method: 'GET', path: `/dashboard/${i}` });
         return { ok: r.status === 200 && (JSON.parse(r.body) as { url: string }).url === `/dashboard/${i}`, servedBy: r.headers['x-served-by'], kind };
       }),
     );
