@@ -3,9 +3,11 @@ import type { IncomingHttpHeaders } from 'node:http';
 /**
  * An incremental HTTP/1.1 response parser for one connection, one response at a time. It is fed socket reads
  * and hands out the status, the headers, and the body with its framing removed (Content-Length, chunked, or
- * until the connection closes). Body bytes are slices of the reads, never copies, and everything decoded from
- * one read is handed over as one piece: an upstream that writes every SSE event as its own chunk costs one
- * callback per read, not one per event.
+ * until the connection closes). Everything decoded from one read is handed over as one piece, a slice of that
+ * read: an upstream that writes every SSE event as its own chunk costs one callback per read, not one per event.
+ * To make that one slice, the chunks' data is moved down over the framing between them inside the read itself
+ * (`copyWithin`, a memmove): no new buffer and no object per chunk. So `execute` owns what it is given, and the
+ * bytes of a read after its decoded body are not kept.
  *
  * Written by hand, like the client around it, because it runs on every byte of every response; it does only
  * what a response needs (no requests, no upgrades) and rejects what it does not understand rather than guess.
@@ -60,7 +62,10 @@ export class ResponseParser {
   private remaining = 0;
   private keepAlive = true;
   private headOnly = false;
-  private out: Buffer[] = [];
+  /** The body decoded from the current read so far: `outBuf[outStart, outEnd)`, or none when `outBuf` is unset. */
+  private outBuf: Buffer | undefined;
+  private outStart = 0;
+  private outEnd = 0;
   /** Set when the connection's owner gave up on the response mid-read (an abort from inside a callback). */
   private abandoned = false;
 
@@ -74,21 +79,24 @@ export class ResponseParser {
     this.keepAlive = true;
     this.headOnly = headOnly;
     this.abandoned = false;
-    this.out = [];
+    this.outBuf = undefined;
   }
 
   /** Stop here: the rest of the current read, and of the response, is not wanted. */
   abandon(): void {
     this.abandoned = true;
     this.state = State.Done;
-    this.out = [];
+    this.outBuf = undefined;
   }
 
   get idle(): boolean {
     return this.state === State.Done;
   }
 
-  /** Parse one read. Throws ResponseParseError on anything malformed; the connection must then be dropped. */
+  /**
+   * Parse one read. Throws ResponseParseError on anything malformed; the connection must then be dropped. The
+   * parser may rewrite `data` (see above): pass a read, not bytes that are needed again.
+   */
   execute(data: Buffer): void {
     if (this.state === State.Done) {
       if (data.length > 0) throw new ResponseParseError('the upstream sent bytes outside a response');
@@ -116,11 +124,27 @@ export class ResponseParser {
     return true;
   }
 
+  /** Body bytes `buf[from, to)`: appended to the piece being gathered from this read. */
+  private emit(buf: Buffer, from: number, to: number): void {
+    if (from === to) return;
+    if (this.outBuf !== buf) {
+      // The first piece of this read (a read is only ever gathered into itself).
+      this.outBuf = buf;
+      this.outStart = from;
+      this.outEnd = to;
+      return;
+    }
+    // Only framing lies between the gathered bytes and these: move these down over it. The destination is
+    // behind the source and holds nothing anyone still reads.
+    if (from !== this.outEnd) buf.copyWithin(this.outEnd, from, to);
+    this.outEnd += to - from;
+  }
+
   private flushBody(): void {
-    const out = this.out;
-    if (out.length === 0 || this.abandoned) return;
-    this.out = [];
-    this.sink.onBody(out.length === 1 ? out[0]! : Buffer.concat(out));
+    const buf = this.outBuf;
+    if (buf === undefined || this.abandoned) return;
+    this.outBuf = undefined;
+    this.sink.onBody(this.outStart === 0 && this.outEnd === buf.length ? buf : buf.subarray(this.outStart, this.outEnd));
   }
 
   private complete(): void {
@@ -137,13 +161,13 @@ export class ResponseParser {
         return this.head(buf, at);
       case State.FixedBody: {
         const take = Math.min(this.remaining, buf.length - at);
-        this.out.push(buf.subarray(at, at + take));
+        this.emit(buf, at, at + take);
         this.remaining -= take;
         if (this.remaining === 0) this.complete();
         return at + take;
       }
       case State.UntilClose:
-        this.out.push(at === 0 ? buf : buf.subarray(at));
+        this.emit(buf, at, buf.length);
         return buf.length;
       case State.ChunkSize: {
         // The usual line is hex digits and CRLF: read it byte by byte, no string and no regex (this runs once
@@ -172,7 +196,7 @@ export class ResponseParser {
       }
       case State.ChunkData: {
         const take = Math.min(this.remaining, buf.length - at);
-        this.out.push(buf.subarray(at, at + take));
+        this.emit(buf, at, at + take);
         this.remaining -= take;
         if (this.remaining === 0) {
           this.state = State.ChunkDataEnd;

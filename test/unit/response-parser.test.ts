@@ -81,6 +81,38 @@ describe('HTTP/1.1 response parser', () => {
     expect(r.bodyCalls).toBe(1);
   });
 
+  it('leaves every piece it handed over intact while it gathers later chunks inside later reads', () => {
+    // The parser moves chunk data over the framing inside each read; a sink may keep the pieces (the proxy
+    // holds a stream's opening for failover, the SSE reader keeps a partial line), so nothing handed over may
+    // change afterwards, however the reads fall.
+    const chunks = Array.from({ length: 60 }, (_, i) => `event: content_block_delta\ndata: {"i":${i},"text":"${'é'.repeat(i % 7)}"}\n\n`);
+    const text = `HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n${chunks.map((c) => `${Buffer.byteLength(c).toString(16)}\r\n${c}\r\n`).join('')}0\r\n\r\n`;
+    const bytes = Buffer.from(text);
+    for (let seed = 1; seed <= 200; seed++) {
+      const kept: Buffer[] = [];
+      const copies: Buffer[] = [];
+      const parser = new ResponseParser({
+        onHead() {},
+        onBody(chunk) {
+          kept.push(chunk);
+          copies.push(Buffer.from(chunk));
+        },
+        onComplete() {},
+      });
+      parser.expect();
+      let at = 0;
+      let rnd = seed;
+      while (at < bytes.length) {
+        rnd = (rnd * 1103515245 + 12345) % 2147483648;
+        const n = 1 + (rnd % 400);
+        parser.execute(Buffer.from(bytes.subarray(at, at + n)));
+        at += n;
+      }
+      expect(Buffer.concat(kept).toString()).toBe(chunks.join(''));
+      kept.forEach((piece, i) => expect(piece.equals(copies[i]!)).toBe(true));
+    }
+  });
+
   it('reads a body without framing until the connection ends, and never reuses that connection', () => {
     const text = 'HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\ndata: 1\n\n';
     const results = everySplit(text, { eof: true });
