@@ -139,7 +139,30 @@ export function applyUsage(target: Usage, usage: unknown, cumulative: boolean): 
 
 const USAGE_KEY = Buffer.from('"usage"');
 const USAGE_FIELDS = ['input_tokens', 'output_tokens', 'cache_creation_input_tokens', 'cache_read_input_tokens'] as const;
-const FIELD_PATTERNS = USAGE_FIELDS.map((f) => new RegExp(`"${f}"\\s*:\\s*(\\d+)`));
+const QUOTED_FIELDS = USAGE_FIELDS.map((f) => `"${f}"`);
+
+function isJsonSpace(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
+}
+
+/**
+ * The unsigned integer after the first `"key"` in `text` that is followed by a colon and digits (as the pattern
+ * `"key"\s*:\s*(\d+)` would find it), or -1. Written out because it runs for the two or three usage-carrying
+ * events of every stream, four fields each: a regular expression's match array per field was most of its cost.
+ */
+function integerField(text: string, quotedKey: string): number {
+  for (let at = text.indexOf(quotedKey); at !== -1; at = text.indexOf(quotedKey, at + 1)) {
+    let i = at + quotedKey.length;
+    while (isJsonSpace(text.charCodeAt(i))) i++;
+    if (text.charCodeAt(i) !== 0x3a) continue;
+    i++;
+    while (isJsonSpace(text.charCodeAt(i))) i++;
+    let value = -1;
+    for (let c = text.charCodeAt(i); c >= 0x30 && c <= 0x39; c = text.charCodeAt(++i)) value = (value < 0 ? 0 : value * 10) + (c - 0x30);
+    if (value >= 0) return value;
+  }
+  return -1;
+}
 
 /**
  * The usage numbers in a piece of JSON text, read after its last `"usage"` key. In Anthropic's messages and
@@ -151,16 +174,12 @@ export function usageFieldsFromText(text: string): Partial<Usage> | undefined {
   const at = text.lastIndexOf('"usage"');
   if (at === -1) return undefined;
   const tail = text.slice(at);
-  const usage: Partial<Usage> = {};
-  let found = false;
-  USAGE_FIELDS.forEach((field, i) => {
-    const m = FIELD_PATTERNS[i]!.exec(tail);
-    if (m) {
-      usage[field] = Number(m[1]);
-      found = true;
-    }
-  });
-  return found ? usage : undefined;
+  let usage: Partial<Usage> | undefined;
+  for (let i = 0; i < USAGE_FIELDS.length; i++) {
+    const value = integerField(tail, QUOTED_FIELDS[i]!);
+    if (value >= 0) (usage ??= {})[USAGE_FIELDS[i]!] = value;
+  }
+  return usage;
 }
 
 /** Usage from a complete non-streaming JSON body (only its tail is decoded), or undefined when it has none. */

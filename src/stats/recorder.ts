@@ -9,17 +9,39 @@ const MAX_BATCH = 1_000;
 const MAX_PENDING = 50_000;
 const PRUNE_EVERY_MS = 10 * 60_000;
 
+/** JSON string literals of endpoint ids and error classes: a handful of distinct values, quoted once each. */
+const quoted = new Map<string, string>();
+function jsonString(value: string): string {
+  let q = quoted.get(value);
+  if (q === undefined) {
+    if (quoted.size >= 1_000) quoted.clear();
+    q = JSON.stringify(value);
+    quoted.set(value, q);
+  }
+  return q;
+}
+
+/**
+ * Milliseconds to one decimal, as JSON.stringify(Math.round(ms * 10) / 10) writes them, but from integers: the
+ * double-to-shortest-decimal conversion a fraction needs was the largest cost of a row.
+ */
+function tenths(ms: number): string {
+  const t = Math.round(ms * 10);
+  if (!(t >= 0 && t < 1e15)) return Number.isFinite(t) ? String(t / 10) : 'null';
+  const digit = t % 10;
+  return digit === 0 ? String(t / 10) : `${(t - digit) / 10}.${digit}`;
+}
+
 /**
  * The attempt chain as JSON text, written out rather than built as objects for JSON.stringify (this runs for every
- * request). Same text JSON.stringify would give: ids and errors through JSON.stringify, numbers finite.
+ * request). Same text JSON.stringify would give.
  */
 export function attemptsJson(attempts: RequestRecord['attempts']): string {
   let out = '[';
   for (let i = 0; i < attempts.length; i++) {
     const a = attempts[i]!;
     if (i > 0) out += ',';
-    const ms = Math.round(a.ms * 10) / 10;
-    out += `{"endpoint":${JSON.stringify(a.endpointId)},"status":${a.status ?? 'null'},"ms":${Number.isFinite(ms) ? ms : 'null'},"error":${a.error === undefined ? 'null' : JSON.stringify(a.error)}}`;
+    out += `{"endpoint":${jsonString(a.endpointId)},"status":${a.status ?? 'null'},"ms":${tenths(a.ms)},"error":${a.error === undefined ? 'null' : jsonString(a.error)}}`;
   }
   return `${out}]`;
 }

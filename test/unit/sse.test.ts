@@ -76,4 +76,31 @@ describe('usage read from text', () => {
     const body = '{"type":"message","content":[{"type":"tool_use","input":{"usage":{"input_tokens":999}}}],"usage":{"input_tokens":7,"output_tokens":3,"server_tool_use":{"web_search_requests":1}}}';
     expect(usageFromJson(Buffer.from(body))).toEqual({ input_tokens: 7, output_tokens: 3, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 });
   });
+
+  it('finds each number as the pattern "key"\\s*:\\s*(\\d+) would, through spacing, nulls and look-alike keys', () => {
+    const byPattern = (text: string) => {
+      const tail = text.slice(text.lastIndexOf('"usage"'));
+      const out: Record<string, number> = {};
+      for (const f of ['input_tokens', 'output_tokens', 'cache_creation_input_tokens', 'cache_read_input_tokens']) {
+        const m = new RegExp(`"${f}"\\s*:\\s*(\\d+)`).exec(tail);
+        if (m) out[f] = Number(m[1]);
+      }
+      return Object.keys(out).length > 0 ? out : undefined;
+    };
+    const texts = [
+      '{"usage":{"cache_creation_input_tokens":30,"input_tokens":120}}',
+      '{"usage":{"input_tokens" :\n\t 5 , "output_tokens":\r\n0}}',
+      '{"usage":{"input_tokens":null,"output_tokens":"7","server":{"input_tokens":9}}}',
+      '{"usage":{"input_tokens":-3,"output_tokens":12345678901}}',
+      '{"usage":{"input_tokens"}} "input_tokens":4',
+      '{"usage":{"output_tokens":',
+      '{"usage":{}}',
+      '{"usage":{"cache_read_input_tokens":1e3}}',
+    ];
+    for (const text of texts) {
+      const fromScan = usageFromJson(Buffer.from(text));
+      const expected = byPattern(text);
+      expect(fromScan, text).toEqual(expected && { input_tokens: 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, ...expected });
+    }
+  });
 });
