@@ -3,11 +3,13 @@
 // Usage: node bench/ab.mjs TARGET...   where TARGET is a built qcc dist/ directory (e.g. a copy of an older build)
 //        or a script that takes the upstream URL and prints "listening on http://…" (bench/bare-passthrough.mjs).
 //        ROUND=4000 ROUNDS=8 by default. List a target twice to see how much two processes of one build differ.
-//        TARGET@--flag runs it under a Node/V8 flag (e.g. dist@--max-semi-space-size=64).
+//        TARGET@--flag runs it under a Node/V8 flag (e.g. dist@--max-semi-space-size=64), on top of the flags
+//        the build ships with (dist/cli/node-flags.js).
 //        SCENARIOS=json,sse (default), or any of json, sse, cc (the captured 76 KB Claude Code request, streamed),
 //        big (256 KB bodies); the large ones run ROUND/10 requests a round at concurrency 4.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { cpuMicros, spawnReady } from './procs.mjs';
 import { load, median, messageBody } from './load.mjs';
 
@@ -27,7 +29,9 @@ for (const t of targets) {
   // "TARGET@--node-flag@--another" runs the target under those Node/V8 flags.
   const [path, ...flags] = t.split('@');
   const isBuild = existsSync(path) && statSync(path).isDirectory();
-  const args = [...flags, ...(isBuild ? [join(here, 'qcc-at.mjs'), resolve(path), upstream] : [resolve(path), upstream])];
+  // A build runs with the Node flags it ships with (`qcc proxy start` gives them; builds before them had none).
+  const shipped = isBuild && existsSync(join(path, 'cli/node-flags.js')) ? (await import(pathToFileURL(resolve(path, 'cli/node-flags.js')).href)).PROXY_NODE_FLAGS : [];
+  const args = [...shipped, ...flags, ...(isBuild ? [join(here, 'qcc-at.mjs'), resolve(path), upstream] : [resolve(path), upstream])];
   procs.push({ name: t, p: await spawnReady(process.execPath, args, /listening on (http:\/\/[\d.]+:\d+)/) });
 }
 
@@ -43,7 +47,7 @@ for (const name of (process.env.SCENARIOS ?? 'json,sse').split(',')) {
   if (!scenario) throw new Error(`unknown scenario ${name}`);
   const body = scenario.body();
   const ROUND_N = scenario.n;
-  for (const x of procs) await load({ url: x.p.match[1], body, n: ROUND_N, concurrency: scenario.concurrency }); // JIT warm-up
+  for (const x of procs) await load({ url: x.p.match[1], body, n: ROUND_N * Number(process.env.WARM ?? 1), concurrency: scenario.concurrency }); // JIT warm-up
   const cpu = procs.map(() => []);
   const p50 = procs.map(() => []);
   for (let r = 0; r < ROUNDS; r++) {

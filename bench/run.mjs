@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { cpuMicros, cpuMicrosAll, childPids, rssBytes, spawnReady } from './procs.mjs';
+import { PROXY_NODE_FLAGS } from '../dist/cli/node-flags.js';
 import { load, median, messageBody, percentile } from './load.mjs';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -49,13 +50,16 @@ for (let i = 0; i < FO_SAMPLES; i++) {
   foModels.push(`fo-refused-${i}`, `fo-529-${i}`);
 }
 endpoints.push({ id: 'fallback', base_url: urls.fast, models: foModels, weight: 1 });
-/** A qcc as shipped (the built CLI, in the foreground), in a fresh home with this config. */
+/**
+ * A qcc as shipped (the built CLI, in the foreground), in a fresh home with this config. With the Node flags
+ * `qcc proxy start` runs it with (given here, so that the process measured is the proxy itself, not a launcher).
+ */
 async function startQcc(config) {
   const home = mkdtempSync(join(tmpdir(), 'qcc-bench-'));
   writeFileSync(join(home, 'config.json'), JSON.stringify({ version: 1, ...config }));
   return spawnReady(
     process.execPath,
-    [join(ROOT, 'dist/cli/main.js'), 'proxy', 'start', '--foreground', '--port', '0', '--log-level', 'warn'],
+    [...PROXY_NODE_FLAGS, join(ROOT, 'dist/cli/main.js'), 'proxy', 'start', '--foreground', '--port', '0', '--log-level', 'warn'],
     /listening on (http:\/\/[\d.]+:\d+)/,
     { env: { ...process.env, QCC_HOME: home, NO_COLOR: '1' } },
   );

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { hasProxyNodeFlags, PROXY_NODE_FLAGS, relaunchWithProxyFlags } from './node-flags.js';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -46,7 +47,7 @@ export async function startBackground(paths: QccPaths, opts: RunOptions, globalA
   if (opts.port !== undefined) args.push('--port', String(opts.port));
   if (opts.demo) args.push('--demo');
   if (opts.logLevel) args.push('--log-level', opts.logLevel);
-  const child = spawn(process.execPath, args, { detached: true, stdio: ['ignore', logFd, logFd], env: process.env });
+  const child = spawn(process.execPath, [...PROXY_NODE_FLAGS, ...args], { detached: true, stdio: ['ignore', logFd, logFd], env: process.env });
   closeSync(logFd);
   let exited: number | null | undefined;
   child.once('exit', (code) => (exited = code));
@@ -154,7 +155,11 @@ export function registerProxyCommands(program: Command, paths: () => QccPaths, g
     .option('--background-child', '(internal) started by `proxy start` in the background')
     .addHelpText('after', '\nExamples:\n  qcc proxy start\n  qcc proxy start --demo --port 0\n  qcc proxy start --foreground --host 0.0.0.0   (needs proxy.access_keys)')
     .action(async (opts: RunOptions & { foreground?: boolean; backgroundChild?: boolean }) => {
-      if (opts.foreground) return runProxyForeground(paths(), { ...opts, background: opts.backgroundChild });
+      if (opts.foreground) {
+        // The heap flags can only be given at start: run again with them (the background child has them).
+        if (!hasProxyNodeFlags()) return relaunchWithProxyFlags();
+        return runProxyForeground(paths(), { ...opts, background: opts.backgroundChild });
+      }
       const record = await startBackground(paths(), opts, globalArgs());
       process.stdout.write(`qcc proxy started (pid ${record.pid})\nlistening on ${record.url}\n${envLines(record.url)}`);
     });

@@ -10,6 +10,7 @@ import { startSimulator, type Simulator } from '../sim/simulator.js';
 import { describeError } from '../errors.js';
 import { ensureAdminToken } from './admin-token.js';
 import { CliError } from './output.js';
+import { followLauncher } from './node-flags.js';
 import { inspectRecord, removeRecord, writeRecord } from './runtime-record.js';
 import { VERSION } from './version.js';
 
@@ -145,4 +146,5 @@ export async function runProxyForeground(paths: QccPaths, opts: RunOptions): Pro
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+  followLauncher(() => void stop('launcher exited'));
 }

@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { homedir, platform } from 'node:os';
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { PROXY_NODE_FLAGS } from './node-flags.js';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { writeFileAtomic } from '../config/atomic-write.js';
@@ -19,7 +20,7 @@ interface ServiceFile {
 
 function serviceFile(paths: QccPaths, home = homedir(), os = platform()): ServiceFile {
   const main = fileURLToPath(new URL('./main.js', import.meta.url));
-  const args = [process.execPath, main, '--config', paths.config, 'proxy', 'start', '--foreground'];
+  const args = [process.execPath, ...PROXY_NODE_FLAGS, main, '--config', paths.config, 'proxy', 'start', '--foreground'];
   if (os === 'linux') {
     const path = join(home, '.config/systemd/user/qcc.service');
     const quote = (a: string) => (/[\s"\\]/.test(a) ? `"${a.replace(/(["\\])/g, '\\$1')}"` : a);

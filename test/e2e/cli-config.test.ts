@@ -182,7 +182,7 @@ describe('lifecycle and integration commands', () => {
     const install = await runCli(dir, ['service', 'install'], { env });
     expect(install.code).toBe(0);
     const unit = readFileSync(join(fakeHome, '.config/systemd/user/qcc.service'), 'utf8');
-    expect(unit).toContain(`ExecStart=${process.execPath} ${CLI} --config ${join(dir, 'config.json')} proxy start --foreground`);
+    expect(unit).toContain(`ExecStart=${process.execPath} --initial-old-space-size=64 ${CLI} --config ${join(dir, 'config.json')} proxy start --foreground`);
     expect(unit).toContain(`Environment=QCC_HOME=${dir}`);
     expect(install.stdout).toContain('systemctl --user');
     const un = await runCli(dir, ['service', 'uninstall'], { env });

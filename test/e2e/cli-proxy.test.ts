@@ -8,6 +8,24 @@ const { h, homes } = cliTestEnv();
 
 const home = () => homes.make();
 
+function commandLine(pid: number): string {
+  return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+}
+
+function parentOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const MESSAGE = JSON.stringify({ model: 'claude-haiku-4-5-20251001', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] });
 
 describe('qcc proxy start / status / stop', () => {
@@ -30,8 +48,9 @@ describe('qcc proxy start / status / stop', () => {
 
     const status = await runCli(dir, ['proxy', 'status', '--json']);
     expect(status.code).toBe(0);
-    const parsed = JSON.parse(status.stdout) as { running: boolean; url: string; endpoints: { id: string; requests: number }[] };
+    const parsed = JSON.parse(status.stdout) as { running: boolean; url: string; pid: number; endpoints: { id: string; requests: number }[] };
     expect(parsed.running).toBe(true);
+    expect(commandLine(parsed.pid)).toContain('--initial-old-space-size=64'); // the heap flags (src/cli/node-flags.ts)
     expect(parsed.url).toBe(url);
     expect(parsed.endpoints.map((e) => e.id)).toEqual(['demo-a', 'demo-b']);
     expect(parsed.endpoints.reduce((n, e) => n + e.requests, 0)).toBe(1);
@@ -45,14 +64,30 @@ describe('qcc proxy start / status / stop', () => {
     expect(existsSync(join(dir, 'proxy.json'))).toBe(false);
   });
 
-  it('records a foreground proxy too, so status and stop find it', async () => {
+  it('records a foreground proxy too, so status and stop find it; it runs with the heap flags, relaunched', async () => {
     const dir = home();
     const { child, match } = await spawnCli(dir, ['proxy', 'start', '--foreground', '--demo', '--port', '0'], /listening on (http:\/\/[\d.]+:\d+)/);
     const exited = new Promise<number | null>((r) => child.on('exit', r));
     const status = await runCli(dir, ['proxy', 'status', '--json']);
-    expect(JSON.parse(status.stdout)).toMatchObject({ running: true, url: match[1], pid: child.pid });
+    const { pid } = JSON.parse(status.stdout) as { pid: number };
+    expect(JSON.parse(status.stdout)).toMatchObject({ running: true, url: match[1] });
+    // Started without the flags, the command ran itself again with them: the proxy is the launcher's child.
+    expect(pid).not.toBe(child.pid);
+    expect(parentOf(pid)).toBe(child.pid);
+    expect(commandLine(pid)).toContain('--initial-old-space-size=64');
     await runCli(dir, ['proxy', 'stop']);
-    expect(await exited).toBe(0);
+    expect(await exited).toBe(0); // the launcher exits as the proxy did
+  });
+
+  it('a foreground proxy whose launcher is killed outright stops too, rather than hold the port orphaned', async () => {
+    const dir = home();
+    const { child } = await spawnCli(dir, ['proxy', 'start', '--foreground', '--demo', '--port', '0'], /listening on/);
+    const { pid } = JSON.parse(readFileSync(join(dir, 'proxy.json'), 'utf8')) as { pid: number };
+    child.kill('SIGKILL');
+    const deadline = Date.now() + 10_000;
+    while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(isAlive(pid)).toBe(false);
+    expect(existsSync(join(dir, 'proxy.json'))).toBe(false); // it stopped the normal way, record removed
   });
 
   it('notices a stale record left by a crash', async () => {
