@@ -26,16 +26,15 @@ interface Row {
 
 const BUCKETS = 60;
 
+/** The dashboard's charts read a time range of client requests, through the `ts` index. */
+export const TIMESERIES_SQL = `SELECT ts, status, end_reason, attempt_count, total_ms, ttfb_ms, attempts, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd
+FROM requests WHERE ts >= ? AND health_check = 0 ORDER BY ts`;
+
 export function timeseries(db: Database.Database, range: Range, now = Date.now()): { range: Range; bucket_ms: number; buckets: Bucket[] } {
   const span = RANGES[range];
   const size = span / BUCKETS;
   const start = now - span;
-  const rows = db
-    .prepare(
-      `SELECT ts, status, end_reason, attempt_count, total_ms, ttfb_ms, attempts, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd
-       FROM requests WHERE ts >= ? AND health_check = 0 ORDER BY ts`,
-    )
-    .all(start) as Row[];
+  const rows = db.prepare(TIMESERIES_SQL).all(start) as Row[];
   const groups: Row[][] = Array.from({ length: BUCKETS }, () => []);
   for (const r of rows) groups[Math.min(BUCKETS - 1, Math.floor((r.ts - start) / size))]!.push(r);
   const round = (v: number | null) => (v === null ? null : Math.round(v * 10) / 10);

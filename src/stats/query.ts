@@ -101,14 +101,13 @@ function groupKey(row: Row, by: GroupBy): string {
   }
 }
 
+/** The rows a summary reads: a time range, through the `ts` index. */
+export const SUMMARY_SQL = `SELECT ts, model, endpoint_id, attempt_count, status, end_reason, ttfb_ms, total_ms, input_tokens, output_tokens,
+       cache_creation_tokens, cache_read_tokens, cost_usd, health_check
+FROM requests WHERE ts >= ? ORDER BY ts`;
+
 export function summarize(db: Database.Database, sinceMs: number, by: GroupBy): StatsSummary {
-  const rows = db
-    .prepare(
-      `SELECT ts, model, endpoint_id, attempt_count, status, end_reason, ttfb_ms, total_ms, input_tokens, output_tokens,
-              cache_creation_tokens, cache_read_tokens, cost_usd, health_check
-       FROM requests WHERE ts >= ? ORDER BY ts`,
-    )
-    .all(sinceMs) as Row[];
+  const rows = db.prepare(SUMMARY_SQL).all(sinceMs) as Row[];
   const client = rows.filter((r) => r.health_check === 0);
   const health = rows.filter((r) => r.health_check === 1);
   const groups = new Map<string, Row[]>();
@@ -152,15 +151,20 @@ interface LogRow extends Row {
   error: string | null;
 }
 
-/** The most recent `limit` rows matching the filter, oldest first. */
-export function recentRequests(db: Database.Database, f: LogFilter = {}): LogEntry[] {
+/** The query behind `recentRequests`: newest ids first, filtered as they are read. */
+export function recentRequestsSql(f: LogFilter): string {
   const where: string[] = ['id > @afterId'];
   if (f.failedOnly) where.push("(status < 200 OR status >= 300 OR (end_reason IS NOT NULL AND end_reason <> 'complete'))");
   if (f.endpoint) where.push('endpoint_id = @endpoint');
   if (f.model) where.push('model = @model');
   if (f.status !== undefined) where.push('status = @status');
+  return `SELECT * FROM requests WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT @limit`;
+}
+
+/** The most recent `limit` rows matching the filter, oldest first. */
+export function recentRequests(db: Database.Database, f: LogFilter = {}): LogEntry[] {
   const rows = db
-    .prepare(`SELECT * FROM requests WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT @limit`)
+    .prepare(recentRequestsSql(f))
     .all({ afterId: f.afterId ?? 0, limit: f.limit ?? 20, endpoint: f.endpoint ?? null, model: f.model ?? null, status: f.status ?? null }) as LogRow[];
   return rows.reverse().map((r) => ({
     id: r.id,
