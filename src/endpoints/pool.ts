@@ -10,6 +10,9 @@ export interface PoolDeps {
   onTransition?: (endpointId: string, t: BreakerTransition) => void;
 }
 
+/** Models whose candidate lists are kept (names come from clients, so the memory is bounded). */
+const MAX_CACHED_MODELS = 256;
+
 /** One pick in a plan: which endpoint, and whether it was taken only because everything else was down. */
 export interface PlannedAttempt {
   endpoint: EndpointRuntime;
@@ -25,6 +28,12 @@ export class EndpointPool {
   private ordered: EndpointRuntime[] = [];
   private strategy!: Strategy;
   private sessionAffinity = true;
+  /**
+   * Per model, the enabled endpoints that serve it, in config order. Both depend on the config alone, so the
+   * lists are kept until the next `update`: a plan then looks only at its candidates, not at every endpoint
+   * (the benchmark's config has 54, most of them for other models).
+   */
+  private readonly candidates = new Map<string | undefined, readonly EndpointRuntime[]>();
   readonly affinity = new SessionAffinity();
 
   constructor(
@@ -43,6 +52,7 @@ export class EndpointPool {
     }
     this.runtimes = next;
     this.ordered = [...next.values()];
+    this.candidates.clear();
     if (this.strategy?.name !== config.proxy.strategy) this.strategy = this.makeStrategy(config.proxy.strategy);
     this.sessionAffinity = config.proxy.session_affinity;
   }
@@ -57,6 +67,16 @@ export class EndpointPool {
 
   get strategyName(): StrategyName {
     return this.strategy.name;
+  }
+
+  private candidatesFor(model: string | undefined): readonly EndpointRuntime[] {
+    let list = this.candidates.get(model);
+    if (list === undefined) {
+      if (this.candidates.size >= MAX_CACHED_MODELS) this.candidates.clear();
+      list = this.ordered.filter((e) => e.config.enabled && e.servesModel(model));
+      this.candidates.set(model, list);
+    }
+    return list;
   }
 
   /** The fastest measured time to first byte in the pool: the yardstick for latency-scaled weights. */
@@ -81,7 +101,8 @@ export class EndpointPool {
           return { endpoint: sticky, failOpen: false };
         }
       }
-      const eligible = this.ordered.filter((e) => !tried.has(e.id) && e.config.enabled && e.servesModel(model));
+      const candidates = this.candidatesFor(model);
+      const eligible = tried.size === 0 ? candidates : candidates.filter((e) => !tried.has(e.id));
       if (eligible.length === 0) return undefined;
       const best = this.bestTtfb();
       const views: EndpointView[] = eligible.map((e) => ({
