@@ -34,7 +34,8 @@ describe('endpoint pool plans', () => {
     const pool = new EndpointPool(config(base), { now: () => 0, random: () => 0.5 });
     expect(planned(pool, 'm1')).toEqual(['a', 'b']);
     expect(planned(pool, 'm2')).toEqual(['b', 'c']);
-    pool.update(config([{ ...base[0], enabled: false }, { ...base[1], models: ['m2'] }, base[2], { id: 'd', base_url: 'http://127.0.0.1:4', priority: 4 }]));
+    const [a, b, c] = base;
+    pool.update(config([{ ...a, enabled: false }, { ...b, models: ['m2'] }, { ...c }, { id: 'd', base_url: 'http://127.0.0.1:4', priority: 4 }]));
     expect(planned(pool, 'm1')).toEqual(['d']);
     expect(planned(pool, 'm2')).toEqual(['b', 'c', 'd']);
   });
