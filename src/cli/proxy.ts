@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import { hasProxyNodeFlags, PROXY_NODE_FLAGS, relaunchWithProxyFlags } from './node-flags.js';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +6,7 @@ import type { Command } from 'commander';
 import type { AppStatus } from '../app.js';
 import type { QccPaths } from '../config/paths.js';
 import { readAdminToken } from './admin-token.js';
+import { hasProxyNodeFlags, PROXY_NODE_FLAGS, relaunchWithProxyFlags } from './node-flags.js';
 import { CliError, info, printJson, table } from './output.js';
 import { inspectRecord, isAlive, removeRecord, type RuntimeRecord } from './runtime-record.js';
 import { runProxyForeground, type RunOptions } from './run-proxy.js';

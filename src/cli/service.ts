@@ -2,11 +2,11 @@ import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { homedir, platform } from 'node:os';
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { PROXY_NODE_FLAGS } from './node-flags.js';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { writeFileAtomic } from '../config/atomic-write.js';
 import type { QccPaths } from '../config/paths.js';
+import { PROXY_NODE_FLAGS } from './node-flags.js';
 import { CliError } from './output.js';
 
 /** `qcc service install|uninstall`: start the proxy at login with the platform's own service manager. */
