@@ -11,7 +11,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cpuMicros, spawnReady } from './procs.mjs';
-import { load, median, messageBody } from './load.mjs';
+import { claudeCodeTurns, load, median, messageBody } from './load.mjs';
 
 const ROUND = Number(process.env.ROUND ?? 4000);
 const ROUNDS = Number(process.env.ROUNDS ?? 8);
@@ -39,7 +39,7 @@ const captured = () => JSON.parse(readFileSync(join(here, '../test/fixtures/clau
 const scenarios = {
   json: { body: () => messageBody('bench'), n: ROUND, concurrency: 8 },
   sse: { body: () => messageBody('bench', { stream: true }), n: ROUND, concurrency: 8 },
-  cc: { body: () => JSON.stringify({ ...captured(), model: 'bench' }), n: Math.ceil(ROUND / 10), concurrency: 4 },
+  cc: { body: () => claudeCodeTurns(captured(), 'bench'), n: Math.ceil(ROUND / 10), concurrency: 4 },
   big: { body: () => messageBody('bench', { padBytes: 256 * 1024 }), n: Math.ceil(ROUND / 10), concurrency: 4 },
 };
 for (const name of (process.env.SCENARIOS ?? 'json,sse').split(',')) {

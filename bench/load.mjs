@@ -4,8 +4,9 @@ import { Agent } from 'undici';
 export const agent = new Agent({ connections: null, pipelining: 1, keepAliveTimeout: 30_000 });
 
 /**
- * Send `n` requests with `concurrency` in flight. For streams, records time to the first event and counts
- * events. Returns per-request latencies (ms), first-event times, bytes and failures.
+ * Send `n` requests with `concurrency` in flight. `body` is the request body, or a function of the request's
+ * number that makes each one. For streams, records time to the first event and counts events. Returns
+ * per-request latencies (ms), first-event times, bytes and failures.
  */
 export async function load({ url, body, n, concurrency, model = 'bench', headers = {}, keepBodies = false }) {
   const latencies = [];
@@ -16,6 +17,7 @@ export async function load({ url, body, n, concurrency, model = 'bench', headers
   let next = 0;
   const worker = async () => {
     while (next < n) {
+      const payload = typeof body === 'function' ? body(next) : body;
       next++;
       const t0 = performance.now();
       try {
@@ -24,7 +26,7 @@ export async function load({ url, body, n, concurrency, model = 'bench', headers
           path: '/v1/messages',
           method: 'POST',
           headers: { 'content-type': 'application/json', 'x-api-key': 'bench-client', ...headers },
-          body,
+          body: payload,
         });
         let first;
         const chunks = [];
@@ -61,4 +63,15 @@ export function median(values) {
 export function messageBody(model, { stream = false, padBytes = 0 } = {}) {
   const content = padBytes > 0 ? 'x'.repeat(padBytes) : 'hello';
   return JSON.stringify({ model, max_tokens: 64, stream, messages: [{ role: 'user', content }] });
+}
+
+/**
+ * The captured Claude Code first turn (76 KB) as the next turn of a conversation would be: the same system prompt
+ * and tools, one more user message, different each time (as qcc sees it across a session's turns).
+ */
+export function claudeCodeTurns(captured, model) {
+  const text = JSON.stringify({ ...captured, model });
+  const at = text.indexOf('],"system"');
+  if (at === -1) throw new Error('the captured request no longer has messages followed by system');
+  return (i) => `${text.slice(0, at)},{"role":"user","content":"and turn ${i}?"}${text.slice(at)}`;
 }

@@ -8,7 +8,7 @@ import { cpus, totalmem, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { cpuMicros, cpuMicrosAll, childPids, rssBytes, spawnReady } from './procs.mjs';
 import { PROXY_NODE_FLAGS } from '../dist/cli/node-flags.js';
-import { load, median, messageBody, percentile } from './load.mjs';
+import { claudeCodeTurns, load, median, messageBody, percentile } from './load.mjs';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const FO_SAMPLES = 25;
@@ -191,7 +191,7 @@ const events = (s) => (s.match(/^event: /gm) ?? []).length;
 // The body Claude Code 2.1.197 sent for a first turn (76 KB: system prompt, tools, the message), stream: true.
 log('Claude Code request bodies (76 KB, streamed answer) …');
 const captured = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/claude-code-2.1.197-messages-body.json'), 'utf8'));
-const ccBody = JSON.stringify({ ...captured, model: 'bench-sse' });
+const ccBody = claudeCodeTurns(captured, 'bench-sse');
 const ccCpu = await cpuPerRequestAll(targets, ccBody, 1000, 4);
 for (const [k, t] of targets.entries()) results[`cc-${t.name}`] = { ...ccCpu[k], ...(await oneConnection(t, ccBody, 200)) };
 

@@ -8,7 +8,7 @@ import { readBody } from './body.js';
 import type { AttemptRecord, ProxyObserver, RequestRecord } from './events.js';
 import type { AttemptResult, HeldResponse } from './forward.js';
 import { runAttempt, type ParsedRequest } from './attempt.js';
-import { RequestScanError, scanMessageRequest, type ScannedRequest } from './request-scan.js';
+import { KnownBodies, RequestScanError, scanMessageRequest, type ScannedRequest } from './request-scan.js';
 import { clientResponseHeaders, headerValue, type HeaderMap } from './headers.js';
 import { decide, parseRetryAfter, type Decision, type Outcome } from './policy.js';
 import { relayHeld } from './relay.js';
@@ -31,7 +31,7 @@ export interface ClientAuth {
 const MESSAGES = '/v1/messages';
 const COUNT_TOKENS = '/v1/messages/count_tokens';
 
-function parseRequest(method: string, pathname: string, body: Buffer | null): ParsedRequest {
+function parseRequest(method: string, pathname: string, body: Buffer | null, knownBodies: KnownBodies): ParsedRequest {
   const countTokens = method === 'POST' && pathname === COUNT_TOKENS;
   if (!(method === 'POST' && (pathname === MESSAGES || countTokens))) {
     return { json: undefined, model: undefined, stream: false, countTokens: false, messages: false };
@@ -41,7 +41,7 @@ function parseRequest(method: string, pathname: string, body: Buffer | null): Pa
   try {
     // Validated and read without building the object: see request-scan.ts (it is most of the CPU a large
     // request costs otherwise).
-    scanned = scanMessageRequest(bytes);
+    scanned = scanMessageRequest(bytes, knownBodies);
   } catch (e: unknown) {
     if (!(e instanceof RequestScanError)) throw e;
     // Valid JSON that is not an object (rare, and small) is an invalid request rather than malformed JSON.
@@ -98,6 +98,8 @@ function sendCountEstimate(res: ClientResponse, body: Buffer | null, extra: Head
 }
 
 export function createProxyHandler(ctx: ProxyContext) {
+  // Claude Code's system prompt and tools repeat from request to request: validated once, not on every turn.
+  const knownBodies = new KnownBodies();
   return async function handleProxy(req: ClientRequest, res: ClientResponse, requestId: string, auth: ClientAuth): Promise<void> {
     const startedAt = Date.now();
     const t0 = performance.now();
@@ -145,7 +147,7 @@ export function createProxyHandler(ctx: ProxyContext) {
     let parsed: ParsedRequest;
     try {
       if (method !== 'GET' && method !== 'HEAD') body = await readBody(req, settings.max_body_bytes);
-      parsed = parseRequest(method, pathname, body);
+      parsed = parseRequest(method, pathname, body, knownBodies);
     } catch (e: unknown) {
       if (e instanceof ProxyError) {
         if (e.code === 'bodyTooLarge') res.setHeader('connection', 'close');

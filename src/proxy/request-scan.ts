@@ -146,11 +146,65 @@ function stringValue(buf: Buffer, open: number, close: number, hasEscape: boolea
   return hasEscape ? (JSON.parse(buf.toString('utf8', open, close + 1)) as string) : buf.toString('utf8', open + 1, close);
 }
 
+/** What one top-level member sets: `model` (a string, or undefined for any other value), `stream`, or neither. */
+type MemberFact = { key: 'model'; model: string | undefined } | { key: 'stream'; stream: boolean } | undefined;
+
+interface KnownBody {
+  buf: Buffer;
+  /** The offset of each top-level member's key → its index in `members`. */
+  starts: Map<number, number>;
+  members: MemberFact[];
+}
+
+/**
+ * Bodies already validated, kept so that a body ending in the same bytes as one of them is not scanned there
+ * again. Claude Code's requests are mostly the same from turn to turn: the conversation grows, but the system
+ * prompt and the tool definitions after it (~70 KB of the captured first turn, ~40 µs of scanning) do not. A
+ * body is read as usual up to each top-level member; if everything from there to its end is byte for byte what
+ * follows a top-level member of a known body, that part is valid JSON in the same place (the scanner's state at
+ * a top-level member is always the same), and what it sets is known. A comparison is a `memcmp`.
+ */
+export class KnownBodies {
+  /** Most recently used first. */
+  private bodies: KnownBody[] = [];
+  /** Bodies whose end was found known (for tests and diagnostics). */
+  hits = 0;
+
+  constructor(
+    private readonly maxBodies = 8,
+    /** Smaller bodies scan in a few µs: not worth keeping. */
+    readonly minBytes = 16 * 1024,
+    /** Larger ones are not kept either, to bound what this holds (at most maxBodies × maxBytes). */
+    readonly maxBytes = 2 * 1024 * 1024,
+  ) {}
+
+  /** The facts of a known body's members from the one whose bytes `buf[from..]` repeat, if there is one. */
+  suffixFrom(buf: Buffer, from: number): MemberFact[] | undefined {
+    const tail = buf.length - from;
+    for (let i = 0; i < this.bodies.length; i++) {
+      const known = this.bodies[i]!;
+      const k = known.buf.length - tail;
+      const index = k >= 0 ? known.starts.get(k) : undefined;
+      if (index === undefined || buf.compare(known.buf, k, known.buf.length, from, buf.length) !== 0) continue;
+      if (i > 0) this.bodies.unshift(...this.bodies.splice(i, 1));
+      this.hits++;
+      return known.members.slice(index);
+    }
+    return undefined;
+  }
+
+  remember(body: KnownBody): void {
+    this.bodies.unshift(body);
+    if (this.bodies.length > this.maxBodies) this.bodies.pop();
+  }
+}
+
 /**
  * Validate `buf` as one JSON value and read the top-level `model` and `stream`. Throws RequestScanError if it is
- * not JSON or not an object.
+ * not JSON or not an object. With `knownBodies`, a body whose end repeats a known one is not scanned there, and a
+ * large body scanned to its end becomes known.
  */
-export function scanMessageRequest(buf: Buffer): ScannedRequest {
+export function scanMessageRequest(buf: Buffer, knownBodies?: KnownBodies): ScannedRequest {
   const result: ScannedRequest = { model: undefined, stream: false };
   const slashes = new Backslashes(buf);
   let at = skipWhitespace(buf, 0);
@@ -164,6 +218,12 @@ export function scanMessageRequest(buf: Buffer): ScannedRequest {
   const stack: boolean[] = [];
   /** What the top-level key just read names, so its value can be kept. */
   let topKey: 'model' | 'stream' | undefined;
+  const known = knownBodies !== undefined && buf.length >= knownBodies.minBytes ? knownBodies : undefined;
+  /** For `known`: where each top-level member starts, and what each set. */
+  const starts = known && buf.length <= known.maxBytes ? new Map<number, number>() : undefined;
+  const members: MemberFact[] = [];
+  /** Set when the rest of the body is a known one's: the scan is over. */
+  let knownRest = false;
 
   // The loop reads one value at `at`, then the punctuation after it.
   for (;;) {
@@ -183,6 +243,7 @@ export function scanMessageRequest(buf: Buffer): ScannedRequest {
         at++;
       } else if (isObject) {
         at = readKey(at);
+        if (knownRest) return result;
         continue;
       } else {
         continue; // the first element
@@ -209,6 +270,10 @@ export function scanMessageRequest(buf: Buffer): ScannedRequest {
       if (stack.length === 0) {
         at = skipWhitespace(buf, at);
         if (at !== buf.length) fail(buf, at, 'unexpected data after the JSON value');
+        if (starts !== undefined) {
+          closeMember();
+          known!.remember({ buf, starts, members });
+        }
         return result;
       }
       at = skipWhitespace(buf, at);
@@ -216,7 +281,10 @@ export function scanMessageRequest(buf: Buffer): ScannedRequest {
       const inObject = stack[stack.length - 1]!;
       if (p === COMMA) {
         at++;
-        if (inObject) at = readKey(skipWhitespace(buf, at));
+        if (inObject) {
+          at = readKey(skipWhitespace(buf, at));
+          if (knownRest) return result;
+        }
         break;
       }
       if (p === (inObject ? CLOSE_BRACE : CLOSE_BRACKET)) {
@@ -228,8 +296,40 @@ export function scanMessageRequest(buf: Buffer): ScannedRequest {
     }
   }
 
-  /** A key and its colon; notes whether it is one of the top-level keys the proxy reads. */
+  /** What the top-level member just read set, for remembering this body. */
+  function closeMember(): void {
+    if (members.length === 0) return;
+    const last = members.length - 1;
+    if (topKey === 'model') members[last] = { key: 'model', model: result.model };
+    else if (topKey === 'stream') members[last] = { key: 'stream', stream: result.stream };
+  }
+
+  /** The rest of the body, from a top-level member on, repeats a known body: take what those members set. */
+  function applyKnownRest(rest: readonly MemberFact[]): void {
+    for (const fact of rest) {
+      if (fact?.key === 'model') result.model = fact.model;
+      else if (fact?.key === 'stream') result.stream = fact.stream;
+    }
+    knownRest = true;
+  }
+
+  /**
+   * A key and its colon; notes whether it is one of the top-level keys the proxy reads. At a top-level member,
+   * first asks whether the rest of the body is known (then returns -1 with `knownRest` set).
+   */
   function readKey(from: number): number {
+    if (stack.length === 1 && known !== undefined) {
+      const rest = known.suffixFrom(buf, from);
+      if (rest !== undefined) {
+        applyKnownRest(rest);
+        return -1;
+      }
+      if (starts !== undefined) {
+        closeMember();
+        starts.set(from, members.length);
+        members.push(undefined);
+      }
+    }
     if (buf[from] !== QUOTE) fail(buf, from, 'expected a string key');
     const close = stringEnd(buf, from + 1, slashes);
     if (stack.length === 1) {

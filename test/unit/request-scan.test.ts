@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { RequestScanError, scanMessageRequest } from '../../src/proxy/request-scan.js';
+import { KnownBodies, RequestScanError, scanMessageRequest } from '../../src/proxy/request-scan.js';
 import { prng } from '../helpers/prng.js';
 
 /**
@@ -19,9 +19,9 @@ function byJsonParse(text: string): { model: string | undefined; stream: boolean
   return { model: typeof o.model === 'string' ? o.model : undefined, stream: o.stream === true };
 }
 
-function byScanner(text: string): { model: string | undefined; stream: boolean } | 'invalid' {
+function byScanner(text: string, known?: KnownBodies): { model: string | undefined; stream: boolean } | 'invalid' {
   try {
-    return scanMessageRequest(Buffer.from(text));
+    return scanMessageRequest(Buffer.from(text), known);
   } catch (e: unknown) {
     if (e instanceof RequestScanError) return 'invalid';
     throw e;
@@ -108,6 +108,82 @@ describe('request body scanner', () => {
         expect(byScanner(mutated), mutated).toEqual(byJsonParse(mutated));
       }
     }
+  });
+
+  describe('with known bodies (a body ending like one already validated is not scanned there again)', () => {
+    const claudeCode = readFileSync(new URL('../fixtures/claude-code-2.1.197-messages-body.json', import.meta.url), 'utf8');
+
+    it('answers the next turn of a conversation as JSON.parse does, having scanned only what changed', () => {
+      const known = new KnownBodies();
+      const first = JSON.parse(claudeCode) as { messages: unknown[] };
+      const firstText = JSON.stringify(first);
+      expect(byScanner(firstText, known)).toEqual(byJsonParse(firstText));
+      expect(known.hits).toBe(0);
+      // The next turn: the same system prompt and tools after a longer conversation.
+      const next = JSON.stringify({ ...first, messages: [...first.messages, { role: 'assistant', content: 'ok' }, { role: 'user', content: 'and then?' }] });
+      const suffixAt = next.indexOf(',"system"') + 1;
+      expect(firstText.endsWith(next.slice(suffixAt))).toBe(true); // ~70 KB the scan can skip
+      expect(byScanner(next, known)).toEqual(byJsonParse(next));
+      expect(known.hits).toBe(1);
+      // A next turn whose end differs from every known one (here: broken inside the tools) is scanned to the end.
+      const broken = `${next.slice(0, suffixAt)}"system":[}${next.slice(next.indexOf(',"tools"'))}`;
+      expect(byScanner(broken, known)).toBe('invalid');
+      expect(known.hits).toBe(1);
+    });
+
+    it('takes model and stream from the known end when it sets them, from the new start when it does not', () => {
+      const known = new KnownBodies(8, 0);
+      const pad = 'x'.repeat(100);
+      const cases: [string, string][] = [
+        [`{"model":"a","messages":["${pad}"],"tools":[1],"stream":true}`, `{"model":"b","messages":["${pad}","more"],"tools":[1],"stream":true}`],
+        [`{"model":"a","messages":[],"tools":[1],"model":"z"}`, `{"model":"b","messages":[2],"tools":[1],"model":"z"}`],
+        [`{"stream":true,"messages":[],"tools":[1]}`, `{"stream":false,"messages":[3],"tools":[1]}`],
+        [`{"model":"a","stream":true,"tools":[1],"stream":"no"}`, `{"model":"b","stream":true,"x":0,"tools":[1],"stream":"no"}`],
+        [`{"tools":[1],"model":{"o":1}}`, `{"model":"b","tools":[1],"model":{"o":1}}`],
+      ];
+      for (const [seen, now] of cases) {
+        expect(byScanner(seen, known)).toEqual(byJsonParse(seen));
+        expect(byScanner(now, known), now).toEqual(byJsonParse(now));
+      }
+    });
+
+    it('agrees with JSON.parse on 6,000 mutations of bodies it already knows', () => {
+      // Every body is known (minBytes 0) before its mutations are read with the same memory, so the comparison
+      // with a known end is tried at every top-level member of every mutation.
+      const rand = prng(20261129);
+      const alphabet = ' {}[]",:\\-+.0123456789eEtrufalsnx';
+      const known = new KnownBodies(4, 0);
+      let bodies = 0;
+      while (bodies < 150) {
+        const text = randomBody(rand);
+        if (/[\t\n\r]/.test(text)) continue;
+        bodies++;
+        expect(byScanner(text, known), text).toEqual(byJsonParse(text));
+        for (let m = 0; m < 40; m++) {
+          const at = Math.floor(rand() * (text.length + 1));
+          const ch = alphabet[Math.floor(rand() * alphabet.length)]!;
+          const kind = rand();
+          const mutated = kind < 0.25 ? text.slice(0, at) + text.slice(at + 1) : kind < 0.5 ? text.slice(0, at) + ch + text.slice(at) : kind < 0.75 ? text.slice(0, at) + ch + text.slice(at + 1) : `{"model":"m${m}",${text.slice(1)}`;
+          expect(byScanner(mutated, known), mutated).toEqual(byJsonParse(mutated));
+        }
+      }
+      expect(known.hits).toBeGreaterThan(3_000); // most mutations were answered in part from a known end
+    });
+
+    it('keeps only bodies in its size range, and at most as many as it is told', () => {
+      const known = new KnownBodies(2, 20, 60);
+      const body = (n: number, tail: string) => `{"m":"${'y'.repeat(n)}","t":"${tail}"}`;
+      // Not kept: under 20 bytes, or over 60. Kept: the rest, two at most (c is pushed out by d and e).
+      for (const [n, tail] of [[0, 'a'], [80, 'b'], [20, 'c'], [20, 'd'], [20, 'e']] as const) byScanner(body(n, tail), known);
+      const knows = (tail: string) => {
+        // A body of another start (within the size range) whose last member is the known body's.
+        const before = known.hits;
+        expect(byScanner(`{"zzzzzzzzzzzzzzzz":0,"t":"${tail}"}`, known)).toEqual({ model: undefined, stream: false });
+        return known.hits > before;
+      };
+      // Known ends first: a probe that is not answered from memory is scanned and kept in turn.
+      expect(['d', 'e', 'a', 'b', 'c'].map(knows)).toEqual([true, true, false, false, false]);
+    });
   });
 
   it('handles nesting deeper than a recursive parser would like', () => {
