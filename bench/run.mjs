@@ -285,7 +285,7 @@ Bytes and events through qcc identical to direct (message ids aside): **${identi
 |---|---|---|
 ${floors.map((f) => `| ${f.name} | ${fmt(q(`json-${f.name}`).cpu)} | ${fmt(q(`sse-${f.name}`).cpu)} |`).join('\n')}
 
-## A real Claude Code request (the captured 76 KB first turn, streamed answer; 1,000 at concurrency 4)
+## A real Claude Code request (the captured 76 KB first turn sent as successive turns of its conversation, one more user message each; streamed answer; 1,000 at concurrency 4)
 
 | path | proxy CPU µs/req | req/s | vs direct | first event p50 ms | first event added ms | whole stream p50 ms |
 |---|---|---|---|---|---|---|
