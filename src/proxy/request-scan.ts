@@ -219,9 +219,8 @@ export function scanMessageRequest(buf: Buffer, knownBodies?: KnownBodies): Scan
   /** What the top-level key just read names, so its value can be kept. */
   let topKey: 'model' | 'stream' | undefined;
   const known = knownBodies !== undefined && buf.length >= knownBodies.minBytes ? knownBodies : undefined;
-  /** For `known`: where each top-level member starts, and what each set. */
-  const starts = known && buf.length <= known.maxBytes ? new Map<number, number>() : undefined;
-  const members: MemberFact[] = [];
+  /** This body as it will be remembered, built while it is read (only when it is one `known` keeps). */
+  const learning: KnownBody | undefined = known && buf.length <= known.maxBytes ? { buf, starts: new Map(), members: [] } : undefined;
   /** Set when the rest of the body is a known one's: the scan is over. */
   let knownRest = false;
 
@@ -270,9 +269,9 @@ export function scanMessageRequest(buf: Buffer, knownBodies?: KnownBodies): Scan
       if (stack.length === 0) {
         at = skipWhitespace(buf, at);
         if (at !== buf.length) fail(buf, at, 'unexpected data after the JSON value');
-        if (starts !== undefined) {
-          closeMember();
-          known!.remember({ buf, starts, members });
+        if (learning !== undefined) {
+          closeMember(learning);
+          known!.remember(learning);
         }
         return result;
       }
@@ -297,7 +296,7 @@ export function scanMessageRequest(buf: Buffer, knownBodies?: KnownBodies): Scan
   }
 
   /** What the top-level member just read set, for remembering this body. */
-  function closeMember(): void {
+  function closeMember({ members }: KnownBody): void {
     if (members.length === 0) return;
     const last = members.length - 1;
     if (topKey === 'model') members[last] = { key: 'model', model: result.model };
@@ -324,10 +323,10 @@ export function scanMessageRequest(buf: Buffer, knownBodies?: KnownBodies): Scan
         applyKnownRest(rest);
         return -1;
       }
-      if (starts !== undefined) {
-        closeMember();
-        starts.set(from, members.length);
-        members.push(undefined);
+      if (learning !== undefined) {
+        closeMember(learning);
+        learning.starts.set(from, learning.members.length);
+        learning.members.push(undefined);
       }
     }
     if (buf[from] !== QUOTE) fail(buf, from, 'expected a string key');
