@@ -8,6 +8,15 @@ import { UpstreamError } from './types.js';
 /** Give up an idle connection this long before the upstream said it would close it, so the two never cross. */
 const KEEP_ALIVE_MARGIN_MS = 1_000;
 
+/**
+ * The one buffer every plain-TCP upstream socket reads into (Node's `onread`). Without it Node allocates 64 KB for
+ * each read, shrinks it to what arrived and wraps it in a fresh Buffer pushed through a Readable stream; here a
+ * read's bytes are copied out at once into a Buffer of their own size (the parser and the client's socket keep
+ * them), which costs less than that for every read. One buffer serves them all because the callback runs
+ * synchronously right after each read, and nothing is left in it once the callback returns.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 /** `Keep-Alive: timeout=5` → how long qcc may keep the connection idle, in ms. */
 function keepAliveLimit(value: string | string[] | undefined, max: number): number {
   if (value === undefined) return max;
@@ -39,7 +48,8 @@ export class Connection implements ResponseSink {
       this.socket.destroy();
     }, connectTimeoutMs);
     socket.once(pool.tls ? 'secureConnect' : 'connect', () => this.onConnect());
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    // A plain socket was opened with `onread` (readInto); a TLS socket's decrypted bytes come as 'data'.
+    if (pool.tls) socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
     socket.on('error', (err: Error) => {
       this.lastError ??= err;
@@ -98,6 +108,14 @@ export class Connection implements ResponseSink {
     this.connectTimer = undefined;
     this.connected = true;
     this.exchange?.sent();
+  }
+
+  /** `onread`: `n` bytes arrived in the shared READ_BUFFER, which the next read overwrites. */
+  readInto(n: number): true {
+    const chunk = Buffer.allocUnsafe(n);
+    READ_BUFFER.copy(chunk, 0, 0, n);
+    this.onData(chunk);
+    return true; // keep reading (a paused exchange pauses the socket itself)
   }
 
   private onData(chunk: Buffer): void {
@@ -201,7 +219,12 @@ export class OriginPool {
           ...(this.tlsSession && { session: this.tlsSession }),
           ...(this.ca !== undefined && { ca: this.ca }),
         })
-      : netConnect({ host: this.host, port: this.port, noDelay: true });
+      : netConnect({
+          host: this.host,
+          port: this.port,
+          noDelay: true,
+          onread: { buffer: READ_BUFFER, callback: (n: number) => conn.readInto(n) },
+        });
     // TCP keep-alive probes on long quiet streams, so a dead peer or a NAT that forgot the flow is noticed.
     socket.setKeepAlive(true, 60_000);
     if (this.tls) {
@@ -210,7 +233,8 @@ export class OriginPool {
         this.tlsSession = session;
       });
     }
-    const conn = new Connection(this, socket, this.connectTimeoutMs);
+    // Assigned before the socket can read (connecting takes at least a turn of the event loop).
+    const conn: Connection = new Connection(this, socket, this.connectTimeoutMs);
     this.connections.add(conn);
     conn.start(ex);
   }
