@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ClientResponse } from '../proxy/client.js';
+import { joinHeadAndBody, JOIN_BODY_BYTES } from './join.js';
 import { HTTP_TOKEN as TOKEN } from '../shared/http-grammar.js';
 
 /**
@@ -48,6 +49,8 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
   /** HEAD, 204, 304: whatever body the handler writes is dropped, as Node's ServerResponse drops it. */
   private bodiless = false;
   private extraHeaders: Record<string, string> | undefined;
+  /** The Content-Length the handler gave, when it is a plain number: a write of exactly that is the whole body. */
+  private declaredLength = -1;
 
   constructor(
     private readonly owner: ResponseOwner,
@@ -97,7 +100,11 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
           break;
         }
         case 14:
-          if (name.toLowerCase() === 'content-length') hasLength = true;
+          if (name.toLowerCase() === 'content-length') {
+            hasLength = true;
+            const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : NaN;
+            if (Number.isSafeInteger(n) && n >= 0) this.declaredLength = n;
+          }
           break;
         case 17:
           if (name.toLowerCase() === 'transfer-encoding') return;
@@ -134,6 +141,8 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
       this.corkUntilNextTick();
       return socket.write(this.takeHead(), 'latin1');
     }
+    // The whole body at once, with the head (most JSON answers): one buffer, and nothing left to wait for.
+    if (this.isWholeBody(chunk)) return socket.write(joinHeadAndBody(this.takeHead(), chunk));
     this.corkUntilNextTick();
     if (this.chunked) {
       socket.write(`${this.takeHead()}${length.toString(16)}\r\n`, 'latin1');
@@ -150,6 +159,27 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
     if (!this.headersSent) this.writeHead(200, {});
     const socket = this.owner.socket;
     const length = chunk === undefined || this.bodiless ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    if (chunk !== undefined && this.isWholeBody(chunk)) {
+      socket.write(joinHeadAndBody(this.takeHead(), chunk));
+    } else if (this.pendingHead === undefined && length === 0 && !this.chunked) {
+      // Everything is written already (or is being, corked until the end of this tick).
+    } else {
+      this.writeRest(socket, chunk, length);
+    }
+    this.uncork();
+    this.finished = true;
+    this.owner.responseFinished(this);
+    process.nextTick(notifyClosed, this);
+    return this;
+  }
+
+  /** A Buffer that is the whole Content-Length body, with the head still to go and small enough to copy. */
+  private isWholeBody(chunk: Buffer | string): chunk is Buffer {
+    return this.pendingHead !== undefined && !this.chunked && !this.bodiless && typeof chunk !== 'string' && chunk.length === this.declaredLength && chunk.length <= JOIN_BODY_BYTES;
+  }
+
+  /** end()'s writes: the head if still due, the last piece of body, the chunked terminator. */
+  private writeRest(socket: Socket, chunk: Buffer | string | undefined, length: number): void {
     this.corkUntilNextTick();
     if (this.chunked) {
       if (length > 0) {
@@ -163,11 +193,6 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
       if (this.pendingHead !== undefined) socket.write(this.takeHead(), 'latin1');
       if (length > 0) socket.write(chunk!);
     }
-    this.uncork();
-    this.finished = true;
-    this.owner.responseFinished(this);
-    process.nextTick(notifyClosed, this);
-    return this;
   }
 
   destroy(): this {

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { joinHeadAndBody, JOIN_BODY_BYTES } from '../server/join.js';
 import type { Exchange } from './exchange.js';
 import { ResponseParser, type ResponseSink } from './response-parser.js';
 import { UpstreamError } from './types.js';
@@ -63,10 +64,17 @@ export class Connection implements ResponseSink {
     ex.connection = this;
     this.parser.expect(ex.request.method === 'HEAD');
     const { socket } = this;
-    socket.cork();
-    socket.write(ex.head, 'latin1');
-    if (ex.request.body !== null && ex.request.body.length > 0) socket.write(ex.request.body);
-    socket.uncork();
+    const body = ex.request.body;
+    if (body === null || body.length === 0) {
+      socket.write(ex.head, 'latin1');
+    } else if (body.length <= JOIN_BODY_BYTES) {
+      socket.write(joinHeadAndBody(ex.head, body));
+    } else {
+      socket.cork();
+      socket.write(ex.head, 'latin1');
+      socket.write(body);
+      socket.uncork();
+    }
     if (this.connected) ex.sent();
   }
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Agent, createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { FrontServer, type FrontServerOptions } from '../../src/server/front-server.js';
 import type { FrontRequest } from '../../src/server/connection.js';
 import type { FrontResponse } from '../../src/server/response.js';
@@ -102,6 +102,25 @@ function send(port: number, agent: Agent | undefined, opts: { method?: string; p
       req.end(opts.body);
     }
   });
+}
+
+/** How many writes reach the sockets `server` accepts from now on (each one is a syscall). */
+function countSocketWrites(server: NetServer): () => number {
+  let writes = 0;
+  server.on('connection', (socket: Socket) => {
+    const stream = socket as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+    const write = stream._write.bind(socket);
+    const writev = stream._writev.bind(socket);
+    stream._write = (...a) => {
+      writes++;
+      write(...a);
+    };
+    stream._writev = (...a) => {
+      writes++;
+      writev(...a);
+    };
+  });
+  return () => writes;
 }
 
 describe('front server: what it answers, what it hands to Node', () => {
@@ -342,24 +361,42 @@ describe('front server: what it answers, what it hands to Node', () => {
         res.end('event: c\n\n');
       });
     });
-    let writes = 0;
-    s.front.server.on('connection', (socket: Socket) => {
-      // Count what reaches the socket's handle: each of these is a syscall.
-      const stream = socket as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
-      const write = stream._write.bind(socket);
-      const writev = stream._writev.bind(socket);
-      stream._write = (...a) => {
-        writes++;
-        write(...a);
-      };
-      stream._writev = (...a) => {
-        writes++;
-        writev(...a);
-      };
-    });
+    const writes = countSocketWrites(s.front.server);
     const r = await send(s.port, undefined, { path: '/v1/messages', body: '{}' });
     expect(r.body).toBe('event: a\n\nevent: b\n\nevent: c\n\n');
-    expect(writes).toBe(1);
+    expect(writes()).toBe(1);
+  });
+
+  it('sends a Content-Length body with its head in one write, however the handler hands it over', async () => {
+    const body = Buffer.from(JSON.stringify({ type: 'message', content: [{ type: 'text', text: 'x'.repeat(300) }] }));
+    const s = await start((req, res) => {
+      void req.body.then(() => {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(body.length) });
+        if (req.url === '/v1/write-then-end') {
+          res.write(body);
+          res.end();
+        } else if (req.url === '/v1/end') {
+          res.end(body);
+        } else {
+          // In two pieces within one tick: still one write (corked), and nothing joined wrongly.
+          res.write(body.subarray(0, 100));
+          res.end(body.subarray(100));
+        }
+      });
+    });
+    const writes = countSocketWrites(s.front.server);
+    for (const [i, path] of ['/v1/write-then-end', '/v1/end', '/v1/pieces'].entries()) {
+      const c = await raw(s.port);
+      c.socket.write(post(path, '{}'));
+      await eventually(() => responses(c.text()).length === 1);
+      const [r] = responses(c.text());
+      expect(r!.status).toBe(200);
+      expect(r!.headers['content-length']).toBe(String(body.length));
+      expect(r!.body).toBe(body.toString());
+      expect(c.text().endsWith(`\r\n\r\n${body.toString()}`)).toBe(true);
+      expect(writes()).toBe(i + 1);
+      c.socket.destroy();
+    }
   });
 
   it('frames what a handler writes as Node would: list headers, a 204, an empty stream, a length given as a number', async () => {

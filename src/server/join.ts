@@ -1,0 +1,13 @@
+/**
+ * A small body leaves in one buffer with its HTTP head: copying it costs less than corking the socket, queueing
+ * the two pieces and writing them with `writev`. Larger bodies are not copied.
+ */
+export const JOIN_BODY_BYTES = 16 * 1024;
+
+/** A latin1 head (status or request line and headers) and a body, in one buffer. */
+export function joinHeadAndBody(head: string, body: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(head.length + body.length);
+  out.write(head, 0, 'latin1');
+  body.copy(out, head.length);
+  return out;
+}
