@@ -7,6 +7,8 @@
 //        the build ships with (dist/cli/node-flags.js).
 //        SCENARIOS=json,sse (default), or any of json, sse, cc (the captured 76 KB Claude Code request, streamed),
 //        big (256 KB bodies); the large ones run ROUND/10 requests a round at concurrency 4.
+//        Each target after the first also gets the median of its per-round differences from the first.
+//        FRESH=1 starts every target anew each round (two processes of one build differ for their whole life).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -24,16 +26,20 @@ if (targets.length === 0) {
 
 const sims = await spawnReady(process.execPath, [join(here, 'sim-process.mjs'), JSON.stringify([{ name: 'fast', behavior: { deltas: 50 } }])], /^\{.*\}$/m);
 const upstream = JSON.parse(sims.match[0]).fast;
-const procs = [];
-for (const t of targets) {
+const spawnTarget = async (t) => {
   // "TARGET@--node-flag@--another" runs the target under those Node/V8 flags.
   const [path, ...flags] = t.split('@');
   const isBuild = existsSync(path) && statSync(path).isDirectory();
   // A build runs with the Node flags it ships with (`qcc proxy start` gives them; builds before them had none).
   const shipped = isBuild && existsSync(join(path, 'cli/node-flags.js')) ? (await import(pathToFileURL(resolve(path, 'cli/node-flags.js')).href)).PROXY_NODE_FLAGS : [];
   const args = [...shipped, ...flags, ...(isBuild ? [join(here, 'qcc-at.mjs'), resolve(path), upstream] : [resolve(path), upstream])];
-  procs.push({ name: t, p: await spawnReady(process.execPath, args, /listening on (http:\/\/[\d.]+:\d+)/) });
-}
+  return spawnReady(process.execPath, args, /listening on (http:\/\/[\d.]+:\d+)/);
+};
+const procs = [];
+for (const t of targets) procs.push({ name: t, p: await spawnTarget(t) });
+// Two processes of one build can differ by several µs per request for as long as they live (where their code
+// and heap landed): FRESH=1 starts every target anew for each round, so that bias averages out over rounds.
+const FRESH = process.env.FRESH === '1';
 
 const captured = () => JSON.parse(readFileSync(join(here, '../test/fixtures/claude-code-2.1.197-messages-body.json'), 'utf8'));
 const scenarios = {
@@ -47,10 +53,18 @@ for (const name of (process.env.SCENARIOS ?? 'json,sse').split(',')) {
   if (!scenario) throw new Error(`unknown scenario ${name}`);
   const body = scenario.body();
   const ROUND_N = scenario.n;
-  for (const x of procs) await load({ url: x.p.match[1], body, n: ROUND_N * Number(process.env.WARM ?? 1), concurrency: scenario.concurrency }); // JIT warm-up
+  const warm = (x) => load({ url: x.p.match[1], body, n: ROUND_N * Number(process.env.WARM ?? 1), concurrency: scenario.concurrency }); // JIT warm-up
+  for (const x of procs) await warm(x);
   const cpu = procs.map(() => []);
   const p50 = procs.map(() => []);
   for (let r = 0; r < ROUNDS; r++) {
+    if (FRESH && r > 0) {
+      for (const x of procs) {
+        x.p.child.kill('SIGKILL');
+        x.p = await spawnTarget(x.name);
+        await warm(x);
+      }
+    }
     for (let i = 0; i < procs.length; i++) {
       const k = (i + r) % procs.length;
       const { p } = procs[k];
@@ -60,7 +74,13 @@ for (const name of (process.env.SCENARIOS ?? 'json,sse').split(',')) {
       p50[k].push(median((await load({ url: p.match[1], body, n: 300, concurrency: 1 })).latencies));
     }
   }
-  procs.forEach((x, k) => console.log(`${name.toUpperCase().padEnd(4)}  ${x.name.padEnd(40)} CPU µs/req ${median(cpu[k]).toFixed(0).padStart(4)}   p50 ms ${median(p50[k]).toFixed(3)}`));
+  // Each round measures every target one after another, so a round's figures share the machine's phase: the
+  // median of the per-round differences from the first target is steadier than the difference of medians.
+  const paired = (k) => median(cpu[k].map((v, r) => v - cpu[0][r]));
+  procs.forEach((x, k) => {
+    const vsFirst = k === 0 ? '' : `   vs first, paired ${paired(k) >= 0 ? '+' : ''}${paired(k).toFixed(1)}`;
+    console.log(`${name.toUpperCase().padEnd(4)}  ${x.name.padEnd(40)} CPU µs/req ${median(cpu[k]).toFixed(0).padStart(4)}   p50 ms ${median(p50[k]).toFixed(3)}${vsFirst}`);
+  });
 }
 for (const x of procs) x.p.child.kill('SIGKILL');
 sims.child.kill();

@@ -259,8 +259,8 @@ Machine: ${cpuModel}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0
 Everything on loopback: the simulator, qcc, nginx and a bare undici pass-through (the least a Node proxy can do,
 \`bench/bare-passthrough.mjs\`) are separate processes; the load generator is this script
 (undici). qcc runs as shipped: balancing over two endpoints (weighted round robin), stats recording to SQLite,
-health checks on, Prometheus metrics, JSON logs at \`warn\`. Proxy CPU is utime+stime from \`/proc/PID/stat\`
-(10 ms ticks) over each round, divided by its requests; rounds visit the targets in rotation so that drift in
+health checks on, Prometheus metrics, JSON logs at \`warn\`. Proxy CPU is the time the scheduler ran the
+process's threads (\`/proc/PID/task/*/schedstat\`, nanoseconds, user and kernel) over each round, divided by its requests; rounds visit the targets in rotation so that drift in
 the machine's load hits them alike. On a shared 2-core machine throughput swings between runs, and the same
 build measured in two processes differs by up to ~10 µs per request: CPU per request and latency at one
 connection are the figures to lead with, and differences smaller than that are noise.
