@@ -1,4 +1,5 @@
 import { OriginPool } from './connection.js';
+import { Deadlines } from './deadlines.js';
 import { Exchange } from './exchange.js';
 import { requestHead } from './request-head.js';
 import { UpstreamError, type ExchangeHandler, type Upstream, type UpstreamRequest } from './types.js';
@@ -36,6 +37,8 @@ const SWEEP_INTERVAL_MS = 1_000;
 
 export class UpstreamClient implements Upstream {
   private readonly pools = new Map<string, OriginPool>();
+  /** Every exchange's first-byte and idle clock. */
+  private readonly clocks = new Deadlines();
   private readonly connectTimeoutMs: number;
   private readonly keepAliveMs: number;
   private readonly ca: string | Buffer | undefined;
@@ -61,12 +64,12 @@ export class UpstreamClient implements Upstream {
       head = requestHead(request, pool.hostHeader);
     } catch (e: unknown) {
       const err = e instanceof Error ? e : new Error(String(e));
-      const ex = new Exchange(request, '', handler);
+      const ex = new Exchange(request, '', handler, this.clocks);
       handler.onRequestStart?.(ex, {});
       ex.fail(err);
       return true;
     }
-    const ex = new Exchange(request, head, handler);
+    const ex = new Exchange(request, head, handler, this.clocks);
     handler.onRequestStart?.(ex, {});
     if (!ex.done) pool.send(ex);
     return true;

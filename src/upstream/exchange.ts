@@ -1,11 +1,12 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Connection } from './connection.js';
+import type { Deadlines, Timed } from './deadlines.js';
 import { UpstreamError, type ExchangeController, type ExchangeHandler, type UpstreamRequest } from './types.js';
 
 const NO_TRAILERS: IncomingHttpHeaders = Object.freeze({}) as IncomingHttpHeaders;
 
 /** One request and its response: the controller handed to the handler. */
-export class Exchange implements ExchangeController {
+export class Exchange implements ExchangeController, Timed {
   aborted = false;
   paused = false;
   reason: Error | null = null;
@@ -15,13 +16,15 @@ export class Exchange implements ExchangeController {
   connection: Connection | undefined;
   /** The final response head has arrived: the first-byte clock is done, the idle clock applies. */
   private headSeen = false;
-  private timer: NodeJS.Timeout | undefined;
-  private timerIsIdle = false;
+  /** Kept by `clocks`: when the first byte (or, once the head is in, the next read) is due. */
+  deadline = Number.POSITIVE_INFINITY;
+  private clockIsIdle = false;
 
   constructor(
     readonly request: UpstreamRequest,
     readonly head: string,
     readonly handler: ExchangeHandler,
+    private readonly clocks: Deadlines,
   ) {}
 
   abort(reason: Error): void {
@@ -36,7 +39,7 @@ export class Exchange implements ExchangeController {
     this.paused = true;
     this.connection?.socket.pause();
     // The reader is slow, not the upstream: the idle clock stops while paused.
-    this.clearTimer();
+    this.stopClock();
   }
 
   resume(): void {
@@ -44,42 +47,44 @@ export class Exchange implements ExchangeController {
     this.paused = false;
     if (this.done) return;
     this.connection?.socket.resume();
-    if (this.headSeen) this.startIdleTimer();
+    if (this.headSeen) this.startIdleClock();
   }
 
   /** The request is on its way (the connection is open and the bytes are written or queued). */
   sent(): void {
-    this.clearTimer(); // a retry on a fresh connection starts the clock again
+    this.stopClock(); // a retry on a fresh connection starts the clock again
     const ms = this.request.headersTimeout;
-    if (ms !== undefined && ms > 0) {
-      this.timer = setTimeout(() => this.fail(new UpstreamError('QCC_HEADERS_TIMEOUT', `no response within ${ms} ms`)), ms);
-      this.timerIsIdle = false;
-    }
+    if (ms !== undefined && ms > 0) this.clocks.start(this, ms);
+  }
+
+  expired(): void {
+    if (this.clockIsIdle) this.fail(new UpstreamError('QCC_BODY_TIMEOUT', `no response data for ${this.request.bodyTimeout} ms`));
+    else this.fail(new UpstreamError('QCC_HEADERS_TIMEOUT', `no response within ${this.request.headersTimeout} ms`));
   }
 
   responseStart(status: number, headers: IncomingHttpHeaders): void {
     this.headSeen = true;
-    this.clearTimer();
+    this.stopClock();
     this.handler.onResponseStart?.(this, status, headers);
   }
 
   /**
    * A socket read has been parsed and the response is not complete: now the idle clock must run. Started here
-   * rather than at the head, so a response that arrives whole in one read (most JSON answers) never sets a timer.
+   * rather than at the head, so a response that arrives whole in one read (most JSON answers) never starts it.
    */
   readParsed(): void {
-    if (this.headSeen && !this.done && !this.paused && this.timer === undefined) this.startIdleTimer();
+    if (this.headSeen && !this.done && !this.paused && this.deadline === Number.POSITIVE_INFINITY) this.startIdleClock();
   }
 
   responseData(chunk: Buffer): void {
-    if (this.timerIsIdle) this.timer?.refresh();
+    if (this.clockIsIdle) this.clocks.extend(this, this.request.bodyTimeout!);
     this.handler.onResponseData?.(this, chunk);
   }
 
   responseEnd(): void {
     if (this.done) return;
     this.done = true;
-    this.clearTimer();
+    this.stopClock();
     this.connection = undefined;
     this.handler.onResponseEnd?.(this, NO_TRAILERS);
   }
@@ -88,24 +93,23 @@ export class Exchange implements ExchangeController {
   fail(err: Error): void {
     if (this.done) return;
     this.done = true;
-    this.clearTimer();
+    this.stopClock();
     const conn = this.connection;
     this.connection = undefined;
     if (conn) conn.drop(this);
     this.handler.onResponseError?.(this, err);
   }
 
-  private startIdleTimer(): void {
-    this.clearTimer();
+  private startIdleClock(): void {
+    this.stopClock();
     const ms = this.request.bodyTimeout;
     if (ms === undefined || ms <= 0 || this.paused) return;
-    this.timer = setTimeout(() => this.fail(new UpstreamError('QCC_BODY_TIMEOUT', `no response data for ${ms} ms`)), ms);
-    this.timerIsIdle = true;
+    this.clocks.start(this, ms);
+    this.clockIsIdle = true;
   }
 
-  private clearTimer(): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    this.timer = undefined;
-    this.timerIsIdle = false;
+  private stopClock(): void {
+    this.clocks.stop(this);
+    this.clockIsIdle = false;
   }
 }
