@@ -53,18 +53,19 @@ export interface UpstreamAuth {
 export function upstreamRequestHeaders(client: IncomingHttpHeaders, auth: UpstreamAuth, bodyLength: number | undefined): HeaderMap {
   const listed = connectionListed(client);
   const out: HeaderMap = {};
+  // The client's credentials are left out as the headers are copied (not deleted afterwards: a delete turns the
+  // object into a slow dictionary), when the endpoint has its own key or they carried the proxy's access key.
+  const ownKey = auth.key !== undefined;
+  const dropped = auth.accessKeyHeader;
   for (const name in client) {
     const value = client[name];
     if (value === undefined || isHopByHop(name, listed) || name === 'content-length') continue;
+    if ((ownKey && (name === 'x-api-key' || name === 'authorization')) || name === dropped) continue;
     out[name] = value;
   }
   if (auth.key !== undefined) {
-    delete out['x-api-key'];
-    delete out.authorization;
     if (auth.mode !== 'bearer') out['x-api-key'] = auth.key;
     if (auth.mode !== 'x-api-key') out.authorization = `Bearer ${auth.key}`;
-  } else if (auth.accessKeyHeader !== undefined) {
-    delete out[auth.accessKeyHeader];
   }
   if (out['anthropic-version'] === undefined) out['anthropic-version'] = DEFAULT_ANTHROPIC_VERSION;
   if (bodyLength !== undefined) out['content-length'] = String(bodyLength);

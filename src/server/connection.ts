@@ -203,7 +203,7 @@ export class FrontConnection implements ResponseOwner {
   };
 
   private readonly onDrain = (): void => {
-    this.res?.emit('drain');
+    this.res?.drained();
   };
 
   /** The keep-alive limit passed: close quietly. */

@@ -1,8 +1,8 @@
-import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ClientResponse } from '../proxy/client.js';
 import { joinHeadAndBody, JOIN_BODY_BYTES } from './join.js';
+import { Listeners } from './listeners.js';
 import { HTTP_TOKEN as TOKEN } from '../shared/http-grammar.js';
 
 /**
@@ -38,8 +38,10 @@ export interface ResponseOwner {
   responseFinished(res: FrontResponse): void;
 }
 
-export class FrontResponse extends EventEmitter implements ClientResponse {
+export class FrontResponse implements ClientResponse {
   headersSent = false;
+  private readonly closeListeners = new Listeners();
+  private readonly drainListeners = new Listeners();
   private finished = false;
   private closed = false;
   /** The head, written together with the first piece of body. */
@@ -58,8 +60,30 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
     public keepAlive: boolean,
     /** The answer to a HEAD: headers only, whatever body the handler writes (as Node does). */
     private readonly headOnly = false,
-  ) {
-    super();
+  ) {}
+
+  on(event: 'close' | 'drain', listener: () => void): this {
+    (event === 'close' ? this.closeListeners : this.drainListeners).add(listener, false);
+    return this;
+  }
+
+  once(event: 'close' | 'drain', listener: () => void): this {
+    (event === 'close' ? this.closeListeners : this.drainListeners).add(listener, true);
+    return this;
+  }
+
+  off(event: 'close' | 'drain', listener: () => void): this {
+    (event === 'close' ? this.closeListeners : this.drainListeners).remove(listener);
+    return this;
+  }
+
+  /** The connection can take more: 'drain' for whoever waits. */
+  drained(): void {
+    this.drainListeners.emit();
+  }
+
+  listenerCount(event: 'close' | 'drain'): number {
+    return (event === 'close' ? this.closeListeners : this.drainListeners).count;
   }
 
   get writableFinished(): boolean {
@@ -209,7 +233,7 @@ export class FrontResponse extends EventEmitter implements ClientResponse {
   notifyClosed(): void {
     if (this.closed) return;
     this.closed = true;
-    this.emit('close');
+    this.closeListeners.emit();
   }
 
   /**

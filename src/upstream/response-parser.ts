@@ -47,6 +47,8 @@ const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})(?: |$)/;
 const HEADER_BLOCK = /^(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*)*$/;
 const HEADER_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*$/;
 const HEX = /^[0-9a-fA-F]+$/;
+/** A Content-Length value: digits only, at most 15 (beyond that is no body qcc will read). */
+const DECIMAL_LENGTH = /^\d{1,15}$/;
 const HEX_VALUE = new Int8Array(256).fill(-1);
 for (let c = 0; c < 16; c++) {
   HEX_VALUE['0123456789abcdef'.charCodeAt(c)] = c;
@@ -295,9 +297,15 @@ export class ResponseParser {
       return;
     }
     const cl = headers['content-length'];
+    if (typeof cl === 'string' && DECIMAL_LENGTH.test(cl)) {
+      // The usual case, one plain number: no list to split.
+      this.remaining = Number(cl);
+      this.state = this.remaining === 0 ? State.Done : State.FixedBody;
+      return;
+    }
     if (cl !== undefined) {
       const values = String(cl).split(',').map((v) => v.trim());
-      if (!values.every((v) => v === values[0]) || !/^\d{1,15}$/.test(values[0]!)) {
+      if (!values.every((v) => v === values[0]) || !DECIMAL_LENGTH.test(values[0]!)) {
         throw new ResponseParseError(`invalid content-length "${String(cl).slice(0, 40)}"`);
       }
       this.remaining = Number(values[0]);
