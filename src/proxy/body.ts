@@ -15,6 +15,12 @@ export function readBody(req: ClientRequest, maxBytes: number): Promise<Buffer> 
   return readStream(req, maxBytes);
 }
 
+/** The whole body if it is already at hand and within the limit (then no promise need be waited on). */
+export function bodyAtHand(req: ClientRequest, maxBytes: number): Buffer | undefined {
+  if (req instanceof IncomingMessage) return undefined;
+  return req.bodyNow !== undefined && req.bodyNow.length <= maxBytes ? req.bodyNow : undefined;
+}
+
 function readStream(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const declared = Number(req.headers['content-length']);

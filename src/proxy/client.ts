@@ -16,6 +16,8 @@ export interface BufferedRequest {
   readonly contentLength: number;
   /** The whole body; rejects if the client leaves before sending all of it. */
   readonly body: Promise<Buffer>;
+  /** The whole body when it was already there with the head (the usual case): no promise to wait on. */
+  readonly bodyNow?: Buffer | undefined;
 }
 
 export interface ClientResponse {

@@ -4,7 +4,7 @@ import type { ProxySettings } from '../config/schema.js';
 import { ProxyError, sendProxyError } from '../errors.js';
 import type { EndpointPool } from '../endpoints/pool.js';
 import type { RetryBudget } from '../endpoints/retry-budget.js';
-import { readBody } from './body.js';
+import { bodyAtHand, readBody } from './body.js';
 import type { AttemptRecord, ProxyObserver, RequestRecord } from './events.js';
 import type { AttemptResult, HeldResponse } from './forward.js';
 import { runAttempt, type ParsedRequest } from './attempt.js';
@@ -146,7 +146,7 @@ export function createProxyHandler(ctx: ProxyContext) {
     let body: Buffer | null = null;
     let parsed: ParsedRequest;
     try {
-      if (method !== 'GET' && method !== 'HEAD') body = await readBody(req, settings.max_body_bytes);
+      if (method !== 'GET' && method !== 'HEAD') body = bodyAtHand(req, settings.max_body_bytes) ?? (await readBody(req, settings.max_body_bytes));
       parsed = parseRequest(method, pathname, body, knownBodies);
     } catch (e: unknown) {
       if (e instanceof ProxyError) {

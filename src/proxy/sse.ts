@@ -182,10 +182,42 @@ export function usageFieldsFromText(text: string): Partial<Usage> | undefined {
   return usage;
 }
 
-/** Usage from a complete non-streaming JSON body (only its tail is decoded), or undefined when it has none. */
+const FIELD_BYTES = USAGE_FIELDS.map((f) => Buffer.from(f));
+
+/** Whether `buf` holds `"field"` at `at` (the opening quote there). */
+function quotedFieldAt(buf: Buffer, at: number, field: Buffer): boolean {
+  const end = at + 1 + field.length;
+  if (end >= buf.length || buf[end] !== 0x22) return false;
+  for (let i = 0; i < field.length; i++) if (buf[at + 1 + i] !== field[i]) return false;
+  return true;
+}
+
+/**
+ * Usage from a complete non-streaming JSON body, or undefined when it has none: the same figures
+ * usageFieldsFromText finds, read from the bytes after the last `"usage"` without decoding them to a string.
+ * Each field is the first `"field"\s*:\s*(\d+)` there, as the pattern would find it.
+ */
 export function usageFromJson(body: Buffer): Usage | undefined {
   const at = body.lastIndexOf(USAGE_KEY);
   if (at === -1) return undefined;
-  const fields = usageFieldsFromText(body.toString('utf8', at));
-  return fields ? { ...emptyUsage(), ...fields } : undefined;
+  let usage: Usage | undefined;
+  const found = [false, false, false, false];
+  for (let q = body.indexOf(0x22, at + USAGE_KEY.length); q !== -1; q = body.indexOf(0x22, q + 1)) {
+    for (let f = 0; f < FIELD_BYTES.length; f++) {
+      if (found[f] || !quotedFieldAt(body, q, FIELD_BYTES[f]!)) continue;
+      let i = q + FIELD_BYTES[f]!.length + 2;
+      while (isJsonSpace(body[i]!)) i++;
+      if (body[i] !== 0x3a) break;
+      i++;
+      while (isJsonSpace(body[i]!)) i++;
+      let value = -1;
+      for (let c = body[i]!; c >= 0x30 && c <= 0x39; c = body[++i]!) value = (value < 0 ? 0 : value * 10) + (c - 0x30);
+      if (value >= 0) {
+        found[f] = true;
+        (usage ??= emptyUsage())[USAGE_FIELDS[f]!] = value;
+      }
+      break;
+    }
+  }
+  return usage;
 }

@@ -21,15 +21,25 @@ export class FrontRequest implements BufferedRequest {
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
   readonly contentLength: number;
+  readonly bodyNow: Buffer | undefined;
+  private pending: Promise<Buffer> | undefined;
 
+  /** `body` is the whole body when it came with the head, else a promise of it. */
   constructor(
     head: FastRequestHead,
-    readonly body: Promise<Buffer>,
+    body: Buffer | Promise<Buffer>,
   ) {
     this.method = head.method;
     this.url = head.url;
     this.headers = head.headers;
     this.contentLength = head.contentLength;
+    if (body instanceof Promise) this.pending = body;
+    else this.bodyNow = body;
+  }
+
+  get body(): Promise<Buffer> {
+    // Made only if asked for: the proxy takes bodyNow when it is there.
+    return (this.pending ??= Promise.resolve(this.bodyNow!));
   }
 }
 
@@ -150,10 +160,10 @@ export class FrontConnection implements ResponseOwner {
 
     const bodyStart = end + 4;
     const bodyEnd = bodyStart + head.contentLength;
-    let body: Promise<Buffer>;
+    let body: Buffer | Promise<Buffer>;
     if (bodyEnd <= buf.length) {
       // The usual case: the whole request came in one read.
-      body = Promise.resolve(head.contentLength === 0 ? EMPTY : buf.subarray(bodyStart, bodyEnd));
+      body = head.contentLength === 0 ? EMPTY : buf.subarray(bodyStart, bodyEnd);
       this.unread = bodyEnd < buf.length ? buf.subarray(bodyEnd) : undefined;
     } else {
       const collector = new BodyCollector(head.contentLength);

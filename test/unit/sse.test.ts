@@ -96,6 +96,9 @@ describe('usage read from text', () => {
       '{"usage":{"output_tokens":',
       '{"usage":{}}',
       '{"usage":{"cache_read_input_tokens":1e3}}',
+      '{"content":[{"text":"héllo ✓ 🚀"}],"usage":{"output_tokens":8,"input_tokens":2}}',
+      '{"usage":{"input_tokens":1,"service_tier":"a\\"output_tokens\\":5","output_tokens":6}}',
+      '{"usage":{"input_tokens":3,"cache_creation":{"ephemeral_5m_input_tokens":4},"cache_creation_input_tokens":5}}',
     ];
     for (const text of texts) {
       const fromScan = usageFromJson(Buffer.from(text));
