@@ -11,12 +11,19 @@
 export interface Timed {
   /** performance.now() milliseconds by which the exchange must have moved on; Infinity when no clock runs. */
   deadline: number;
+  /** Where the clock is in the running list (Deadlines' own bookkeeping; meaningless when none runs). */
+  slot: number;
   /** Its clock ran out. */
   expired(now: number): void;
 }
 
 export class Deadlines {
-  private readonly running = new Set<Timed>();
+  /**
+   * The running clocks, unordered; each knows its slot, so removal moves the last one into it. Not a Set: under
+   * requests with large bodies a Set's churn kept exchanges (and the bodies they hold) reachable long enough to
+   * be promoted, and V8 then collected the whole heap every few hundred requests (bench/NOTES.md).
+   */
+  private readonly running: Timed[] = [];
   private timer: NodeJS.Timeout | undefined;
   /** When the timer fires; Infinity when it is not armed. */
   private armedFor = Number.POSITIVE_INFINITY;
@@ -24,8 +31,11 @@ export class Deadlines {
   /** Start (or move) `t`'s clock to `ms` from now. */
   start(t: Timed, ms: number, now = performance.now()): void {
     const deadline = now + ms;
+    if (t.deadline === Number.POSITIVE_INFINITY) {
+      t.slot = this.running.length;
+      this.running.push(t);
+    }
     t.deadline = deadline;
-    this.running.add(t);
     if (deadline < this.armedFor) this.arm(deadline, now);
   }
 
@@ -37,12 +47,16 @@ export class Deadlines {
   stop(t: Timed): void {
     if (t.deadline === Number.POSITIVE_INFINITY) return;
     t.deadline = Number.POSITIVE_INFINITY;
-    this.running.delete(t);
+    const last = this.running.pop()!;
+    if (last !== t) {
+      this.running[t.slot] = last;
+      last.slot = t.slot;
+    }
   }
 
   /** Clocks running now: for tests. */
   get size(): number {
-    return this.running.size;
+    return this.running.length;
   }
 
   private arm(at: number, now: number): void {
@@ -63,10 +77,7 @@ export class Deadlines {
       if (t.deadline <= now) due.push(t);
       else if (t.deadline < next) next = t.deadline;
     }
-    for (const t of due) {
-      this.running.delete(t);
-      t.deadline = Number.POSITIVE_INFINITY;
-    }
+    for (const t of due) this.stop(t);
     if (next !== Number.POSITIVE_INFINITY) this.arm(next, now);
     // Last: an expiry may start another exchange (a failover), whose clock must find the timer as it is.
     for (const t of due) t.expired(now);

@@ -18,6 +18,7 @@ export class Exchange implements ExchangeController, Timed {
   private headSeen = false;
   /** Kept by `clocks`: when the first byte (or, once the head is in, the next read) is due. */
   deadline = Number.POSITIVE_INFINITY;
+  slot = -1;
   private clockIsIdle = false;
 
   constructor(

@@ -1,12 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { Deadlines, type Timed } from '../../src/upstream/deadlines.js';
 import { eventually, sleep } from '../helpers/servers.js';
+import { prng } from '../helpers/prng.js';
 
 /** A clock's owner that notes when it expired, in ms after it was made. */
 function timed(): Timed & { expiredAfter: number | undefined } {
   const born = performance.now();
   return {
     deadline: Number.POSITIVE_INFINITY,
+    slot: -1,
     expiredAfter: undefined,
     expired(now: number) {
       this.expiredAfter = now - born;
@@ -83,10 +85,23 @@ describe('deadlines (one timer for every exchange clock)', () => {
     const second = timed();
     const first: Timed = {
       deadline: Number.POSITIVE_INFINITY,
+      slot: -1,
       expired: () => clocks.start(second, 40),
     };
     clocks.start(first, 20);
     await eventually(() => second.expiredAfter !== undefined);
     expect(second.expiredAfter).toBeGreaterThanOrEqual(60);
+  });
+
+  it('keeps the right clocks when many start and stop in any order', async () => {
+    const clocks = new Deadlines();
+    const random = prng(5);
+    const all = Array.from({ length: 200 }, () => timed());
+    for (const t of all) clocks.start(t, 20 + Math.floor(random() * 40));
+    const stopped = new Set(all.filter(() => random() < 0.5));
+    for (const t of [...stopped].sort(() => random() - 0.5)) clocks.stop(t);
+    expect(clocks.size).toBe(all.length - stopped.size);
+    await eventually(() => clocks.size === 0);
+    for (const t of all) expect(t.expiredAfter !== undefined, `stopped: ${stopped.has(t)}`).toBe(!stopped.has(t));
   });
 });
