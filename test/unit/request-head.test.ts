@@ -210,3 +210,28 @@ describe('parseFastHead', () => {
     expect(accepted).toBeGreaterThan(300);
   }, 60_000);
 });
+
+describe('successive heads (names and values remembered by position)', () => {
+  it('reads every head as if it were the first, whatever the one before it held at each position', () => {
+    // Names that differ in case, length or by a prefix, and values that repeat, change or only keep their
+    // length, in changing orders: each parse must equal a plain reading of its own bytes.
+    const names = ['Content-Type', 'content-type', 'X-App', 'x-app', 'x-ap', 'X-Stainless-Lang', 'anthropic-version', 'User-Agent', 'x-api-key'];
+    const values = ['application/json', 'application/jsoN', 'cli', 'cl', '2023-06-01', '2023-06-02', ' padded\t', 'sk-ant-a', 'sk-ant-b', ''];
+    const random = prng(11);
+    const pick = <T>(xs: T[]) => xs[Math.floor(random() * xs.length)]!;
+    for (let n = 0; n < 400; n++) {
+      const lines = [`POST /v1/messages HTTP/1.1`, 'Host: 127.0.0.1:7860'];
+      const expected: Record<string, string> = { host: '127.0.0.1:7860' };
+      for (const name of names) {
+        if (random() < 0.4 || expected[name.toLowerCase()] !== undefined) continue;
+        const value = pick(values);
+        lines.push(`${name}:${random() < 0.5 ? ' ' : ''}${value}`);
+        expected[name.toLowerCase()] = value.trim();
+      }
+      lines.push('Content-Length: 2');
+      expected['content-length'] = '2';
+      const head = parseFastHead(lines.join('\r\n'));
+      expect(head?.headers, lines.join(' | ')).toEqual(expected);
+    }
+  });
+});
