@@ -101,185 +101,43 @@ function jsonUsage(chunks: Buffer[], encoding: string | string[] | undefined): U
 }
 
 export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
-  const now = req.now ?? performance.now.bind(performance);
-  const { res } = req;
-  const started = now();
+  return new Attempt(req).result;
+}
 
-  return new Promise<AttemptResult>((resolve) => {
-    type Mode = 'waiting' | 'error-buffer' | 'sse-hold' | 'json-for-stream' | 'committed' | 'done';
-    let mode: Mode = 'waiting';
-    let controller: ExchangeController | undefined;
-    let status = 0;
-    let upstreamHeaders: IncomingHttpHeaders = {};
-    let ttfbMs: number | undefined;
-    let held: Buffer[] = [];
-    let heldBytes = 0;
-    let scanner: SseScanner | undefined;
-    let usageCopy: Buffer[] | undefined;
-    let usageBytes = 0;
-    let clientGone = false;
+type Mode = 'waiting' | 'error-buffer' | 'sse-hold' | 'json-for-stream' | 'committed' | 'done';
 
-    const finish = (result: AttemptResult) => {
-      if (mode === 'done') return;
-      mode = 'done';
-      res.off('close', onClientClose);
-      resolve(result);
-    };
-    const heldResponse = (): HeldResponse => ({ status, headers: upstreamHeaders, body: Buffer.concat(held) });
+const EMPTY_HEADERS: IncomingHttpHeaders = Object.freeze({}) as IncomingHttpHeaders;
 
-    function onClientClose() {
-      if (res.writableFinished || mode === 'done') return;
-      clientGone = true;
-      controller?.abort(new Error('client disconnected'));
-      finish({ kind: 'client-abort', ...(ttfbMs !== undefined && { ttfbMs }) });
-    }
-    res.on('close', onClientClose);
+/**
+ * The attempt's state and its exchange callbacks, as one object: this runs for every request, and one object
+ * with its methods on the prototype costs far less to make than a closure per callback over shared variables.
+ */
+class Attempt implements ExchangeHandler {
+  readonly result: Promise<AttemptResult>;
+  private resolve!: (r: AttemptResult) => void;
+  private readonly now: () => number;
+  private readonly res: ClientResponse;
+  private readonly started: number;
+  private mode: Mode = 'waiting';
+  private controller: ExchangeController | undefined;
+  private status = 0;
+  private upstreamHeaders: IncomingHttpHeaders = EMPTY_HEADERS;
+  private ttfbMs: number | undefined;
+  private held: Buffer[] = [];
+  private heldBytes = 0;
+  private scanner: SseScanner | undefined;
+  private usageCopy: Buffer[] | undefined;
+  private usageBytes = 0;
+  private clientGone = false;
 
-    const commit = () => {
-      res.writeHead(status, req.responseHeaders(upstreamHeaders));
-      mode = 'committed';
-    };
-    const write = (chunk: Buffer) => {
-      if (!res.write(chunk) && controller && !controller.paused) {
-        const c = controller;
-        c.pause();
-        res.once('drain', () => c.resume());
-      }
-    };
-    const endInBand = (end: StreamEnd, message: string) => {
-      // After the first byte there is no replay: tell the client in the protocol's own words and stop.
-      if (scanner) res.end(anthropicErrorEvent('api_error', message));
-      else res.destroy();
-      finish({ kind: 'committed', status, ttfbMs: ttfbMs ?? 0, end, message, usage: scanner?.usage });
-    };
-
-    /** The whole JSON answer is in: send it as the stream the client asked for (or as it is, if not a message). */
-    const replayAsStream = () => {
-      const raw = Buffer.concat(held);
-      let events: string | undefined;
-      try {
-        events = messageToSse(decodedBody(raw, upstreamHeaders['content-encoding']));
-      } catch {
-        events = undefined;
-      }
-      const usage = jsonUsage([raw], upstreamHeaders['content-encoding']);
-      if (events === undefined) {
-        commit();
-        res.end(raw);
-      } else {
-        const headers = req.responseHeaders(upstreamHeaders);
-        delete headers['content-length'];
-        delete headers['content-encoding'];
-        headers['content-type'] = 'text/event-stream; charset=utf-8';
-        res.writeHead(status, headers);
-        mode = 'committed';
-        res.end(events);
-      }
-      finish({ kind: 'committed', status, ttfbMs: ttfbMs!, end: 'complete', usage });
-    };
-
-    const handler: ExchangeHandler = {
-      onRequestStart(c) {
-        controller = c;
-        if (clientGone) c.abort(new Error('client disconnected'));
-      },
-      onResponseStart(_c, statusCode, headers) {
-        if (statusCode < 200) return; // 1xx informational: the real status follows
-        status = statusCode;
-        upstreamHeaders = headers;
-        ttfbMs = now() - started;
-        if (statusCode >= 400) {
-          mode = 'error-buffer';
-          return;
-        }
-        const type = headers['content-type'];
-        const contentType = (Array.isArray(type) ? type[0] : type) ?? '';
-        const encoding = String(headers['content-encoding'] ?? 'identity').toLowerCase();
-        // A compressed stream (some relays compress even when asked not to) cannot be read on the side:
-        // it is passed through as opaque bytes, committed at once.
-        if (contentType.includes('text/event-stream') && encoding === 'identity') {
-          scanner = new SseScanner();
-          mode = 'sse-hold';
-          return;
-        }
-        if (contentType.includes('json') && req.expectStream) {
-          mode = 'json-for-stream';
-          return;
-        }
-        if (contentType.includes('json')) usageCopy = [];
-        commit();
-      },
-      onResponseData(c, chunk) {
-        switch (mode) {
-          case 'committed':
-            // One piece per upstream read (the client coalesces HTTP chunks), so one scan and one write each.
-            if (scanner) scanner.push(chunk);
-            else if (usageCopy && (usageBytes += chunk.length) <= MAX_USAGE_SIDE_COPY) usageCopy.push(chunk);
-            write(chunk);
-            return;
-          case 'json-for-stream':
-            held.push(chunk);
-            heldBytes += chunk.length;
-            return;
-          case 'error-buffer':
-            if (heldBytes + chunk.length <= MAX_HELD_ERROR_BYTES) {
-              held.push(chunk);
-              heldBytes += chunk.length;
-            }
-            return;
-          case 'sse-hold': {
-            held.push(chunk);
-            scanner!.push(chunk);
-            if (scanner!.events === 0) return;
-            if (scanner!.firstEvent === 'error') {
-              const response = heldResponse();
-              c.abort(new Error('stream opened with an error event'));
-              finish({ kind: 'failed', failure: 'error-event', message: `stream opened with event: error ${scanner!.errorData ?? ''}`.trim(), ttfbMs: ttfbMs!, held: response });
-              return;
-            }
-            commit();
-            write(held.length === 1 ? held[0]! : Buffer.concat(held));
-            held = [];
-            return;
-          }
-          default:
-            return;
-        }
-      },
-      onResponseEnd() {
-        switch (mode) {
-          case 'error-buffer':
-            return finish({ kind: 'error-response', ttfbMs: ttfbMs!, response: heldResponse() });
-          case 'sse-hold':
-            return finish({ kind: 'failed', failure: 'empty-stream', message: 'stream closed before its first event', ttfbMs: ttfbMs!, held: heldResponse() });
-          case 'json-for-stream':
-            return replayAsStream();
-          case 'committed':
-            if (scanner && !scanner.sawMessageStop) return endInBand('truncated', 'upstream stream ended without message_stop');
-            res.end();
-            return finish({
-              kind: 'committed',
-              status,
-              ttfbMs: ttfbMs!,
-              end: 'complete',
-              usage: scanner ? scanner.usage : usageCopy && usageBytes <= MAX_USAGE_SIDE_COPY ? jsonUsage(usageCopy, upstreamHeaders['content-encoding']) : undefined,
-            });
-          default:
-            return;
-        }
-      },
-      onResponseError(_c, err) {
-        if (mode === 'done') return;
-        if (clientGone) return finish({ kind: 'client-abort', ...(ttfbMs !== undefined && { ttfbMs }) });
-        if (mode === 'committed') {
-          const idle = (err as NodeJS.ErrnoException).code === 'QCC_BODY_TIMEOUT';
-          return endInBand('upstream-error', idle ? 'upstream stream went idle' : `upstream connection failed mid-response: ${err.message}`);
-        }
-        const failure = mode === 'sse-hold' ? 'empty-stream' : failureOf(err);
-        finish({ kind: 'failed', failure, message: err.message, ...(ttfbMs !== undefined && { ttfbMs }) });
-      },
-    };
-
+  constructor(private readonly req: AttemptRequest) {
+    this.now = req.now ?? performanceNow;
+    this.res = req.res;
+    this.started = this.now();
+    this.result = new Promise<AttemptResult>((resolve) => {
+      this.resolve = resolve;
+    });
+    this.res.on('close', this.onClientClose);
     req.dispatcher.dispatch(
       {
         origin: req.origin,
@@ -290,7 +148,182 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
         headersTimeout: req.headersTimeoutMs,
         bodyTimeout: req.idleTimeoutMs,
       },
-      handler,
+      this,
     );
-  });
+  }
+
+  private finish(result: AttemptResult): void {
+    if (this.mode === 'done') return;
+    this.mode = 'done';
+    this.res.off('close', this.onClientClose);
+    this.resolve(result);
+  }
+
+  private heldResponse(): HeldResponse {
+    return { status: this.status, headers: this.upstreamHeaders, body: Buffer.concat(this.held) };
+  }
+
+  private readonly onClientClose = (): void => {
+    if (this.res.writableFinished || this.mode === 'done') return;
+    this.clientGone = true;
+    this.controller?.abort(new Error('client disconnected'));
+    this.finish({ kind: 'client-abort', ...(this.ttfbMs !== undefined && { ttfbMs: this.ttfbMs }) });
+  };
+
+  private commit(): void {
+    this.res.writeHead(this.status, this.req.responseHeaders(this.upstreamHeaders));
+    this.mode = 'committed';
+  }
+
+  private write(chunk: Buffer): void {
+    const c = this.controller;
+    if (!this.res.write(chunk) && c && !c.paused) {
+      c.pause();
+      this.res.once('drain', () => c.resume());
+    }
+  }
+
+  private endInBand(end: StreamEnd, message: string): void {
+    // After the first byte there is no replay: tell the client in the protocol's own words and stop.
+    if (this.scanner) this.res.end(anthropicErrorEvent('api_error', message));
+    else this.res.destroy();
+    this.finish({ kind: 'committed', status: this.status, ttfbMs: this.ttfbMs ?? 0, end, message, usage: this.scanner?.usage });
+  }
+
+  /** The whole JSON answer is in: send it as the stream the client asked for (or as it is, if not a message). */
+  private replayAsStream(): void {
+    const raw = Buffer.concat(this.held);
+    let events: string | undefined;
+    try {
+      events = messageToSse(decodedBody(raw, this.upstreamHeaders['content-encoding']));
+    } catch {
+      events = undefined;
+    }
+    const usage = jsonUsage([raw], this.upstreamHeaders['content-encoding']);
+    if (events === undefined) {
+      this.commit();
+      this.res.end(raw);
+    } else {
+      const headers = this.req.responseHeaders(this.upstreamHeaders);
+      delete headers['content-length'];
+      delete headers['content-encoding'];
+      headers['content-type'] = 'text/event-stream; charset=utf-8';
+      this.res.writeHead(this.status, headers);
+      this.mode = 'committed';
+      this.res.end(events);
+    }
+    this.finish({ kind: 'committed', status: this.status, ttfbMs: this.ttfbMs!, end: 'complete', usage });
+  }
+
+  onRequestStart(c: ExchangeController): void {
+    this.controller = c;
+    if (this.clientGone) c.abort(new Error('client disconnected'));
+  }
+
+  onResponseStart(_c: ExchangeController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200) return; // 1xx informational: the real status follows
+    this.status = statusCode;
+    this.upstreamHeaders = headers;
+    this.ttfbMs = this.now() - this.started;
+    if (statusCode >= 400) {
+      this.mode = 'error-buffer';
+      return;
+    }
+    const type = headers['content-type'];
+    const contentType = (Array.isArray(type) ? type[0] : type) ?? '';
+    const encoding = String(headers['content-encoding'] ?? 'identity').toLowerCase();
+    // A compressed stream (some relays compress even when asked not to) cannot be read on the side:
+    // it is passed through as opaque bytes, committed at once.
+    if (contentType.includes('text/event-stream') && encoding === 'identity') {
+      this.scanner = new SseScanner();
+      this.mode = 'sse-hold';
+      return;
+    }
+    if (contentType.includes('json') && this.req.expectStream) {
+      this.mode = 'json-for-stream';
+      return;
+    }
+    if (contentType.includes('json')) this.usageCopy = [];
+    this.commit();
+  }
+
+  onResponseData(c: ExchangeController, chunk: Buffer): void {
+    switch (this.mode) {
+      case 'committed':
+        // One piece per upstream read (the client coalesces HTTP chunks), so one scan and one write each.
+        if (this.scanner) this.scanner.push(chunk);
+        else if (this.usageCopy && (this.usageBytes += chunk.length) <= MAX_USAGE_SIDE_COPY) this.usageCopy.push(chunk);
+        this.write(chunk);
+        return;
+      case 'json-for-stream':
+        this.held.push(chunk);
+        this.heldBytes += chunk.length;
+        return;
+      case 'error-buffer':
+        if (this.heldBytes + chunk.length <= MAX_HELD_ERROR_BYTES) {
+          this.held.push(chunk);
+          this.heldBytes += chunk.length;
+        }
+        return;
+      case 'sse-hold': {
+        const scanner = this.scanner!;
+        this.held.push(chunk);
+        scanner.push(chunk);
+        if (scanner.events === 0) return;
+        if (scanner.firstEvent === 'error') {
+          const response = this.heldResponse();
+          c.abort(new Error('stream opened with an error event'));
+          this.finish({ kind: 'failed', failure: 'error-event', message: `stream opened with event: error ${scanner.errorData ?? ''}`.trim(), ttfbMs: this.ttfbMs!, held: response });
+          return;
+        }
+        this.commit();
+        this.write(this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held));
+        this.held = [];
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  onResponseEnd(): void {
+    switch (this.mode) {
+      case 'error-buffer':
+        return this.finish({ kind: 'error-response', ttfbMs: this.ttfbMs!, response: this.heldResponse() });
+      case 'sse-hold':
+        return this.finish({ kind: 'failed', failure: 'empty-stream', message: 'stream closed before its first event', ttfbMs: this.ttfbMs!, held: this.heldResponse() });
+      case 'json-for-stream':
+        return this.replayAsStream();
+      case 'committed': {
+        const scanner = this.scanner;
+        if (scanner && !scanner.sawMessageStop) return this.endInBand('truncated', 'upstream stream ended without message_stop');
+        this.res.end();
+        const usageCopy = this.usageCopy;
+        return this.finish({
+          kind: 'committed',
+          status: this.status,
+          ttfbMs: this.ttfbMs!,
+          end: 'complete',
+          usage: scanner ? scanner.usage : usageCopy && this.usageBytes <= MAX_USAGE_SIDE_COPY ? jsonUsage(usageCopy, this.upstreamHeaders['content-encoding']) : undefined,
+        });
+      }
+      default:
+        return;
+    }
+  }
+
+  onResponseError(_c: ExchangeController, err: Error): void {
+    if (this.mode === 'done') return;
+    if (this.clientGone) return this.finish({ kind: 'client-abort', ...(this.ttfbMs !== undefined && { ttfbMs: this.ttfbMs }) });
+    if (this.mode === 'committed') {
+      const idle = (err as NodeJS.ErrnoException).code === 'QCC_BODY_TIMEOUT';
+      return this.endInBand('upstream-error', idle ? 'upstream stream went idle' : `upstream connection failed mid-response: ${err.message}`);
+    }
+    const failure = this.mode === 'sse-hold' ? 'empty-stream' : failureOf(err);
+    this.finish({ kind: 'failed', failure, message: err.message, ...(this.ttfbMs !== undefined && { ttfbMs: this.ttfbMs }) });
+  }
+}
+
+function performanceNow(): number {
+  return performance.now();
 }
