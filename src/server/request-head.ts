@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { HeaderMemo } from './header-memo.js';
 
 /**
  * The request heads qcc's front server answers itself: the API's own traffic (`POST /v1/…` with a
@@ -34,40 +35,8 @@ const DIGITS = /^\d{1,15}$/;
 /** Node keeps at most 2,000 header lines and drops the rest; far fewer is normal (Claude Code sends ~20). */
 const MAX_FAST_HEADERS = 200;
 
-/**
- * The previous head's header names (as sent and lower-cased) and values, by position. A client sends the same
- * headers in the same order on every request, most with the same values (Claude Code: 21 lines, ~17 unchanged
- * from turn to turn), and a string compared in place with the one at that position last time is reused instead
- * of being sliced out, lower-cased, and (for a name) hashed again as a property key.
- */
-const previousRawNames: string[] = [];
-const previousNames: string[] = [];
-const previousValues: string[] = [];
-
-function nameAt(block: string, start: number, colon: number, position: number): string {
-  const raw = previousRawNames[position];
-  if (raw !== undefined && raw.length === colon - start && block.startsWith(raw, start)) return previousNames[position]!;
-  const sent = block.slice(start, colon);
-  const name = sent.toLowerCase();
-  previousRawNames[position] = sent;
-  previousNames[position] = name;
-  return name;
-}
-
-/** The value between `start` (after the colon) and `end`, without surrounding spaces and tabs. */
-function valueAt(block: string, start: number, end: number, position: number): string {
-  while (start < end && isBlank(block.charCodeAt(start))) start++;
-  while (end > start && isBlank(block.charCodeAt(end - 1))) end--;
-  const known = previousValues[position];
-  if (known !== undefined && known.length === end - start && block.startsWith(known, start)) return known;
-  const value = block.slice(start, end);
-  previousValues[position] = value;
-  return value;
-}
-
-function isBlank(c: number): boolean {
-  return c === 0x20 || c === 0x09;
-}
+/** Names and values as the last head had them at each position (see header-memo.ts). */
+const memo = new HeaderMemo();
 
 /**
  * Read a request head (the text before its blank line, decoded as latin1). Undefined means "not for the fast
@@ -89,10 +58,10 @@ export function parseFastHead(text: string): FastRequestHead | undefined {
     let lineEnd = block.indexOf('\r\n', lineStart);
     if (lineEnd === -1) lineEnd = block.length;
     const colon = block.indexOf(':', lineStart);
-    const name = nameAt(block, lineStart, colon, count - 1);
+    const name = memo.name(block, lineStart, colon, count - 1);
     // A repeated name is left to Node: it joins some, keeps the first of others, refuses a second Content-Length.
     if (headers[name] !== undefined) return undefined;
-    headers[name] = valueAt(block, colon + 1, lineEnd, count - 1);
+    headers[name] = memo.value(block, colon + 1, lineEnd, count - 1);
     lineStart = lineEnd + 2;
   }
 

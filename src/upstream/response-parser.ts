@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { HeaderMemo } from '../server/header-memo.js';
 
 /**
  * An incremental HTTP/1.1 response parser for one connection, one response at a time. It is fed socket reads
@@ -70,6 +71,8 @@ export class ResponseParser {
   private outEnd = 0;
   /** Set when the connection's owner gave up on the response mid-read (an abort from inside a callback). */
   private abandoned = false;
+  /** This connection's last response head, line by line: the next one mostly repeats it. */
+  private readonly memo = new HeaderMemo();
 
   constructor(private readonly sink: ResponseSink) {}
 
@@ -253,11 +256,11 @@ export class ResponseParser {
       // Node's own server would refuse to send on can reach the client's response.
       if (!HEADER_BLOCK.test(block)) throw new ResponseParseError(`malformed header line "${badLine(block).slice(0, 40)}"`);
       let lineStart = 2;
-      while (lineStart <= block.length) {
+      for (let position = 0; lineStart <= block.length; position++) {
         let lineEnd = block.indexOf('\r\n', lineStart);
         if (lineEnd === -1) lineEnd = block.length;
         const colon = block.indexOf(':', lineStart);
-        addHeader(headers, block.slice(lineStart, colon).toLowerCase(), block.slice(colon + 1, lineEnd).trim());
+        addHeader(headers, this.memo.name(block, lineStart, colon, position), this.memo.value(block, colon + 1, lineEnd, position));
         lineStart = lineEnd + 2;
       }
     }
@@ -283,6 +286,12 @@ export class ResponseParser {
       return;
     }
     const te = headers['transfer-encoding'];
+    if (te === 'chunked') {
+      // The usual case, spelled as everyone spells it: no list to split.
+      if (headers['content-length'] !== undefined) this.keepAlive = false;
+      this.state = State.ChunkSize;
+      return;
+    }
     if (te !== undefined) {
       const codings = String(te).toLowerCase().split(',');
       if (codings[codings.length - 1]!.trim() !== 'chunked') {

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { ResponseParser, MAX_HEAD_BYTES } from '../../src/upstream/response-parser.js';
+import { prng } from '../helpers/prng.js';
 
 interface Parsed {
   status?: number;
@@ -178,5 +179,32 @@ describe('HTTP/1.1 response parser', () => {
     parser.expect();
     parser.execute(Buffer.from('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nokGARBAGE'));
     expect([bodies, completes]).toEqual([0, 0]);
+  });
+
+  it('reads each of many responses on one connection as if it were the first (names and values remembered by position)', () => {
+    const heads: IncomingHttpHeaders[] = [];
+    const parser = new ResponseParser({
+      onHead: (_status, headers) => heads.push(headers),
+      onBody: () => undefined,
+      onComplete: () => undefined,
+    });
+    const names = ['Content-Type', 'content-type', 'Request-Id', 'request-id', 'request-i', 'X-Should-Retry', 'Date', 'Via'];
+    const values = ['application/json', 'application/jsoN', 'req_1', 'req_2', 'req_10', '\tpadded ', 'true', '', 'caf\xe9'];
+    const random = prng(3);
+    for (let n = 0; n < 300; n++) {
+      const expected: IncomingHttpHeaders = {};
+      let head = 'HTTP/1.1 200 OK\r\n';
+      for (const name of names) {
+        if (random() < 0.4 || expected[name.toLowerCase()] !== undefined) continue;
+        const value = values[Math.floor(random() * values.length)]!;
+        head += `${name}:${random() < 0.5 ? ' ' : ''}${value}\r\n`;
+        expected[name.toLowerCase()] = value.replace(/^[ \t]+|[ \t]+$/g, '');
+      }
+      head += 'Content-Length: 2\r\n\r\nok';
+      expected['content-length'] = '2';
+      parser.expect(false);
+      parser.execute(Buffer.from(head, 'latin1'));
+      expect(heads[n], head).toEqual(expected);
+    }
   });
 });
