@@ -41,7 +41,8 @@ export interface ResponseOwner {
 export class FrontResponse implements ClientResponse {
   headersSent = false;
   private readonly closeListeners = new Listeners();
-  private readonly drainListeners = new Listeners();
+  /** Made when someone waits for 'drain' (a client reading slower than the upstream writes): rarely. */
+  private drainListeners: Listeners | undefined;
   private finished = false;
   private closed = false;
   /** The head, written together with the first piece of body. */
@@ -63,27 +64,27 @@ export class FrontResponse implements ClientResponse {
   ) {}
 
   on(event: 'close' | 'drain', listener: () => void): this {
-    (event === 'close' ? this.closeListeners : this.drainListeners).add(listener, false);
+    this.listeners(event).add(listener, false);
     return this;
   }
 
   once(event: 'close' | 'drain', listener: () => void): this {
-    (event === 'close' ? this.closeListeners : this.drainListeners).add(listener, true);
+    this.listeners(event).add(listener, true);
     return this;
   }
 
   off(event: 'close' | 'drain', listener: () => void): this {
-    (event === 'close' ? this.closeListeners : this.drainListeners).remove(listener);
+    this.listeners(event).remove(listener);
     return this;
   }
 
   /** The connection can take more: 'drain' for whoever waits. */
   drained(): void {
-    this.drainListeners.emit();
+    this.drainListeners?.emit();
   }
 
-  listenerCount(event: 'close' | 'drain'): number {
-    return (event === 'close' ? this.closeListeners : this.drainListeners).count;
+  private listeners(event: 'close' | 'drain'): Listeners {
+    return event === 'close' ? this.closeListeners : (this.drainListeners ??= new Listeners());
   }
 
   get writableFinished(): boolean {
