@@ -1,14 +1,14 @@
 /**
- * Header names (as sent and lower-cased) and values remembered by their position in the last head read. A
- * client — or an upstream answering it — writes the same headers in the same order every time, most with the
- * same values (Claude Code: 21 request lines, ~17 unchanged from turn to turn). A name or value compared in place
- * with the one at its position last time is reused instead of being sliced out again, lower-cased, and (for a
- * name) hashed again as a property key.
+ * Header names (as sent and lower-cased) remembered by their position in the last head read. A client — or an
+ * upstream answering it — writes the same header names in the same order every time. A name compared in place
+ * with the one at its position last time is reused instead of being sliced out again, lower-cased and, above
+ * all, hashed and looked up again as a property key (~70 ns a name). Values are not remembered: comparing one
+ * costs as much as its length, slicing it almost nothing (measured on Claude Code's 21-line head: names
+ * remembered 3.8 → 3.2 µs to read the head; values remembered as well, 5.3 µs).
  */
 export class HeaderMemo {
   private readonly sentNames: string[] = [];
   private readonly names: string[] = [];
-  private readonly values: string[] = [];
 
   /** The lower-cased name between `start` and `end` (the colon) of `text`, the `position`th line of its head. */
   name(text: string, start: number, end: number, position: number): string {
@@ -20,20 +20,16 @@ export class HeaderMemo {
     this.names[position] = name;
     return name;
   }
-
-  /** The value between `start` (after the colon) and `end`, without the spaces and tabs around it. */
-  value(text: string, start: number, end: number, position: number): string {
-    while (start < end && isBlank(text.charCodeAt(start))) start++;
-    while (end > start && isBlank(text.charCodeAt(end - 1))) end--;
-    const known = this.values[position];
-    if (known !== undefined && known.length === end - start && text.startsWith(known, start)) return known;
-    const value = text.slice(start, end);
-    this.values[position] = value;
-    return value;
-  }
 }
 
-/** HTTP's optional whitespace around a field value: spaces and tabs (RFC 9110 §5.6.3). */
+/** The field value between `start` (after the colon) and `end`, without HTTP's optional whitespace around it. */
+export function fieldValue(text: string, start: number, end: number): string {
+  while (start < end && isBlank(text.charCodeAt(start))) start++;
+  while (end > start && isBlank(text.charCodeAt(end - 1))) end--;
+  return text.slice(start, end);
+}
+
+/** Spaces and tabs (RFC 9110 §5.6.3). */
 function isBlank(c: number): boolean {
   return c === 0x20 || c === 0x09;
 }

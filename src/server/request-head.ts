@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { HeaderMemo } from './header-memo.js';
+import { fieldValue, HeaderMemo } from './header-memo.js';
 
 /**
  * The request heads qcc's front server answers itself: the API's own traffic (`POST /v1/…` with a
@@ -35,7 +35,7 @@ const DIGITS = /^\d{1,15}$/;
 /** Node keeps at most 2,000 header lines and drops the rest; far fewer is normal (Claude Code sends ~20). */
 const MAX_FAST_HEADERS = 200;
 
-/** Names and values as the last head had them at each position (see header-memo.ts). */
+/** Header names as the last head had them at each position (see header-memo.ts). */
 const memo = new HeaderMemo();
 
 /**
@@ -61,7 +61,7 @@ export function parseFastHead(text: string): FastRequestHead | undefined {
     const name = memo.name(block, lineStart, colon, count - 1);
     // A repeated name is left to Node: it joins some, keeps the first of others, refuses a second Content-Length.
     if (headers[name] !== undefined) return undefined;
-    headers[name] = memo.value(block, colon + 1, lineEnd, count - 1);
+    headers[name] = fieldValue(block, colon + 1, lineEnd);
     lineStart = lineEnd + 2;
   }
 

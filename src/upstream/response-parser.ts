@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { HeaderMemo } from '../server/header-memo.js';
+import { fieldValue, HeaderMemo } from '../server/header-memo.js';
 
 /**
  * An incremental HTTP/1.1 response parser for one connection, one response at a time. It is fed socket reads
@@ -260,7 +260,7 @@ export class ResponseParser {
         let lineEnd = block.indexOf('\r\n', lineStart);
         if (lineEnd === -1) lineEnd = block.length;
         const colon = block.indexOf(':', lineStart);
-        addHeader(headers, this.memo.name(block, lineStart, colon, position), this.memo.value(block, colon + 1, lineEnd, position));
+        addHeader(headers, this.memo.name(block, lineStart, colon, position), fieldValue(block, colon + 1, lineEnd));
         lineStart = lineEnd + 2;
       }
     }
