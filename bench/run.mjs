@@ -66,6 +66,9 @@ async function startQcc(config) {
 }
 const qcc = await startQcc({ endpoints });
 const qccUrl = qcc.match[1];
+// A second process of the same build: two processes differ by several µs per request for their whole life (where
+// their code and heap landed), so qcc's CPU figures pool the rounds of both.
+const qccTwin = await startQcc({ endpoints });
 // The same proxy with the request log off: the difference is what recording costs.
 const qccNoStats = await startQcc({ stats: { enabled: false }, endpoints });
 
@@ -121,7 +124,7 @@ const floors = [
 
 const targets = [
   { name: 'direct', url: urls.fast, pids: [] },
-  { name: 'qcc', url: qccUrl, pids: [qcc.child.pid] },
+  { name: 'qcc', url: qccUrl, pids: [qcc.child.pid], twin: { url: qccTwin.match[1], pids: [qccTwin.child.pid] } },
   { name: 'qcc, stats off', url: qccNoStats.match[1], pids: [qccNoStats.child.pid] },
   ...(nginxUrl ? [{ name: 'nginx', url: nginxUrl, pids: nginxPids }] : []),
   { name: 'bare undici', url: bare.match[1], pids: [bare.child.pid] },
@@ -135,18 +138,22 @@ const targets = [
 async function cpuPerRequestAll(list, body, n, concurrency) {
   const cpus = list.map(() => []);
   const rpss = list.map(() => []);
+  // What is measured: each target, and a target's twin process too (its rounds count for the target).
+  const runs = list.flatMap((t, k) => [
+    { k, name: t.name, url: t.url, pids: t.pids },
+    ...(t.twin ? [{ k, name: `${t.name} (twin)`, url: t.twin.url, pids: t.twin.pids }] : []),
+  ]);
   // Warm-up long enough for the JIT to settle: a cold first round reads two to three times the steady cost.
-  for (const t of list) await load({ url: t.url, body, n: Math.min(2000, n), concurrency });
+  for (const run of runs) await load({ url: run.url, body, n: Math.min(2000, n), concurrency });
   for (let r = 0; r < ROUNDS; r++) {
-    for (let i = 0; i < list.length; i++) {
-      const k = (i + r) % list.length;
-      const target = list[k];
-      const before = target.pids.length ? cpuMicrosAll(target.pids) : 0;
-      const res = await load({ url: target.url, body, n, concurrency });
-      if (res.failures) throw new Error(`${target.name}: ${res.failures} failures`);
-      const after = target.pids.length ? cpuMicrosAll(target.pids) : 0;
-      cpus[k].push((after - before) / n);
-      rpss[k].push(res.rps);
+    for (let i = 0; i < runs.length; i++) {
+      const run = runs[(i + r) % runs.length];
+      const before = run.pids.length ? cpuMicrosAll(run.pids) : 0;
+      const res = await load({ url: run.url, body, n, concurrency });
+      if (res.failures) throw new Error(`${run.name}: ${res.failures} failures`);
+      const after = run.pids.length ? cpuMicrosAll(run.pids) : 0;
+      cpus[run.k].push((after - before) / n);
+      rpss[run.k].push(res.rps);
     }
   }
   return list.map((t, k) => ({ cpu: t.pids.length ? median(cpus[k]) : null, rps: median(rpss[k]) }));
@@ -260,10 +267,12 @@ Everything on loopback: the simulator, qcc, nginx and a bare undici pass-through
 \`bench/bare-passthrough.mjs\`) are separate processes; the load generator is this script
 (undici). qcc runs as shipped: balancing over two endpoints (weighted round robin), stats recording to SQLite,
 health checks on, Prometheus metrics, JSON logs at \`warn\`. Proxy CPU is the time the scheduler ran the
-process's threads (\`/proc/PID/task/*/schedstat\`, nanoseconds, user and kernel) over each round, divided by its requests; rounds visit the targets in rotation so that drift in
-the machine's load hits them alike. On a shared 2-core machine throughput swings between runs, and the same
-build measured in two processes differs by up to ~10 µs per request: CPU per request and latency at one
-connection are the figures to lead with, and differences smaller than that are noise.
+process's threads (\`/proc/PID/task/*/schedstat\`, nanoseconds, user and kernel) over each round, divided by
+its requests; rounds visit the targets in rotation so that drift in the machine's load hits them alike. The same
+build measured in two processes differs by up to ~10 µs per request for as long as they run, so the "qcc" rows
+pool the rounds of two processes of it (the other rows are one process each). On a shared 2-core machine
+throughput swings between runs: CPU per request and latency at one connection are the figures to lead with, and
+differences smaller than ~5 µs are noise.
 
 ## Small JSON \`/v1/messages\` (3,000 requests at concurrency 8; latency over ${ROUNDS}×1,000 sequential requests)
 
@@ -338,6 +347,7 @@ log('written bench/RESULTS.md');
 sims.child.kill('SIGTERM');
 qcc.child.kill('SIGTERM');
 qccNoStats.child.kill('SIGTERM');
+qccTwin.child.kill('SIGTERM');
 bare.child.kill('SIGTERM');
 floorNode.child.kill('SIGTERM');
 floorRaw.child.kill('SIGTERM');
