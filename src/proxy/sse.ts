@@ -201,10 +201,11 @@ export function usageFromJson(body: Buffer): Usage | undefined {
   const at = body.lastIndexOf(USAGE_KEY);
   if (at === -1) return undefined;
   let usage: Usage | undefined;
-  const found = [false, false, false, false];
+  /** Bit f set: field f has its value (the first occurrence counts). */
+  let found = 0;
   for (let q = body.indexOf(0x22, at + USAGE_KEY.length); q !== -1; q = body.indexOf(0x22, q + 1)) {
     for (let f = 0; f < FIELD_BYTES.length; f++) {
-      if (found[f] || !quotedFieldAt(body, q, FIELD_BYTES[f]!)) continue;
+      if (found & (1 << f) || !quotedFieldAt(body, q, FIELD_BYTES[f]!)) continue;
       let i = q + FIELD_BYTES[f]!.length + 2;
       while (isJsonSpace(body[i]!)) i++;
       if (body[i] !== 0x3a) break;
@@ -213,7 +214,7 @@ export function usageFromJson(body: Buffer): Usage | undefined {
       let value = -1;
       for (let c = body[i]!; c >= 0x30 && c <= 0x39; c = body[++i]!) value = (value < 0 ? 0 : value * 10) + (c - 0x30);
       if (value >= 0) {
-        found[f] = true;
+        found |= 1 << f;
         (usage ??= emptyUsage())[USAGE_FIELDS[f]!] = value;
       }
       break;
