@@ -3,6 +3,7 @@ import type { BreakerTransition } from '../endpoints/breaker.js';
 import type { EndpointStatus } from '../endpoints/status.js';
 import type { ProxyObserver, RequestRecord } from '../proxy/events.js';
 import type { PriceTable } from './pricing.js';
+import { gcDurations, registerProcessMetrics } from './process-metrics.js';
 import { TallyCounter, TallyHistogram, type BucketSeries, type Tally } from './tally.js';
 
 interface Series {
@@ -42,6 +43,8 @@ export class ProxyMetrics implements ProxyObserver {
   private readonly tokens: TallyCounter<'endpoint' | 'model' | 'type'>;
   private readonly cost: TallyCounter<'endpoint' | 'model'>;
   private readonly series = new Map<string, Series>();
+  /** The process's collections, observed from the first ProxyMetrics on. */
+  private readonly gc: TallyHistogram<'kind'>;
 
   constructor(
     endpoints: () => EndpointStatus[],
@@ -87,6 +90,8 @@ export class ProxyMetrics implements ProxyObserver {
         for (const e of endpoints()) this.set({ endpoint: e.id }, e.effective_weight);
       },
     });
+    registerProcessMetrics(this.registry);
+    this.gc = gcDurations();
   }
 
   requestFinished(r: RequestRecord): void {
@@ -156,7 +161,7 @@ export class ProxyMetrics implements ProxyObserver {
   async render(): Promise<string> {
     const text = await this.registry.metrics();
     // prom-client ends its text with a newline and parts metrics with a blank line; the histograms follow suit.
-    return `${text}\n${[this.upstreamLatency, this.ttfb, this.overhead].map((h) => h.render()).join('\n\n')}\n`;
+    return `${text}\n${[this.upstreamLatency, this.ttfb, this.overhead, this.gc].map((h) => h.render()).join('\n\n')}\n`;
   }
 
   get contentType(): string {

@@ -1,4 +1,7 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
+import { sleep } from '../helpers/servers.js';
 import { ProxyMetrics } from '../../src/stats/metrics.js';
 import { PriceTable } from '../../src/stats/pricing.js';
 import type { RequestRecord } from '../../src/proxy/events.js';
@@ -66,5 +69,48 @@ describe('ProxyMetrics', () => {
     expect(models.size).toBeLessThanOrEqual(501);
     expect(models.has('other')).toBe(true);
     expect(text).toContain('qcc_requests_total{endpoint="e",model="other",status="200"} 300');
+  });
+
+  it('publishes the process: CPU since it started, memory, heap, file descriptors, collections, loop busy time', async () => {
+    const m = new ProxyMetrics(() => [], () => new PriceTable());
+    const value = (text: string, name: string): number => {
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+      if (line === undefined) throw new Error(`no ${name} in the metrics`);
+      return Number(line.split(' ')[1]);
+    };
+    const cpuBefore = process.cpuUsage();
+    const first = await m.render();
+    // From the process's start, as Prometheus means it (prom-client's own counts from when it was registered).
+    expect(value(first, 'process_cpu_seconds_total')).toBeGreaterThanOrEqual((cpuBefore.user + cpuBefore.system) / 1e6);
+    expect(value(first, 'process_resident_memory_bytes')).toBeGreaterThan(10 * 2 ** 20);
+    expect(value(first, 'nodejs_heap_size_used_bytes')).toBeGreaterThan(0);
+    expect(value(first, 'process_open_fds')).toBeGreaterThan(2);
+    expect(first).toMatch(/^nodejs_heap_space_size_used_bytes\{space="old"\} \d+$/m);
+    expect(first).toMatch(/^nodejs_version_info\{version="v\d+/m);
+    // No event loop lag series: prom-client measures it with a 10 ms timer that would keep an idle proxy awake.
+    expect(first).not.toContain('nodejs_eventloop_lag');
+
+    // A synchronous 30 ms of work is 30 ms of the loop being busy.
+    const busyBefore = value(first, 'qcc_event_loop_busy_seconds_total');
+    const until = performance.now() + 30;
+    while (performance.now() < until);
+    await new Promise((r) => setImmediate(r));
+    expect(value(await m.render(), 'qcc_event_loop_busy_seconds_total') - busyBefore).toBeGreaterThanOrEqual(0.029);
+
+    // Collections are observed for the whole process: a full one shows up as kind "major".
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const majors = (text: string) => (/^nodejs_gc_duration_seconds_count\{kind="major"\} (\d+)$/m.exec(text)?.[1] ?? '0');
+    const majorsBefore = Number(majors(await m.render()));
+    gc();
+    let text = await m.render();
+    // The observer hears of a collection asynchronously.
+    for (let i = 0; i < 100 && Number(majors(text)) === majorsBefore; i++) {
+      await sleep(10);
+      text = await m.render();
+    }
+    expect(Number(majors(text))).toBeGreaterThan(majorsBefore);
+    expect(text).toContain('# TYPE nodejs_gc_duration_seconds histogram');
+    expect(text).toMatch(/^nodejs_gc_duration_seconds_bucket\{kind="major",le="\+Inf"\} \d+$/m);
   });
 });
