@@ -211,13 +211,21 @@ for (const [k, t] of targets.entries()) results[`big-${t.name}`] = bigCpu[k];
 // ---------- 4. 1,000 concurrent slow streams ----------
 log('1,000 concurrent slow streams …');
 const slowBody = messageBody('bench-slow', { stream: true });
+// The size V8 has given its young generation, from qcc's /metrics: it grows once, under the first burst whose
+// objects survive collections, and then stays; that growth is heap sizing, not memory each stream holds.
+async function youngGenerationBytes(url) {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  return Number(/^nodejs_heap_space_size_total_bytes\{space="new"\} (\d+)$/m.exec(text)?.[1] ?? NaN);
+}
 async function concurrentStreams(url, pid) {
   const idle = pid ? rssBytes(pid) : 0;
+  const youngBefore = pid ? await youngGenerationBytes(url) : 0;
   let peak = idle;
   const sampler = pid ? setInterval(() => (peak = Math.max(peak, rssBytes(pid))), 100) : undefined;
   const res = await load({ url, body: slowBody, n: 1000, concurrency: 1000 });
   clearInterval(sampler);
-  return { failures: res.failures, lastFirstEvent: Math.max(...res.firstEvents), medianFirstEvent: median(res.firstEvents), rssPerStream: pid ? (peak - idle) / 1000 : null, idleRss: idle };
+  const youngGrowth = pid ? (await youngGenerationBytes(url)) - youngBefore : null;
+  return { failures: res.failures, lastFirstEvent: Math.max(...res.firstEvents), medianFirstEvent: median(res.firstEvents), rssPerStream: pid ? (peak - idle) / 1000 : null, idleRss: idle, youngGrowth };
 }
 results['c1000-direct'] = await concurrentStreams(urls.slow, undefined);
 // A fresh qcc with the same config, so its idle RSS is a clean baseline (the main one's heap has grown over the
@@ -258,6 +266,10 @@ const cpuModel = cpus()[0]?.model ?? 'unknown';
 const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
 const check = (ok) => (ok ? '✅' : '❌');
 const q = (k) => results[k];
+// qcc's CPU as a multiple of a reference's in this run, and whether both scenarios are within the issue's targets
+// taken as such multiples (60 and 110 µs where it measured nginx at ~24 / ~43 and bare undici at ~76 / ~140).
+const ratio = (scenario, ref) => (q(`${scenario}-${ref}`) ? q(`${scenario}-qcc`).cpu / q(`${scenario}-${ref}`).cpu : NaN);
+const withinRatios = (ref, json, sse) => (Number.isNaN(ratio('json', ref)) ? '–' : check(ratio('json', ref) <= 60 / json && ratio('sse', ref) <= 110 / sse));
 
 const md = `# qcc benchmark results
 
@@ -308,11 +320,15 @@ ${targets.map((t) => `| ${t.name} | ${fmt(q(`big-${t.name}`).cpu)} | ${fmt(q(`bi
 
 ## 1,000 concurrent slow streams (50 deltas, 60 ms apart)
 
-| path | failures | first event, median ms | first event of the last stream ms | RSS per stream KB |
-|---|---|---|---|---|
-| direct | ${q('c1000-direct').failures} | ${fmt(q('c1000-direct').medianFirstEvent, 1)} | ${fmt(q('c1000-direct').lastFirstEvent, 1)} | – |
-| qcc, cold (opens 1,000 upstream connections) | ${q('c1000-qcc-cold').failures} | ${fmt(q('c1000-qcc-cold').medianFirstEvent, 1)} | ${fmt(q('c1000-qcc-cold').lastFirstEvent, 1)} | ${fmt(q('c1000-qcc-cold').rssPerStream / 1024, 1)} |
-| qcc, warm (reuses them) | ${q('c1000-qcc').failures} | ${fmt(q('c1000-qcc').medianFirstEvent, 1)} | ${fmt(q('c1000-qcc').lastFirstEvent, 1)} | ${fmt(q('c1000-qcc').rssPerStream / 1024, 1)} |
+| path | failures | first event, median ms | first event of the last stream ms | RSS per stream KB | of which V8's young generation growing, MB |
+|---|---|---|---|---|---|
+| direct | ${q('c1000-direct').failures} | ${fmt(q('c1000-direct').medianFirstEvent, 1)} | ${fmt(q('c1000-direct').lastFirstEvent, 1)} | – | – |
+| qcc, cold (opens 1,000 upstream connections) | ${q('c1000-qcc-cold').failures} | ${fmt(q('c1000-qcc-cold').medianFirstEvent, 1)} | ${fmt(q('c1000-qcc-cold').lastFirstEvent, 1)} | ${fmt(q('c1000-qcc-cold').rssPerStream / 1024, 1)} | ${fmt(q('c1000-qcc-cold').youngGrowth / 2 ** 20, 1)} |
+| qcc, warm (reuses them) | ${q('c1000-qcc').failures} | ${fmt(q('c1000-qcc').medianFirstEvent, 1)} | ${fmt(q('c1000-qcc').lastFirstEvent, 1)} | ${fmt(q('c1000-qcc').rssPerStream / 1024, 1)} | ${fmt(q('c1000-qcc').youngGrowth / 2 ** 20, 1)} |
+
+The young generation's growth is read from qcc's \`/metrics\` (\`nodejs_heap_space_size_total_bytes{space="new"}\`)
+before and after each burst: V8 enlarges it once, under the first burst whose objects outlive collections, and
+keeps it; it is counted in the cold row's RSS but is not memory the streams hold.
 
 ## Failover (${FO_SAMPLES} samples each, median, compared with qcc's own p50 for a request that needs none)
 
@@ -327,6 +343,7 @@ ${targets.map((t) => `| ${t.name} | ${fmt(q(`big-${t.name}`).cpu)} | ${fmt(q(`bi
 |---|---|---|
 | CPU ≤ 60 µs per small JSON request | ${fmt(q('json-qcc').cpu)} µs (bare undici here: ${fmt(q('json-bare undici').cpu)} µs; node:http alone, no upstream: ${fmt(q(`json-${floors[0].name}`).cpu)} µs) | ${check(q('json-qcc').cpu <= 60)} |
 | CPU ≤ 110 µs per 50-delta stream | ${fmt(q('sse-qcc').cpu)} µs (bare undici here: ${fmt(q('sse-bare undici').cpu)} µs; hand-written both sides: ${fmt(q(`sse-${floors[1].name}`).cpu)} µs) | ${check(q('sse-qcc').cpu <= 110)} |
+| the same two, against the references of this run (the issue set them where nginx measured ~24 / ~43 µs and bare undici ~76 / ~140: ≤ 2.5× / 2.56× nginx, ≤ 0.79× bare) | small JSON ${fmt(ratio('json', 'nginx'), 2)}× nginx, ${fmt(ratio('json', 'bare undici'), 2)}× bare; stream ${fmt(ratio('sse', 'nginx'), 2)}× nginx, ${fmt(ratio('sse', 'bare undici'), 2)}× bare | ${withinRatios('nginx', 24, 43)} nginx, ${withinRatios('bare undici', 76, 140)} bare |
 | added latency ≤ 0.25 ms p50 | ${fmt(q('json-qcc').p50 - d.p50, 3)} ms | ${check(q('json-qcc').p50 - d.p50 <= 0.25)} |
 | added latency ≤ 2 ms p99 | ${fmt(q('json-qcc').p99 - d.p99, 3)} ms | ${check(q('json-qcc').p99 - d.p99 <= 2)} |
 | first SSE event delayed ≤ 0.5 ms | ${fmt(q('sse-qcc').first50 - sd.first50, 3)} ms | ${check(q('sse-qcc').first50 - sd.first50 <= 0.5)} |
