@@ -77,6 +77,36 @@ const COLUMNS: readonly (keyof StoredRequest)[] = [
   'input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_read_tokens', 'cost_usd', 'health_check', 'error', 'end_reason',
 ];
 
+/**
+ * Put a row's values at `values[at…]` in COLUMNS order; returns the index after them. Written out column by
+ * column: reading each row by the column's name in a loop cost ~0.35 µs a row, ten times this.
+ * (A test inserts a row with a different value in every column and reads it back.)
+ */
+function putValues(r: StoredRequest, values: unknown[], at: number): number {
+  let k = at;
+  values[k++] = r.ts;
+  values[k++] = r.request_id;
+  values[k++] = r.method;
+  values[k++] = r.path;
+  values[k++] = r.model;
+  values[k++] = r.stream;
+  values[k++] = r.endpoint_id;
+  values[k++] = r.attempts;
+  values[k++] = r.attempt_count;
+  values[k++] = r.status;
+  values[k++] = r.ttfb_ms;
+  values[k++] = r.total_ms;
+  values[k++] = r.input_tokens;
+  values[k++] = r.output_tokens;
+  values[k++] = r.cache_creation_tokens;
+  values[k++] = r.cache_read_tokens;
+  values[k++] = r.cost_usd;
+  values[k++] = r.health_check;
+  values[k++] = r.error;
+  values[k++] = r.end_reason;
+  return k;
+}
+
 export class StatsStore {
   readonly db: Database.Database;
   private readonly inserts = new Map<number, Database.Statement<unknown[]>>();
@@ -129,10 +159,10 @@ export class StatsStore {
     if (rows.length === 0) return;
     this.db.transaction((batch: readonly StoredRequest[]) => {
       for (let i = 0; i < batch.length; i += INSERT_CHUNK) {
-        const chunk = batch.slice(i, i + INSERT_CHUNK);
-        const values: unknown[] = [];
-        for (const r of chunk) for (const c of COLUMNS) values.push(r[c]);
-        this.insertFor(chunk.length).run(values);
+        const end = Math.min(batch.length, i + INSERT_CHUNK);
+        const values: unknown[] = new Array((end - i) * COLUMNS.length);
+        for (let j = i, at = 0; j < end; j++) at = putValues(batch[j]!, values, at);
+        this.insertFor(end - i).run(values);
       }
     })(rows);
   }

@@ -122,6 +122,22 @@ describe('store', () => {
     health_check: 0, error: null, end_reason: 'complete',
   });
 
+  it('stores every column of a row where it belongs (a different value in each, read back as written)', () => {
+    const store = new StatsStore(join(mkdtempSync(join(tmpdir(), 'qcc-columns-')), 'qcc.db'));
+    const written = {
+      ts: 1_700_000_000_001, request_id: 'req-x', method: 'PUT', path: '/v1/messages/count_tokens', model: 'model-x', stream: 1,
+      endpoint_id: 'endpoint-x', attempts: '[{"endpoint":"endpoint-x"}]', attempt_count: 3, status: 529, ttfb_ms: 4.5, total_ms: 6.5,
+      input_tokens: 7, output_tokens: 8, cache_creation_tokens: 9, cache_read_tokens: 10, cost_usd: 0.25, health_check: 1, error: 'overloaded',
+      end_reason: 'upstream-error',
+    };
+    // 120 rows: three statements of the multi-row insert, the last one partial; the marked row is in the middle one.
+    store.insertMany(Array.from({ length: 120 }, (_, i) => (i === 77 ? written : row(i, i))));
+    const read = store.db.prepare('SELECT * FROM requests WHERE request_id = ?').get('req-x') as Record<string, unknown>;
+    expect({ ...read, id: undefined }).toEqual({ ...written, id: undefined });
+    expect((store.db.prepare('SELECT count(*) AS n FROM requests').get() as { n: number }).n).toBe(120);
+    store.close();
+  });
+
   it('enforces retention and a size cap', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'qcc-prune-')), 'qcc.db');
     const store = new StatsStore(file);
