@@ -30,18 +30,21 @@ export function registerProcessMetrics(registry: Registry): void {
     collector(registry, {});
   }
   // prom-client's CPU counters count from the moment they are registered; these count from the process's start,
-  // as Prometheus means `process_cpu_seconds_total`.
-  const cpu = (name: string, help: string, read: (u: NodeJS.CpuUsage) => number) =>
+  // as Prometheus means `process_cpu_seconds_total`. One reading per scrape serves all three (the first to be
+  // collected takes it), so that the total is exactly user plus system.
+  let usage: NodeJS.CpuUsage = process.cpuUsage();
+  const cpu = (name: string, help: string, read: (u: NodeJS.CpuUsage) => number, takesReading = false) =>
     new Counter({
       name,
       help,
       registers: [registry],
       collect() {
+        if (takesReading) usage = process.cpuUsage();
         this.reset();
-        this.inc(read(process.cpuUsage()) / 1e6);
+        this.inc(read(usage) / 1e6);
       },
     });
-  cpu('process_cpu_user_seconds_total', 'Total user CPU time spent in seconds.', (u) => u.user);
+  cpu('process_cpu_user_seconds_total', 'Total user CPU time spent in seconds.', (u) => u.user, true);
   cpu('process_cpu_system_seconds_total', 'Total system CPU time spent in seconds.', (u) => u.system);
   cpu('process_cpu_seconds_total', 'Total user and system CPU time spent in seconds.', (u) => u.user + u.system);
   new Counter({

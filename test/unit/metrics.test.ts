@@ -90,12 +90,20 @@ describe('ProxyMetrics', () => {
     // No event loop lag series: prom-client measures it with a 10 ms timer that would keep an idle proxy awake.
     expect(first).not.toContain('nodejs_eventloop_lag');
 
+    expect(value(first, 'process_cpu_seconds_total')).toBeCloseTo(value(first, 'process_cpu_user_seconds_total') + value(first, 'process_cpu_system_seconds_total'), 9);
+
     // A synchronous 30 ms of work is 30 ms of the loop being busy.
     const busyBefore = value(first, 'qcc_event_loop_busy_seconds_total');
     const until = performance.now() + 30;
     while (performance.now() < until);
     await new Promise((r) => setImmediate(r));
-    expect(value(await m.render(), 'qcc_event_loop_busy_seconds_total') - busyBefore).toBeGreaterThanOrEqual(0.029);
+    const afterWork = await m.render();
+    expect(value(afterWork, 'qcc_event_loop_busy_seconds_total') - busyBefore).toBeGreaterThanOrEqual(0.029);
+    // And 200 ms of waiting is neither busy time nor CPU (a counter of elapsed time would pass the line above).
+    await sleep(200);
+    const afterWait = await m.render();
+    expect(value(afterWait, 'qcc_event_loop_busy_seconds_total') - value(afterWork, 'qcc_event_loop_busy_seconds_total')).toBeLessThan(0.1);
+    expect(value(afterWait, 'process_cpu_seconds_total') - value(afterWork, 'process_cpu_seconds_total')).toBeLessThan(0.1);
 
     // Collections are observed for the whole process: a full one shows up as kind "major".
     setFlagsFromString('--expose-gc');
