@@ -163,12 +163,12 @@ export class FrontResponse implements ClientResponse {
     if (length === 0) {
       // Nothing to frame (and an empty chunk would end a chunked body), but the head may still be due.
       if (this.pendingHead === undefined) return socket.writableLength < socket.writableHighWaterMark;
-      this.corkUntilNextTick();
+      this.corkForThisTask();
       return socket.write(this.takeHead(), 'latin1');
     }
     // The whole body at once, with the head (most JSON answers): one buffer, and nothing left to wait for.
     if (this.isWholeBody(chunk)) return socket.write(joinHeadAndBody(this.takeHead(), chunk));
-    this.corkUntilNextTick();
+    this.corkForThisTask();
     if (this.chunked) {
       socket.write(`${this.takeHead()}${length.toString(16)}\r\n`, 'latin1');
       socket.write(chunk);
@@ -194,7 +194,9 @@ export class FrontResponse implements ClientResponse {
     this.uncork();
     this.finished = true;
     this.owner.responseFinished(this);
-    process.nextTick(notifyClosed, this);
+    // After the caller's synchronous code, as Node's ServerResponse emits it; a microtask rather than a tick, so
+    // that the upstream read which ends a response does not make Node run its tick queue for this alone.
+    queueMicrotask(() => this.notifyClosed());
     return this;
   }
 
@@ -205,7 +207,7 @@ export class FrontResponse implements ClientResponse {
 
   /** end()'s writes: the head if still due, the last piece of body, the chunked terminator. */
   private writeRest(socket: Socket, chunk: Buffer | string | undefined, length: number): void {
-    this.corkUntilNextTick();
+    this.corkForThisTask();
     if (this.chunked) {
       if (length > 0) {
         socket.write(`${this.takeHead()}${length.toString(16)}\r\n`, 'latin1');
@@ -240,13 +242,14 @@ export class FrontResponse implements ClientResponse {
   /**
    * Writes made in one tick leave in one `writev`, as Node's ServerResponse arranges too: the last piece of a
    * stream and its terminating chunk are usually decoded from the same upstream read, and on loopback every
-   * separate write is a syscall that also runs the receiver's side of TCP.
+   * separate write is a syscall that also runs the receiver's side of TCP. Uncorked in a microtask: it runs
+   * once the read's synchronous work is done, like a tick, without making Node run its tick queue per read.
    */
-  private corkUntilNextTick(): void {
+  private corkForThisTask(): void {
     if (this.corked) return;
     this.corked = true;
     this.owner.socket.cork();
-    process.nextTick(uncorkResponse, this);
+    queueMicrotask(() => this.uncork());
   }
 
   uncork(): void {
@@ -260,14 +263,6 @@ export class FrontResponse implements ClientResponse {
     this.pendingHead = undefined;
     return head;
   }
-}
-
-function uncorkResponse(res: FrontResponse): void {
-  res.uncork();
-}
-
-function notifyClosed(res: FrontResponse): void {
-  res.notifyClosed();
 }
 
 function headerLine(name: string, value: string): string {

@@ -399,6 +399,43 @@ describe('front server: what it answers, what it hands to Node', () => {
     }
   });
 
+  it('writes a stream in one write per read and ends a response without a process tick', async () => {
+    // Node runs its whole tick queue (and its rejection bookkeeping) after any callback that scheduled a tick:
+    // the response's own uncork and 'close' ride on microtasks so that the upstream read ending a response
+    // does not pay for that. Still one write for what one read hands over, and 'close' only after end().
+    let ticks = -1;
+    let closedSynchronously = true;
+    const s = await start((_req, res) => {
+      const nextTick = process.nextTick;
+      let count = 0;
+      process.nextTick = ((...args: Parameters<typeof nextTick>) => {
+        count++;
+        nextTick(...args);
+      }) as typeof nextTick;
+      let closed = false;
+      res.on('close', () => (closed = true));
+      try {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write('event: a\ndata: {}\n\n');
+        res.write('event: b\ndata: {}\n\n');
+        res.end('event: c\ndata: {}\n\n');
+      } finally {
+        process.nextTick = nextTick;
+      }
+      closedSynchronously = closed;
+      ticks = count;
+    });
+    const writes = countSocketWrites(s.front.server);
+    const c = await raw(s.port);
+    c.socket.write(post('/v1/stream', '{}'));
+    await eventually(() => responses(c.text()).length === 1);
+    expect(responses(c.text())[0]!.body).toBe('event: a\ndata: {}\n\nevent: b\ndata: {}\n\nevent: c\ndata: {}\n\n');
+    expect(ticks).toBe(0);
+    expect(closedSynchronously).toBe(false);
+    expect(writes()).toBe(1);
+    c.socket.destroy();
+  });
+
   it('frames what a handler writes as Node would: list headers, a 204, an empty stream, a length given as a number', async () => {
     const s = await start((req, res) => {
       if (req.url === '/v1/list') res.writeHead(200, { 'set-cookie': ['a=1', 'b=2'], 'content-length': 2 }).end('ok');
