@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { percentile, succeeded } from '../stats/query.js';
+import { attemptChain, percentile, succeeded } from '../stats/query.js';
 import type { Bucket } from '../shared/api-types.js';
 
 /** Buckets of the request log for the dashboard's charts: last hour, day or week. */
@@ -17,6 +17,7 @@ interface Row {
   total_ms: number;
   ttfb_ms: number | null;
   attempts: string;
+  endpoint_id: string | null;
   input_tokens: number;
   output_tokens: number;
   cache_creation_tokens: number;
@@ -27,7 +28,7 @@ interface Row {
 const BUCKETS = 60;
 
 /** The dashboard's charts read a time range of client requests, through the `ts` index. */
-export const TIMESERIES_SQL = `SELECT ts, status, end_reason, attempt_count, total_ms, ttfb_ms, attempts, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd
+export const TIMESERIES_SQL = `SELECT ts, status, end_reason, attempt_count, total_ms, ttfb_ms, attempts, endpoint_id, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd
 FROM requests WHERE ts >= ? AND health_check = 0 ORDER BY ts`;
 
 export function timeseries(db: Database.Database, range: Range, now = Date.now()): { range: Range; bucket_ms: number; buckets: Bucket[] } {
@@ -44,7 +45,7 @@ export function timeseries(db: Database.Database, range: Range, now = Date.now()
     const latency = sorted(ok.map((r) => r.total_ms));
     const ttfb = sorted(ok.filter((r) => r.ttfb_ms !== null).map((r) => r.ttfb_ms!));
     const overhead = sorted(
-      ok.map((r) => r.total_ms - (JSON.parse(r.attempts) as { ms: number }[]).reduce((n, a) => n + a.ms, 0)).map((v) => Math.max(0, v)),
+      ok.map((r) => r.total_ms - attemptChain(r).reduce((n, a) => n + a.ms, 0)).map((v) => Math.max(0, v)),
     );
     return {
       t: Math.round(start + i * size),

@@ -151,6 +151,15 @@ interface LogRow extends Row {
   error: string | null;
 }
 
+type Attempt = LogEntry['attempts'][number];
+
+/** A row's attempt chain, from either form the `attempts` column takes (see StoredRequest in store.ts). */
+export function attemptChain(row: Pick<StoredRequest, 'attempts' | 'endpoint_id' | 'status'>): Attempt[] {
+  const stored = JSON.parse(row.attempts) as Attempt[] | number;
+  if (typeof stored !== 'number') return stored;
+  return [{ endpoint: row.endpoint_id ?? '', status: row.status, ms: stored, error: null }];
+}
+
 /** The query behind `recentRequests`: newest ids first, filtered as they are read. */
 export function recentRequestsSql(f: LogFilter): string {
   const where: string[] = ['id > @afterId'];
@@ -180,10 +189,11 @@ export function recentRequests(db: Database.Database, f: LogFilter = {}): LogEnt
     ttfb_ms: r.ttfb_ms === null ? null : Math.round(r.ttfb_ms * 10) / 10,
     total_ms: Math.round(r.total_ms * 10) / 10,
     tokens: { input: r.input_tokens, output: r.output_tokens, cache_creation: r.cache_creation_tokens, cache_read: r.cache_read_tokens },
-    cost_usd: r.cost_usd,
+    // Nano-dollars: a sum of per-token prices is a binary fraction (0.00018899999999999999), not what to print.
+    cost_usd: Math.round(r.cost_usd * 1e9) / 1e9,
     health_check: r.health_check === 1,
     error: r.error,
     end: r.end_reason,
-    attempts: JSON.parse(r.attempts) as LogEntry['attempts'],
+    attempts: attemptChain(r),
   }));
 }

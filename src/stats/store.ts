@@ -15,7 +15,11 @@ export interface StoredRequest {
   model: string | null;
   stream: number;
   endpoint_id: string | null;
-  /** JSON array of attempts: endpoint, status, ms, error class. */
+  /**
+   * JSON: the attempts as an array (endpoint, status, ms, error class), or, when the request was one attempt that
+   * succeeded on `endpoint_id` with `status`, only that attempt's ms as a number (schema 4). Read it with
+   * `attemptChain` (stats/query.ts).
+   */
   attempts: string;
   attempt_count: number;
   status: number;
@@ -65,6 +69,10 @@ const MIGRATIONS: string[] = [
   // there), and summaries read a time range through requests_ts. It cost ~15% of every insert and its pages in
   // every batch written to the WAL.
   `DROP INDEX IF EXISTS requests_endpoint_ts;`,
+  // No change to the table: from this version on, `attempts` may hold a single attempt's ms instead of the array
+  // (see StoredRequest). The version is raised so that an older qcc, which would misread those rows, refuses the
+  // file instead.
+  `SELECT 1;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

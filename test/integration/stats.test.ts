@@ -47,7 +47,17 @@ describe('request log', () => {
       expect(r.ok).toBe(true);
       expect(r.ttfb_ms).toBeGreaterThan(0);
       expect(r.cost_usd).toBeCloseTo(new PriceTable().cost('claude-sonnet-5', USAGE), 10);
+      // Not a binary fraction's 17 digits.
+      expect(String(r.cost_usd)).toMatch(/^0\.\d{1,9}$/);
+      // One clean attempt: stored as its ms alone, read back as the whole chain.
+      expect(r.attempts).toEqual([{ endpoint: 'up', status: 200, ms: expect.any(Number), error: null }]);
+      expect(r.attempts[0]!.ms).toBeGreaterThan(0);
+      expect(r.attempts[0]!.ms).toBeLessThanOrEqual(r.total_ms);
     }
+    const stored = new StatsStore(statsFile, { readonly: true });
+    const columns = stored.db.prepare('SELECT attempts FROM requests ORDER BY id').pluck().all() as string[];
+    stored.close();
+    expect(columns.every((c) => /^\d+(\.\d)?$/.test(c))).toBe(true);
     expect(rows.map((r) => r.stream)).toEqual([false, true]);
     // The request id header finds its row.
     expect(rows[0]!.request_id).toBe(json.response.headers.get('x-qcc-request-id'));

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { attemptsJson } from '../../src/stats/recorder.js';
+import { attemptsColumn, attemptsJson } from '../../src/stats/recorder.js';
+import { attemptChain } from '../../src/stats/query.js';
+import type { AttemptRecord, RequestRecord } from '../../src/proxy/events.js';
 
 describe('request rows', () => {
   it('write the attempt chain exactly as JSON.stringify would', () => {
@@ -15,6 +17,28 @@ describe('request rows', () => {
     for (const chain of chains) {
       const expected = JSON.stringify(chain.map((a) => ({ endpoint: a.endpointId, status: (a as { status?: number }).status ?? null, ms: Math.round(a.ms * 10) / 10, error: (a as { error?: string }).error ?? null })));
       expect(attemptsJson(chain)).toBe(expected);
+    }
+  });
+
+  it('store one clean attempt as its ms, and read every chain back as the full form would give it', () => {
+    const record = (status: number, endpointId: string | undefined, attempts: AttemptRecord[]) => ({ status, endpointId, attempts }) as RequestRecord;
+    const cases: [RequestRecord, boolean][] = [
+      [record(200, 'a', [{ endpointId: 'a', status: 200, ms: 12.345 }]), true],
+      [record(200, 'a', [{ endpointId: 'a', status: 200, ms: 0 }]), true],
+      // Anything the row does not already say keeps the whole chain:
+      [record(200, 'b', [{ endpointId: 'a', ms: 3, error: 'connect' }, { endpointId: 'b', status: 200, ms: 4 }]), false],
+      [record(529, 'a', [{ endpointId: 'a', status: 529, ms: 5, error: 'overloaded' }]), false],
+      [record(0, 'a', [{ endpointId: 'a', ms: 5, error: 'client-abort' }]), false],
+      [record(502, undefined, [{ endpointId: 'a', ms: 2, error: 'connect' }]), false],
+      [record(400, 'a', [{ endpointId: 'a', status: 404, ms: 1 }]), false],
+      [record(200, 'b', [{ endpointId: 'a', status: 200, ms: 1 }]), false],
+      [record(502, undefined, []), false],
+    ];
+    for (const [r, compact] of cases) {
+      const column = attemptsColumn(r);
+      expect(column.startsWith('[')).toBe(!compact);
+      const row = { attempts: column, endpoint_id: r.endpointId ?? null, status: r.status };
+      expect(attemptChain(row)).toEqual(JSON.parse(attemptsJson(r.attempts)));
     }
   });
 });
