@@ -74,6 +74,7 @@ const qccNoStats = await startQcc({ stats: { enabled: false }, endpoints });
 
 let nginx;
 let nginxUrl;
+let nginxSlowUrl;
 let nginxVersion = 'not installed';
 let nginxPids = [];
 if (existsSync('/usr/sbin/nginx')) {
@@ -81,7 +82,9 @@ if (existsSync('/usr/sbin/nginx')) {
   const prefix = mkdtempSync(join(tmpdir(), 'qcc-bench-nginx-'));
   mkdirSync(join(prefix, 'logs'));
   const port = await freePort();
+  const slowPort = await freePort();
   const fast = new URL(urls.fast);
+  const slow = new URL(urls.slow);
   writeFileSync(
     join(prefix, 'nginx.conf'),
     `worker_processes 1; daemon off; master_process on; pid ${prefix}/nginx.pid; error_log stderr warn; user root;
@@ -90,16 +93,22 @@ http {
   access_log off;
   client_body_temp_path ${prefix}/body; proxy_temp_path ${prefix}/proxy;
   upstream sim { server ${fast.host}; keepalive 256; }
+  upstream slowsim { server ${slow.host}; keepalive 1024; }
   server {
     listen 127.0.0.1:${port} reuseport;
     client_max_body_size 64m; client_body_buffer_size 1m;
     location / { proxy_pass http://sim; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
+  server {
+    listen 127.0.0.1:${slowPort} reuseport;
+    location / { proxy_pass http://slowsim; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
   }
 }
 `,
   );
   nginx = (await import('node:child_process')).spawn('/usr/sbin/nginx', ['-p', prefix, '-c', join(prefix, 'nginx.conf')], { stdio: 'ignore' });
   nginxUrl = `http://127.0.0.1:${port}`;
+  nginxSlowUrl = `http://127.0.0.1:${slowPort}`;
   for (let i = 0; i < 100; i++) {
     try {
       const r = await load({ url: nginxUrl, body: messageBody('bench-fast'), n: 1, concurrency: 1 });
@@ -234,7 +243,34 @@ const qccStreams = await startQcc({ endpoints });
 await load({ url: qccStreams.match[1], body: slowBody, n: 20, concurrency: 20 }); // JIT and modules warm
 results['c1000-qcc-cold'] = await concurrentStreams(qccStreams.match[1], qccStreams.child.pid);
 results['c1000-qcc'] = await concurrentStreams(qccStreams.match[1], qccStreams.child.pid);
+
+// What a stream costs when its events arrive one by one, as a model's tokens do: each event is a read and a write
+// on each side. (The 50-delta rows above send a stream's events at once, so a proxy reads most of them in one go.)
+// Warm bursts of the same 1,000 slow streams through qcc and through the references, each proxying to the slow
+// simulator, rounds rotated.
+const bareSlow = await spawnReady(process.execPath, [join(ROOT, 'bench/bare-passthrough.mjs'), urls.slow], /listening on (http:\/\/[\d.]+:\d+)/);
+const floorSlow = await spawnReady(process.execPath, [join(ROOT, 'bench/floor-raw-proxy.mjs'), urls.slow], /listening on (http:\/\/[\d.]+:\d+)/);
+const slowTargets = [
+  { name: 'qcc', url: qccStreams.match[1], pids: [qccStreams.child.pid] },
+  ...(nginxSlowUrl ? [{ name: 'nginx', url: nginxSlowUrl, pids: nginxPids }] : []),
+  { name: 'bare undici', url: bareSlow.match[1], pids: [bareSlow.child.pid] },
+  { name: floors[1].name, url: floorSlow.match[1], pids: [floorSlow.child.pid] },
+];
+const slowCpu = slowTargets.map(() => []);
+for (const t of slowTargets.slice(1)) await load({ url: t.url, body: slowBody, n: 1000, concurrency: 1000 }); // their connections and JIT warm
+for (let r = 0; r < Math.min(ROUNDS, 3); r++) {
+  for (let i = 0; i < slowTargets.length; i++) {
+    const k = (i + r) % slowTargets.length;
+    const before = cpuMicrosAll(slowTargets[k].pids);
+    const res = await load({ url: slowTargets[k].url, body: slowBody, n: 1000, concurrency: 1000 });
+    if (res.failures) throw new Error(`${slowTargets[k].name}: ${res.failures} failures in a burst of slow streams`);
+    slowCpu[k].push((cpuMicrosAll(slowTargets[k].pids) - before) / 1000);
+  }
+}
+results.slowStreamCpu = slowTargets.map((t, k) => ({ name: t.name, cpu: median(slowCpu[k]) }));
 qccStreams.child.kill('SIGTERM');
+bareSlow.child.kill('SIGTERM');
+floorSlow.child.kill('SIGTERM');
 
 // ---------- 5. failover ----------
 log('failover …');
@@ -329,6 +365,16 @@ ${targets.map((t) => `| ${t.name} | ${fmt(q(`big-${t.name}`).cpu)} | ${fmt(q(`bi
 The young generation's growth is read from qcc's \`/metrics\` (\`nodejs_heap_space_size_total_bytes{space="new"}\`)
 before and after each burst: V8 enlarges it once, under the first burst whose objects outlive collections, and
 keeps it; it is counted in the cold row's RSS but is not memory the streams hold.
+
+### The same streams' CPU, events arriving one by one (warm bursts of 1,000, ${Math.min(ROUNDS, 3) === 1 ? 'one round' : `${Math.min(ROUNDS, 3)} rounds, median`})
+
+Each of the 50 deltas arrives 60 ms after the last, as a model's tokens do, so every event is its own read and
+write on each side of the proxy (above, the 50-delta stream's events arrive together and are mostly read in one
+go). This is what a real stream costs; the kernel's share of it is most of it.
+
+| path | proxy CPU µs per stream | per event |
+|---|---|---|
+${results.slowStreamCpu.map((r) => `| ${r.name} | ${fmt(r.cpu)} | ${fmt(r.cpu / 50, 1)} |`).join('\n')}
 
 ## Failover (${FO_SAMPLES} samples each, median, compared with qcc's own p50 for a request that needs none)
 
