@@ -175,12 +175,8 @@ export class FrontResponse implements ClientResponse {
     // The whole body at once, with the head (most JSON answers): one buffer, and nothing left to wait for.
     if (this.isWholeBody(chunk)) return socket.write(joinHeadAndBody(this.takeHead(), chunk));
     this.corkForThisTask();
-    if (this.chunked) {
-      socket.write(`${this.takeHead()}${length.toString(16)}\r\n`, 'latin1');
-      socket.write(chunk);
-      // The socket's own answer: false means it will emit 'drain'.
-      return socket.write(CHUNK_END, 'latin1');
-    }
+    // The socket's own answer: false means it will emit 'drain'.
+    if (this.chunked) return this.writeChunk(socket, chunk, length, CHUNK_END);
     if (this.pendingHead !== undefined) socket.write(this.takeHead(), 'latin1');
     return socket.write(chunk);
   }
@@ -216,9 +212,7 @@ export class FrontResponse implements ClientResponse {
     this.corkForThisTask();
     if (this.chunked) {
       if (length > 0) {
-        socket.write(`${this.takeHead()}${length.toString(16)}\r\n`, 'latin1');
-        socket.write(chunk!);
-        socket.write(`${CHUNK_END}${LAST_CHUNK}`, 'latin1');
+        this.writeChunk(socket, chunk!, length, `${CHUNK_END}${LAST_CHUNK}`);
       } else {
         socket.write(`${this.takeHead()}${LAST_CHUNK}`, 'latin1');
       }
@@ -226,6 +220,19 @@ export class FrontResponse implements ClientResponse {
       if (this.pendingHead !== undefined) socket.write(this.takeHead(), 'latin1');
       if (length > 0) socket.write(chunk!);
     }
+  }
+
+  /**
+   * One chunk of a chunked body, the head first if it is still due, and `tail` (its CRLF, or that and the last
+   * chunk) after it. A small chunk — a stream's event, as a model's tokens arrive one read at a time — leaves as
+   * one buffer: copying it costs less than three writes queued in the corked socket and sent with `writev`.
+   */
+  private writeChunk(socket: Socket, chunk: Buffer | string, length: number, tail: string): boolean {
+    const sizeLine = `${this.takeHead()}${length.toString(16)}\r\n`;
+    if (typeof chunk !== 'string' && length <= JOIN_BODY_BYTES) return socket.write(joinHeadAndBody(sizeLine, chunk, tail));
+    socket.write(sizeLine, 'latin1');
+    socket.write(chunk);
+    return socket.write(tail, 'latin1');
   }
 
   destroy(): this {

@@ -37,7 +37,9 @@ export function responses(text: string): { status: number; headers: IncomingHttp
     } else if (headers['transfer-encoding'] === 'chunked') {
       for (;;) {
         const eol = text.indexOf('\r\n', at);
-        const size = parseInt(text.slice(at, eol), 16);
+        const size = eol === -1 ? NaN : parseInt(text.slice(at, eol), 16);
+        // Not all here yet (a stream still arriving): the response is not complete.
+        if (Number.isNaN(size) || text.length < eol + 2 + size + 2) return out;
         at = eol + 2;
         if (size === 0) {
           at += 2;
