@@ -253,9 +253,9 @@ export class FrontResponse implements ClientResponse {
   }
 
   /**
-   * Writes made in one tick leave in one `writev`, as Node's ServerResponse arranges too: the last piece of a
-   * stream and its terminating chunk are usually decoded from the same upstream read, and on loopback every
-   * separate write is a syscall that also runs the receiver's side of TCP. Uncorked in a microtask: it runs
+   * Writes made in one task leave in one syscall, as Node's ServerResponse arranges too (with a tick): the last
+   * piece of a stream and its terminating chunk are usually decoded from the same upstream read, and on loopback
+   * every separate write is a syscall that also runs the receiver's side of TCP. Uncorked in a microtask: it runs
    * once the read's synchronous work is done, like a tick, without making Node run its tick queue per read.
    */
   private corkForThisTask(): void {

@@ -63,7 +63,7 @@ function lastError(r: RequestRecord): string | null {
  */
 export function attemptsColumn(r: RequestRecord): string {
   const a = r.attempts.length === 1 ? r.attempts[0]! : undefined;
-  if (a !== undefined && a.error === undefined && a.status === r.status && a.endpointId === r.endpointId) return tenths(a.ms);
+  if (a !== undefined && a.error === undefined && a.status === r.status && a.endpointId === r.endpointId && Number.isFinite(a.ms)) return tenths(a.ms);
   return attemptsJson(r.attempts);
 }
 

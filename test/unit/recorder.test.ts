@@ -33,6 +33,7 @@ describe('request rows', () => {
       [record(400, 'a', [{ endpointId: 'a', status: 404, ms: 1 }]), false],
       [record(200, 'b', [{ endpointId: 'a', status: 200, ms: 1 }]), false],
       [record(502, undefined, []), false],
+      [record(200, 'a', [{ endpointId: 'a', status: 200, ms: Number.NaN }]), false],
     ];
     for (const [r, compact] of cases) {
       const column = attemptsColumn(r);
