@@ -315,7 +315,8 @@ const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).ver
 const check = (ok) => (ok ? '✅' : '❌');
 const q = (k) => results[k];
 // qcc's CPU as a multiple of a reference's in this run, and whether both scenarios are within the issue's targets
-// taken as such multiples (60 and 110 µs where it measured nginx at ~24 / ~43 and bare undici at ~76 / ~140).
+// taken as multiples of it (60 and 110 µs where it measured nginx at ~24 / ~43). Against bare undici the issue asks
+// only that qcc beat it: its figures there (~76 / ~140) come from a heavier pass-through than bench/'s.
 const ratio = (scenario, ref) => (q(`${scenario}-${ref}`) ? q(`${scenario}-qcc`).cpu / q(`${scenario}-${ref}`).cpu : NaN);
 const slowRatio = (ref) => {
   const own = results.slowStreamCpu.find((r) => r.name === 'qcc');
