@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { median } from './load.mjs';
 
 const ROWS = Number(process.env.ROWS ?? 200_000);
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
@@ -59,7 +60,7 @@ const loaded = [];
 for (const d of builds) loaded.push(await load(d));
 const results = loaded.map(() => []);
 for (let r = 0; r < ROUNDS; r++) loaded.forEach((b, k) => results[k].push(run(b)));
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
 loaded.forEach((b, k) => {
   const us = results[k].map((x) => x.us);
   const made = median(results[k].map((x) => x.rowUs));
