@@ -9,11 +9,13 @@
 //        big (256 KB bodies); the large ones run ROUND/10 requests a round at concurrency 4.
 //        Each target after the first also gets the median of its per-round differences from the first.
 //        FRESH=1 starts every target anew each round (two processes of one build differ for their whole life).
+//        HEADERS=api has the simulator answer with the real API's headers too (bench/api-headers.mjs).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cpuMicros, spawnReady } from './procs.mjs';
 import { claudeCodeTurns, load, median, messageBody } from './load.mjs';
+import { simHeaders } from './api-headers.mjs';
 
 const ROUND = Number(process.env.ROUND ?? 4000);
 const ROUNDS = Number(process.env.ROUNDS ?? 8);
@@ -24,7 +26,7 @@ if (targets.length === 0) {
   process.exit(2);
 }
 
-const sims = await spawnReady(process.execPath, [join(here, 'sim-process.mjs'), JSON.stringify([{ name: 'fast', behavior: { deltas: 50 } }])], /^\{.*\}$/m);
+const sims = await spawnReady(process.execPath, [join(here, 'sim-process.mjs'), JSON.stringify([{ name: 'fast', behavior: { deltas: 50, ...simHeaders() } }])], /^\{.*\}$/m);
 const upstream = JSON.parse(sims.match[0]).fast;
 const spawnTarget = async (t) => {
   // "TARGET@--node-flag@--another" runs the target under those Node/V8 flags.

@@ -3,11 +3,13 @@
 // large-body rows are the ones that move; bench/NOTES.md, changes 12 and 18).
 // Usage: node bench/rounds.mjs TARGET [json|sse|big|cc]   TARGET: a built dist/ directory or a proxy script.
 //        R=16 rounds of N requests (400 for big/cc at concurrency 4, 4000 for json/sse at concurrency 8).
+//        HEADERS=api: the simulator answers with the real API's headers too (bench/api-headers.mjs).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cpuMicros, rssBytes, spawnReady } from './procs.mjs';
 import { claudeCodeTurns, load, messageBody } from './load.mjs';
+import { simHeaders } from './api-headers.mjs';
 
 const here = import.meta.dirname;
 const [target, scenario = 'big'] = process.argv.slice(2);
@@ -23,7 +25,7 @@ const body =
   : scenario === 'big' ? messageBody('bench', { padBytes: 256 * 1024 })
   : messageBody('bench', { stream: scenario === 'sse' });
 
-const sims = await spawnReady(process.execPath, [join(here, 'sim-process.mjs'), JSON.stringify([{ name: 'fast', behavior: { deltas: 50 } }])], /^\{.*\}$/m);
+const sims = await spawnReady(process.execPath, [join(here, 'sim-process.mjs'), JSON.stringify([{ name: 'fast', behavior: { deltas: 50, ...simHeaders() } }])], /^\{.*\}$/m);
 const upstream = JSON.parse(sims.match[0]).fast;
 const isBuild = existsSync(target) && statSync(target).isDirectory();
 const shipped = isBuild && existsSync(join(target, 'cli/node-flags.js')) ? (await import(pathToFileURL(resolve(target, 'cli/node-flags.js')).href)).PROXY_NODE_FLAGS : [];

@@ -42,6 +42,8 @@ export interface SimBehavior {
   reasoning?: string;
   /** Only accept requests carrying this key (as `x-api-key` or `Authorization: Bearer`); 401 otherwise. */
   requireKey?: string;
+  /** Extra headers on every answer, e.g. the two dozen (rate limits, request id, CDN) the real API sends. */
+  headers?: Record<string, string>;
 }
 
 export interface SimUsage {

@@ -211,6 +211,8 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
     const behavior: SimBehavior = { ...state.behavior, ...scripted };
 
     if (behavior.hang) return; // the socket stays open until the client gives up or the server closes
+    // Set before any writeHead, which merges them in.
+    if (behavior.headers) for (const name in behavior.headers) res.setHeader(name, behavior.headers[name]!);
     if (behavior.resetBeforeHeaders) return void req.socket.destroy();
     if (behavior.latencyMs) await delay(behavior.latencyMs);
     if (behavior.requireKey !== undefined && presentedKey(req) !== behavior.requireKey) {
