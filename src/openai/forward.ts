@@ -28,7 +28,8 @@ export interface OpenAIAttemptRequest {
   headersTimeoutMs: number;
   idleTimeoutMs: number;
   res: ClientResponse;
-  responseHeaders: (upstream: IncomingHttpHeaders) => HeaderMap;
+  /** The proxy's own response headers (request id, endpoint, attempt number). */
+  ownHeaders: () => HeaderMap;
 }
 
 const MAX_JSON_BYTES = 32 * 1024 * 1024;
@@ -67,7 +68,7 @@ export function forwardOpenAIAttempt(req: OpenAIAttemptRequest): Promise<Attempt
     res.on('close', onClientClose);
 
     const headersFor = (contentType: string, length?: number): HeaderMap => {
-      const h = req.responseHeaders({});
+      const h = req.ownHeaders();
       h['content-type'] = contentType;
       if (length !== undefined) h['content-length'] = String(length);
       const requestId = upstreamHeaders['x-request-id'] ?? upstreamHeaders['request-id'];
@@ -102,9 +103,9 @@ export function forwardOpenAIAttempt(req: OpenAIAttemptRequest): Promise<Attempt
       onResponseStart(_c, statusCode, headers) {
         if (statusCode < 200) return;
         status = statusCode;
-        upstreamHeaders = headers;
+        upstreamHeaders = headers.object;
         ttfbMs = performance.now() - started;
-        const type = String(headers['content-type'] ?? '');
+        const type = headers.get('content-type') ?? '';
         mode = statusCode >= 400 ? 'error' : type.includes('text/event-stream') ? 'stream' : 'json';
       },
       onResponseData(c, chunk) {

@@ -1,4 +1,3 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import type { ClientRequest, ClientResponse } from './client.js';
 import type { Upstream } from '../upstream/client.js';
 import type { EndpointRuntime } from '../endpoints/endpoint.js';
@@ -34,7 +33,8 @@ export interface AttemptInput {
   accessKeyHeader: 'x-api-key' | 'authorization' | undefined;
   headersTimeoutMs: number;
   idleTimeoutMs: number;
-  responseHeaders: (upstream: IncomingHttpHeaders) => HeaderMap;
+  /** The proxy's own response headers (request id, endpoint, attempt number). */
+  ownHeaders: () => HeaderMap;
 }
 
 /** The body for an Anthropic endpoint: the client's bytes, re-serialised only when the endpoint maps the model. */
@@ -91,7 +91,7 @@ function openAIAttempt(a: AttemptInput): Promise<AttemptResult> {
     headersTimeoutMs: a.headersTimeoutMs,
     idleTimeoutMs: a.idleTimeoutMs,
     res: a.res,
-    responseHeaders: a.responseHeaders,
+    ownHeaders: a.ownHeaders,
   });
 }
 
@@ -110,7 +110,7 @@ function anthropicAttempt(a: AttemptInput): Promise<AttemptResult> {
     headersTimeoutMs: a.headersTimeoutMs,
     idleTimeoutMs: a.idleTimeoutMs,
     res: a.res,
-    responseHeaders: a.responseHeaders,
+    ownHeaders: a.ownHeaders,
     expectStream: a.parsed.stream,
   });
 }

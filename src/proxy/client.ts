@@ -20,12 +20,27 @@ export interface BufferedRequest {
   readonly bodyNow?: Buffer | undefined;
 }
 
+/** An upstream response's header lines to pass on as they came, the hop-by-hop ones taken out. */
+export interface ForwardedLines {
+  /** Each line preceded by CRLF, latin1; validated by the upstream response parser. */
+  readonly text: string;
+  /** Their Content-Length, if they have one. */
+  readonly contentLength: string | undefined;
+  /** Whether they include a Date. */
+  readonly date: boolean;
+}
+
 export interface ClientResponse {
   /** True once the status and headers are fixed (writeHead was called). */
   readonly headersSent: boolean;
   /** True once the whole response has been handed to the connection. */
   readonly writableFinished: boolean;
   writeHead(status: number, headers: OutgoingHttpHeaders): this;
+  /**
+   * The same with an upstream's header lines passed on as text (the front server's response can; Node's has no
+   * such method and is given an object instead: see forwardHead in headers.ts).
+   */
+  writeForwardedHead?(status: number, lines: ForwardedLines, headers: OutgoingHttpHeaders): this;
   setHeader(name: string, value: string): this;
   /** False when the connection's buffer is full: wait for 'drain'. */
   write(chunk: Buffer | string): boolean;

@@ -5,7 +5,8 @@ import type { ExchangeController, ExchangeHandler, Upstream } from '../upstream/
 import { anthropicErrorEvent } from '../errors.js';
 import { SseScanner, usageFromJson, type Usage } from './sse.js';
 import { messageToSse } from './json-to-sse.js';
-import type { HeaderMap } from './headers.js';
+import { clientResponseHeaders, forwardHead, type HeaderMap } from './headers.js';
+import { ResponseHeaders } from '../upstream/response-headers.js';
 
 /**
  * One attempt against one endpoint, through the upstream client's `dispatch` (callbacks, no stream objects,
@@ -55,8 +56,8 @@ export interface AttemptRequest {
   headersTimeoutMs: number;
   idleTimeoutMs: number;
   res: ClientResponse;
-  /** Called once, at commit, for the headers the client gets (upstream's, filtered, plus the proxy's own). */
-  responseHeaders: (upstream: IncomingHttpHeaders) => HeaderMap;
+  /** Called once, at commit: the proxy's own headers, sent after the upstream's. */
+  ownHeaders: () => HeaderMap;
   /** The client asked for a stream: a JSON answer (a relay ignoring `stream: true`) is replayed as SSE. */
   expectStream?: boolean;
   /** Monotonic clock in milliseconds (performance.now by default), for time to first byte. */
@@ -106,7 +107,7 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
 
 type Mode = 'waiting' | 'error-buffer' | 'sse-hold' | 'json-for-stream' | 'committed' | 'done';
 
-const EMPTY_HEADERS: IncomingHttpHeaders = Object.freeze({}) as IncomingHttpHeaders;
+const NO_HEADERS = ResponseHeaders.empty();
 
 /**
  * The attempt's state and its exchange callbacks, as one object: this runs for every request, and one object
@@ -121,7 +122,7 @@ class Attempt implements ExchangeHandler {
   private mode: Mode = 'waiting';
   private controller: ExchangeController | undefined;
   private status = 0;
-  private upstreamHeaders: IncomingHttpHeaders = EMPTY_HEADERS;
+  private upstreamHeaders = NO_HEADERS;
   private ttfbMs: number | undefined;
   private held: Buffer[] = [];
   private heldBytes = 0;
@@ -160,7 +161,7 @@ class Attempt implements ExchangeHandler {
   }
 
   private heldResponse(): HeldResponse {
-    return { status: this.status, headers: this.upstreamHeaders, body: Buffer.concat(this.held) };
+    return { status: this.status, headers: this.upstreamHeaders.object, body: Buffer.concat(this.held) };
   }
 
   private readonly onClientClose = (): void => {
@@ -171,7 +172,7 @@ class Attempt implements ExchangeHandler {
   };
 
   private commit(): void {
-    this.res.writeHead(this.status, this.req.responseHeaders(this.upstreamHeaders));
+    forwardHead(this.res, this.status, this.upstreamHeaders, this.req.ownHeaders());
     this.mode = 'committed';
   }
 
@@ -195,16 +196,16 @@ class Attempt implements ExchangeHandler {
     const raw = Buffer.concat(this.held);
     let events: string | undefined;
     try {
-      events = messageToSse(decodedBody(raw, this.upstreamHeaders['content-encoding']));
+      events = messageToSse(decodedBody(raw, this.upstreamHeaders.get('content-encoding')));
     } catch {
       events = undefined;
     }
-    const usage = jsonUsage([raw], this.upstreamHeaders['content-encoding']);
+    const usage = jsonUsage([raw], this.upstreamHeaders.get('content-encoding'));
     if (events === undefined) {
       this.commit();
       this.res.end(raw);
     } else {
-      const headers = this.req.responseHeaders(this.upstreamHeaders);
+      const headers = Object.assign(clientResponseHeaders(this.upstreamHeaders.object), this.req.ownHeaders());
       delete headers['content-length'];
       delete headers['content-encoding'];
       headers['content-type'] = 'text/event-stream; charset=utf-8';
@@ -220,7 +221,7 @@ class Attempt implements ExchangeHandler {
     if (this.clientGone) c.abort(new Error('client disconnected'));
   }
 
-  onResponseStart(_c: ExchangeController, statusCode: number, headers: IncomingHttpHeaders): void {
+  onResponseStart(_c: ExchangeController, statusCode: number, headers: ResponseHeaders): void {
     if (statusCode < 200) return; // 1xx informational: the real status follows
     this.status = statusCode;
     this.upstreamHeaders = headers;
@@ -229,9 +230,8 @@ class Attempt implements ExchangeHandler {
       this.mode = 'error-buffer';
       return;
     }
-    const type = headers['content-type'];
-    const contentType = (Array.isArray(type) ? type[0] : type) ?? '';
-    const encoding = String(headers['content-encoding'] ?? 'identity').toLowerCase();
+    const contentType = headers.get('content-type') ?? '';
+    const encoding = (headers.get('content-encoding') ?? 'identity').toLowerCase();
     // A compressed stream (some relays compress even when asked not to) cannot be read on the side:
     // it is passed through as opaque bytes, committed at once.
     if (contentType.includes('text/event-stream') && encoding === 'identity') {
@@ -304,7 +304,7 @@ class Attempt implements ExchangeHandler {
           status: this.status,
           ttfbMs: this.ttfbMs!,
           end: 'complete',
-          usage: scanner ? scanner.usage : usageCopy && this.usageBytes <= MAX_USAGE_SIDE_COPY ? jsonUsage(usageCopy, this.upstreamHeaders['content-encoding']) : undefined,
+          usage: scanner ? scanner.usage : usageCopy && this.usageBytes <= MAX_USAGE_SIDE_COPY ? jsonUsage(usageCopy, this.upstreamHeaders.get('content-encoding')) : undefined,
         });
       }
       default:

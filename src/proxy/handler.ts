@@ -9,7 +9,7 @@ import type { AttemptRecord, ProxyObserver, RequestRecord } from './events.js';
 import type { AttemptResult, HeldResponse } from './forward.js';
 import { runAttempt, type ParsedRequest } from './attempt.js';
 import { KnownBodies, RequestScanError, scanMessageRequest, type ScannedRequest } from './request-scan.js';
-import { clientResponseHeaders, headerValue, type HeaderMap } from './headers.js';
+import { headerValue, type HeaderMap } from './headers.js';
 import { decide, parseRetryAfter, type Decision, type Outcome } from './policy.js';
 import { relayHeld } from './relay.js';
 
@@ -192,14 +192,7 @@ export function createProxyHandler(ctx: ProxyContext) {
         accessKeyHeader: auth.accessKeyHeader,
         headersTimeoutMs,
         idleTimeoutMs: settings.idle_timeout_ms,
-        responseHeaders: (upstream) => {
-          // Built in place (no spreads): this runs for every response.
-          const h = clientResponseHeaders(upstream);
-          h['x-qcc-request-id'] = requestId;
-          h['x-qcc-endpoint'] = endpoint.id;
-          h['x-qcc-attempts'] = String(attempts);
-          return h;
-        },
+        ownHeaders: () => ({ 'x-qcc-request-id': requestId, 'x-qcc-endpoint': endpoint.id, 'x-qcc-attempts': String(attempts) }),
       });
       endpoint.inflight--;
       const attempt: AttemptRecord = { endpointId: endpoint.id, ms: performance.now() - attemptStart };

@@ -1,5 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AuthMode } from '../config/schema.js';
+import type { ResponseHeaders } from '../upstream/response-headers.js';
+import type { ClientResponse, ForwardedLines } from './client.js';
 
 /** Headers that describe one hop, never the message (RFC 9110 §7.6.1), plus ones the proxy must set itself. */
 const HOP_BY_HOP = new Set([
@@ -22,8 +24,7 @@ export type HeaderMap = Record<string, string | string[]>;
 export const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
 
 /** Names listed in a `Connection` header are hop-by-hop for that message too. */
-function connectionListed(headers: IncomingHttpHeaders): Set<string> | undefined {
-  const value = headers.connection;
+function connectionListed(value: string | string[] | undefined): Set<string> | undefined {
   // The usual values name no header: answer without splitting (this runs twice per request).
   if (value === undefined || value === 'keep-alive' || value === 'close' || value === 'Keep-Alive') return undefined;
   const joined = Array.isArray(value) ? value.join(',') : value;
@@ -51,7 +52,7 @@ export interface UpstreamAuth {
  * by the endpoint's own when it has one, and `anthropic-version` added only when the client sent none.
  */
 export function upstreamRequestHeaders(client: IncomingHttpHeaders, auth: UpstreamAuth, bodyLength: number | undefined): HeaderMap {
-  const listed = connectionListed(client);
+  const listed = connectionListed(client.connection);
   const out: HeaderMap = {};
   // The client's credentials are left out as the headers are copied (not deleted afterwards: a delete turns the
   // object into a slow dictionary), when the endpoint has its own key or they carried the proxy's access key.
@@ -72,16 +73,54 @@ export function upstreamRequestHeaders(client: IncomingHttpHeaders, auth: Upstre
   return out;
 }
 
-/** Response headers for the client: the upstream's, minus hop-by-hop ones (Node frames the body itself). */
+/**
+ * Response headers for the client: the upstream's, minus hop-by-hop ones (the server frames the body itself).
+ * A Content-Length that came with a Transfer-Encoding is dropped too: it does not describe the body the client
+ * gets (RFC 9112 §6.3), which the upstream client has already decoded.
+ */
 export function clientResponseHeaders(upstream: IncomingHttpHeaders): HeaderMap {
-  const listed = connectionListed(upstream);
+  const listed = connectionListed(upstream.connection);
+  const framedByEncoding = upstream['transfer-encoding'] !== undefined;
   const out: HeaderMap = {};
   for (const name in upstream) {
     const value = upstream[name];
-    if (value === undefined || isHopByHop(name, listed)) continue;
+    if (value === undefined || isHopByHop(name, listed) || (framedByEncoding && name === 'content-length')) continue;
     out[name] = value;
   }
   return out;
+}
+
+/** The same, as the lines the upstream sent (see ResponseHeaders): no object is made for them. */
+export function forwardedLines(upstream: ResponseHeaders): ForwardedLines {
+  const listed = connectionListed(upstream.get('connection'));
+  const framedByEncoding = upstream.has('transfer-encoding');
+  let text = '';
+  let kept = 0; // lines [kept, i) are still to be copied, as one slice
+  let contentLength: string | undefined;
+  let date = false;
+  for (let i = 0; i < upstream.size; i++) {
+    const name = upstream.name(i);
+    const dropped = isHopByHop(name, listed) || (framedByEncoding && name === 'content-length');
+    if (dropped) {
+      text += upstream.lines(kept, i);
+      kept = i + 1;
+    } else if (name === 'content-length') {
+      contentLength = contentLength === undefined ? upstream.value(i) : `${contentLength}, ${upstream.value(i)}`;
+    } else if (name === 'date') {
+      date = true;
+    }
+  }
+  text += upstream.lines(kept, upstream.size);
+  return { text, contentLength, date };
+}
+
+/**
+ * Write the upstream's status and headers (minus hop-by-hop ones) and the proxy's own to the client: as text when
+ * the response can take it, as an object otherwise.
+ */
+export function forwardHead(res: ClientResponse, status: number, upstream: ResponseHeaders, own: HeaderMap): void {
+  if (res.writeForwardedHead !== undefined) res.writeForwardedHead(status, forwardedLines(upstream), own);
+  else res.writeHead(status, Object.assign(clientResponseHeaders(upstream.object), own));
 }
 
 export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {

@@ -1,6 +1,6 @@
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import type { ClientResponse } from '../proxy/client.js';
+import type { ClientResponse, ForwardedLines } from '../proxy/client.js';
 import { joinHeadAndBody, JOIN_BODY_BYTES } from './join.js';
 import { Listeners } from './listeners.js';
 import { HTTP_TOKEN as TOKEN } from '../shared/http-grammar.js';
@@ -16,6 +16,8 @@ import { HTTP_TOKEN as TOKEN } from '../shared/http-grammar.js';
 const INVALID_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 const CHUNK_END = '\r\n';
 const LAST_CHUNK = '0\r\n\r\n';
+/** writeHead's: no upstream lines before the headers given. */
+const NO_LINES: ForwardedLines = { text: '', contentLength: undefined, date: false };
 
 /**
  * `.then` on a settled promise queues a microtask. (Node's queueMicrotask would too, but wraps every callback in
@@ -108,11 +110,20 @@ export class FrontResponse implements ClientResponse {
   }
 
   writeHead(status: number, headers: OutgoingHttpHeaders): this {
+    return this.writeForwardedHead(status, NO_LINES, headers);
+  }
+
+  /**
+   * writeHead with an upstream's header lines first, written as they are: the upstream response parser has
+   * validated them already, and they are hop-by-hop free (forwardedLines in proxy/headers.ts).
+   */
+  writeForwardedHead(status: number, lines: ForwardedLines, headers: OutgoingHttpHeaders): this {
     if (this.headersSent) throw new Error('headers already sent');
     if (this.owner.closing) this.keepAlive = false;
-    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}\r\n`;
-    let hasDate = false;
-    let hasLength = false;
+    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'unknown'}${lines.text}\r\n`;
+    let hasDate = lines.date;
+    let hasLength = lines.contentLength !== undefined;
+    if (hasLength) this.declareLength(lines.contentLength);
     const add = (name: string, value: OutgoingHttpHeaders[string]) => {
       if (value === undefined) return;
       if (!TOKEN.test(name)) throw invalidHeader(`invalid header name "${name}"`);
@@ -133,8 +144,7 @@ export class FrontResponse implements ClientResponse {
         case 14:
           if (name.toLowerCase() === 'content-length') {
             hasLength = true;
-            const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : NaN;
-            if (Number.isSafeInteger(n) && n >= 0) this.declaredLength = n;
+            this.declareLength(value);
           }
           break;
         case 17:
@@ -159,6 +169,11 @@ export class FrontResponse implements ClientResponse {
     this.pendingHead = `${head}\r\n`;
     this.headersSent = true;
     return this;
+  }
+
+  private declareLength(value: OutgoingHttpHeaders[string]): void {
+    const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : NaN;
+    if (Number.isSafeInteger(n) && n >= 0) this.declaredLength = n;
   }
 
   write(chunk: Buffer | string): boolean {

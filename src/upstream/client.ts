@@ -15,8 +15,8 @@ export { UpstreamError } from './types.js';
  * streamed read — and undici's general machinery (dispatcher chain, handler adapters, header validation and
  * body plumbing for every kind of body, per-HTTP-chunk callbacks) was the largest share of qcc's own CPU per
  * request (see bench/NOTES.md). It does only what forwarding a buffered request needs. The interface is
- * undici's `dispatch(options, handler)` with its controller, so the forwarding code reads the same with
- * either. Health checks use it too (request.ts), so a check takes the path a request takes; undici remains
+ * modelled on undici's `dispatch(options, handler)` with its controller, except that a response's headers
+ * come as ResponseHeaders (the lines as received) rather than an object. Health checks use it too (request.ts), so a check takes the path a request takes; undici remains
  * for the CLI's calls to a running proxy.
  *
  * The parts: types.ts (the interface), request-head.ts (what is written), exchange.ts (one request: clocks,

@@ -1,9 +1,9 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { joinHeadAndBody, JOIN_BODY_BYTES } from '../server/join.js';
 import type { Exchange } from './exchange.js';
 import { ResponseParser, type ResponseSink } from './response-parser.js';
+import type { ResponseHeaders } from './response-headers.js';
 import { UpstreamError } from './types.js';
 
 /** Give up an idle connection this long before the upstream said it would close it, so the two never cross. */
@@ -19,9 +19,9 @@ const KEEP_ALIVE_MARGIN_MS = 1_000;
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
 
 /** `Keep-Alive: timeout=5` → how long qcc may keep the connection idle, in ms. */
-function keepAliveLimit(value: string | string[] | undefined, max: number): number {
+function keepAliveLimit(value: string | undefined, max: number): number {
   if (value === undefined) return max;
-  const m = /timeout\s*=\s*(\d+)/i.exec(String(value));
+  const m = /timeout\s*=\s*(\d+)/i.exec(value);
   if (!m) return max;
   return Math.min(max, Number(m[1]) * 1000 - KEEP_ALIVE_MARGIN_MS);
 }
@@ -86,8 +86,8 @@ export class Connection implements ResponseSink {
     this.socket.destroy();
   }
 
-  onHead(status: number, headers: IncomingHttpHeaders): void {
-    this.idleLimitMs = keepAliveLimit(headers['keep-alive'], this.pool.keepAliveMs);
+  onHead(status: number, headers: ResponseHeaders): void {
+    this.idleLimitMs = keepAliveLimit(headers.get('keep-alive'), this.pool.keepAliveMs);
     this.exchange?.responseStart(status, headers);
   }
 

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Connection } from './connection.js';
+import type { ResponseHeaders } from './response-headers.js';
 import type { Deadlines, Timed } from './deadlines.js';
 import { UpstreamError, type ExchangeController, type ExchangeHandler, type UpstreamRequest } from './types.js';
 
@@ -63,7 +64,7 @@ export class Exchange implements ExchangeController, Timed {
     else this.fail(new UpstreamError('QCC_HEADERS_TIMEOUT', `no response within ${this.request.headersTimeout} ms`));
   }
 
-  responseStart(status: number, headers: IncomingHttpHeaders): void {
+  responseStart(status: number, headers: ResponseHeaders): void {
     this.headSeen = true;
     this.stopClock();
     this.handler.onResponseStart?.(this, status, headers);

@@ -43,7 +43,7 @@ export function requestResponse(upstream: Upstream, req: UpstreamRequest, signal
         body = stream;
         resolve({
           statusCode,
-          headers,
+          headers: headers.object,
           body: stream,
           text: async () => (await readAll(stream)).toString('utf8'),
           json: async () => JSON.parse((await readAll(stream)).toString('utf8')) as unknown,

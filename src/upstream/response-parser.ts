@@ -1,5 +1,5 @@
-import type { IncomingHttpHeaders } from 'node:http';
-import { fieldValue, HeaderMemo } from '../server/header-memo.js';
+import { HeaderMemo } from '../server/header-memo.js';
+import { ResponseHeaders } from './response-headers.js';
 
 /**
  * An incremental HTTP/1.1 response parser for one connection, one response at a time. It is fed socket reads
@@ -16,7 +16,7 @@ import { fieldValue, HeaderMemo } from '../server/header-memo.js';
 
 export interface ResponseSink {
   /** A final (≥ 200) status and its headers. Informational (1xx) heads are skipped. */
-  onHead(status: number, headers: IncomingHttpHeaders): void;
+  onHead(status: number, headers: ResponseHeaders): void;
   onBody(chunk: Buffer): void;
   /** The response is complete; `reusable` says whether the connection can carry another request. */
   onComplete(reusable: boolean): void;
@@ -56,8 +56,8 @@ for (let c = 0; c < 16; c++) {
   HEX_VALUE['0123456789ABCDEF'.charCodeAt(c)] = c;
 }
 
-/** Headers that may appear more than once and must stay a list (the rest are joined with ", ", as Node does). */
-const LIST_HEADERS = new Set(['set-cookie']);
+/** A head with no header lines (shared: nothing can be added to one). */
+const NO_HEADERS = ResponseHeaders.empty();
 
 export class ResponseParser {
   private state = State.Done;
@@ -249,20 +249,23 @@ export class ResponseParser {
     if (!statusMatch) throw new ResponseParseError(`not an HTTP/1.x status line: "${statusLine.slice(0, 40)}"`);
     const status = Number(statusMatch[1]);
     const http10 = statusLine[7] === '0';
-    const headers: IncomingHttpHeaders = {};
+    let headers = NO_HEADERS;
     if (firstEol !== -1) {
       const block = text.slice(firstEol);
       // One pass validates every line (a token, a colon, then no control character but tab), so nothing that
       // Node's own server would refuse to send on can reach the client's response.
       if (!HEADER_BLOCK.test(block)) throw new ResponseParseError(`malformed header line "${badLine(block).slice(0, 40)}"`);
-      let lineStart = 2;
-      for (let position = 0; lineStart <= block.length; position++) {
-        let lineEnd = block.indexOf('\r\n', lineStart);
+      const names: string[] = [];
+      const starts: number[] = [];
+      let lineStart = 0;
+      while (lineStart < block.length) {
+        let lineEnd = block.indexOf('\r\n', lineStart + 2);
         if (lineEnd === -1) lineEnd = block.length;
-        const colon = block.indexOf(':', lineStart);
-        addHeader(headers, this.memo.name(block, lineStart, colon, position), fieldValue(block, colon + 1, lineEnd));
-        lineStart = lineEnd + 2;
+        starts.push(lineStart);
+        names.push(this.memo.name(block, lineStart + 2, block.indexOf(':', lineStart + 2), names.length));
+        lineStart = lineEnd;
       }
+      headers = new ResponseHeaders(block, names, starts);
     }
     const next = end + 4;
     if (status < 200) {
@@ -278,22 +281,22 @@ export class ResponseParser {
   }
 
   /** Decide how the body is delimited (RFC 9112 §6.3) and whether the connection survives it. */
-  private frame(status: number, headers: IncomingHttpHeaders, http10: boolean): void {
-    const connection = String(headers.connection ?? '').toLowerCase();
+  private frame(status: number, headers: ResponseHeaders, http10: boolean): void {
+    const connection = (headers.get('connection') ?? '').toLowerCase();
     this.keepAlive = http10 ? connection.includes('keep-alive') : !connection.includes('close');
     if (this.headOnly || status === 204 || status === 304) {
       this.state = State.Done;
       return;
     }
-    const te = headers['transfer-encoding'];
+    const te = headers.get('transfer-encoding');
     if (te === 'chunked') {
       // The usual case, spelled as everyone spells it: no list to split.
-      if (headers['content-length'] !== undefined) this.keepAlive = false;
+      if (headers.has('content-length')) this.keepAlive = false;
       this.state = State.ChunkSize;
       return;
     }
     if (te !== undefined) {
-      const codings = String(te).toLowerCase().split(',');
+      const codings = te.toLowerCase().split(',');
       if (codings[codings.length - 1]!.trim() !== 'chunked') {
         // Framed by the end of the connection (RFC 9112 §6.3 rule 4 for responses).
         this.keepAlive = false;
@@ -301,21 +304,21 @@ export class ResponseParser {
         return;
       }
       // Transfer-Encoding overrides Content-Length; a connection that carried both is not trusted again.
-      if (headers['content-length'] !== undefined) this.keepAlive = false;
+      if (headers.has('content-length')) this.keepAlive = false;
       this.state = State.ChunkSize;
       return;
     }
-    const cl = headers['content-length'];
-    if (typeof cl === 'string' && DECIMAL_LENGTH.test(cl)) {
+    const cl = headers.get('content-length');
+    if (cl !== undefined && DECIMAL_LENGTH.test(cl)) {
       // The usual case, one plain number: no list to split.
       this.remaining = Number(cl);
       this.state = this.remaining === 0 ? State.Done : State.FixedBody;
       return;
     }
     if (cl !== undefined) {
-      const values = String(cl).split(',').map((v) => v.trim());
+      const values = cl.split(',').map((v) => v.trim());
       if (!values.every((v) => v === values[0]) || !DECIMAL_LENGTH.test(values[0]!)) {
-        throw new ResponseParseError(`invalid content-length "${String(cl).slice(0, 40)}"`);
+        throw new ResponseParseError(`invalid content-length "${cl.slice(0, 40)}"`);
       }
       this.remaining = Number(values[0]);
       this.state = this.remaining === 0 ? State.Done : State.FixedBody;
@@ -329,15 +332,4 @@ export class ResponseParser {
 /** The first line of a header block that is not a valid header line (for the error message). */
 function badLine(block: string): string {
   return block.split('\r\n').slice(1).find((line) => !HEADER_LINE.test(line)) ?? '';
-}
-
-function addHeader(headers: IncomingHttpHeaders, name: string, value: string): void {
-  const prev = headers[name];
-  if (prev === undefined) {
-    headers[name] = value;
-  } else if (LIST_HEADERS.has(name)) {
-    headers[name] = Array.isArray(prev) ? [...prev, value] : [prev, value];
-  } else {
-    headers[name] = `${String(prev)}, ${value}`;
-  }
 }

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { ResponseHeaders } from './response-headers.js';
 
 /** The shapes shared by the upstream client's parts and its callers (see client.ts). */
 
@@ -26,10 +27,10 @@ export interface ExchangeController {
   resume(): void;
 }
 
-/** The subset of undici's DispatchHandler that qcc implements; handlers written for one work with the other. */
+/** Modelled on undici's DispatchHandler; the response's headers are the lines as received (ResponseHeaders). */
 export interface ExchangeHandler {
   onRequestStart?(controller: ExchangeController, context: unknown): void;
-  onResponseStart?(controller: ExchangeController, statusCode: number, headers: IncomingHttpHeaders): void;
+  onResponseStart?(controller: ExchangeController, statusCode: number, headers: ResponseHeaders): void;
   onResponseData?(controller: ExchangeController, chunk: Buffer): void;
   onResponseEnd?(controller: ExchangeController, trailers: IncomingHttpHeaders): void;
   onResponseError?(controller: ExchangeController, error: Error): void;

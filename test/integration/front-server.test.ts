@@ -404,6 +404,32 @@ describe('front server: what it answers, what it hands to Node', () => {
     }
   });
 
+  it("writes an upstream's header lines as they came, with its own after them and framing as the body needs", async () => {
+    const lines = { text: '\r\nX-Upper: Case  \r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\ncontent-length: 5', contentLength: '5', date: true };
+    const s = await start((req, res) => {
+      void req.body.then(() => {
+        if (req.url === '/v1/length') {
+          res.writeForwardedHead(200, lines, { 'x-own': '1' });
+          res.end(Buffer.from('hello'));
+        } else {
+          res.writeForwardedHead(201, { text: '\r\nx-a: 1', contentLength: undefined, date: false }, {});
+          res.end(Buffer.from('hello'));
+        }
+      });
+    });
+    const writes = countSocketWrites(s.front.server);
+    const c = await raw(s.port);
+    c.socket.write(post('/v1/length', '{}'));
+    await eventually(() => responses(c.text()).length === 1);
+    expect(c.text()).toBe('HTTP/1.1 200 OK\r\nX-Upper: Case  \r\nDate: Mon, 01 Jan 2024 00:00:00 GMT\r\ncontent-length: 5\r\nx-own: 1\r\nConnection: keep-alive\r\nKeep-Alive: timeout=30\r\n\r\nhello');
+    expect(writes()).toBe(1);
+    c.socket.write(post('/v1/chunked', '{}'));
+    await eventually(() => responses(c.text()).length === 2);
+    const second = c.text().slice(c.text().indexOf('hello') + 5);
+    expect(second).toMatch(/^HTTP\/1\.1 201 Created\r\nx-a: 1\r\nDate: [^\r]+ GMT\r\nConnection: keep-alive\r\nKeep-Alive: timeout=30\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n$/);
+    c.socket.destroy();
+  });
+
   it('frames each small event of a stream into one buffer, as it arrives', async () => {
     const event = (n: number) => Buffer.from(`event: e${n}\ndata: {}\n\n`);
     const s = await start((_req, res) => {

@@ -1,5 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { Agent } from 'undici';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runHealthCheck, type CheckResult } from '../../src/health/check.js';
 import { HealthMonitor } from '../../src/health/monitor.js';
 import { scoreChecks } from '../../src/health/score.js';
@@ -7,11 +6,14 @@ import { EndpointRuntime } from '../../src/endpoints/endpoint.js';
 import { endpointSchema, healthSchema } from '../../src/config/schema.js';
 import type { RequestRecord } from '../../src/proxy/events.js';
 import type { SimBehavior } from '../../src/sim/behavior.js';
+import { UpstreamClient } from '../../src/upstream/client.js';
 import { Harness, endpoint } from '../helpers/servers.js';
 
 const h = new Harness();
-const dispatcher = new Agent();
+/** The upstream client the proxy itself checks endpoints with. */
+const dispatcher = new UpstreamClient();
 afterEach(() => h.closeAll());
+afterAll(() => dispatcher.close());
 
 const runtime = (cfg: Record<string, unknown>) => new EndpointRuntime(endpointSchema.parse(cfg));
 const OPTS = { timeoutMs: 5_000, maxTokens: 16 };

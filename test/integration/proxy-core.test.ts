@@ -129,6 +129,51 @@ describe('one address, two servers', () => {
   });
 });
 
+describe("the upstream's response headers", () => {
+  /** What the real API sends besides framing: rate limits, ids, its CDN's (names spelt as the upstream spells them). */
+  const API = {
+    'anthropic-ratelimit-requests-remaining': '3999',
+    'anthropic-ratelimit-tokens-reset': '2026-11-28T21:40:01Z',
+    'Anthropic-Organization-Id': '0b7f3c2e-5f1a-4c8e-9d2b-7a6e5c4d3b2a',
+    'cf-ray': '8e7f6a5b4c3d2e1f-SJC',
+    'x-odd-spacing': 'a  b',
+  };
+
+  it('reach the client byte for byte, in order, on both servers, stream or not, without the hop-by-hop ones', async () => {
+    const sim = await h.sim({ name: 'up', behavior: { headers: API, deltas: 3 } });
+    const { url } = await h.proxy({ version: 1, endpoints: [endpoint('up', sim)] });
+    const c = await raw(Number(new URL(url).port));
+    const json = JSON.stringify(MESSAGE);
+    const stream = JSON.stringify({ ...MESSAGE, stream: true });
+    const fast = (body: string) => `POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\n\r\n${body}`;
+    // Chunked request bodies go to Node's server, whose response takes the headers as an object.
+    const chunked = `POST /v1/messages HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n${json.length.toString(16)}\r\n${json}\r\n0\r\n\r\n`;
+    c.socket.write(`${fast(json)}${fast(stream)}${chunked}`);
+    await eventually(() => responses(c.text()).length === 3);
+    const heads = c.text().split(/\r\n\r\n/).filter((part) => part.includes('HTTP/1.1 '));
+    expect(heads).toHaveLength(3);
+    const apiLines = Object.entries(API).map(([name, value]) => `${name}: ${value}`);
+    for (const [i, head] of heads.entries()) {
+      const lines = head.slice(head.indexOf('HTTP/1.1 ')).split('\r\n');
+      expect(lines[0]).toBe('HTTP/1.1 200 OK');
+      const names = lines.slice(1).map((l) => l.slice(0, l.indexOf(':')).toLowerCase());
+      // Framing and connection headers once each, the proxy's; the upstream's own are gone.
+      for (const name of ['connection', 'keep-alive', 'date']) expect(names.filter((n) => n === name), `${i}: ${name}`).toHaveLength(1);
+      expect(names.filter((n) => n === 'content-length' || n === 'transfer-encoding'), String(i)).toHaveLength(1);
+      if (i < 2) {
+        // The front server: the upstream's lines exactly as it sent them, in its order.
+        const at = lines.indexOf(apiLines[0]!);
+        expect(lines.slice(at, at + apiLines.length)).toEqual(apiLines);
+      } else {
+        // Node's server: the same names and values (lower-cased names, as Node's client hands them over).
+        for (const [name, value] of Object.entries(API)) expect(lines).toContain(`${name.toLowerCase()}: ${value}`);
+      }
+      expect(lines.some((l) => l.startsWith('x-qcc-endpoint: up'))).toBe(true);
+    }
+    c.socket.destroy();
+  });
+});
+
 describe("bad input handed to Node's server", () => {
   it('answers a malformed head 400 and an oversized one 431, and never calls upstream', async () => {
     const sim = await h.sim({ name: 'up' });

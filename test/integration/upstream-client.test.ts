@@ -92,7 +92,7 @@ function send(c: UpstreamClient, req: Partial<UpstreamRequest> & { origin: strin
         onResponseStart(_ctl, status, headers) {
           out.callbacks.push('head');
           out.status = status;
-          out.headers = headers;
+          out.headers = headers.object;
         },
         onResponseData(ctl, chunk) {
           chunks.push(chunk);

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { clientResponseHeaders, upstreamRequestHeaders } from '../../src/proxy/headers.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import { clientResponseHeaders, forwardedLines, upstreamRequestHeaders } from '../../src/proxy/headers.js';
+import { ResponseParser } from '../../src/upstream/response-parser.js';
+import type { ResponseHeaders } from '../../src/upstream/response-headers.js';
 import { upstreamPath, upstreamTarget } from '../../src/proxy/upstream-url.js';
 
 describe('upstream URL joining', () => {
@@ -83,5 +86,90 @@ describe('response headers', () => {
       'request-id': 'req_1',
       'set-cookie': ['a=1', 'b=2'],
     });
+  });
+
+  it('drops a Content-Length that came with a Transfer-Encoding: it does not describe the decoded body', () => {
+    expect(clientResponseHeaders({ 'transfer-encoding': 'chunked', 'content-length': '99', 'request-id': 'r' })).toEqual({ 'request-id': 'r' });
+  });
+});
+
+/** The headers of a response head as the upstream client's parser hands them over. */
+function parsedHeaders(lines: string[]): ResponseHeaders {
+  let out: ResponseHeaders | undefined;
+  const parser = new ResponseParser({ onHead: (_s, h) => (out = h), onBody: () => undefined, onComplete: () => undefined });
+  parser.expect(true);
+  parser.execute(Buffer.from(`HTTP/1.1 200 OK\r\n${lines.map((l) => `${l}\r\n`).join('')}\r\n`, 'latin1'));
+  return out!;
+}
+
+/** Lines as a client reads them: names lower-cased, values trimmed, repeats joined (set-cookie kept a list). */
+function asClientReads(text: string): IncomingHttpHeaders {
+  const out: IncomingHttpHeaders = {};
+  for (const line of text.split('\r\n').slice(1)) {
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon).toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    const prev = out[name];
+    if (prev === undefined) out[name] = name === 'set-cookie' ? [value] : value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else out[name] = `${prev}, ${value}`;
+  }
+  return out;
+}
+
+describe('response header lines passed on as text', () => {
+  it('keeps every other line byte for byte, in order, and drops the hop-by-hop ones', () => {
+    const h = parsedHeaders([
+      'Content-Type: application/json',
+      'Connection: keep-alive, X-Hop',
+      'anthropic-ratelimit-requests-remaining:  9 ',
+      'Keep-Alive: timeout=5',
+      'X-Hop: dropped because Connection names it',
+      'Date: Sat, 28 Nov 2026 21:00:00 GMT',
+      'Set-Cookie: a=1',
+      'Set-Cookie: b=2',
+      'Content-Length: 12',
+      'Proxy-Authenticate: Basic',
+    ]);
+    expect(forwardedLines(h)).toEqual({
+      text: [
+        '',
+        'Content-Type: application/json',
+        'anthropic-ratelimit-requests-remaining:  9 ',
+        'Date: Sat, 28 Nov 2026 21:00:00 GMT',
+        'Set-Cookie: a=1',
+        'Set-Cookie: b=2',
+        'Content-Length: 12',
+      ].join('\r\n'),
+      contentLength: '12',
+      date: true,
+    });
+  });
+
+  it('passes the whole block on when nothing is dropped, and says when there is no length or date', () => {
+    const h = parsedHeaders(['request-id: req_1', 'via: 1.1 google']);
+    expect(forwardedLines(h)).toEqual({ text: h.block, contentLength: undefined, date: false });
+    expect(forwardedLines(parsedHeaders([]))).toEqual({ text: '', contentLength: undefined, date: false });
+  });
+
+  it('leaves out a Content-Length that came with a Transfer-Encoding', () => {
+    const h = parsedHeaders(['Transfer-Encoding: chunked', 'Content-Length: 99', 'request-id: r']);
+    expect(forwardedLines(h)).toEqual({ text: '\r\nrequest-id: r', contentLength: undefined, date: false });
+  });
+
+  it('says what the object path says, for 500 random heads', () => {
+    const names = ['content-type', 'Content-Length', 'connection', 'Keep-Alive', 'transfer-encoding', 'te', 'trailer', 'upgrade', 'proxy-x', 'x-a', 'X-B', 'set-cookie', 'date', 'request-id', 'retry-after'];
+    const values = ['1', ' spaced\t', 'a, b', 'x-a', 'close', 'keep-alive, x-b', 'chunked', ''];
+    let seed = 7;
+    const next = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    for (let run = 0; run < 500; run++) {
+      const lines = Array.from({ length: next(12) }, () => `${names[next(names.length)]}:${values[next(values.length)]}`);
+      const h = parsedHeaders(lines);
+      const forwarded = forwardedLines(h);
+      const expected = clientResponseHeaders(h.object);
+      expect(asClientReads(forwarded.text), lines.join(' | ')).toEqual(Object.fromEntries(Object.entries(expected).map(([k, v]) => [k, k === 'set-cookie' && !Array.isArray(v) ? [v] : v])));
+      expect(forwarded.contentLength).toBe(expected['content-length']);
+      expect(forwarded.date).toBe(expected.date !== undefined);
+    }
   });
 });

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, expect, it } from 'vitest';
+import type { ResponseHeaders } from '../../src/upstream/response-headers.js';
 import { ResponseParser, MAX_HEAD_BYTES } from '../../src/upstream/response-parser.js';
 import { prng } from '../helpers/prng.js';
 
@@ -18,7 +19,7 @@ function parse(pieces: (string | Buffer)[], opts: { eof?: boolean; headOnly?: bo
   const parser = new ResponseParser({
     onHead(status, headers) {
       out.status = status;
-      out.headers = headers;
+      out.headers = headers.object;
     },
     onBody(chunk) {
       out.body = Buffer.concat([out.body, chunk]);
@@ -138,6 +139,20 @@ describe('HTTP/1.1 response parser', () => {
     expect(r.headers).toEqual({ via: 'a, b', 'set-cookie': ['x=1', 'y=2'], 'x-empty': '', 'content-length': '0' });
   });
 
+  it('looks headers up by lower-cased name as the object has them, without making the object', () => {
+    let h: ResponseHeaders | undefined;
+    const parser = new ResponseParser({ onHead: (_s, headers) => (h = headers), onBody: () => undefined, onComplete: () => undefined });
+    parser.expect();
+    parser.execute(Buffer.from('HTTP/1.1 200 OK\r\nVia: a \r\nvia:\tb\r\nX-Empty:\r\nContent-Length: 0\r\n\r\n'));
+    expect(h!.get('via')).toBe('a, b');
+    expect(h!.get('x-empty')).toBe('');
+    expect(h!.get('content-length')).toBe('0');
+    expect(h!.get('Via')).toBeUndefined();
+    expect([h!.has('via'), h!.has('date')]).toEqual([true, false]);
+    expect(h!.block).toBe('\r\nVia: a \r\nvia:\tb\r\nX-Empty:\r\nContent-Length: 0');
+    expect(h!.object).toEqual({ via: 'a, b', 'x-empty': '', 'content-length': '0' });
+  });
+
   it('knows when a connection can carry another request', () => {
     expect(parse(['HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 0\r\n\r\n']).complete).toEqual({ reusable: false });
     expect(parse(['HTTP/1.0 200 OK\r\ncontent-length: 0\r\n\r\n']).complete).toEqual({ reusable: false });
@@ -184,7 +199,7 @@ describe('HTTP/1.1 response parser', () => {
   it('reads each of many responses on one connection as if it were the first (names and values remembered by position)', () => {
     const heads: IncomingHttpHeaders[] = [];
     const parser = new ResponseParser({
-      onHead: (_status, headers) => heads.push(headers),
+      onHead: (_status, headers) => heads.push(headers.object),
       onBody: () => undefined,
       onComplete: () => undefined,
     });
