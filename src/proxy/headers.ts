@@ -39,6 +39,19 @@ function isHopByHop(name: string, listed: Set<string> | undefined): boolean {
   return HOP_BY_HOP.has(name) || name.startsWith('proxy-') || (listed !== undefined && listed.has(name));
 }
 
+/** HOP_BY_HOP by the names' lengths: a response line's name is compared only with those of its own length. */
+const HOP_BY_HOP_BY_LENGTH: (string[] | undefined)[] = [];
+for (const name of HOP_BY_HOP) (HOP_BY_HOP_BY_LENGTH[name.length] ??= []).push(name);
+
+/** isHopByHop for the `i`th of an upstream's response lines, without making its name a string. */
+function isHopByHopLine(upstream: ResponseHeaders, i: number, listed: Set<string> | undefined): boolean {
+  const candidates = HOP_BY_HOP_BY_LENGTH[upstream.nameLength(i)];
+  if (candidates !== undefined) for (const name of candidates) if (upstream.nameIs(i, name)) return true;
+  if (upstream.nameStartsWith(i, 'proxy-')) return true;
+  if (listed !== undefined) for (const name of listed) if (upstream.nameIs(i, name)) return true;
+  return false;
+}
+
 export interface UpstreamAuth {
   /** The endpoint's own key; undefined means "forward the client's credentials unchanged". */
   key: string | undefined;
@@ -99,14 +112,13 @@ export function forwardedLines(upstream: ResponseHeaders): ForwardedLines {
   let contentLength: string | undefined;
   let date = false;
   for (let i = 0; i < upstream.size; i++) {
-    const name = upstream.name(i);
-    const dropped = isHopByHop(name, listed) || (framedByEncoding && name === 'content-length');
-    if (dropped) {
+    const isLength = upstream.nameIs(i, 'content-length');
+    if (isHopByHopLine(upstream, i, listed) || (framedByEncoding && isLength)) {
       text += upstream.lines(kept, i);
       kept = i + 1;
-    } else if (name === 'content-length') {
+    } else if (isLength) {
       contentLength = contentLength === undefined ? upstream.value(i) : `${contentLength}, ${upstream.value(i)}`;
-    } else if (name === 'date') {
+    } else if (upstream.nameIs(i, 'date')) {
       date = true;
     }
   }

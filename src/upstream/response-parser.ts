@@ -1,4 +1,3 @@
-import { HeaderMemo } from '../server/header-memo.js';
 import { ResponseHeaders } from './response-headers.js';
 
 /**
@@ -71,8 +70,6 @@ export class ResponseParser {
   private outEnd = 0;
   /** Set when the connection's owner gave up on the response mid-read (an abort from inside a callback). */
   private abandoned = false;
-  /** This connection's last response head, line by line: the next one mostly repeats it. */
-  private readonly memo = new HeaderMemo();
 
   constructor(private readonly sink: ResponseSink) {}
 
@@ -255,17 +252,15 @@ export class ResponseParser {
       // One pass validates every line (a token, a colon, then no control character but tab), so nothing that
       // Node's own server would refuse to send on can reach the client's response.
       if (!HEADER_BLOCK.test(block)) throw new ResponseParseError(`malformed header line "${badLine(block).slice(0, 40)}"`);
-      const names: string[] = [];
       const starts: number[] = [];
+      const colons: number[] = [];
       let lineStart = 0;
-      while (lineStart < block.length) {
-        let lineEnd = block.indexOf('\r\n', lineStart + 2);
-        if (lineEnd === -1) lineEnd = block.length;
+      while (lineStart !== -1) {
         starts.push(lineStart);
-        names.push(this.memo.name(block, lineStart + 2, block.indexOf(':', lineStart + 2), names.length));
-        lineStart = lineEnd;
+        colons.push(block.indexOf(':', lineStart + 2));
+        lineStart = block.indexOf('\r\n', lineStart + 2);
       }
-      headers = new ResponseHeaders(block, names, starts);
+      headers = new ResponseHeaders(block, starts, colons);
     }
     const next = end + 4;
     if (status < 200) {
