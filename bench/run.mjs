@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { cpuMicros, cpuMicrosAll, childPids, rssBytes, spawnReady } from './procs.mjs';
 import { PROXY_NODE_FLAGS } from '../dist/cli/node-flags.js';
 import { claudeCodeTurns, load, median, messageBody, percentile } from './load.mjs';
+import { API_HEADERS } from './api-headers.mjs';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const FO_SAMPLES = 25;
@@ -31,6 +32,8 @@ const sims = await spawnReady(
     { name: 'fast', behavior: { deltas: 50 } },
     { name: 'slow', behavior: { deltas: 50, deltaIntervalMs: 60 } },
     { name: 'o529', behavior: { status: 529 } },
+    // What the real API adds to every answer (rate limits, ids, its CDN's): for the "real headers" rows.
+    { name: 'api', behavior: { deltas: 50, headers: API_HEADERS } },
   ])],
   /^\{.*\}$/m,
 );
@@ -43,6 +46,8 @@ const endpoints = [
   { id: 'a', base_url: urls.fast, api_key: 'sk-bench-a', models: ['bench-fast', 'bench-sse', 'bench-big'] },
   { id: 'b', base_url: urls.fast, api_key: 'sk-bench-b', models: ['bench-fast', 'bench-sse', 'bench-big'] },
   { id: 'slow', base_url: urls.slow, models: ['bench-slow'] },
+  { id: 'api-a', base_url: urls.api, api_key: 'sk-bench-a', models: ['bench-api'] },
+  { id: 'api-b', base_url: urls.api, api_key: 'sk-bench-b', models: ['bench-api'] },
 ];
 for (let i = 0; i < FO_SAMPLES; i++) {
   // Heavy weights make the failing endpoint the first pick; one per sample, as its breaker then opens.
@@ -76,6 +81,7 @@ const qccNoStats = await startQcc({ stats: { enabled: false }, endpoints });
 let nginx;
 let nginxUrl;
 let nginxSlowUrl;
+let nginxApiUrl;
 let nginxVersion = 'nginx not installed (`apt-get install nginx`), so its rows are left out';
 let nginxPids = [];
 /** The nginx binary: NGINX, else Debian's, else the first on PATH; none when NGINX=off or nothing is found. */
@@ -95,8 +101,10 @@ if (nginxBin !== undefined) {
   mkdirSync(join(prefix, 'logs'));
   const port = await freePort();
   const slowPort = await freePort();
+  const apiPort = await freePort();
   const fast = new URL(urls.fast);
   const slow = new URL(urls.slow);
+  const api = new URL(urls.api);
   writeFileSync(
     join(prefix, 'nginx.conf'),
     `worker_processes 1; daemon off; master_process on; pid ${prefix}/nginx.pid; error_log stderr warn; user root;
@@ -106,6 +114,7 @@ http {
   client_body_temp_path ${prefix}/body; proxy_temp_path ${prefix}/proxy;
   upstream sim { server ${fast.host}; keepalive 256; }
   upstream slowsim { server ${slow.host}; keepalive 1024; }
+  upstream apisim { server ${api.host}; keepalive 256; }
   server {
     listen 127.0.0.1:${port} reuseport;
     client_max_body_size 64m; client_body_buffer_size 1m;
@@ -115,12 +124,17 @@ http {
     listen 127.0.0.1:${slowPort} reuseport;
     location / { proxy_pass http://slowsim; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
   }
+  server {
+    listen 127.0.0.1:${apiPort} reuseport;
+    location / { proxy_pass http://apisim; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_buffering off; }
+  }
 }
 `,
   );
   nginx = (await import('node:child_process')).spawn(nginxBin, ['-p', prefix, '-c', join(prefix, 'nginx.conf')], { stdio: 'ignore' });
   nginxUrl = `http://127.0.0.1:${port}`;
   nginxSlowUrl = `http://127.0.0.1:${slowPort}`;
+  nginxApiUrl = `http://127.0.0.1:${apiPort}`;
   for (let i = 0; i < 100; i++) {
     try {
       const r = await load({ url: nginxUrl, body: messageBody('bench-fast'), n: 1, concurrency: 1 });
@@ -156,7 +170,7 @@ const targets = [
  * CPU per request and throughput for every target, rounds interleaved (round r visits the targets in a rotated
  * order), so a machine that gets busier or quieter during the run shifts every target alike.
  */
-async function cpuPerRequestAll(list, body, n, concurrency) {
+async function cpuPerRequestAll(list, body, n, concurrency, headers = {}) {
   const cpus = list.map(() => []);
   const rpss = list.map(() => []);
   // What is measured: each target, and a target's twin process too (its rounds count for the target).
@@ -165,12 +179,12 @@ async function cpuPerRequestAll(list, body, n, concurrency) {
     ...(t.twin ? [{ k, name: `${t.name} (twin)`, url: t.twin.url, pids: t.twin.pids }] : []),
   ]);
   // Warm-up long enough for the JIT to settle: a cold first round reads two to three times the steady cost.
-  for (const run of runs) await load({ url: run.url, body, n: Math.min(2000, n), concurrency });
+  for (const run of runs) await load({ url: run.url, body, n: Math.min(2000, n), concurrency, headers });
   for (let r = 0; r < ROUNDS; r++) {
     for (let i = 0; i < runs.length; i++) {
       const run = runs[(i + r) % runs.length];
       const before = run.pids.length ? cpuMicrosAll(run.pids) : 0;
-      const res = await load({ url: run.url, body, n, concurrency });
+      const res = await load({ url: run.url, body, n, concurrency, headers });
       if (res.failures) throw new Error(`${run.name}: ${res.failures} failures`);
       const after = run.pids.length ? cpuMicrosAll(run.pids) : 0;
       cpus[run.k].push((after - before) / n);
@@ -222,6 +236,28 @@ const captured = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/claude-code-2
 const ccBody = claudeCodeTurns(captured, 'bench-sse');
 const ccCpu = await cpuPerRequestAll(targets, ccBody, 1000, 4);
 for (const [k, t] of targets.entries()) results[`cc-${t.name}`] = { ...ccCpu[k], ...(await oneConnection(t, ccBody, 200)) };
+
+// ---------- 2c. the headers real traffic carries ----------
+// Claude Code's own request headers (21 lines, from the captured request) and the API's answer headers (the
+// simulator above, 21 more), on the small JSON and 50-delta stream requests: the rows above send 3 headers and
+// get 3 back, which is what the issue's scenarios ask, but not what a proxy in front of the API handles.
+log('the same with real headers both ways …');
+const ccHead = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/claude-code-2.1.197-messages-head.json'), 'utf8')).headers;
+// The load generator sets the framing and connection headers itself; its x-api-key stands in for the redacted one.
+const ccHeaders = Object.fromEntries(Object.entries(ccHead).filter(([name]) => !['host', 'content-length', 'connection', 'x-api-key'].includes(name)));
+const bareApi = await spawnReady(process.execPath, [join(ROOT, 'bench/bare-passthrough.mjs'), urls.api], /listening on (http:\/\/[\d.]+:\d+)/);
+const floorApi = await spawnReady(process.execPath, [join(ROOT, 'bench/floor-raw-proxy.mjs'), urls.api], /listening on (http:\/\/[\d.]+:\d+)/);
+const apiTargets = [
+  { name: 'qcc', url: qccUrl, pids: [qcc.child.pid], twin: { url: qccTwin.match[1], pids: [qccTwin.child.pid] } },
+  ...(nginxApiUrl ? [{ name: 'nginx', url: nginxApiUrl, pids: nginxPids }] : []),
+  { name: 'bare undici', url: bareApi.match[1], pids: [bareApi.child.pid] },
+  { name: floors[1].name, url: floorApi.match[1], pids: [floorApi.child.pid] },
+];
+const apiJson = await cpuPerRequestAll(apiTargets, messageBody('bench-api'), 3000, 8, ccHeaders);
+const apiSse = await cpuPerRequestAll(apiTargets, messageBody('bench-api', { stream: true }), 1500, 8, ccHeaders);
+results.realHeaders = apiTargets.map((t, k) => ({ name: t.name, json: apiJson[k].cpu, sse: apiSse[k].cpu }));
+bareApi.child.kill('SIGTERM');
+floorApi.child.kill('SIGTERM');
 
 // ---------- 3. 256 KB request bodies ----------
 log('256 KB request bodies …');
@@ -366,6 +402,16 @@ ${floors.map((f) => `| ${f.name} | ${fmt(q(`json-${f.name}`).cpu)} | ${fmt(q(`ss
 | path | proxy CPU µs/req | req/s | vs direct | first event p50 ms | first event added ms | whole stream p50 ms |
 |---|---|---|---|---|---|---|
 ${targets.map((t) => { const r = q(`cc-${t.name}`); const base = q('cc-direct'); return `| ${t.name} | ${fmt(r.cpu)} | ${fmt(r.rps)} | ${fmt(r.rps / base.rps, 2)} | ${fmt(r.first50, 3)} | ${fmt(r.first50 - base.first50, 3)} | ${fmt(r.p50, 3)} |`; }).join('\n')}
+
+## The same small requests with real headers both ways (Claude Code's 21 request headers, the API's 21 answer headers)
+
+The rows above carry 3 headers each way, as the issue's scenarios do; a proxy in front of the real API reads,
+filters and writes some 25 each way, every request. Same loads (small JSON: 3,000 at concurrency 8; 50-delta
+stream: 1,500), against a simulator that adds the API's rate-limit, id and CDN headers (\`bench/api-headers.mjs\`).
+
+| path | proxy CPU µs per small JSON request | per 50-delta stream |
+|---|---|---|
+${results.realHeaders.map((r) => `| ${r.name} | ${fmt(r.json)} | ${fmt(r.sse)} |`).join('\n')}
 
 ## 256 KB request bodies (400 requests at concurrency 4)
 
