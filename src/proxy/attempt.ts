@@ -6,7 +6,7 @@ import { anthropicErrorJson } from '../errors.js';
 import { forwardOpenAIAttempt } from '../openai/forward.js';
 import { toOpenAIRequest } from '../openai/request.js';
 import { forwardAttempt, type AttemptResult } from './forward.js';
-import { headerValue, upstreamRequestHeaders, type HeaderMap } from './headers.js';
+import { headerValue, upstreamRequestHeaders, upstreamRequestLines, type HeaderMap } from './headers.js';
 import { upstreamPath } from './upstream-url.js';
 
 /** What the handler knows about the client request, read once and shared by every attempt. */
@@ -97,15 +97,27 @@ function openAIAttempt(a: AttemptInput): Promise<AttemptResult> {
 
 function anthropicAttempt(a: AttemptInput): Promise<AttemptResult> {
   const body = anthropicBody(a.endpoint, a.body, a.parsed);
-  const headers = upstreamRequestHeaders(a.req.headers, { key: a.key?.key, mode: a.endpoint.config.auth_mode, accessKeyHeader: a.accessKeyHeader }, body?.length);
+  const auth = { key: a.key?.key, mode: a.endpoint.config.auth_mode, accessKeyHeader: a.accessKeyHeader };
   // Streams are read by the proxy (to see message_stop and usage): ask for them uncompressed.
-  if (a.parsed.stream) headers['accept-encoding'] = 'identity';
+  const encoding = a.parsed.stream ? 'accept-encoding' : undefined;
+  let headers: HeaderMap;
+  let headerLines: string | undefined;
+  const lines = 'lines' in a.req ? a.req.lines : undefined;
+  if (lines !== undefined) {
+    const upstream = upstreamRequestLines(a.req.headers, lines, auth, encoding);
+    headers = upstream.own;
+    headerLines = upstream.lines;
+  } else {
+    headers = upstreamRequestHeaders(a.req.headers, auth, body?.length);
+  }
+  if (encoding !== undefined) headers[encoding] = 'identity';
   return forwardAttempt({
     dispatcher: a.dispatcher,
     origin: a.endpoint.target.origin,
     path: upstreamPath(a.endpoint.target, a.path),
     method: a.method,
     headers,
+    headerLines,
     body,
     headersTimeoutMs: a.headersTimeoutMs,
     idleTimeoutMs: a.idleTimeoutMs,

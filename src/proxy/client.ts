@@ -7,11 +7,23 @@ import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from '
  */
 export type ClientRequest = IncomingMessage | BufferedRequest;
 
+/** A request's header lines as sent (each valid: a token, a colon, visible ASCII, spaces and tabs). */
+export interface RequestLines {
+  /** The lines, each preceded by CRLF (none after the last), latin1. */
+  readonly block: string;
+  /** Each line's name, lower-cased. */
+  readonly names: readonly string[];
+  /** Where each line's CRLF starts in `block`. */
+  readonly starts: readonly number[];
+}
+
 /** A request whose body the server collects itself (qcc's front server): no stream to read. */
 export interface BufferedRequest {
   readonly method: string;
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
+  /** The same header lines as sent (qcc's front server parsed and validated them): passed on as text. */
+  readonly lines?: RequestLines;
   /** The declared length, already checked against the proxy's limit. */
   readonly contentLength: number;
   /** The whole body; rejects if the client leaves before sending all of it. */

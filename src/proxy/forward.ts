@@ -52,6 +52,8 @@ export interface AttemptRequest {
   path: string;
   method: string;
   headers: HeaderMap;
+  /** The client's header lines that go on, as text (see upstreamRequestLines), written before `headers`. */
+  headerLines?: string | undefined;
   body: Buffer | null;
   headersTimeoutMs: number;
   idleTimeoutMs: number;
@@ -145,6 +147,7 @@ class Attempt implements ExchangeHandler {
         path: req.path,
         method: req.method,
         headers: req.headers,
+        headerLines: req.headerLines,
         body: req.body,
         headersTimeout: req.headersTimeoutMs,
         bodyTimeout: req.idleTimeoutMs,

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AuthMode } from '../config/schema.js';
 import type { ResponseHeaders } from '../upstream/response-headers.js';
-import type { ClientResponse, ForwardedLines } from './client.js';
+import type { ClientResponse, ForwardedLines, RequestLines } from './client.js';
 
 /** Headers that describe one hop, never the message (RFC 9110 §7.6.1), plus ones the proxy must set itself. */
 const HOP_BY_HOP = new Set([
@@ -77,13 +77,49 @@ export function upstreamRequestHeaders(client: IncomingHttpHeaders, auth: Upstre
     if ((ownKey && (name === 'x-api-key' || name === 'authorization')) || name === dropped) continue;
     out[name] = value;
   }
+  addOwnRequestHeaders(out, client, auth);
+  if (bodyLength !== undefined) out['content-length'] = String(bodyLength);
+  return out;
+}
+
+/** The endpoint's credentials, and `anthropic-version` when the client sent none. */
+function addOwnRequestHeaders(out: HeaderMap, client: IncomingHttpHeaders, auth: UpstreamAuth): HeaderMap {
   if (auth.key !== undefined) {
     if (auth.mode !== 'bearer') out['x-api-key'] = auth.key;
     if (auth.mode !== 'x-api-key') out.authorization = `Bearer ${auth.key}`;
   }
-  if (out['anthropic-version'] === undefined) out['anthropic-version'] = DEFAULT_ANTHROPIC_VERSION;
-  if (bodyLength !== undefined) out['content-length'] = String(bodyLength);
+  if (client['anthropic-version'] === undefined) out['anthropic-version'] = DEFAULT_ANTHROPIC_VERSION;
   return out;
+}
+
+/**
+ * upstreamRequestHeaders for a request whose header lines qcc's front server has read and validated: the
+ * client's lines that go on, as text (`lines`, each preceded by CRLF), and the proxy's own headers (`own`).
+ * `replaced` names one more client header the caller sets itself in `own` (accept-encoding for a stream).
+ * Built from the lines rather than the object: copying ~20 headers into a second object and writing them out
+ * one by one cost more than cutting the lines that stay out of the text.
+ */
+export function upstreamRequestLines(client: IncomingHttpHeaders, lines: RequestLines, auth: UpstreamAuth, replaced?: string): { lines: string; own: HeaderMap } {
+  const listed = connectionListed(client.connection);
+  const ownKey = auth.key !== undefined;
+  const dropped = auth.accessKeyHeader;
+  const { block, names, starts } = lines;
+  let text = '';
+  let kept = 0; // lines [kept, i) are still to be copied, as one slice
+  for (let i = 0; i < names.length; i++) {
+    const name = names[i]!;
+    const leftOut =
+      isHopByHop(name, listed) ||
+      name === 'content-length' ||
+      name === replaced ||
+      name === dropped ||
+      (ownKey && (name === 'x-api-key' || name === 'authorization'));
+    if (!leftOut) continue;
+    if (kept < i) text += block.slice(starts[kept], starts[i]);
+    kept = i + 1;
+  }
+  if (kept < names.length) text += kept === 0 ? block : block.slice(starts[kept]);
+  return { lines: text, own: addOwnRequestHeaders({}, client, auth) };
 }
 
 /**

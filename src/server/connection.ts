@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import type { BufferedRequest } from '../proxy/client.js';
+import type { BufferedRequest, RequestLines } from '../proxy/client.js';
 import { MAX_FAST_HEAD_BYTES, parseFastHead, type FastMethod, type FastRequestHead } from './request-head.js';
 import { FrontResponse, type ResponseOwner } from './response.js';
 
@@ -20,6 +20,7 @@ export class FrontRequest implements BufferedRequest {
   readonly method: FastMethod;
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
+  readonly lines: RequestLines;
   readonly contentLength: number;
   readonly bodyNow: Buffer | undefined;
   private pending: Promise<Buffer> | undefined;
@@ -32,6 +33,7 @@ export class FrontRequest implements BufferedRequest {
     this.method = head.method;
     this.url = head.url;
     this.headers = head.headers;
+    this.lines = head.lines;
     this.contentLength = head.contentLength;
     if (body instanceof Promise) this.pending = body;
     else this.bodyNow = body;

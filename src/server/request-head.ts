@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import type { RequestLines } from '../proxy/client.js';
 import { fieldValue, HeaderMemo } from './header-memo.js';
 
 /**
@@ -17,6 +18,8 @@ export interface FastRequestHead {
   url: string;
   /** Lower-case names, values trimmed of surrounding whitespace, as Node's IncomingMessage has them. */
   headers: IncomingHttpHeaders;
+  /** The same header lines as sent, for passing on as text. */
+  lines: RequestLines;
   contentLength: number;
   /** False when the client sent `Connection: close`. */
   keepAlive: boolean;
@@ -51,6 +54,8 @@ export function parseFastHead(text: string): FastRequestHead | undefined {
   if (!HEADER_BLOCK.test(block)) return undefined;
 
   const headers: IncomingHttpHeaders = {};
+  const names: string[] = [];
+  const starts: number[] = [];
   let lineStart = 2;
   let count = 0;
   while (lineStart < block.length) {
@@ -62,6 +67,8 @@ export function parseFastHead(text: string): FastRequestHead | undefined {
     // A repeated name is left to Node: it joins some, keeps the first of others, refuses a second Content-Length.
     if (headers[name] !== undefined) return undefined;
     headers[name] = fieldValue(block, colon + 1, lineEnd);
+    names.push(name);
+    starts.push(lineStart - 2);
     lineStart = lineEnd + 2;
   }
 
@@ -83,5 +90,5 @@ export function parseFastHead(text: string): FastRequestHead | undefined {
     if (c === 'close') keepAlive = false;
     else if (c !== 'keep-alive') return undefined; // a token list (e.g. naming headers) is Node's to interpret
   }
-  return { method, url, headers, contentLength: length === undefined ? 0 : Number(length), keepAlive };
+  return { method, url, headers, lines: { block, names, starts }, contentLength: length === undefined ? 0 : Number(length), keepAlive };
 }

@@ -13,7 +13,7 @@ const METHODS_WITH_BODY = new Set(['POST', 'PUT', 'PATCH']);
 export function requestHead(req: UpstreamRequest, host: string): string {
   if (!TOKEN.test(req.method)) throw new UpstreamError('QCC_BAD_REQUEST', `invalid method "${req.method}"`, true);
   if (!req.path.startsWith('/') || INVALID_TARGET.test(req.path)) throw new UpstreamError('QCC_BAD_REQUEST', 'invalid request path', true);
-  let head = `${req.method} ${req.path} HTTP/1.1\r\nhost: ${host}\r\n`;
+  let head = `${req.method} ${req.path} HTTP/1.1\r\nhost: ${host}${req.headerLines ?? ''}\r\n`;
   const headers = req.headers;
   for (const name in headers) {
     const value = headers[name]!;

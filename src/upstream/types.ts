@@ -11,6 +11,11 @@ export interface UpstreamRequest {
   path: string;
   method: string;
   headers: HeaderMap;
+  /**
+   * Header lines written before `headers`, as they are: each preceded by CRLF, already valid, none of the ones
+   * the client frames itself (host, content-length, connection and the like). A proxied request's own lines.
+   */
+  headerLines?: string;
   body: Buffer | null;
   /** Time allowed from the request being written to the response head (first byte). */
   headersTimeout?: number;

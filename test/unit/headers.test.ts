@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { IncomingHttpHeaders } from 'node:http';
-import { clientResponseHeaders, forwardedLines, upstreamRequestHeaders } from '../../src/proxy/headers.js';
+import { clientResponseHeaders, forwardedLines, upstreamRequestHeaders, upstreamRequestLines, type UpstreamAuth } from '../../src/proxy/headers.js';
+import { parseFastHead } from '../../src/server/request-head.js';
 import { ResponseParser } from '../../src/upstream/response-parser.js';
 import type { ResponseHeaders } from '../../src/upstream/response-headers.js';
 import { upstreamPath, upstreamTarget } from '../../src/proxy/upstream-url.js';
@@ -173,3 +174,52 @@ describe('response header lines passed on as text', () => {
     }
   });
 });
+
+describe('request header lines passed on as text', () => {
+  /** A head as qcc's front server reads it (undefined when it would hand it to Node). */
+  const head = (lines: string[]) => parseFastHead(`POST /v1/messages HTTP/1.1\r\n${lines.join('\r\n')}`);
+
+  it('keeps the lines that go on byte for byte, in order, and leaves the credentials and framing to the proxy', () => {
+    const h = head(['Host: 127.0.0.1:7860', 'Content-Length: 2', 'X-Api-Key: client-key', 'anthropic-beta:  a,b ', 'Connection: keep-alive', 'Accept-Encoding: gzip', 'x-app: cli']);
+    expect(h).toBeDefined();
+    const out = upstreamRequestLines(h!.headers, h!.lines, { key: 'ep', mode: 'x-api-key' }, 'accept-encoding');
+    expect(out.lines).toBe('\r\nanthropic-beta:  a,b \r\nx-app: cli');
+    expect(out.own).toEqual({ 'x-api-key': 'ep', 'anthropic-version': '2023-06-01' });
+  });
+
+  it('says what the object path says, for 2,000 random heads and credentials', () => {
+    const names = ['host', 'Content-Length', 'connection', 'keep-alive', 'te', 'trailer', 'proxy-x', 'x-api-key', 'Authorization', 'anthropic-version', 'anthropic-beta', 'accept-encoding', 'x-a', 'X-B', 'user-agent'];
+    const values = ['1', ' spaced\t', 'a, b', 'x-a', 'close', 'keep-alive, x-b', 'Bearer t', ''];
+    const auths: UpstreamAuth[] = [
+      { key: undefined, mode: 'auto' },
+      { key: 'ep', mode: 'auto' },
+      { key: 'ep', mode: 'bearer' },
+      { key: 'ep', mode: 'x-api-key' },
+      { key: undefined, mode: 'auto', accessKeyHeader: 'x-api-key' },
+      { key: undefined, mode: 'auto', accessKeyHeader: 'authorization' },
+    ];
+    let seed = 11;
+    const next = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+    let compared = 0;
+    for (let run = 0; run < 2000; run++) {
+      const lines = ['host: x', 'content-length: 2', ...Array.from({ length: next(10) }, () => `${names[next(names.length)]}:${values[next(values.length)]}`)];
+      const h = head(lines);
+      if (h === undefined) continue; // Node's to read (a repeated name, a Connection token list, …)
+      const auth = auths[next(auths.length)]!;
+      const replaced = next(2) === 0 ? 'accept-encoding' : undefined;
+      const viaObject = upstreamRequestHeaders(h.headers, auth, undefined);
+      if (replaced) viaObject[replaced] = 'identity';
+      const viaLines = upstreamRequestLines(h.headers, h.lines, auth, replaced);
+      if (replaced) viaLines.own[replaced] = 'identity';
+      const readBack: Record<string, string | string[]> = {};
+      for (const line of viaLines.lines.split('\r\n').slice(1)) {
+        const colon = line.indexOf(':');
+        readBack[line.slice(0, colon).toLowerCase()] = line.slice(colon + 1).trim();
+      }
+      expect({ ...readBack, ...viaLines.own }, lines.join(' | ')).toEqual(viaObject);
+      compared++;
+    }
+    expect(compared).toBeGreaterThan(500);
+  });
+});
+
