@@ -9,13 +9,14 @@
 //        big (256 KB bodies); the large ones run ROUND/10 requests a round at concurrency 4.
 //        Each target after the first also gets the median of its per-round differences from the first.
 //        FRESH=1 starts every target anew each round (two processes of one build differ for their whole life).
-//        HEADERS=api has the simulator answer with the real API's headers too (bench/api-headers.mjs).
+//        HEADERS=api has the simulator answer with the real API's headers too (bench/api-headers.mjs), and
+//        CLIENT=cc sends Claude Code's request headers.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cpuMicros, spawnReady } from './procs.mjs';
 import { claudeCodeTurns, load, median, messageBody } from './load.mjs';
-import { simHeaders } from './api-headers.mjs';
+import { claudeCodeHeaders, simHeaders } from './api-headers.mjs';
 
 const ROUND = Number(process.env.ROUND ?? 4000);
 const ROUNDS = Number(process.env.ROUNDS ?? 8);
@@ -44,6 +45,8 @@ for (const t of targets) procs.push({ name: t, p: await spawnTarget(t) });
 const FRESH = process.env.FRESH === '1';
 
 const captured = () => JSON.parse(readFileSync(join(here, '../test/fixtures/claude-code-2.1.197-messages-body.json'), 'utf8'));
+// CLIENT=cc sends Claude Code's own request headers (the captured first turn's, 21 lines) instead of the usual 3.
+const clientHeaders = process.env.CLIENT === 'cc' ? claudeCodeHeaders() : {};
 const scenarios = {
   json: { body: () => messageBody('bench'), n: ROUND, concurrency: 8 },
   sse: { body: () => messageBody('bench', { stream: true }), n: ROUND, concurrency: 8 },
@@ -55,7 +58,7 @@ for (const name of (process.env.SCENARIOS ?? 'json,sse').split(',')) {
   if (!scenario) throw new Error(`unknown scenario ${name}`);
   const body = scenario.body();
   const ROUND_N = scenario.n;
-  const warm = (x) => load({ url: x.p.match[1], body, n: ROUND_N * Number(process.env.WARM ?? 1), concurrency: scenario.concurrency }); // JIT warm-up
+  const warm = (x) => load({ url: x.p.match[1], body, n: ROUND_N * Number(process.env.WARM ?? 1), concurrency: scenario.concurrency, headers: clientHeaders }); // JIT warm-up
   for (const x of procs) await warm(x);
   const cpu = procs.map(() => []);
   const p50 = procs.map(() => []);
@@ -71,9 +74,9 @@ for (const name of (process.env.SCENARIOS ?? 'json,sse').split(',')) {
       const k = (i + r) % procs.length;
       const { p } = procs[k];
       const before = cpuMicros(p.child.pid);
-      await load({ url: p.match[1], body, n: ROUND_N, concurrency: scenario.concurrency });
+      await load({ url: p.match[1], body, n: ROUND_N, concurrency: scenario.concurrency, headers: clientHeaders });
       cpu[k].push((cpuMicros(p.child.pid) - before) / ROUND_N);
-      p50[k].push(median((await load({ url: p.match[1], body, n: 300, concurrency: 1 })).latencies));
+      p50[k].push(median((await load({ url: p.match[1], body, n: 300, concurrency: 1, headers: clientHeaders })).latencies));
     }
   }
   // Each round measures every target one after another, so a round's figures share the machine's phase: the

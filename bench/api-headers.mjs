@@ -3,6 +3,9 @@
 // the usual lengths. The simulator sends them in run.mjs's "the real API's headers" rows, and in ab.mjs and
 // rounds.mjs with HEADERS=api, so that every proxy measured there reads, filters and writes as many headers as
 // it would in front of the real API.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 const reset = '2026-11-28T21:40:01Z';
 export const API_HEADERS = {
   'request-id': 'req_011CVa8d4Nq3kHhWm2pXyZbE',
@@ -33,4 +36,13 @@ export function simHeaders(setting = process.env.HEADERS ?? 'few') {
   if (setting === 'api') return { headers: API_HEADERS };
   if (setting === 'few') return {};
   throw new Error(`HEADERS=${setting}: expected api or few`);
+}
+
+/**
+ * The headers Claude Code sent with its first turn (test/fixtures/claude-code-2.1.197-messages-head.json), less
+ * the ones the load generator sets itself (host, framing, connection) and the redacted key (it sends its own).
+ */
+export function claudeCodeHeaders() {
+  const captured = JSON.parse(readFileSync(join(import.meta.dirname, '../test/fixtures/claude-code-2.1.197-messages-head.json'), 'utf8')).headers;
+  return Object.fromEntries(Object.entries(captured).filter(([name]) => !['host', 'content-length', 'connection', 'x-api-key'].includes(name)));
 }

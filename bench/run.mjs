@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { cpuMicros, cpuMicrosAll, childPids, rssBytes, spawnReady } from './procs.mjs';
 import { PROXY_NODE_FLAGS } from '../dist/cli/node-flags.js';
 import { claudeCodeTurns, load, median, messageBody, percentile } from './load.mjs';
-import { API_HEADERS } from './api-headers.mjs';
+import { API_HEADERS, claudeCodeHeaders } from './api-headers.mjs';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const FO_SAMPLES = 25;
@@ -242,9 +242,7 @@ for (const [k, t] of targets.entries()) results[`cc-${t.name}`] = { ...ccCpu[k],
 // simulator above, 21 more), on the small JSON and 50-delta stream requests: the rows above send 3 headers and
 // get 3 back, which is what the issue's scenarios ask, but not what a proxy in front of the API handles.
 log('the same with real headers both ways …');
-const ccHead = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/claude-code-2.1.197-messages-head.json'), 'utf8')).headers;
-// The load generator sets the framing and connection headers itself; its x-api-key stands in for the redacted one.
-const ccHeaders = Object.fromEntries(Object.entries(ccHead).filter(([name]) => !['host', 'content-length', 'connection', 'x-api-key'].includes(name)));
+const ccHeaders = claudeCodeHeaders();
 const bareApi = await spawnReady(process.execPath, [join(ROOT, 'bench/bare-passthrough.mjs'), urls.api], /listening on (http:\/\/[\d.]+:\d+)/);
 const floorApi = await spawnReady(process.execPath, [join(ROOT, 'bench/floor-raw-proxy.mjs'), urls.api], /listening on (http:\/\/[\d.]+:\d+)/);
 const apiTargets = [
