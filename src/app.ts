@@ -225,7 +225,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   /** `/v1/*`: from Node's server (any method) and from the front server (the API's own requests). */
   function proxyRoute(req: ClientRequest, res: ClientResponse, requestId: string): void {
     if (closing) return sendProxyError(res, new ProxyError('shuttingDown', 'qcc is shutting down; retry in a moment'), requestId);
-    const auth = accessKeys.check(req.headers);
+    const auth = accessKeys.check(req);
     if (!auth) {
       return sendProxyError(res, new ProxyError('unauthorized', 'qcc requires an access key: send it as x-api-key or Authorization: Bearer'), requestId);
     }

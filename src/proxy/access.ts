@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingHttpHeaders } from 'node:http';
+import { clientHeader, type ClientRequest } from './client.js';
 import type { ClientAuth } from './handler.js';
 
 /**
@@ -18,11 +18,11 @@ export class AccessKeys {
   }
 
   /** The matching header, or null when a key is required and none matched. */
-  check(headers: IncomingHttpHeaders): ClientAuth | null {
+  check(req: ClientRequest): ClientAuth | null {
     if (!this.required) return { accessKeyHeader: undefined };
-    const xApiKey = headers['x-api-key'];
+    const xApiKey = clientHeader(req, 'x-api-key');
     if (typeof xApiKey === 'string' && this.matches(xApiKey)) return { accessKeyHeader: 'x-api-key' };
-    const authorization = headers.authorization;
+    const authorization = clientHeader(req, 'authorization');
     if (typeof authorization === 'string' && /^bearer /i.test(authorization) && this.matches(authorization.slice(7).trim())) {
       return { accessKeyHeader: 'authorization' };
     }

@@ -104,7 +104,7 @@ function anthropicAttempt(a: AttemptInput): Promise<AttemptResult> {
   let headerLines: string | undefined;
   const lines = 'lines' in a.req ? a.req.lines : undefined;
   if (lines !== undefined) {
-    const upstream = upstreamRequestLines(a.req.headers, lines, auth, encoding);
+    const upstream = upstreamRequestLines(lines, auth, encoding);
     headers = upstream.own;
     headerLines = upstream.lines;
   } else {

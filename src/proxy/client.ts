@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from 'node:http';
+import type { RequestLines } from '../server/request-lines.js';
 
 /**
  * The client's side of an exchange as the proxy handler uses it. Two servers provide it: Node's HTTP server
@@ -7,22 +8,15 @@ import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders } from '
  */
 export type ClientRequest = IncomingMessage | BufferedRequest;
 
-/** A request's header lines as sent (each valid: a token, a colon, visible ASCII, spaces and tabs). */
-export interface RequestLines {
-  /** The lines, each preceded by CRLF (none after the last), latin1. */
-  readonly block: string;
-  /** Each line's name, lower-cased. */
-  readonly names: readonly string[];
-  /** Where each line's CRLF starts in `block`. */
-  readonly starts: readonly number[];
-}
-
 /** A request whose body the server collects itself (qcc's front server): no stream to read. */
 export interface BufferedRequest {
   readonly method: string;
   readonly url: string;
   readonly headers: IncomingHttpHeaders;
-  /** The same header lines as sent (qcc's front server parsed and validated them): passed on as text. */
+  /**
+   * The same header lines as sent (qcc's front server read and validated them): looked up by name and passed on
+   * as text, so that `headers` is made only if something asks for it (see clientHeader).
+   */
   readonly lines?: RequestLines;
   /** The declared length, already checked against the proxy's limit. */
   readonly contentLength: number;
@@ -63,4 +57,11 @@ export interface ClientResponse {
   on(event: 'close' | 'drain', listener: () => void): this;
   once(event: 'close' | 'drain', listener: () => void): this;
   off(event: 'close' | 'drain', listener: () => void): this;
+}
+
+/** One of the client's headers (name in lower case), without making the headers object when there are lines. */
+export function clientHeader(req: ClientRequest, name: string): string | undefined {
+  if ('lines' in req && req.lines !== undefined) return req.lines.get(name);
+  const value = req.headers[name];
+  return Array.isArray(value) ? value[0] : value;
 }

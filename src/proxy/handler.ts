@@ -1,4 +1,4 @@
-import type { ClientRequest, ClientResponse } from './client.js';
+import { clientHeader, type ClientRequest, type ClientResponse } from './client.js';
 import type { Upstream } from '../upstream/client.js';
 import type { ProxySettings } from '../config/schema.js';
 import { ProxyError, sendProxyError } from '../errors.js';
@@ -9,7 +9,7 @@ import type { AttemptRecord, ProxyObserver, RequestRecord } from './events.js';
 import type { AttemptResult, HeldResponse } from './forward.js';
 import { runAttempt, type ParsedRequest } from './attempt.js';
 import { KnownBodies, RequestScanError, scanMessageRequest, type ScannedRequest } from './request-scan.js';
-import { headerValue, type HeaderMap } from './headers.js';
+import type { HeaderMap } from './headers.js';
 import { decide, parseRetryAfter, type Decision, type Outcome } from './policy.js';
 import { relayHeld } from './relay.js';
 
@@ -108,7 +108,7 @@ export function createProxyHandler(ctx: ProxyContext) {
     const path = req.url ?? '/';
     const q = path.indexOf('?');
     const pathname = q === -1 ? path : path.slice(0, q);
-    const sessionId = headerValue(req.headers, 'x-claude-code-session-id');
+    const sessionId = clientHeader(req, 'x-claude-code-session-id');
     const record: RequestRecord = {
       requestId,
       startedAt,

@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { AuthMode } from '../config/schema.js';
 import type { ResponseHeaders } from '../upstream/response-headers.js';
-import type { ClientResponse, ForwardedLines, RequestLines } from './client.js';
+import type { RequestLines } from '../server/request-lines.js';
+import type { ClientResponse, ForwardedLines } from './client.js';
 
 /** Headers that describe one hop, never the message (RFC 9110 §7.6.1), plus ones the proxy must set itself. */
 const HOP_BY_HOP = new Set([
@@ -77,18 +78,18 @@ export function upstreamRequestHeaders(client: IncomingHttpHeaders, auth: Upstre
     if ((ownKey && (name === 'x-api-key' || name === 'authorization')) || name === dropped) continue;
     out[name] = value;
   }
-  addOwnRequestHeaders(out, client, auth);
+  addOwnRequestHeaders(out, client['anthropic-version'] !== undefined, auth);
   if (bodyLength !== undefined) out['content-length'] = String(bodyLength);
   return out;
 }
 
 /** The endpoint's credentials, and `anthropic-version` when the client sent none. */
-function addOwnRequestHeaders(out: HeaderMap, client: IncomingHttpHeaders, auth: UpstreamAuth): HeaderMap {
+function addOwnRequestHeaders(out: HeaderMap, clientHasVersion: boolean, auth: UpstreamAuth): HeaderMap {
   if (auth.key !== undefined) {
     if (auth.mode !== 'bearer') out['x-api-key'] = auth.key;
     if (auth.mode !== 'x-api-key') out.authorization = `Bearer ${auth.key}`;
   }
-  if (client['anthropic-version'] === undefined) out['anthropic-version'] = DEFAULT_ANTHROPIC_VERSION;
+  if (!clientHasVersion) out['anthropic-version'] = DEFAULT_ANTHROPIC_VERSION;
   return out;
 }
 
@@ -99,8 +100,8 @@ function addOwnRequestHeaders(out: HeaderMap, client: IncomingHttpHeaders, auth:
  * Built from the lines rather than the object: copying ~20 headers into a second object and writing them out
  * one by one cost more than cutting the lines that stay out of the text.
  */
-export function upstreamRequestLines(client: IncomingHttpHeaders, lines: RequestLines, auth: UpstreamAuth, replaced?: string): { lines: string; own: HeaderMap } {
-  const listed = connectionListed(client.connection);
+export function upstreamRequestLines(lines: RequestLines, auth: UpstreamAuth, replaced?: string): { lines: string; own: HeaderMap } {
+  const listed = connectionListed(lines.get('connection'));
   const ownKey = auth.key !== undefined;
   const dropped = auth.accessKeyHeader;
   const { block, names, starts } = lines;
@@ -119,7 +120,7 @@ export function upstreamRequestLines(client: IncomingHttpHeaders, lines: Request
     kept = i + 1;
   }
   if (kept < names.length) text += kept === 0 ? block : block.slice(starts[kept]);
-  return { lines: text, own: addOwnRequestHeaders({}, client, auth) };
+  return { lines: text, own: addOwnRequestHeaders({}, lines.has('anthropic-version'), auth) };
 }
 
 /**

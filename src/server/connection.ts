@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import type { BufferedRequest, RequestLines } from '../proxy/client.js';
+import type { BufferedRequest } from '../proxy/client.js';
+import type { RequestLines } from './request-lines.js';
 import { MAX_FAST_HEAD_BYTES, parseFastHead, type FastMethod, type FastRequestHead } from './request-head.js';
 import { FrontResponse, type ResponseOwner } from './response.js';
 
@@ -19,7 +20,6 @@ export interface ConnectionHost {
 export class FrontRequest implements BufferedRequest {
   readonly method: FastMethod;
   readonly url: string;
-  readonly headers: IncomingHttpHeaders;
   readonly lines: RequestLines;
   readonly contentLength: number;
   readonly bodyNow: Buffer | undefined;
@@ -32,11 +32,15 @@ export class FrontRequest implements BufferedRequest {
   ) {
     this.method = head.method;
     this.url = head.url;
-    this.headers = head.headers;
     this.lines = head.lines;
     this.contentLength = head.contentLength;
     if (body instanceof Promise) this.pending = body;
     else this.bodyNow = body;
+  }
+
+  /** Made if something asks (the proxy itself reads `lines`). */
+  get headers(): IncomingHttpHeaders {
+    return this.lines.object;
   }
 
   get body(): Promise<Buffer> {

@@ -1,6 +1,5 @@
-import type { IncomingHttpHeaders } from 'node:http';
-import type { RequestLines } from '../proxy/client.js';
 import { fieldValue, HeaderMemo } from './header-memo.js';
+import { RequestLines } from './request-lines.js';
 
 /**
  * The request heads qcc's front server answers itself: the API's own traffic (`POST /v1/…` with a
@@ -16,9 +15,7 @@ export interface FastRequestHead {
   method: FastMethod;
   /** The request target as sent (origin form, query string included). */
   url: string;
-  /** Lower-case names, values trimmed of surrounding whitespace, as Node's IncomingMessage has them. */
-  headers: IncomingHttpHeaders;
-  /** The same header lines as sent, for passing on as text. */
+  /** The header lines as sent: looked up by name, passed on as text, made into Node's object when asked for. */
   lines: RequestLines;
   contentLength: number;
   /** False when the client sent `Connection: close`. */
@@ -53,42 +50,61 @@ export function parseFastHead(text: string): FastRequestHead | undefined {
   const block = text.slice(firstEol);
   if (!HEADER_BLOCK.test(block)) return undefined;
 
-  const headers: IncomingHttpHeaders = {};
   const names: string[] = [];
   const starts: number[] = [];
+  const seen = new Set<string>();
+  let host = false;
+  let length: string | undefined;
+  let connection: string | undefined;
   let lineStart = 2;
-  let count = 0;
   while (lineStart < block.length) {
-    if (++count > MAX_FAST_HEADERS) return undefined;
+    if (names.length === MAX_FAST_HEADERS) return undefined;
     let lineEnd = block.indexOf('\r\n', lineStart);
     if (lineEnd === -1) lineEnd = block.length;
     const colon = block.indexOf(':', lineStart);
-    const name = memo.name(block, lineStart, colon, count - 1);
+    const name = memo.name(block, lineStart, colon, names.length);
     // A repeated name is left to Node: it joins some, keeps the first of others, refuses a second Content-Length.
-    if (headers[name] !== undefined) return undefined;
-    headers[name] = fieldValue(block, colon + 1, lineEnd);
+    if (seen.has(name)) return undefined;
+    seen.add(name);
+    // The few names the fast path decides on, told apart by length first.
+    switch (name.length) {
+      case 4:
+        if (name === 'host') host = true;
+        break;
+      case 9:
+        if (name === '__proto__') return undefined; // not a name to make an object's key of
+        break;
+      case 6:
+      case 7:
+      case 17:
+        // Framing and connection management other than the plain case belong to Node's server.
+        if (name === 'expect' || name === 'upgrade' || name === 'transfer-encoding') return undefined;
+        break;
+      case 10:
+        if (name === 'connection') connection = fieldValue(block, colon + 1, lineEnd);
+        break;
+      case 14:
+        if (name === 'content-length') length = fieldValue(block, colon + 1, lineEnd);
+        break;
+    }
     names.push(name);
     starts.push(lineStart - 2);
     lineStart = lineEnd + 2;
   }
 
-  // Framing and connection management other than the plain case belong to Node's server.
-  if (headers['transfer-encoding'] !== undefined || headers.expect !== undefined || headers.upgrade !== undefined) return undefined;
-  if (headers.host === undefined) return undefined; // Node answers 400 to an HTTP/1.1 request without Host
+  if (!host) return undefined; // Node answers 400 to an HTTP/1.1 request without Host
   const method = line[1] as FastMethod;
   const url = line[2]!;
-  const length = headers['content-length'];
   if (method === 'POST') {
     if (url === '/' || length === undefined || !DIGITS.test(length)) return undefined;
   } else if (length !== undefined && length !== '0') {
     return undefined; // a GET or HEAD with a body is Node's to read
   }
-  const connection = headers.connection;
   let keepAlive = true;
   if (connection !== undefined) {
     const c = connection.toLowerCase();
     if (c === 'close') keepAlive = false;
     else if (c !== 'keep-alive') return undefined; // a token list (e.g. naming headers) is Node's to interpret
   }
-  return { method, url, headers, lines: { block, names, starts }, contentLength: length === undefined ? 0 : Number(length), keepAlive };
+  return { method, url, lines: new RequestLines(block, names, starts), contentLength: length === undefined ? 0 : Number(length), keepAlive };
 }
