@@ -1,6 +1,7 @@
 // CPU per upstream response head read by qcc's upstream client (ResponseParser, and the lines it would pass on
 // to the client), for one or more builds side by side, rounds interleaved. The head is a JSON answer with the
-// real API's headers (bench/api-headers.mjs) plus framing and connection ones: 27 lines, ~1.1 KB.
+// real API's headers (bench/api-headers.mjs) plus framing and connection ones: 27 lines, ~1.1 KB; with
+// HEADERS=few, only the framing and connection ones, as the simulator sends them (5 lines).
 // Usage: node bench/response-head.mjs [DIST...]   (default: dist), e.g. node bench/response-head.mjs OLD_DIST dist
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -14,7 +15,7 @@ const body = 'x'.repeat(339);
 const lines = [
   'content-type: application/json',
   `content-length: ${body.length}`,
-  ...Object.entries(API_HEADERS).map(([name, value]) => `${name}: ${value}`),
+  ...(process.env.HEADERS === 'few' ? [] : Object.entries(API_HEADERS).map(([name, value]) => `${name}: ${value}`)),
   'Date: Sat, 28 Nov 2026 21:36:33 GMT',
   'Connection: keep-alive',
   'Keep-Alive: timeout=5',

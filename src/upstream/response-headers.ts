@@ -26,8 +26,11 @@ export class ResponseHeaders {
     private readonly colons: readonly number[],
   ) {}
 
+  /** No lines; its object is frozen, so one can be shared. */
   static empty(): ResponseHeaders {
-    return new ResponseHeaders('', [], []);
+    const headers = new ResponseHeaders('', [], []);
+    headers.cached = Object.freeze({});
+    return headers;
   }
 
   get size(): number {

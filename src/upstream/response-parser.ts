@@ -55,7 +55,7 @@ for (let c = 0; c < 16; c++) {
   HEX_VALUE['0123456789ABCDEF'.charCodeAt(c)] = c;
 }
 
-/** A head with no header lines (shared: nothing can be added to one). */
+/** A head with no header lines (shared: see ResponseHeaders.empty). */
 const NO_HEADERS = ResponseHeaders.empty();
 
 export class ResponseParser {
