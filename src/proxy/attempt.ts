@@ -1,4 +1,4 @@
-import type { ClientRequest, ClientResponse } from './client.js';
+import { clientLines, type ClientRequest, type ClientResponse } from './client.js';
 import type { Upstream } from '../upstream/client.js';
 import type { EndpointRuntime } from '../endpoints/endpoint.js';
 import type { PickedKey } from '../endpoints/key-pool.js';
@@ -102,7 +102,7 @@ function anthropicAttempt(a: AttemptInput): Promise<AttemptResult> {
   const encoding = a.parsed.stream ? 'accept-encoding' : undefined;
   let headers: HeaderMap;
   let headerLines: string | undefined;
-  const lines = 'lines' in a.req ? a.req.lines : undefined;
+  const lines = clientLines(a.req);
   if (lines !== undefined) {
     const upstream = upstreamRequestLines(lines, auth, encoding);
     headers = upstream.own;

@@ -59,9 +59,15 @@ export interface ClientResponse {
   off(event: 'close' | 'drain', listener: () => void): this;
 }
 
+/** The request's header lines, when qcc's front server read it (Node's server gives only the object). */
+export function clientLines(req: ClientRequest): RequestLines | undefined {
+  return 'lines' in req ? req.lines : undefined;
+}
+
 /** One of the client's headers (name in lower case), without making the headers object when there are lines. */
 export function clientHeader(req: ClientRequest, name: string): string | undefined {
-  if ('lines' in req && req.lines !== undefined) return req.lines.get(name);
+  const lines = clientLines(req);
+  if (lines !== undefined) return lines.get(name);
   const value = req.headers[name];
   return Array.isArray(value) ? value[0] : value;
 }

@@ -104,7 +104,7 @@ export function upstreamRequestLines(lines: RequestLines, auth: UpstreamAuth, re
   const listed = connectionListed(lines.get('connection'));
   const ownKey = auth.key !== undefined;
   const dropped = auth.accessKeyHeader;
-  const { block, names, starts } = lines;
+  const names = lines.names;
   let text = '';
   let kept = 0; // lines [kept, i) are still to be copied, as one slice
   for (let i = 0; i < names.length; i++) {
@@ -116,10 +116,10 @@ export function upstreamRequestLines(lines: RequestLines, auth: UpstreamAuth, re
       name === dropped ||
       (ownKey && (name === 'x-api-key' || name === 'authorization'));
     if (!leftOut) continue;
-    if (kept < i) text += block.slice(starts[kept], starts[i]);
+    text += lines.lines(kept, i);
     kept = i + 1;
   }
-  if (kept < names.length) text += kept === 0 ? block : block.slice(starts[kept]);
+  text += lines.lines(kept, names.length);
   return { lines: text, own: addOwnRequestHeaders({}, lines.has('anthropic-version'), auth) };
 }
 

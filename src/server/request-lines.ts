@@ -29,6 +29,12 @@ export class RequestLines {
     return this.names.indexOf(name) !== -1;
   }
 
+  /** Lines `from` to `to` (exclusive), each with the CRLF before it, as one piece of the block. */
+  lines(from: number, to: number): string {
+    if (from >= to) return '';
+    return this.block.slice(this.starts[from], to < this.starts.length ? this.starts[to] : this.block.length);
+  }
+
   /** As Node's IncomingMessage has them: lower-cased names, trimmed values. */
   get object(): IncomingHttpHeaders {
     if (this.cached !== undefined) return this.cached;

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { fieldValue } from '../server/header-memo.js';
 
 /** Headers that may appear more than once and must stay a list (the rest are joined with ", ", as Node does). */
 const LIST_HEADERS = new Set(['set-cookie']);
@@ -59,11 +60,7 @@ export class ResponseHeaders {
 
   /** The `i`th line's value, without the optional whitespace around it. */
   value(i: number): string {
-    let start = this.colons[i]! + 1;
-    let end = this.lineEnd(i);
-    while (start < end && isBlank(this.block.charCodeAt(start))) start++;
-    while (end > start && isBlank(this.block.charCodeAt(end - 1))) end--;
-    return this.block.slice(start, end);
+    return fieldValue(this.block, this.colons[i]! + 1, this.lineEnd(i));
   }
 
   /** Lines `from` to `to` (exclusive), each with the CRLF before it, as one piece of the block. */
@@ -120,9 +117,4 @@ export class ResponseHeaders {
   private lineEnd(i: number): number {
     return i + 1 < this.starts.length ? this.starts[i + 1]! : this.block.length;
   }
-}
-
-/** Spaces and tabs (RFC 9110 §5.6.3). */
-function isBlank(c: number): boolean {
-  return c === 0x20 || c === 0x09;
 }
