@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RequestLines } from '../../src/server/request-lines.js';
+import { ResponseHeaders } from '../../src/upstream/response-headers.js';
 import Anthropic from '@anthropic-ai/sdk';
 import { request } from 'undici';
 import { Harness, endpoint, eventually, rawRequest, sleep } from '../helpers/servers.js';
@@ -176,18 +177,23 @@ describe("the upstream's response headers", () => {
 });
 
 describe('what the proxy makes of the headers on its own path', () => {
-  it("makes no headers object for a request the front server read, streamed or not, with an access key or without", async () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  it("makes no headers object for a request the front server read or for its answer, streamed or not, with an access key or without", async () => {
     const sim = await h.sim({ name: 'up', behavior: { headers: { 'anthropic-ratelimit-requests-remaining': '9' } } });
-    const objects = vi.spyOn(RequestLines.prototype, 'object', 'get');
-    const open = await h.proxy({ version: 1, endpoints: [endpoint('up', sim, { api_key: 'sk-endpoint-key' })] });
-    const locked = await h.proxy({ version: 1, proxy: { access_keys: ['qcc-key-1'] }, endpoints: [endpoint('up', sim)] });
+    const requestObjects = vi.spyOn(RequestLines.prototype, 'object', 'get');
+    const responseObjects = vi.spyOn(ResponseHeaders.prototype, 'object', 'get');
+    // No health checks: they read their answers' headers as an object, by design.
+    const health = { interval_s: 0 };
+    const open = await h.proxy({ version: 1, health, endpoints: [endpoint('up', sim, { api_key: 'sk-endpoint-key' })] });
+    const locked = await h.proxy({ version: 1, health, proxy: { access_keys: ['qcc-key-1'] }, endpoints: [endpoint('up', sim)] });
     const headers = { 'x-claude-code-session-id': 'session-1', 'anthropic-beta': 'a,b' };
     await new Anthropic({ baseURL: open.url, apiKey: 'sk-client', maxRetries: 0, defaultHeaders: headers }).messages.create(MESSAGE);
     const stream = await new Anthropic({ baseURL: locked.url, apiKey: 'qcc-key-1', maxRetries: 0, defaultHeaders: headers }).messages.create({ ...MESSAGE, stream: true });
     for await (const _ of stream) void _;
     expect(sim.requests.map((r) => r.headers['anthropic-beta'])).toEqual(['a,b', 'a,b']);
-    expect(objects).not.toHaveBeenCalled();
-    objects.mockRestore();
+    expect(requestObjects).not.toHaveBeenCalled();
+    expect(responseObjects).not.toHaveBeenCalled();
   });
 });
 
