@@ -99,18 +99,18 @@ function anthropicAttempt(a: AttemptInput): Promise<AttemptResult> {
   const body = anthropicBody(a.endpoint, a.body, a.parsed);
   const auth = { key: a.key?.key, mode: a.endpoint.config.auth_mode, accessKeyHeader: a.accessKeyHeader };
   // Streams are read by the proxy (to see message_stop and usage): ask for them uncompressed.
-  const encoding = a.parsed.stream ? 'accept-encoding' : undefined;
+  const overridden = a.parsed.stream ? 'accept-encoding' : undefined;
   let headers: HeaderMap;
   let headerLines: string | undefined;
   const lines = clientLines(a.req);
   if (lines !== undefined) {
-    const upstream = upstreamRequestLines(lines, auth, encoding);
+    const upstream = upstreamRequestLines(lines, auth, overridden);
     headers = upstream.own;
     headerLines = upstream.lines;
   } else {
     headers = upstreamRequestHeaders(a.req.headers, auth, body?.length);
   }
-  if (encoding !== undefined) headers[encoding] = 'identity';
+  if (overridden !== undefined) headers[overridden] = 'identity';
   return forwardAttempt({
     dispatcher: a.dispatcher,
     origin: a.endpoint.target.origin,

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { HeaderBlock } from './header-block.js';
 import { fieldValue } from './header-memo.js';
 
 /**
@@ -7,17 +8,15 @@ import { fieldValue } from './header-memo.js';
  * for `object`. Claude Code sends some twenty headers, and an object given that many names one by one turns into
  * a dictionary: building it was the largest part of reading a request head (~3 of ~4 µs).
  */
-export class RequestLines {
-  private cached: IncomingHttpHeaders | undefined;
-
+export class RequestLines extends HeaderBlock {
   constructor(
-    /** The lines, each preceded by CRLF (none after the last), latin1. */
-    readonly block: string,
+    block: string,
     /** Each line's name, lower-cased; no two alike. */
     readonly names: readonly string[],
-    /** Where each line's CRLF starts in `block`. */
-    readonly starts: readonly number[],
-  ) {}
+    starts: readonly number[],
+  ) {
+    super(block, starts);
+  }
 
   /** The value of the header named `name` (lower case), without the whitespace around it. */
   get(name: string): string | undefined {
@@ -29,25 +28,15 @@ export class RequestLines {
     return this.names.indexOf(name) !== -1;
   }
 
-  /** Lines `from` to `to` (exclusive), each with the CRLF before it, as one piece of the block. */
-  lines(from: number, to: number): string {
-    if (from >= to) return '';
-    return this.block.slice(this.starts[from], to < this.starts.length ? this.starts[to] : this.block.length);
-  }
-
-  /** As Node's IncomingMessage has them: lower-cased names, trimmed values. */
-  get object(): IncomingHttpHeaders {
-    if (this.cached !== undefined) return this.cached;
+  /** Lower-cased names, trimmed values. */
+  protected makeObject(): IncomingHttpHeaders {
     const headers: IncomingHttpHeaders = {};
     for (let i = 0; i < this.names.length; i++) headers[this.names[i]!] = this.value(i);
-    this.cached = headers;
     return headers;
   }
 
   private value(i: number): string {
     // The name runs from after the CRLF to the colon, exactly (the head's grammar allows nothing between).
-    const colon = this.starts[i]! + 2 + this.names[i]!.length;
-    const end = i + 1 < this.starts.length ? this.starts[i + 1]! : this.block.length;
-    return fieldValue(this.block, colon + 1, end);
+    return fieldValue(this.block, this.starts[i]! + 2 + this.names[i]!.length + 1, this.lineEnd(i));
   }
 }

@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { fieldValue } from '../server/header-memo.js';
+import { HeaderBlock } from '../server/header-block.js';
 
 /** Headers that may appear more than once and must stay a list (the rest are joined with ", ", as Node does). */
 const LIST_HEADERS = new Set(['set-cookie']);
@@ -15,27 +16,21 @@ const LIST_HEADERS = new Set(['set-cookie']);
  * Not even the names are made into strings: a line is found by comparing its name's length, then its bytes,
  * with the lower-case name asked for (slicing and lower-casing 25 names cost ~1.9 µs; this, almost nothing).
  */
-export class ResponseHeaders {
-  private cached: IncomingHttpHeaders | undefined;
-
+export class ResponseHeaders extends HeaderBlock {
   constructor(
-    /** The header lines, each preceded by CRLF (no CRLF after the last): latin1, byte for byte as received. */
-    readonly block: string,
-    /** Where each line's CRLF starts in `block`. */
-    private readonly starts: readonly number[],
+    block: string,
+    starts: readonly number[],
     /** Where each line's colon is in `block` (its name runs from its start + 2 to there, exactly). */
     private readonly colons: readonly number[],
-  ) {}
+  ) {
+    super(block, starts);
+  }
 
   /** No lines; its object is frozen, so one can be shared. */
   static empty(): ResponseHeaders {
     const headers = new ResponseHeaders('', [], []);
-    headers.cached = Object.freeze({});
+    headers.preset(Object.freeze({}));
     return headers;
-  }
-
-  get size(): number {
-    return this.starts.length;
   }
 
   /** Whether the `i`th line's name is `lowerName` (given in lower case), in any case. */
@@ -63,12 +58,6 @@ export class ResponseHeaders {
     return fieldValue(this.block, this.colons[i]! + 1, this.lineEnd(i));
   }
 
-  /** Lines `from` to `to` (exclusive), each with the CRLF before it, as one piece of the block. */
-  lines(from: number, to: number): string {
-    if (from >= to) return '';
-    return this.block.slice(this.starts[from], to < this.starts.length ? this.starts[to] : this.block.length);
-  }
-
   has(name: string): boolean {
     return this.indexOf(name, 0) !== -1;
   }
@@ -82,9 +71,8 @@ export class ResponseHeaders {
     return value;
   }
 
-  /** As Node's IncomingMessage has them: lower-cased names, repeats joined with ", ", set-cookie a list. */
-  get object(): IncomingHttpHeaders {
-    if (this.cached !== undefined) return this.cached;
+  /** Lower-cased names, repeats joined with ", ", set-cookie a list. */
+  protected makeObject(): IncomingHttpHeaders {
     const headers: IncomingHttpHeaders = {};
     for (let i = 0; i < this.starts.length; i++) {
       const name = this.name(i);
@@ -94,7 +82,6 @@ export class ResponseHeaders {
       else if (LIST_HEADERS.has(name)) headers[name] = Array.isArray(prev) ? [...prev, value] : [prev, value];
       else headers[name] = `${String(prev)}, ${value}`;
     }
-    this.cached = headers;
     return headers;
   }
 
@@ -112,9 +99,5 @@ export class ResponseHeaders {
   private indexOf(name: string, from: number): number {
     for (let i = from; i < this.starts.length; i++) if (this.nameIs(i, name)) return i;
     return -1;
-  }
-
-  private lineEnd(i: number): number {
-    return i + 1 < this.starts.length ? this.starts[i + 1]! : this.block.length;
   }
 }
