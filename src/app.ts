@@ -6,6 +6,7 @@ import type { Config } from './config/schema.js';
 import type { AppStatus } from './shared/api-types.js';
 import { ProxyError, sendProxyError } from './errors.js';
 import { EndpointPool } from './endpoints/pool.js';
+import type { ProxyEnvironment } from './endpoints/route.js';
 import { RetryBudget } from './endpoints/retry-budget.js';
 import { DEFAULT_QUEUE, FailureQueue, type FailureQueueSettings, type QueueTimers, type QueuedEndpoint } from './endpoints/failure-queue.js';
 import { describeEndpoints } from './endpoints/status.js';
@@ -42,6 +43,8 @@ export interface AppDeps {
   statsFile?: string;
   /** Where dashboard changes are saved; without one they apply live only (the demo). */
   configPath?: string;
+  /** Proxy variables (`HTTPS_PROXY`, `NO_PROXY`, …) for endpoints with no proxy setting; the process's own by default. */
+  env?: ProxyEnvironment;
 }
 
 export interface App {
@@ -100,6 +103,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   const metrics = new ProxyMetrics(() => describeEndpoints(pool, now(), (id) => health.lastCheck(id)), () => prices);
   const pool: EndpointPool = new EndpointPool(config, {
     now,
+    env: deps.env ?? process.env,
     random: deps.random ?? Math.random,
     onTransition: (id, t) => {
       logger.info({ endpoint: id, from: t.from, to: t.to, cause: t.cause }, 'breaker transition');

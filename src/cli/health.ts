@@ -4,6 +4,7 @@ import { loadConfig } from '../config/load.js';
 import type { QccPaths } from '../config/paths.js';
 import type { Config } from '../config/schema.js';
 import { EndpointRuntime } from '../endpoints/endpoint.js';
+import type { ProxyEnvironment } from '../endpoints/route.js';
 import type { CheckResult } from '../health/check.js';
 import { HealthMonitor } from '../health/monitor.js';
 import { SCORE_FORMULA } from '../health/score.js';
@@ -19,11 +20,13 @@ export interface HealthReport {
 const noTimers = { setTimeout: () => undefined, clearTimeout: () => undefined };
 
 /** Run checks now, from the config alone: no running proxy is needed (or used). */
-export async function runChecks(config: Config, opts: { endpoint?: string; model?: string; quiet?: boolean }): Promise<HealthReport> {
+export async function runChecks(config: Config, opts: { endpoint?: string; model?: string; quiet?: boolean; env?: ProxyEnvironment }): Promise<HealthReport> {
   const selected = config.endpoints.filter((e) => (opts.endpoint ? e.id === opts.endpoint : e.enabled));
   if (opts.endpoint && selected.length === 0) throw new CliError(`no endpoint "${opts.endpoint}"; see \`qcc endpoint list\``);
   if (selected.length === 0) throw new CliError('no enabled endpoints to check; add one with `qcc endpoint add`');
-  const runtimes = selected.map((e) => new EndpointRuntime(e));
+  // The same route as the running proxy would take: the endpoint's proxy, the config's default, the environment.
+  const routing = { defaultProxy: config.proxy.upstream_proxy, env: opts.env ?? process.env };
+  const runtimes = selected.map((e) => new EndpointRuntime(e, routing));
   const dispatcher = new UpstreamClient({ connectTimeoutMs: 10_000 });
   const monitor = new HealthMonitor({ dispatcher, endpoints: () => runtimes, settings: () => config.health, now: Date.now, timers: noTimers, random: Math.random });
   const progress = (line: string) => {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isProxySpec, parseProxyUrl } from '../shared/proxy-url.js';
 
 /**
  * The only config type. The file format is QCC's, snake_case, version 1. Defaults live here so that a minimal
@@ -20,6 +21,13 @@ const baseUrl = z
       return false;
     }
   }, 'must be an absolute http(s) URL such as "https://api.anthropic.com"');
+
+/** An outbound proxy URL (http, https, socks5, socks5h; `user:pass@` allowed) or `"direct"`. */
+const proxySetting = z.string().superRefine((s, ctx) => {
+  if (s === 'direct') return;
+  const spec = parseProxyUrl(s);
+  if (!isProxySpec(spec)) ctx.addIssue({ code: 'custom', message: spec.problem });
+});
 
 export const endpointSchema = z
   .object({
@@ -43,6 +51,8 @@ export const endpointSchema = z
       .default({ reasoning: 'thinking', map_effort: false }),
     /** Models the health check uses for this endpoint; default: `health.models` it serves, else its first model. */
     health_models: z.array(z.string().min(1)).min(1).optional(),
+    /** How to reach it: a proxy URL or "direct"; absent: `proxy.upstream_proxy`, else the proxy environment variables. */
+    proxy: proxySetting.optional(),
   })
   .strict()
   .refine((e) => !(e.api_key !== undefined && e.api_keys !== undefined), {
@@ -65,6 +75,8 @@ export const proxySchema = z
     idle_timeout_ms: z.number().int().positive().default(300_000),
     max_body_bytes: z.number().int().positive().default(32 * 1024 * 1024),
     drain_timeout_ms: z.number().int().nonnegative().default(10_000),
+    /** Outbound proxy for endpoints that set none (loopback ones excepted): a URL or "direct" (ignore the environment). */
+    upstream_proxy: proxySetting.optional(),
   })
   .strict();
 

@@ -1,4 +1,4 @@
-import { isLoopbackHost } from '../proxy/access.js';
+import { isLoopbackHost } from '../shared/loopback.js';
 
 /**
  * A base URL qcc will send keys to: absolute http(s), and `https` for anything that leaves the machine, so keys

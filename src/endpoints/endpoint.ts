@@ -2,6 +2,7 @@ import { endpointKeys, type EndpointConfig } from '../config/schema.js';
 import type { Penalty } from '../proxy/policy.js';
 import { upstreamTarget, type UpstreamTarget } from '../proxy/upstream-url.js';
 import { Breaker, type BreakerTransition } from './breaker.js';
+import { endpointRoute, type EndpointRoute, type ProxyEnvironment } from './route.js';
 import { KeyPool } from './key-pool.js';
 import { ewma, SUCCESS_ALPHA, TTFB_ALPHA, weightFactor } from './weight.js';
 
@@ -9,10 +10,21 @@ import type { EndpointState } from '../shared/api-types.js';
 
 export type { EndpointState };
 
+/** What decides an endpoint's route besides its own `proxy`: the config's default and the process environment. */
+export interface Routing {
+  defaultProxy: string | undefined;
+  env: ProxyEnvironment;
+}
+
+/** No default proxy and no proxy variables: every endpoint is reached directly unless it names a proxy itself. */
+export const NO_ROUTING: Routing = { defaultProxy: undefined, env: {} };
+
 /** Runtime state of one endpoint. It never lives in the config object; a config reload keeps it by id. */
 export class EndpointRuntime {
   config: EndpointConfig;
   target: UpstreamTarget;
+  /** Direct or through a proxy; decided when the config is applied. */
+  route: EndpointRoute;
   keys: KeyPool;
   readonly breaker: Breaker;
   inflight = 0;
@@ -28,9 +40,10 @@ export class EndpointRuntime {
   lastError: string | undefined;
   private keysSignature: string;
 
-  constructor(config: EndpointConfig, onTransition?: (id: string, t: BreakerTransition) => void) {
+  constructor(config: EndpointConfig, routing: Routing = NO_ROUTING, onTransition?: (id: string, t: BreakerTransition) => void) {
     this.config = config;
     this.target = upstreamTarget(config.base_url);
+    this.route = endpointRoute(config.base_url, config.proxy, routing.defaultProxy, routing.env);
     this.keys = new KeyPool(endpointKeys(config));
     this.keysSignature = endpointKeys(config).join('\n');
     this.breaker = new Breaker(undefined, onTransition ? (t) => onTransition(config.id, t) : undefined);
@@ -41,9 +54,10 @@ export class EndpointRuntime {
   }
 
   /** Apply a new config for the same id, keeping counters and breaker; key state resets only if keys changed. */
-  reconfigure(config: EndpointConfig): void {
+  reconfigure(config: EndpointConfig, routing: Routing = NO_ROUTING): void {
     this.config = config;
     this.target = upstreamTarget(config.base_url);
+    this.route = endpointRoute(config.base_url, config.proxy, routing.defaultProxy, routing.env);
     const signature = endpointKeys(config).join('\n');
     if (signature !== this.keysSignature) {
       this.keys = new KeyPool(endpointKeys(config));

@@ -1,13 +1,16 @@
 import type { Config, StrategyName } from '../config/schema.js';
 import { createStrategy, type EndpointView, type Strategy } from '../balancer/index.js';
 import type { BreakerTransition } from './breaker.js';
-import { EndpointRuntime } from './endpoint.js';
+import { EndpointRuntime, type Routing } from './endpoint.js';
+import type { ProxyEnvironment } from './route.js';
 import { SessionAffinity } from './affinity.js';
 
 export interface PoolDeps {
   now: () => number;
   random: () => number;
   onTransition?: (endpointId: string, t: BreakerTransition) => void;
+  /** Proxy variables (`HTTPS_PROXY`, `NO_PROXY`, …) that route endpoints without a proxy setting; none when absent. */
+  env?: ProxyEnvironment;
 }
 
 /** Models whose candidate lists are kept (names come from clients, so the memory is bounded). */
@@ -45,10 +48,11 @@ export class EndpointPool {
 
   update(config: Config): void {
     const next = new Map<string, EndpointRuntime>();
+    const routing: Routing = { defaultProxy: config.proxy.upstream_proxy, env: this.deps.env ?? {} };
     for (const e of config.endpoints) {
       const existing = this.runtimes.get(e.id);
-      if (existing) existing.reconfigure(e);
-      next.set(e.id, existing ?? new EndpointRuntime(e, this.deps.onTransition));
+      if (existing) existing.reconfigure(e, routing);
+      next.set(e.id, existing ?? new EndpointRuntime(e, routing, this.deps.onTransition));
     }
     this.runtimes = next;
     this.ordered = [...next.values()];

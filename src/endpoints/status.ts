@@ -24,6 +24,8 @@ export function describeEndpoints(pool: EndpointPool, now: number, lastCheck: (i
     keys_usable: e.keys.passThrough ? null : e.keys.usableCount(now),
     health_score: e.healthScore ?? null,
     last_error: e.lastError ?? null,
+    // Picked field by field: the route object also holds the proxy's credentials.
+    route: { via: e.route.via, source: e.route.source, label: e.route.label, proxy_url: e.route.proxy_url },
     last_check: checkSummary(lastCheck(e.id)),
   }));
 }

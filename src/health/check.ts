@@ -113,6 +113,7 @@ export async function runHealthCheck(dispatcher: Upstream, endpoint: EndpointRun
   try {
     const res = await requestResponse(dispatcher, {
       origin: endpoint.target.origin,
+      route: endpoint.route,
       path: upstreamPath(endpoint.target, openai ? '/v1/chat/completions' : '/v1/messages'),
       method: 'POST',
       headers,

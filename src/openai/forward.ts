@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ClientResponse } from '../proxy/client.js';
 import { createParser, type EventSourceParser } from 'eventsource-parser';
-import type { ExchangeController, ExchangeHandler, Upstream } from '../upstream/client.js';
+import type { ExchangeController, ExchangeHandler, Route, Upstream } from '../upstream/client.js';
 import { anthropicErrorEvent } from '../errors.js';
 import { failureOf, type AttemptResult, type StreamEnd } from '../proxy/forward.js';
 import type { HeaderMap } from '../proxy/headers.js';
@@ -19,6 +19,7 @@ import { StreamTranslator } from './stream.js';
 export interface OpenAIAttemptRequest {
   dispatcher: Upstream;
   origin: string;
+  route: Route;
   path: string;
   headers: HeaderMap;
   body: Buffer;
@@ -176,7 +177,7 @@ export function forwardOpenAIAttempt(req: OpenAIAttemptRequest): Promise<Attempt
     };
 
     req.dispatcher.dispatch(
-      { origin: req.origin, path: req.path, method: 'POST', headers: req.headers, body: req.body, headersTimeout: req.headersTimeoutMs, bodyTimeout: req.idleTimeoutMs },
+      { origin: req.origin, route: req.route, path: req.path, method: 'POST', headers: req.headers, body: req.body, headersTimeout: req.headersTimeoutMs, bodyTimeout: req.idleTimeoutMs },
       handler,
     );
   });

@@ -82,6 +82,7 @@ function openAIAttempt(a: AttemptInput): Promise<AttemptResult> {
   return forwardOpenAIAttempt({
     dispatcher: a.dispatcher,
     origin: endpoint.target.origin,
+    route: endpoint.route,
     path: upstreamPath(endpoint.target, '/v1/chat/completions'),
     headers,
     body,
@@ -114,6 +115,7 @@ function anthropicAttempt(a: AttemptInput): Promise<AttemptResult> {
   return forwardAttempt({
     dispatcher: a.dispatcher,
     origin: a.endpoint.target.origin,
+    route: a.endpoint.route,
     path: upstreamPath(a.endpoint.target, a.path),
     method: a.method,
     headers,

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ClientResponse } from './client.js';
 import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
-import type { ExchangeController, ExchangeHandler, Upstream } from '../upstream/client.js';
+import type { ExchangeController, ExchangeHandler, Route, Upstream } from '../upstream/client.js';
 import { anthropicErrorEvent } from '../errors.js';
 import { SseScanner, usageFromJson, type Usage } from './sse.js';
 import { messageToSse } from './json-to-sse.js';
@@ -49,6 +49,7 @@ export type AttemptResult =
 export interface AttemptRequest {
   dispatcher: Upstream;
   origin: string;
+  route: Route;
   path: string;
   method: string;
   headers: HeaderMap;
@@ -144,6 +145,7 @@ class Attempt implements ExchangeHandler {
     req.dispatcher.dispatch(
       {
         origin: req.origin,
+        route: req.route,
         path: req.path,
         method: req.method,
         headers: req.headers,

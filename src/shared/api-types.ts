@@ -6,6 +6,16 @@
 
 export type EndpointState = 'healthy' | 'cooling' | 'open' | 'half-open' | 'disabled' | 'queued';
 
+/** How an endpoint is reached (its proxy URL masked). */
+export interface RouteInfo {
+  via: 'direct' | 'proxy';
+  /** What decided it: the endpoint's `proxy`, `proxy.upstream_proxy`, a proxy variable, `NO_PROXY`, a loopback host, or nothing set. */
+  source: 'endpoint' | 'config' | 'env' | 'no_proxy' | 'loopback' | 'none';
+  /** `direct`, `via socks5h://127.0.0.1:1080`, `via env HTTPS_PROXY (http://user:***@proxy:3128)`. */
+  label: string;
+  proxy_url: string | null;
+}
+
 /** Per endpoint in `qcc proxy status --json` and the admin API: stable, secrets never included. */
 export interface EndpointStatus {
   id: string;
@@ -25,6 +35,7 @@ export interface EndpointStatus {
   keys_usable: number | null;
   health_score: number | null;
   last_error: string | null;
+  route: RouteInfo;
   last_check: { at: string; model: string; ok: boolean; ttft_ms: number | null; error: string | null } | null;
 }
 

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { errorTypeForStatus, type SimBehavior, type SimUsage } from './behavior.js';
@@ -22,6 +23,8 @@ export interface SimulatorOptions {
   script?: SimBehavior[];
   /** Keep every request received (tests); off for benchmarks and the demo. */
   record?: boolean;
+  /** Serve https with this certificate (tests of TLS endpoints); plain http otherwise. */
+  tls?: { cert: string | Buffer; key: string | Buffer };
 }
 
 export interface Simulator {
@@ -259,7 +262,7 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
     return sendError(res, 404, { errorMessage: `simulator: no route for ${req.method} ${path}` });
   }
 
-  const server: Server = createServer((req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     res.once('close', () => {
       if (!res.writableFinished) state.abortedResponses++;
     });
@@ -268,9 +271,10 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
     req.on('end', () => {
       handle(req, res, Buffer.concat(chunks)).catch(() => res.destroy());
     });
-  });
+  };
+  const server: Server = options.tls ? createTlsServer({ cert: options.tls.cert, key: options.tls.key }, onRequest) : createServer(onRequest);
   server.keepAliveTimeout = 65_000;
-  server.on('connection', (s) => {
+  server.on(options.tls ? 'secureConnection' : 'connection', (s: Socket) => {
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
@@ -283,7 +287,7 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
   // The handle is the state: tests read and change its fields directly between requests.
   return Object.assign(state, {
     name,
-    url: `http://${host}:${address.port}`,
+    url: `${options.tls ? 'https' : 'http'}://${host}:${address.port}`,
     port: address.port,
     close: () =>
       new Promise<void>((resolve) => {

@@ -2,9 +2,9 @@ import { OriginPool } from './connection.js';
 import { Deadlines } from './deadlines.js';
 import { Exchange } from './exchange.js';
 import { requestHead } from './request-head.js';
-import { UpstreamError, type ExchangeHandler, type Upstream, type UpstreamRequest } from './types.js';
+import { UpstreamError, type ExchangeHandler, type Route, type Upstream, type UpstreamRequest } from './types.js';
 
-export type { ExchangeController, ExchangeHandler, HeaderMap, Upstream, UpstreamErrorCode, UpstreamRequest } from './types.js';
+export type { ExchangeController, ExchangeHandler, HeaderMap, Route, Upstream, UpstreamErrorCode, UpstreamRequest } from './types.js';
 export { UpstreamError } from './types.js';
 
 /**
@@ -20,7 +20,8 @@ export { UpstreamError } from './types.js';
  * for the CLI's calls to a running proxy.
  *
  * The parts: types.ts (the interface), request-head.ts (what is written), exchange.ts (one request: clocks,
- * controller), connection.ts (one socket and the pool per origin), response-parser.ts (what is read).
+ * controller), connection.ts (one socket and the pool per origin), response-parser.ts (what is read),
+ * tunnel.ts (the way through an HTTP or SOCKS5 proxy, when a request's route names one).
  */
 
 export interface UpstreamClientOptions {
@@ -36,7 +37,10 @@ const DEFAULT_KEEP_ALIVE_MS = 30_000;
 const SWEEP_INTERVAL_MS = 1_000;
 
 export class UpstreamClient implements Upstream {
+  /** Direct connections, per origin. */
   private readonly pools = new Map<string, OriginPool>();
+  /** Tunnelled connections, per proxy (its full URL, credentials included) and then per origin. */
+  private readonly routed = new Map<string, Map<string, OriginPool>>();
   /** Every exchange's first-byte and idle clock. */
   private readonly clocks = new Deadlines();
   private readonly connectTimeoutMs: number;
@@ -52,13 +56,17 @@ export class UpstreamClient implements Upstream {
   }
 
   dispatch(request: UpstreamRequest, handler: ExchangeHandler): boolean {
-    let pool = this.pools.get(request.origin);
+    const proxy = request.route?.proxy;
+    const pools = proxy === undefined ? this.pools : this.poolsVia(proxy.key);
+    let pool = pools.get(request.origin);
     let head: string;
     try {
       if (this.closing) throw new UpstreamError('QCC_CLIENT_CLOSED', 'the upstream client is closed', true);
+      const problem = request.route?.problem;
+      if (problem !== undefined) throw new UpstreamError('QCC_PROXY_INVALID', problem, true);
       if (pool === undefined) {
-        pool = new OriginPool(request.origin, this.keepAliveMs, this.connectTimeoutMs, this.ca);
-        this.pools.set(request.origin, pool);
+        pool = new OriginPool(request.origin, this.keepAliveMs, this.connectTimeoutMs, this.ca, proxy);
+        pools.set(request.origin, pool);
         this.startSweeper();
       }
       head = requestHead(request, pool.hostHeader);
@@ -75,18 +83,36 @@ export class UpstreamClient implements Upstream {
     return true;
   }
 
-  /** Connections currently open (in use or idle) per origin: for tests and diagnostics. */
-  connectionCount(origin: string): number {
-    return this.pools.get(origin)?.size ?? 0;
+  private poolsVia(proxyKey: string): Map<string, OriginPool> {
+    let pools = this.routed.get(proxyKey);
+    if (pools === undefined) {
+      pools = new Map();
+      this.routed.set(proxyKey, pools);
+    }
+    return pools;
+  }
+
+  /** Every pool, direct and tunnelled. */
+  private allPools(): OriginPool[] {
+    const all = [...this.pools.values()];
+    for (const pools of this.routed.values()) all.push(...pools.values());
+    return all;
+  }
+
+  /** Connections currently open (in use or idle) per origin, directly or through `route`: for tests and diagnostics. */
+  connectionCount(origin: string, route?: Route): number {
+    const proxy = route?.proxy;
+    const pools = proxy === undefined ? this.pools : this.routed.get(proxy.key);
+    return pools?.get(origin)?.size ?? 0;
   }
 
   /** Stop taking requests, close idle connections, and wait for the ones in use to finish. */
   async close(): Promise<void> {
     this.closing = true;
     this.stopSweeper();
-    for (const pool of this.pools.values()) pool.closeIdle();
-    while ([...this.pools.values()].some((p) => p.size > 0)) {
-      for (const pool of this.pools.values()) pool.closeIdle();
+    for (const pool of this.allPools()) pool.closeIdle();
+    while (this.allPools().some((p) => p.size > 0)) {
+      for (const pool of this.allPools()) pool.closeIdle();
       await new Promise((r) => setTimeout(r, 20));
     }
   }
@@ -95,7 +121,7 @@ export class UpstreamClient implements Upstream {
   async destroy(): Promise<void> {
     this.closing = true;
     this.stopSweeper();
-    for (const pool of this.pools.values()) {
+    for (const pool of this.allPools()) {
       pool.closeIdle();
       pool.destroyAll();
     }
@@ -106,6 +132,7 @@ export class UpstreamClient implements Upstream {
     this.sweeper = setInterval(() => {
       const now = Date.now();
       for (const pool of this.pools.values()) pool.sweep(now);
+      for (const pools of this.routed.values()) for (const pool of pools.values()) pool.sweep(now);
     }, SWEEP_INTERVAL_MS);
     this.sweeper.unref();
   }

@@ -4,6 +4,8 @@ import { joinHeadAndBody, JOIN_BODY_BYTES } from '../server/join.js';
 import type { Exchange } from './exchange.js';
 import { ResponseParser, type ResponseSink } from './response-parser.js';
 import type { ResponseHeaders } from './response-headers.js';
+import type { ProxySpec } from '../shared/proxy-url.js';
+import { openTunnel } from './tunnel.js';
 import { UpstreamError } from './types.js';
 
 /** Give up an idle connection this long before the upstream said it would close it, so the two never cross. */
@@ -38,19 +40,28 @@ export class Connection implements ResponseSink {
   private lastError: Error | undefined;
   private connectTimer: NodeJS.Timeout | undefined;
 
+  /**
+   * `established`: the socket is already connected (a plain tunnel through a proxy), so there is nothing to wait
+   * for; otherwise 'connect' (or 'secureConnect' for TLS) is awaited under the connect timeout.
+   */
   constructor(
     readonly pool: OriginPool,
     readonly socket: Socket | TLSSocket,
     connectTimeoutMs: number,
+    established = false,
   ) {
     this.idleLimitMs = pool.keepAliveMs;
-    this.connectTimer = setTimeout(() => {
-      this.lastError = new UpstreamError('QCC_CONNECT_TIMEOUT', `could not connect to ${pool.origin} within ${connectTimeoutMs} ms`, true);
-      this.socket.destroy();
-    }, connectTimeoutMs);
-    socket.once(pool.tls ? 'secureConnect' : 'connect', () => this.onConnect());
-    // A plain socket was opened with `onread` (readInto); a TLS socket's decrypted bytes come as 'data'.
-    if (pool.tls) socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    if (established) {
+      this.connected = true;
+    } else {
+      this.connectTimer = setTimeout(() => {
+        this.lastError = new UpstreamError('QCC_CONNECT_TIMEOUT', `could not connect to ${pool.origin}${pool.via} within ${connectTimeoutMs} ms`, true);
+        this.socket.destroy();
+      }, connectTimeoutMs);
+      socket.once(pool.tls ? 'secureConnect' : 'connect', () => this.onConnect());
+    }
+    // A direct plain socket was opened with `onread` (readInto); TLS and tunnel sockets' bytes come as 'data'.
+    if (pool.tls || established) socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
     socket.on('error', (err: Error) => {
       this.lastError ??= err;
@@ -158,8 +169,11 @@ export class Connection implements ResponseSink {
     if (ex === undefined) return;
     this.exchange = undefined;
     if (!this.connected) {
-      const err = this.lastError ?? new UpstreamError('QCC_UPSTREAM_CLOSED', `connection to ${this.pool.origin} closed before it was established`, true);
-      ex.fail(err instanceof UpstreamError ? err : Object.assign(err, { beforeWrite: true }));
+      const err = this.lastError ?? new UpstreamError('QCC_UPSTREAM_CLOSED', `connection to ${this.pool.origin}${this.pool.via} closed before it was established`, true);
+      if (err instanceof UpstreamError) return ex.fail(err);
+      // A TLS failure over a tunnel says which proxy carried it; the code (a certificate error, say) is kept.
+      if (this.pool.via !== '') err.message = `${this.pool.origin}${this.pool.via}: ${err.message}`;
+      ex.fail(Object.assign(err, { beforeWrite: true }));
       return;
     }
     // A reused connection that the upstream had already closed (its keep-alive ran out as we wrote): the
@@ -173,15 +187,23 @@ export class Connection implements ResponseSink {
   }
 }
 
-/** The connections to one origin. Idle ones are reused most-recent first (their TCP and TLS state is warm). */
+/**
+ * The connections to one origin, directly or through one proxy. Idle ones are reused most-recent first (their
+ * TCP and TLS state is warm); a tunnelled connection is kept and reused like a direct one, so a proxy costs its
+ * handshake once per connection, not once per request.
+ */
 export class OriginPool {
   readonly tls: boolean;
   readonly host: string;
   readonly port: number;
   readonly hostHeader: string;
+  /** ` via PROXY` (masked) for messages, or `""` for a direct pool. */
+  readonly via: string;
   private readonly idle: Connection[] = [];
   /** Every open connection, in use or idle. */
   readonly connections = new Set<Connection>();
+  /** Exchanges waiting for a tunnel to be opened for them. */
+  private readonly tunnelling = new Set<Exchange>();
   private tlsSession: Buffer | undefined;
 
   constructor(
@@ -189,6 +211,7 @@ export class OriginPool {
     readonly keepAliveMs: number,
     private readonly connectTimeoutMs: number,
     private readonly ca: string | Buffer | undefined,
+    private readonly proxy: ProxySpec | undefined = undefined,
   ) {
     const url = new URL(origin);
     if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new UpstreamError('QCC_BAD_REQUEST', `unsupported protocol ${url.protocol}`, true);
@@ -196,6 +219,7 @@ export class OriginPool {
     this.host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     this.port = url.port ? Number(url.port) : this.tls ? 443 : 80;
     this.hostHeader = url.host;
+    this.via = proxy === undefined ? '' : ` via ${proxy.masked}`;
   }
 
   get size(): number {
@@ -218,15 +242,9 @@ export class OriginPool {
   }
 
   open(ex: Exchange): void {
+    if (this.proxy !== undefined) return this.openTunnelled(ex, this.proxy);
     const socket = this.tls
-      ? tlsConnect({
-          host: this.host,
-          port: this.port,
-          servername: isIP(this.host) ? undefined : this.host,
-          ALPNProtocols: ['http/1.1'],
-          ...(this.tlsSession && { session: this.tlsSession }),
-          ...(this.ca !== undefined && { ca: this.ca }),
-        })
+      ? this.tlsTo()
       : netConnect({
           host: this.host,
           port: this.port,
@@ -235,16 +253,52 @@ export class OriginPool {
         });
     // TCP keep-alive probes on long quiet streams, so a dead peer or a NAT that forgot the flow is noticed.
     socket.setKeepAlive(true, 60_000);
-    if (this.tls) {
-      socket.setNoDelay(true);
-      socket.on('session', (session: Buffer) => {
-        this.tlsSession = session;
-      });
-    }
+    if (this.tls) socket.setNoDelay(true);
     // Assigned before the socket can read (connecting takes at least a turn of the event loop).
     const conn: Connection = new Connection(this, socket, this.connectTimeoutMs);
     this.connections.add(conn);
     conn.start(ex);
+  }
+
+  /** TLS to the endpoint, over `socket` (a tunnel) or a TCP connection of its own; SNI and checks are the endpoint's. */
+  private tlsTo(socket?: Socket): TLSSocket {
+    const tls = tlsConnect({
+      host: this.host,
+      port: this.port,
+      servername: isIP(this.host) ? undefined : this.host,
+      ALPNProtocols: ['http/1.1'],
+      ...(socket !== undefined && { socket }),
+      ...(this.tlsSession && { session: this.tlsSession }),
+      ...(this.ca !== undefined && { ca: this.ca }),
+    });
+    tls.on('session', (session: Buffer) => {
+      this.tlsSession = session;
+    });
+    return tls;
+  }
+
+  /**
+   * A new connection through the proxy: the tunnel first (under the connect timeout), then, for https, the
+   * endpoint's TLS over it. An exchange that ends while its tunnel opens (the client left) leaves the tunnel
+   * to be closed; nothing was sent on it.
+   */
+  private openTunnelled(ex: Exchange, proxy: ProxySpec): void {
+    this.tunnelling.add(ex);
+    openTunnel(proxy, this.host, this.port, { timeoutMs: this.connectTimeoutMs, ca: this.ca }).then(
+      (tunnel) => {
+        this.tunnelling.delete(ex);
+        if (ex.done) return void tunnel.destroy();
+        tunnel.setKeepAlive(true, 60_000);
+        const socket = this.tls ? this.tlsTo(tunnel as Socket) : tunnel;
+        const conn = new Connection(this, socket, this.connectTimeoutMs, !this.tls);
+        this.connections.add(conn);
+        conn.start(ex);
+      },
+      (err: unknown) => {
+        this.tunnelling.delete(ex);
+        ex.fail(err instanceof Error ? err : new UpstreamError('QCC_PROXY_PROTOCOL', String(err), true));
+      },
+    );
   }
 
   park(conn: Connection): void {
@@ -269,6 +323,7 @@ export class OriginPool {
   }
 
   destroyAll(): void {
+    for (const ex of [...this.tunnelling]) ex.fail(new UpstreamError('QCC_CLIENT_CLOSED', 'the upstream client was closed', true));
     for (const conn of [...this.connections]) {
       const ex = conn.exchange;
       if (ex) ex.fail(new UpstreamError('QCC_CLIENT_CLOSED', 'the upstream client was closed'));

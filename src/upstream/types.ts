@@ -1,13 +1,24 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ResponseHeaders } from './response-headers.js';
+import type { ProxySpec } from '../shared/proxy-url.js';
 
 /** The shapes shared by the upstream client's parts and its callers (see client.ts). */
 
 export type HeaderMap = Record<string, string | string[]>;
 
+/** How the origin is reached: directly, or through an outbound proxy (see tunnel.ts). */
+export interface Route {
+  /** Tunnel through this proxy; undefined: connect directly. */
+  readonly proxy: ProxySpec | undefined;
+  /** Set when the route cannot be used (e.g. an invalid proxy variable): requests fail with it before anything is sent. */
+  readonly problem?: string | undefined;
+}
+
 export interface UpstreamRequest {
   /** `http://host:port` or `https://host:port`. */
   origin: string;
+  /** Direct when absent. */
+  route?: Route | undefined;
   path: string;
   method: string;
   headers: HeaderMap;
@@ -55,7 +66,13 @@ export type UpstreamErrorCode =
   | 'QCC_UPSTREAM_CLOSED'
   | 'QCC_UPSTREAM_PROTOCOL'
   | 'QCC_BAD_REQUEST'
-  | 'QCC_CLIENT_CLOSED';
+  | 'QCC_CLIENT_CLOSED'
+  | 'QCC_PROXY_UNREACHABLE' // the outbound proxy could not be reached
+  | 'QCC_PROXY_AUTH' // it wants credentials, or rejected them (407, SOCKS5 auth)
+  | 'QCC_PROXY_REFUSED' // it would not open the tunnel (CONNECT 403/502, a SOCKS5 reply code)
+  | 'QCC_PROXY_PROTOCOL' // it answered something that is not its protocol
+  | 'QCC_PROXY_DNS' // socks5:// could not resolve the endpoint's name locally
+  | 'QCC_PROXY_INVALID'; // the route itself is unusable (an invalid proxy URL)
 
 export class UpstreamError extends Error {
   constructor(

@@ -1,0 +1,210 @@
+import { readFileSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { failureOf } from '../../src/proxy/forward.js';
+import { isProxySpec, parseProxyUrl } from '../../src/shared/proxy-url.js';
+import { UpstreamClient, type Route, type UpstreamError } from '../../src/upstream/client.js';
+import { requestResponse } from '../../src/upstream/request.js';
+import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
+import { PROXY_ONLY_HOST, startMicrosocks, startTinyproxy, type OutboundProxy } from '../helpers/outbound-proxies.js';
+import { eventually } from '../helpers/servers.js';
+
+/**
+ * qcc's upstream client through real outbound proxies: tinyproxy (HTTP CONNECT) and microsocks (SOCKS5).
+ * The simulator is addressed as PROXY_ONLY_HOST, a name only the proxies can resolve, so a request that arrives
+ * went through the proxy; the proxies' own logs say so too.
+ */
+
+const TLS_CERT = readFileSync(new URL('../fixtures/tls/cert.pem', import.meta.url));
+const TLS_KEY = readFileSync(new URL('../fixtures/tls/key.pem', import.meta.url));
+
+function route(url: string): Route {
+  const spec = parseProxyUrl(url);
+  if (!isProxySpec(spec)) throw new Error(spec.problem);
+  return { proxy: spec };
+}
+
+const BODY = Buffer.from(JSON.stringify({ model: 'claude-haiku-4-5-20251001', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] }));
+
+async function post(client: UpstreamClient, origin: string, r: Route | undefined): Promise<{ status: number; text: string }> {
+  const res = await requestResponse(client, {
+    origin,
+    route: r,
+    path: '/v1/messages',
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'content-length': String(BODY.length) },
+    body: BODY,
+    headersTimeout: 5_000,
+    bodyTimeout: 5_000,
+  });
+  return { status: res.statusCode, text: await res.text() };
+}
+
+async function failure(p: Promise<unknown>): Promise<UpstreamError & { beforeWrite: boolean }> {
+  try {
+    await p;
+  } catch (e: unknown) {
+    return e as UpstreamError & { beforeWrite: boolean };
+  }
+  throw new Error('expected the request to fail');
+}
+
+let sim: Simulator;
+let tlsSim: Simulator;
+let plain: OutboundProxy;
+let authed: OutboundProxy;
+let socks: OutboundProxy;
+let socksAuthed: OutboundProxy;
+const clients: UpstreamClient[] = [];
+
+function newClient(opts: ConstructorParameters<typeof UpstreamClient>[0] = {}): UpstreamClient {
+  const c = new UpstreamClient({ connectTimeoutMs: 3_000, ...opts });
+  clients.push(c);
+  return c;
+}
+
+beforeAll(async () => {
+  [sim, tlsSim, plain, authed, socks, socksAuthed] = await Promise.all([
+    startSimulator({ name: 'plain', record: true }),
+    startSimulator({ name: 'tls', record: true, tls: { cert: TLS_CERT, key: TLS_KEY } }),
+    startTinyproxy(),
+    startTinyproxy({ user: 'alice', password: 's3cret' }),
+    startMicrosocks(),
+    startMicrosocks({ user: 'bob', password: 'hunter2' }),
+  ]);
+});
+
+afterAll(async () => {
+  for (const c of clients) await c.destroy();
+  await Promise.all([sim, tlsSim, plain, authed, socks, socksAuthed].map((x) => x?.close()));
+});
+
+describe('through an HTTP proxy (CONNECT, tinyproxy)', () => {
+  it('reaches an endpoint only the proxy can resolve, and reuses one tunnel for many requests', async () => {
+    const client = newClient();
+    const origin = `http://${PROXY_ONLY_HOST}:${sim.port}`;
+    const r = route(plain.url);
+    const before = plain.tunnels();
+    for (let i = 0; i < 5; i++) expect((await post(client, origin, r)).status).toBe(200);
+    expect(plain.log()).toContain(`CONNECT ${PROXY_ONLY_HOST}:${sim.port}`);
+    expect(plain.tunnels() - before).toBe(1);
+    expect(client.connectionCount(origin, r)).toBe(1);
+    // And the host the endpoint saw is its own, not the proxy's.
+    expect(sim.requests.at(-1)!.headers.host).toBe(`${PROXY_ONLY_HOST}:${sim.port}`);
+  });
+
+  it('lays the endpoint\'s own TLS over the tunnel, with its certificate checked', async () => {
+    const origin = `https://localhost:${tlsSim.port}`;
+    const trusting = newClient({ ca: TLS_CERT });
+    const calls = tlsSim.messageCalls;
+    expect((await post(trusting, origin, route(plain.url))).status).toBe(200);
+    expect(tlsSim.messageCalls).toBe(calls + 1);
+    expect(plain.log()).toContain(`CONNECT localhost:${tlsSim.port}`);
+
+    // Node's roots do not include the test CA: the check is on, and the failure names the proxy.
+    const err = await failure(post(newClient(), origin, route(plain.url)));
+    expect(err.beforeWrite).toBe(true);
+    expect(failureOf(err)).toBe('connect');
+    expect(err.message).toMatch(/certificate/i);
+    expect(err.message).toContain(`via http://127.0.0.1:${plain.port}`);
+    expect(tlsSim.messageCalls).toBe(calls + 1);
+  });
+
+  it('sends Basic credentials; wrong ones are a clear, masked error before anything was sent', async () => {
+    const origin = `http://${PROXY_ONLY_HOST}:${sim.port}`;
+    expect((await post(newClient(), origin, route(authed.url))).status).toBe(200);
+
+    const wrong = authed.url.replace('s3cret', 'wrong-pass');
+    const err = await failure(post(newClient(), origin, route(wrong)));
+    expect(err.code).toBe('QCC_PROXY_AUTH');
+    expect(err.beforeWrite).toBe(true);
+    // tinyproxy says 401 where the standard says 407; both are read as the proxy's credentials.
+    expect(err.message).toMatch(new RegExp(`^proxy http://alice:\\*\\*\\*@127\\.0\\.0\\.1:${authed.port} rejected the credentials: 40[17] `));
+    expect(err.message).not.toContain('wrong-pass');
+
+    const none = await failure(post(newClient(), origin, route(`http://127.0.0.1:${authed.port}`)));
+    expect(none.message).toMatch(/asks for credentials \(put user:pass@ in the proxy URL\)/);
+  });
+
+  it('a proxy that cannot be reached, or will not open the tunnel, is named with the cause', async () => {
+    const dead = createNetServer();
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+    const port = (dead.address() as { port: number }).port;
+    await new Promise<void>((r) => dead.close(() => r()));
+    const err = await failure(post(newClient(), `http://${PROXY_ONLY_HOST}:${sim.port}`, route(`http://u:pw@127.0.0.1:${port}`)));
+    expect(err.code).toBe('QCC_PROXY_UNREACHABLE');
+    expect(err.message).toBe(`could not reach proxy http://u:***@127.0.0.1:${port}: connection refused (ECONNREFUSED)`);
+    expect(failureOf(err)).toBe('connect');
+
+    // tinyproxy answers CONNECT to a name nobody resolves with an error status.
+    const refused = await failure(post(newClient(), 'http://nowhere.qcc-test.invalid:80', route(plain.url)));
+    expect(refused.code).toBe('QCC_PROXY_REFUSED');
+    expect(refused.message).toMatch(new RegExp(`^proxy http://127.0.0.1:${plain.port} refused CONNECT nowhere.qcc-test.invalid:80: 5\\d\\d`));
+  });
+});
+
+describe('through a SOCKS5 proxy (microsocks)', () => {
+  it('socks5h: the proxy resolves the name; many requests share one connection', async () => {
+    const client = newClient();
+    const origin = `http://${PROXY_ONLY_HOST}:${sim.port}`;
+    const r = route(socks.url);
+    const before = socks.tunnels();
+    for (let i = 0; i < 4; i++) expect((await post(client, origin, r)).status).toBe(200);
+    await eventually(() => socks.log().includes(`connected to ${PROXY_ONLY_HOST}:${sim.port}`));
+    expect(socks.tunnels() - before).toBe(1);
+  });
+
+  it('socks5: the name is resolved here, so a name only the proxy knows fails and says to use socks5h', async () => {
+    const err = await failure(post(newClient(), `http://${PROXY_ONLY_HOST}:${sim.port}`, route(socks.url.replace('socks5h:', 'socks5:'))));
+    expect(err.code).toBe('QCC_PROXY_DNS');
+    expect(err.message).toMatch(/could not resolve sim\.qcc-test\.invalid locally .* use socks5h:\/\//);
+    // A name this machine resolves works with socks5, the address being what the proxy sees.
+    expect((await post(newClient(), `http://localhost:${sim.port}`, route(socks.url.replace('socks5h:', 'socks5:')))).status).toBe(200);
+  });
+
+  it('TLS over SOCKS, certificate checked', async () => {
+    expect((await post(newClient({ ca: TLS_CERT }), `https://localhost:${tlsSim.port}`, route(socks.url))).status).toBe(200);
+  });
+
+  it('user name and password: right ones pass, wrong ones are a clear error', async () => {
+    const origin = `http://${PROXY_ONLY_HOST}:${sim.port}`;
+    expect((await post(newClient(), origin, route(socksAuthed.url))).status).toBe(200);
+    const err = await failure(post(newClient(), origin, route(socksAuthed.url.replace('hunter2', 'nope'))));
+    expect(err.code).toBe('QCC_PROXY_AUTH');
+    expect(err.beforeWrite).toBe(true);
+    expect(err.message).not.toContain('nope');
+    expect(err.message).toContain(`socks5h://bob:***@127.0.0.1:${socksAuthed.port}`);
+    const none = await failure(post(newClient(), origin, route(`socks5h://127.0.0.1:${socksAuthed.port}`)));
+    expect(none.code).toBe('QCC_PROXY_AUTH');
+    expect(none.message).toMatch(/asks for credentials/);
+  });
+
+  it('a reply code from the proxy is named', async () => {
+    // The port is closed: microsocks answers "connection refused" (reply 5).
+    const dead = createNetServer();
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
+    const port = (dead.address() as { port: number }).port;
+    await new Promise<void>((r) => dead.close(() => r()));
+    const err = await failure(post(newClient(), `http://${PROXY_ONLY_HOST}:${port}`, route(socks.url)));
+    expect(err.code).toBe('QCC_PROXY_REFUSED');
+    expect(err.message).toContain(`could not open ${PROXY_ONLY_HOST}:${port}: reply 5, connection refused`);
+  });
+});
+
+describe('routes', () => {
+  it('an unusable route fails at once, before anything is sent', async () => {
+    const err = await failure(post(newClient(), `http://127.0.0.1:${sim.port}`, { proxy: undefined, problem: 'environment variable HTTPS_PROXY: bad' }));
+    expect(err.code).toBe('QCC_PROXY_INVALID');
+    expect(err.beforeWrite).toBe(true);
+  });
+
+  it('direct and proxied connections to one origin are separate pools', async () => {
+    const client = newClient();
+    const origin = `http://localhost:${sim.port}`;
+    const r = route(plain.url);
+    await post(client, origin, undefined);
+    await post(client, origin, r);
+    expect(client.connectionCount(origin)).toBe(1);
+    expect(client.connectionCount(origin, r)).toBe(1);
+  });
+});
