@@ -152,7 +152,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
           endpoint: r.endpointId,
           status: r.status,
           // The chain, so every failover (ambiguous ones included: a reset or timeout after the request was sent) is on record.
-          attempts: r.attempts.map((a) => `${a.endpointId}:${a.status ?? a.error ?? '?'}`).join(' > '),
+          attempts: r.attempts.map((a) => `${a.endpointId}:${a.status ?? a.error ?? '?'}${a.message === undefined ? '' : ` (${a.message})`}`).join(' > '),
           ms: Math.round(r.totalMs),
           end: r.end,
         },

@@ -10,6 +10,7 @@ import type { EndpointPool } from '../endpoints/pool.js';
 import { ProxyError, sendProxyError } from '../errors.js';
 import type { HealthMonitor } from '../health/monitor.js';
 import { maskSecret } from '../log.js';
+import { keepProxySecret, shownProxy } from '../config/proxy-secrets.js';
 import { readBody } from '../proxy/body.js';
 import { recentRequests } from '../stats/query.js';
 import { RANGES, timeseries, type Range } from './timeseries.js';
@@ -64,7 +65,12 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
 
 export function maskEndpoint(e: EndpointConfig): Omit<EndpointView, 'runtime'> {
   const { api_key, api_keys, openai: _openai, health_models: _hm, ...rest } = e;
-  return { ...rest, key: api_keys ? `${api_keys.length} keys` : api_key ? maskSecret(api_key) : null, has_key: api_key !== undefined || api_keys !== undefined };
+  return {
+    ...rest,
+    ...(rest.proxy !== undefined && { proxy: shownProxy(rest.proxy) }),
+    key: api_keys ? `${api_keys.length} keys` : api_key ? maskSecret(api_key) : null,
+    has_key: api_key !== undefined || api_keys !== undefined,
+  };
 }
 
 function validEndpoint(candidate: unknown): EndpointConfig {
@@ -77,9 +83,11 @@ function validEndpoint(candidate: unknown): EndpointConfig {
 
 /** Fields the dashboard may set; a key given as "" removes it, a key left out keeps what is there. */
 function applyPatch(e: EndpointConfig, patch: Record<string, unknown>): EndpointConfig {
-  const allowed = ['base_url', 'weight', 'priority', 'enabled', 'models', 'model_map', 'auth_mode', 'max_concurrency', 'protocol'];
+  const allowed = ['base_url', 'weight', 'priority', 'enabled', 'models', 'model_map', 'auth_mode', 'max_concurrency', 'protocol', 'proxy'];
   const next: Record<string, unknown> = { ...e };
-  for (const k of allowed) if (k in patch) next[k] = patch[k] === null ? undefined : patch[k];
+  for (const k of allowed) if (k in patch) next[k] = patch[k] === null || patch[k] === '' ? undefined : patch[k];
+  // The form shows the proxy masked; saving it unchanged keeps the password.
+  if (typeof next.proxy === 'string') next.proxy = keepProxySecret(next.proxy, e.proxy);
   if ('api_key' in patch) {
     delete next.api_key;
     delete next.api_keys;

@@ -12,7 +12,8 @@ import { startBackground } from './proxy.js';
 import { inspectRecord } from './runtime-record.js';
 
 /**
- * Claude Code integration. `qcc claude` runs `claude` pointed at the proxy through environment variables only;
+ * Claude Code integration. `qcc claude` runs `claude` pointed at the proxy through environment variables only
+ * (qcc's host added to NO_PROXY, so the user's proxy variables do not capture that loopback traffic);
  * `qcc claude setup` writes them into Claude Code's settings file, after showing the change and keeping a
  * backup, and `qcc claude reset` puts the file back. Nothing else ever touches Claude Code's settings.
  */
@@ -28,6 +29,20 @@ function claudeSettingsPath(): string {
 function clientEnv(paths: QccPaths, url: string): Record<string, string> {
   const { config } = loadConfig(paths.config);
   return { ANTHROPIC_BASE_URL: url, ANTHROPIC_AUTH_TOKEN: config.proxy.access_keys[0] ?? PLACEHOLDER_KEY };
+}
+
+/**
+ * `NO_PROXY` and `no_proxy` with qcc's host added to the entries `base` has (each variable keeps its own, or
+ * takes the other's when it is unset), so a user's `HTTP(S)_PROXY` never carries Claude Code's traffic to qcc.
+ */
+export function bypassProxyFor(url: string, base: Readonly<Record<string, string | undefined>>): Record<'NO_PROXY' | 'no_proxy', string> {
+  const host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  const merged = (own: string | undefined, other: string | undefined): string => {
+    const entries = (own ?? other ?? '').split(/[\s,]+/).filter(Boolean);
+    const covered = entries.some((e) => e === '*' || e.toLowerCase() === host.toLowerCase());
+    return (covered ? entries : [...entries, host]).join(',');
+  };
+  return { NO_PROXY: merged(base.NO_PROXY, base.no_proxy), no_proxy: merged(base.no_proxy, base.NO_PROXY) };
 }
 
 function configuredUrl(paths: QccPaths): string {
@@ -72,7 +87,9 @@ export function registerClaudeCommands(program: Command, paths: () => QccPaths, 
         if (state.kind !== 'running') throw new CliError('the proxy did not start; see `qcc proxy logs`');
       }
       const bin = process.env.QCC_CLAUDE_BIN ?? 'claude';
-      const child = spawn(bin, args, { stdio: 'inherit', env: { ...process.env, ...clientEnv(paths(), state.record.url) } });
+      const url = state.record.url;
+      const env = { ...process.env, ...clientEnv(paths(), url), ...bypassProxyFor(url, process.env) };
+      const child = spawn(bin, args, { stdio: 'inherit', env });
       const code = await new Promise<number>((resolve, reject) => {
         child.on('error', (e) => reject(new CliError(`cannot run ${bin}: ${e.message}. Install Claude Code (npm install -g @anthropic-ai/claude-code) or set QCC_CLAUDE_BIN`)));
         child.on('exit', (c, signal) => resolve(c ?? (signal ? 128 : 1)));
@@ -89,7 +106,9 @@ export function registerClaudeCommands(program: Command, paths: () => QccPaths, 
       const file = claudeSettingsPath();
       const settings = readSettings(file);
       const env = (typeof settings.env === 'object' && settings.env !== null ? settings.env : {}) as Record<string, string>;
-      const wanted = clientEnv(paths(), configuredUrl(paths()));
+      const url = configuredUrl(paths());
+      // NO_PROXY from the settings file where it sets one, else from this shell: the user's entries are kept.
+      const wanted = { ...clientEnv(paths(), url), ...bypassProxyFor(url, { NO_PROXY: env.NO_PROXY ?? process.env.NO_PROXY, no_proxy: env.no_proxy ?? process.env.no_proxy }) };
       const changes = Object.entries(wanted)
         .filter(([k, v]) => env[k] !== v)
         .map(([k, v]) => ({ key: `env.${k}`, from: env[k] ?? null, to: v }));

@@ -4,6 +4,7 @@ import { loadConfig as load, saveConfig } from '../config/load.js';
 import { exportConfig, planImport, stripExportMarker, type ImportMode } from '../config/transfer.js';
 import { CliError } from './output.js';
 import { registerBrowserCommand } from './browser.js';
+import { registerSettingsCommands } from './config-settings.js';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig, parseConfigText, validateConfig } from '../config/load.js';
@@ -11,11 +12,13 @@ import { migrate } from '../config/migrate.js';
 import type { QccPaths } from '../config/paths.js';
 import { maskSecret } from '../log.js';
 import { maskedEndpoint } from './endpoint.js';
+import { shownProxy } from '../config/proxy-secrets.js';
 import { printJson } from './output.js';
 
 export function registerConfigCommands(program: Command, paths: () => QccPaths): void {
   const config = program.command('config').description('inspect, check, export, import and browse the configuration');
   registerBrowserCommand(config, paths);
+  registerSettingsCommands(config, paths);
 
   config
     .command('path')
@@ -30,7 +33,7 @@ export function registerConfigCommands(program: Command, paths: () => QccPaths):
       const { config: c, exists } = loadConfig(paths().config);
       const masked = {
         ...c,
-        proxy: { ...c.proxy, access_keys: c.proxy.access_keys.map(maskSecret) },
+        proxy: { ...c.proxy, access_keys: c.proxy.access_keys.map(maskSecret), upstream_proxy: shownProxy(c.proxy.upstream_proxy) },
         endpoints: c.endpoints.map(maskedEndpoint),
       };
       if (!opts.json && !exists) process.stdout.write(`# no config file at ${paths().config} yet; these are the defaults\n`);

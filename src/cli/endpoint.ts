@@ -2,10 +2,12 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfig, updateConfig } from '../config/load.js';
 import type { QccPaths } from '../config/paths.js';
-import { AUTH_MODES, endpointSchema, type EndpointConfig } from '../config/schema.js';
+import { AUTH_MODES, endpointSchema, type Config, type EndpointConfig } from '../config/schema.js';
+import { endpointRoute, routeInfo, type EndpointRoute } from '../endpoints/route.js';
 import { formatPath } from '../config/load.js';
 import { baseUrlProblem } from '../config/url-rule.js';
 import { maskSecret } from '../log.js';
+import { shownProxy } from '../config/proxy-secrets.js';
 import { CliError, info, printJson, table } from './output.js';
 
 interface KeyOptions {
@@ -24,6 +26,7 @@ interface SetOptions extends Omit<KeyOptions, 'apiKey'> {
   modelMap?: string;
   authMode?: string;
   maxConcurrency?: string;
+  proxy?: string;
 }
 
 function parseModelMap(value: string): Record<string, string> {
@@ -44,6 +47,7 @@ interface AddOptions extends KeyOptions {
   authMode?: string;
   disabled?: boolean;
   maxConcurrency?: string;
+  proxy?: string;
 }
 
 /** Keys may come from a flag, an environment variable or stdin, so they need not sit in shell history. */
@@ -90,7 +94,16 @@ export function maskedEndpoint(e: EndpointConfig): Record<string, unknown> {
     ...rest,
     ...(api_key !== undefined && { api_key: maskSecret(api_key) }),
     ...(api_keys !== undefined && { api_keys: api_keys.map(maskSecret) }),
+    ...(rest.proxy !== undefined && { proxy: shownProxy(rest.proxy) }),
   };
+}
+
+/**
+ * The route the proxy would take for `e`, judged with this shell's environment: a proxy started from it
+ * (`qcc proxy start`) inherits the same proxy variables.
+ */
+function routeOf(e: EndpointConfig, config: Config): EndpointRoute {
+  return endpointRoute(e.base_url, e.proxy, config.proxy.upstream_proxy, process.env);
 }
 
 function keySummary(e: EndpointConfig): string {
@@ -114,8 +127,13 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
     .option('--models <a,b>', 'only serve these models')
     .option('--auth-mode <mode>', `${AUTH_MODES.join('|')}`, 'auto')
     .option('--max-concurrency <n>', 'at most this many requests at once')
+    .option('--proxy <url|direct>', 'reach it through this proxy (http://, https://, socks5://, socks5h://; user:pass@ allowed) or "direct"; default: proxy.upstream_proxy, else HTTPS_PROXY/HTTP_PROXY/ALL_PROXY minus NO_PROXY')
     .option('--disabled', 'add it switched off')
-    .addHelpText('after', '\nExample:\n  qcc endpoint add main --base-url https://api.anthropic.com --api-key-env ANTHROPIC_API_KEY')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  qcc endpoint add main --base-url https://api.anthropic.com --api-key-env ANTHROPIC_API_KEY\n' +
+        '  qcc endpoint add abroad --base-url https://api.anthropic.com --api-key-env KEY --proxy socks5h://127.0.0.1:1080',
+    )
     .action((id: string, opts: AddOptions) => {
       checkBaseUrl(opts.baseUrl);
       const keys = keysFrom(opts);
@@ -130,12 +148,13 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
         auth_mode: opts.authMode,
         enabled: !opts.disabled,
         ...(opts.maxConcurrency !== undefined && { max_concurrency: numberOption('max-concurrency', opts.maxConcurrency) }),
+        ...(opts.proxy !== undefined && { proxy: opts.proxy }),
       });
       updateConfig(paths().config, (c) => {
         if (c.endpoints.some((x) => x.id === id)) throw new CliError(`an endpoint "${id}" exists already; pick another id or \`qcc endpoint remove ${id}\``);
         c.endpoints.push(e);
       });
-      info(`added endpoint ${id} (${e.base_url}, key ${keySummary(e)})\n`);
+      info(`added endpoint ${id} (${e.base_url}, key ${keySummary(e)}, ${routeOf(e, loadConfig(paths().config).config).label})\n`);
     });
 
   endpoint
@@ -153,7 +172,12 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
     .option('--model-map <from=to,...>', 'rewrite model names for this endpoint ("" to clear)')
     .option('--auth-mode <mode>', `${AUTH_MODES.join('|')}`)
     .option('--max-concurrency <n>', 'at most this many requests at once (0 for no limit)')
-    .addHelpText('after', '\nExamples:\n  qcc endpoint set main --weight 3\n  qcc endpoint set relay --models claude-sonnet-5 --model-map claude-sonnet-5=vendor-sonnet')
+    .option('--proxy <url|direct|default>', 'reach it through this proxy, or "direct", or "default" (proxy.upstream_proxy, else the environment)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  qcc endpoint set main --weight 3\n  qcc endpoint set relay --models claude-sonnet-5 --model-map claude-sonnet-5=vendor-sonnet\n' +
+        '  qcc endpoint set main --proxy http://user:pass@proxy.corp:3128\n  qcc endpoint set lan --proxy direct',
+    )
     .action((id: string, opts: SetOptions) => {
       if (opts.baseUrl !== undefined) checkBaseUrl(opts.baseUrl);
       const keys = opts.apiKey === false ? null : keysFrom({ ...opts, apiKey: typeof opts.apiKey === 'string' ? opts.apiKey : undefined });
@@ -161,7 +185,7 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
       updateConfig(paths().config, (c) => {
         const i = c.endpoints.findIndex((x) => x.id === id);
         if (i < 0) throw new CliError(`no endpoint "${id}"; see \`qcc endpoint list\``);
-        const { api_key: _k, api_keys: _ks, max_concurrency: _m, ...rest } = c.endpoints[i]!;
+        const { api_key: _k, api_keys: _ks, max_concurrency: _m, proxy: _p, ...rest } = c.endpoints[i]!;
         const current = c.endpoints[i]!;
         const next: Record<string, unknown> = {
           ...rest,
@@ -178,10 +202,12 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
         };
         const max = opts.maxConcurrency === undefined ? current.max_concurrency : numberOption('max-concurrency', opts.maxConcurrency) || undefined;
         if (max !== undefined) next.max_concurrency = max;
+        const proxy = opts.proxy === undefined ? current.proxy : opts.proxy === 'default' ? undefined : opts.proxy;
+        if (proxy !== undefined) next.proxy = proxy;
         changed = validated(next);
         c.endpoints[i] = changed;
       });
-      info(`updated endpoint ${id} (${changed!.base_url}, key ${keySummary(changed!)}, weight ${changed!.weight})\n`);
+      info(`updated endpoint ${id} (${changed!.base_url}, key ${keySummary(changed!)}, weight ${changed!.weight}, ${routeOf(changed!, loadConfig(paths().config).config).label})\n`);
     });
 
   endpoint
@@ -190,10 +216,10 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
     .option('--json', 'machine-readable output')
     .action((opts: { json?: boolean }) => {
       const { config } = loadConfig(paths().config);
-      if (opts.json) return printJson(config.endpoints.map(maskedEndpoint));
+      if (opts.json) return printJson(config.endpoints.map((e) => ({ ...maskedEndpoint(e), route: routeInfo(routeOf(e, config)) })));
       if (config.endpoints.length === 0) return void process.stdout.write('no endpoints; add one with `qcc endpoint add`\n');
-      const rows = config.endpoints.map((e) => [e.id, e.enabled ? 'yes' : 'no', e.base_url, keySummary(e), e.auth_mode, e.weight, e.priority, e.models.join(',') || '*']);
-      process.stdout.write(`${table(['ID', 'ENABLED', 'BASE URL', 'KEY', 'AUTH', 'WEIGHT', 'PRIORITY', 'MODELS'], rows)}\n`);
+      const rows = config.endpoints.map((e) => [e.id, e.enabled ? 'yes' : 'no', e.base_url, keySummary(e), e.auth_mode, e.weight, e.priority, e.models.join(',') || '*', routeOf(e, config).label]);
+      process.stdout.write(`${table(['ID', 'ENABLED', 'BASE URL', 'KEY', 'AUTH', 'WEIGHT', 'PRIORITY', 'MODELS', 'ROUTE'], rows)}\n`);
     });
 
   endpoint

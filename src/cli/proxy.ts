@@ -129,10 +129,13 @@ function printStatus(record: RuntimeRecord, status: AppStatus | undefined): void
     e.keys_usable === null ? 'client' : `${e.keys_usable}/${e.keys_total}`,
     e.health_score ?? '-',
     e.last_check ? `${e.last_check.ok ? 'ok' : 'FAIL'} ${e.last_check.model} ${e.last_check.at.slice(11, 19)}` : '-',
+    e.route.label,
   ]);
   process.stdout.write(
-    `${table(['ENDPOINT', 'ENABLED', 'STATE', 'REQUESTS', 'ERRORS', 'INFLIGHT', 'WEIGHT/EFF', 'TTFB', 'FAILS', 'COOLDOWN', 'KEYS', 'SCORE', 'LAST CHECK'], rows)}\n`,
+    `${table(['ENDPOINT', 'ENABLED', 'STATE', 'REQUESTS', 'ERRORS', 'INFLIGHT', 'WEIGHT/EFF', 'TTFB', 'FAILS', 'COOLDOWN', 'KEYS', 'SCORE', 'LAST CHECK', 'ROUTE'], rows)}\n`,
   );
+  // The cause of each endpoint's last failure, in full (a proxy that refused its credentials, a refused connection).
+  for (const e of status.endpoints) if (e.last_error && e.state !== 'healthy') process.stdout.write(`  ${e.id}: ${e.last_error}\n`);
 }
 
 function parsePort(value: string): number {

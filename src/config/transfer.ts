@@ -1,4 +1,5 @@
 import type { Config, EndpointConfig } from './schema.js';
+import { exportedProxy, keepProxySecret } from './proxy-secrets.js';
 
 /**
  * Export and import of configurations. An export is a valid config file with one extra top-level field,
@@ -20,9 +21,14 @@ export function exportConfig(config: Config, withSecrets: boolean, now = new Dat
   return {
     [EXPORT_MARKER]: meta,
     ...config,
-    proxy: { ...config.proxy, access_keys: [] },
-    endpoints: config.endpoints.map(({ api_key: _k, api_keys: _ks, ...rest }) => rest),
+    proxy: { ...config.proxy, access_keys: [], ...withProxy('upstream_proxy', exportedProxy(config.proxy.upstream_proxy)) },
+    endpoints: config.endpoints.map(({ api_key: _k, api_keys: _ks, ...rest }) => ({ ...rest, ...withProxy('proxy', exportedProxy(rest.proxy)) })),
   };
+}
+
+/** `{ [field]: value }`, or nothing when the value is unset (so no `undefined` field appears in JSON). */
+function withProxy<K extends string>(field: K, value: string | undefined): Partial<Record<K, string>> {
+  return value === undefined ? {} : ({ [field]: value } as Record<K, string>);
 }
 
 /** Remove the export marker so the rest validates as a plain config; returns what it said. */
@@ -79,6 +85,9 @@ export function planImport(
       next = { ...imported, ...(existing.api_key !== undefined && { api_key: existing.api_key }), ...(existing.api_keys !== undefined && { api_keys: existing.api_keys }) };
       plan.keptKeys.push(imported.id);
     }
+    // The same for a proxy password: an export leaves it out, and importing that keeps the one already here.
+    const proxy = keepProxySecret(next.proxy, existing?.proxy);
+    if (proxy !== next.proxy) next = { ...next, proxy };
     if (!existing) plan.added.push(imported.id);
     else if (canonical(existing) === canonical(next)) plan.unchanged.push(imported.id);
     else plan.updated.push(imported.id);
@@ -94,7 +103,7 @@ export function planImport(
     mode === 'merge'
       ? { ...current.proxy, ...Object.fromEntries(present.proxyFields.map((f) => [f, incoming.proxy[f as keyof Config['proxy']]])) }
       : incoming.proxy;
-  const proxy = { ...baseProxy, access_keys: accessKeys };
+  const proxy = { ...baseProxy, access_keys: accessKeys, ...withProxy('upstream_proxy', keepProxySecret(baseProxy.upstream_proxy, current.proxy.upstream_proxy)) };
   plan.proxyChanged = canonical(proxy) !== canonical(current.proxy);
   const section = <K extends 'stats' | 'health' | 'pricing'>(k: K): Config[K] => (mode === 'merge' && !present.sections.includes(k) ? current[k] : incoming[k]);
   plan.result = { ...current, version: 1, proxy, endpoints: merged, stats: section('stats'), health: section('health'), pricing: section('pricing') };

@@ -1,5 +1,5 @@
 import { isLoopbackHost } from '../shared/loopback.js';
-import { NoProxy } from '../shared/no-proxy.js';
+import { NoProxy } from './no-proxy.js';
 import { isProxySpec, maskInText, parseProxyUrl, type ProxySpec } from '../shared/proxy-url.js';
 import type { Route } from '../upstream/types.js';
 import type { RouteInfo } from '../shared/api-types.js';
@@ -64,4 +64,9 @@ export function endpointRoute(baseUrl: string, endpointProxy: string | undefined
   const spec = parseProxyUrl(value);
   if (!isProxySpec(spec)) return broken(`environment variable ${found.name}: ${spec.problem}`, 'env', `via env ${found.name} (invalid: ${maskInText(found.value)})`);
   return via(spec, 'env', `via env ${found.name} (${spec.masked})`);
+}
+
+/** The public part of a route, field by field: the route object itself also holds the proxy's credentials. */
+export function routeInfo(r: EndpointRoute): RouteInfo {
+  return { via: r.via, source: r.source, label: r.label, proxy_url: r.proxy_url };
 }

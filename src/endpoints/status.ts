@@ -1,6 +1,7 @@
 import type { CheckResult } from '../health/check.js';
 import type { EndpointStatus } from '../shared/api-types.js';
 import type { EndpointPool } from './pool.js';
+import { routeInfo } from './route.js';
 
 export type { EndpointStatus };
 
@@ -24,8 +25,7 @@ export function describeEndpoints(pool: EndpointPool, now: number, lastCheck: (i
     keys_usable: e.keys.passThrough ? null : e.keys.usableCount(now),
     health_score: e.healthScore ?? null,
     last_error: e.lastError ?? null,
-    // Picked field by field: the route object also holds the proxy's credentials.
-    route: { via: e.route.via, source: e.route.source, label: e.route.label, proxy_url: e.route.proxy_url },
+    route: routeInfo(e.route),
     last_check: checkSummary(lastCheck(e.id)),
   }));
 }

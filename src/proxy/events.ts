@@ -14,6 +14,8 @@ export interface AttemptRecord {
   ms: number;
   /** Failure class (`connect`, `first-byte-timeout`, `reset`, `empty-stream`, `error-event`, …) or penalty. */
   error?: string;
+  /** The cause in words, for a failure that has one (`could not reach proxy …: connection refused`). */
+  message?: string;
   penalty?: Penalty | null;
   failOpen?: boolean;
 }

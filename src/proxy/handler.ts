@@ -243,13 +243,15 @@ export function createProxyHandler(ctx: ProxyContext) {
         if (result.response.status !== 404) allNotSupported = false;
       } else {
         attempt.error = result.failure;
+        attempt.message = result.message;
         allNotSupported = false;
         lastFailure = { message: `${endpoint.id}: ${result.failure}: ${result.message}`, timeout: result.failure === 'first-byte-timeout' };
         // A stream that opened with `event: error` is the upstream's own answer and can be relayed as it came.
         lastHeld = result.failure === 'error-event' && result.held ? { held: result.held, endpointId: endpoint.id } : undefined;
       }
       if (decision.penalty) {
-        endpoint.lastError = attempt.error ?? `HTTP ${attempt.status}`;
+        // The cause in words where there is one (a refused connection, a proxy that rejected its credentials), not just its class.
+        endpoint.lastError = result.kind === 'failed' ? `${result.failure}: ${result.message}` : `HTTP ${attempt.status}`;
         endpoint.recordFailure(decision.penalty, ctx.now(), key?.index, outcome.kind === 'status' ? outcome.retryAfterSeconds : undefined);
       } else {
         endpoint.breaker.release();

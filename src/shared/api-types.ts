@@ -75,7 +75,7 @@ export interface LogEntry {
   health_check: boolean;
   error: string | null;
   end: string | null;
-  attempts: { endpoint: string; status: number | null; ms: number; error: string | null }[];
+  attempts: { endpoint: string; status: number | null; ms: number; error: string | null; message?: string }[];
 }
 
 /** One slice of time in the dashboard's charts. */
@@ -118,6 +118,8 @@ export interface EndpointView {
   models: string[];
   model_map: Record<string, string>;
   max_concurrency?: number | undefined;
+  /** Its own proxy setting, password masked: a URL or "direct"; absent: the default route. */
+  proxy?: string | undefined;
   /** Masked (`sk-ant-…abcd`), "N keys" for a pool, or null when the client's own key is passed through. */
   key: string | null;
   has_key: boolean;

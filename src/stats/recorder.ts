@@ -41,7 +41,8 @@ export function attemptsJson(attempts: RequestRecord['attempts']): string {
   for (let i = 0; i < attempts.length; i++) {
     const a = attempts[i]!;
     if (i > 0) out += ',';
-    out += `{"endpoint":${jsonString(a.endpointId)},"status":${a.status ?? 'null'},"ms":${tenths(a.ms)},"error":${a.error === undefined ? 'null' : jsonString(a.error)}}`;
+    out += `{"endpoint":${jsonString(a.endpointId)},"status":${a.status ?? 'null'},"ms":${tenths(a.ms)},"error":${a.error === undefined ? 'null' : jsonString(a.error)}`;
+    out += a.message === undefined ? '}' : `,"message":${jsonString(a.message)}}`;
   }
   return `${out}]`;
 }

@@ -1,13 +1,19 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AppDeps } from '../../src/app.js';
+import { createLogger } from '../../src/log.js';
 import { failureOf } from '../../src/proxy/forward.js';
 import { isProxySpec, parseProxyUrl } from '../../src/shared/proxy-url.js';
 import { UpstreamClient, type Route, type UpstreamError } from '../../src/upstream/client.js';
 import { requestResponse } from '../../src/upstream/request.js';
 import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
 import { PROXY_ONLY_HOST, startMicrosocks, startTinyproxy, type OutboundProxy } from '../helpers/outbound-proxies.js';
-import { eventually } from '../helpers/servers.js';
+import { eventually, Harness } from '../helpers/servers.js';
 
 /**
  * qcc's upstream client through real outbound proxies: tinyproxy (HTTP CONNECT) and microsocks (SOCKS5).
@@ -206,5 +212,116 @@ describe('routes', () => {
     await post(client, origin, r);
     expect(client.connectionCount(origin)).toBe(1);
     expect(client.connectionCount(origin, r)).toBe(1);
+  });
+});
+
+describe('through qcc: requests, health checks and failover take each endpoint\'s route', () => {
+  const harness = new Harness();
+  afterAll(() => harness.closeAll());
+
+  async function qcc(config: Record<string, unknown>, deps: AppDeps = {}) {
+    const home = mkdtempSync(join(tmpdir(), 'qcc-route-'));
+    const logLines: string[] = [];
+    const destination = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        logLines.push(chunk.toString());
+        done();
+      },
+    });
+    const statsFile = join(home, 'qcc.db');
+    const started = await harness.proxy({ version: 1, ...config }, { statsFile, logger: createLogger('debug', { destination }), env: {}, ...deps });
+    const client = new Anthropic({ baseURL: started.url, apiKey: 'client-key', maxRetries: 0 });
+    return { ...started, client, statsFile, log: () => logLines.join('') };
+  }
+
+  const ask = async (client: Anthropic) => {
+    const raw = await client.messages.create({ model: 'claude-haiku-4-5-20251001', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+    return { endpoint: raw.response.headers.get('x-qcc-endpoint'), attempts: raw.response.headers.get('x-qcc-attempts'), text: (raw.data.content[0] as { text: string }).text };
+  };
+
+  it('the SDK\'s requests, streamed or not, and the health check reach the endpoint through each kind of proxy', async () => {
+    const origin = `http://${PROXY_ONLY_HOST}:${sim.port}`;
+    const { app, client } = await qcc({
+      proxy: { strategy: 'priority' },
+      endpoints: [
+        { id: 'via-http', base_url: origin, proxy: plain.url, priority: 0 },
+        { id: 'via-socks', base_url: origin, proxy: socksAuthed.url, priority: 1 },
+      ],
+    });
+    const before = plain.tunnels();
+    expect((await ask(client)).endpoint).toBe('via-http');
+    const stream = client.messages.stream({ model: 'claude-haiku-4-5-20251001', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] });
+    expect((await stream.finalMessage()).stop_reason).toBe('end_turn');
+    expect(plain.tunnels() - before).toBe(1); // both requests on one tunnel
+    const checks = await app.health.checkEndpoint(app.pool.get('via-socks')!);
+    expect(checks.every((c) => c.ok)).toBe(true);
+    await eventually(() => socksAuthed.log().includes(`connected to ${PROXY_ONLY_HOST}:${sim.port}`));
+    const routes = Object.fromEntries(app.status().endpoints.map((e) => [e.id, e.route]));
+    expect(routes['via-http']).toEqual({ via: 'proxy', source: 'endpoint', label: `via http://127.0.0.1:${plain.port}`, proxy_url: `http://127.0.0.1:${plain.port}` });
+    expect(routes['via-socks']!.label).toBe(`via socks5h://bob:***@127.0.0.1:${socksAuthed.port}`);
+  });
+
+  it('a proxy that rejects its credentials, or is dead, fails over to the next endpoint, never to the client', async () => {
+    const deadServer = createNetServer();
+    await new Promise<void>((r) => deadServer.listen(0, '127.0.0.1', r));
+    const deadPort = (deadServer.address() as { port: number }).port;
+    await new Promise<void>((r) => deadServer.close(() => r()));
+    const direct = await harness.sim({ name: 'direct' });
+    const { app, client, statsFile, log } = await qcc({
+      proxy: { strategy: 'priority' },
+      endpoints: [
+        { id: 'bad-creds', base_url: `http://${PROXY_ONLY_HOST}:${sim.port}`, proxy: authed.url.replace('s3cret', 'wrong-secret-77'), priority: 0 },
+        { id: 'dead-proxy', base_url: `http://${PROXY_ONLY_HOST}:${sim.port}`, proxy: `socks5h://carol:pw-dead-88@127.0.0.1:${deadPort}`, priority: 1 },
+        { id: 'direct', base_url: direct.url, priority: 2 },
+      ],
+    });
+    const first = await ask(client);
+    expect(first).toMatchObject({ endpoint: 'direct', attempts: '3' });
+    for (let i = 0; i < 3; i++) expect((await ask(client)).endpoint).toBe('direct');
+    const status = Object.fromEntries(app.status().endpoints.map((e) => [e.id, e]));
+    expect(status['bad-creds']!.last_error).toMatch(new RegExp(`^connect: proxy http://alice:\\*\\*\\*@127\\.0\\.0\\.1:${authed.port} rejected the credentials: 40[17]`));
+    expect(status['dead-proxy']!.last_error).toBe(`connect: could not reach proxy socks5h://carol:***@127.0.0.1:${deadPort}: connection refused (ECONNREFUSED)`);
+    // Connect failures open the breaker after two: the bad routes are set aside, not retried per request.
+    expect(status['bad-creds']!.state).toBe('queued');
+
+    // The passwords are nowhere: not in the status, the log, or the request log.
+    app.flushStats();
+    const everything = [JSON.stringify(app.status()), log(), readFileSync(statsFile).toString('latin1')].join('\n');
+    expect(log()).toContain('rejected the credentials');
+    for (const secret of ['wrong-secret-77', 'pw-dead-88', 's3cret']) expect(everything).not.toContain(secret);
+  });
+
+  it('the environment: HTTP_PROXY routes an endpoint with no setting; NO_PROXY and "direct" keep it off the proxy', async () => {
+    const origin = `http://${PROXY_ONLY_HOST}:${sim.port}`;
+    const viaEnv = await qcc({ endpoints: [{ id: 'env', base_url: origin }] }, { env: { HTTP_PROXY: plain.url, NO_PROXY: 'localhost,.corp.example' } });
+    const before = plain.tunnels();
+    expect((await ask(viaEnv.client)).endpoint).toBe('env');
+    expect(plain.tunnels() - before).toBe(1);
+    expect(viaEnv.app.status().endpoints[0]!.route.label).toBe(`via env HTTP_PROXY (http://127.0.0.1:${plain.port})`);
+
+    // NO_PROXY names the host: qcc goes direct, where the name does not resolve, and the proxy sees nothing.
+    for (const [deps, config, source] of [
+      [{ env: { HTTP_PROXY: plain.url, NO_PROXY: '.qcc-test.invalid' } }, {}, 'no_proxy'],
+      [{ env: { HTTP_PROXY: plain.url } }, { proxy: { upstream_proxy: 'direct' } }, 'config'],
+    ] as const) {
+      const { app, client } = await qcc({ ...config, endpoints: [{ id: 'env', base_url: origin }] }, deps);
+      const seen = plain.tunnels();
+      const err = await client.messages.create({ model: 'claude-haiku-4-5-20251001', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e as Error);
+      expect(err).toBeInstanceOf(Anthropic.APIError);
+      expect(app.status().endpoints[0]!.route).toMatchObject({ via: 'direct', source });
+      expect(app.status().endpoints[0]!.last_error).toMatch(/ENOTFOUND|getaddrinfo/);
+      expect(plain.tunnels()).toBe(seen);
+    }
+  });
+
+  it('a config reload that changes the proxy takes the new route at once', async () => {
+    const origin = `http://${PROXY_ONLY_HOST}:${sim.port}`;
+    const { app, client, config } = await qcc({ endpoints: [{ id: 'e', base_url: origin, proxy: plain.url }] });
+    expect((await ask(client)).endpoint).toBe('e');
+    const beforeSocks = socks.tunnels();
+    app.reload({ ...config, endpoints: [{ ...config.endpoints[0]!, proxy: socks.url }] });
+    expect((await ask(client)).endpoint).toBe('e');
+    await eventually(() => socks.tunnels() > beforeSocks);
+    expect(app.status().endpoints[0]!.route.label).toBe(`via ${socks.url}`);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NoProxy } from '../../src/shared/no-proxy.js';
+import { NoProxy } from '../../src/endpoints/no-proxy.js';
 import { isProxySpec, maskInText, maskProxyUrl, parseProxyUrl, withoutPassword } from '../../src/shared/proxy-url.js';
 import { endpointRoute } from '../../src/endpoints/route.js';
 import { configSchema } from '../../src/config/schema.js';
