@@ -2,9 +2,10 @@
 // Usage: npm run bench            (writes bench/RESULTS.md)
 //        ROUNDS=5 npm run bench   (more rounds; medians are reported)
 //        NGINX=off npm run bench  (leave nginx out; NGINX=/path/to/nginx to use another binary)
-import { spawnSync } from 'node:child_process';
+//        TINYPROXY=off npm run bench  (leave out the row through an HTTP CONNECT tunnel)
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, existsSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect as netConnect, createServer } from 'node:net';
 import { cpus, totalmem, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { cpuMicros, cpuMicrosAll, childPids, rssBytes, spawnReady } from './procs.mjs';
@@ -56,6 +57,38 @@ for (let i = 0; i < FO_SAMPLES; i++) {
   foModels.push(`fo-refused-${i}`, `fo-529-${i}`);
 }
 endpoints.push({ id: 'fallback', base_url: urls.fast, models: foModels, weight: 1 });
+
+// An HTTP CONNECT proxy (Debian's tinyproxy) in front of the same simulator, for the tunnel row: one endpoint
+// reached through it, serving its own model names, in the same qcc process as the direct ones.
+function findTinyproxy() {
+  if (process.env.TINYPROXY === 'off') return undefined;
+  return (process.env.PATH ?? '').split(':').concat('/usr/bin', '/usr/sbin').map((dir) => join(dir, 'tinyproxy')).find((p) => existsSync(p));
+}
+async function waitForPort(port) {
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise((res) => {
+      const s = netConnect(port, '127.0.0.1', () => (s.destroy(), res(true)));
+      s.on('error', () => res(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+const tinyproxyBin = findTinyproxy();
+let tunnelProxy;
+if (tinyproxyBin) {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'qcc-bench-tinyproxy-'));
+  writeFileSync(join(dir, 'tinyproxy.conf'), `Listen 127.0.0.1\nPort ${port}\nAllow 127.0.0.1\nMaxClients 64\nTimeout 600\nLogLevel Warning\n`);
+  const child = spawn(tinyproxyBin, ['-d', '-c', join(dir, 'tinyproxy.conf')], { stdio: 'ignore' });
+  await waitForPort(port);
+  const version = spawnSync(tinyproxyBin, ['-v'], { encoding: 'utf8' }).stdout.trim();
+  tunnelProxy = { child, url: `http://127.0.0.1:${port}`, version };
+  endpoints.push({ id: 'tunnel', base_url: urls.fast, proxy: tunnelProxy.url, models: ['bench-tunnel'] });
+} else {
+  log('no tinyproxy: the row through a CONNECT tunnel is left out');
+}
 /**
  * A qcc as shipped (the built CLI, in the foreground), in a fresh home with this config. With the Node flags
  * `qcc proxy start` runs it with (given here, so that the process measured is the proxy itself, not a launcher).
@@ -257,6 +290,32 @@ results.realHeaders = apiTargets.map((t, k) => ({ name: t.name, json: apiJson[k]
 bareApi.child.kill('SIGTERM');
 floorApi.child.kill('SIGTERM');
 
+// ---------- 2d. through an HTTP CONNECT tunnel ----------
+// The same qcc process, the same simulator: requests for bench-fast go to it directly, requests for bench-tunnel
+// through tinyproxy's CONNECT tunnel (kept alive, like a direct connection). Only qcc's own CPU is counted:
+// what the tunnel adds to qcc, not what tinyproxy spends relaying.
+if (tunnelProxy) {
+  log('through a CONNECT tunnel …');
+  results.tunnel = {};
+  const kinds = [
+    ['json', small, messageBody('bench-tunnel'), 3000],
+    ['sse', sse, messageBody('bench-tunnel', { stream: true }), 1500],
+  ];
+  for (const [kind, directBody, tunnelBody, n] of kinds) {
+    const cpu = { direct: [], tunnel: [] };
+    for (const body of [directBody, tunnelBody]) await load({ url: qccUrl, body, n: 1000, concurrency: 8 });
+    for (let r = 0; r < ROUNDS; r++) {
+      for (const which of r % 2 ? ['tunnel', 'direct'] : ['direct', 'tunnel']) {
+        const before = cpuMicrosAll([qcc.child.pid]);
+        const res = await load({ url: qccUrl, body: which === 'direct' ? directBody : tunnelBody, n, concurrency: 8 });
+        if (res.failures) throw new Error(`${which} (${kind}): ${res.failures} failures`);
+        cpu[which].push((cpuMicrosAll([qcc.child.pid]) - before) / n);
+      }
+    }
+    results.tunnel[kind] = { direct: median(cpu.direct), tunnel: median(cpu.tunnel) };
+  }
+}
+
 // ---------- 3. 256 KB request bodies ----------
 log('256 KB request bodies …');
 const big = messageBody('bench-big', { padBytes: 256 * 1024 });
@@ -411,6 +470,16 @@ stream: 1,500), against a simulator that adds the API's rate-limit, id and CDN h
 |---|---|---|
 ${results.realHeaders.map((r) => `| ${r.name} | ${fmt(r.json)} | ${fmt(r.sse)} |`).join('\n')}
 
+## Through an HTTP CONNECT tunnel (${tunnelProxy ? tunnelProxy.version : 'not measured: no tinyproxy in this run'})
+
+The same qcc process and simulator; one endpoint reached directly, one through tinyproxy's \`CONNECT\` tunnel
+(\`endpoints[].proxy\`), rounds interleaved. qcc's own CPU only: the tunnel's connection is reused like a direct
+one, so after its handshake a tunnelled request costs qcc what a direct one does.
+
+| request | qcc CPU µs, direct | through the tunnel | difference |
+|---|---|---|---|
+${results.tunnel ? ['json', 'sse'].map((k) => `| ${k === 'json' ? 'small JSON (3,000 at concurrency 8)' : '50-delta stream (1,500)'} | ${fmt(results.tunnel[k].direct)} | ${fmt(results.tunnel[k].tunnel)} | ${fmt(results.tunnel[k].tunnel - results.tunnel[k].direct, 1)} |`).join('\n') : '| – | – | – | – |'}
+
 ## 256 KB request bodies (400 requests at concurrency 4)
 
 | path | proxy CPU µs/req | RPS | RPS vs direct |
@@ -459,6 +528,7 @@ ${results.slowStreamCpu.map((r) => `| ${r.name} | ${fmt(r.cpu)} | ${fmt(r.cpu / 
 | first SSE event delayed ≤ 0.5 ms | ${fmt(q('sse-qcc').first50 - sd.first50, 3)} ms | ${check(q('sse-qcc').first50 - sd.first50 <= 0.5)} |
 | ≤ 30 KB per concurrent stream (warm) | ${fmt(q('c1000-qcc').rssPerStream / 1024, 1)} KB (cold: ${fmt(q('c1000-qcc-cold').rssPerStream / 1024, 1)} KB) | ${check(q('c1000-qcc').rssPerStream / 1024 <= 30)} |
 | 1,000 streams, no queueing (last first event within 2× direct's, warm) | ${fmt(q('c1000-qcc').lastFirstEvent, 1)} ms vs ${fmt(q('c1000-direct').lastFirstEvent, 1)} ms (cold: ${fmt(q('c1000-qcc-cold').lastFirstEvent, 1)} ms) | ${check(q('c1000-qcc').failures === 0 && q('c1000-qcc').lastFirstEvent <= 2 * q('c1000-direct').lastFirstEvent + 50)} |
+| CPU through a CONNECT tunnel within 5 µs of direct | ${results.tunnel ? `small JSON ${fmt(results.tunnel.json.tunnel - results.tunnel.json.direct, 1)} µs, stream ${fmt(results.tunnel.sse.tunnel - results.tunnel.sse.direct, 1)} µs` : 'not measured'} | ${results.tunnel ? check(['json', 'sse'].every((k) => results.tunnel[k].tunnel - results.tunnel[k].direct <= 5)) : '–'} |
 | failover after a refused connection adds ≤ 5 ms | ${fmt(results.failover.refused, 3)} ms | ${check(results.failover.refused <= 5)} |
 
 Recording every request to SQLite (issue: "adds no measurable latency"): p50 at one connection
@@ -479,4 +549,5 @@ bare.child.kill('SIGTERM');
 floorNode.child.kill('SIGTERM');
 floorRaw.child.kill('SIGTERM');
 nginx?.kill('SIGQUIT');
+tunnelProxy?.child.kill('SIGTERM');
 process.exit(0);

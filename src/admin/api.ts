@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Database from 'better-sqlite3';
-import type { AppStatus, EndpointView } from '../shared/api-types.js';
+import type { AppStatus, EndpointView, SettingsView } from '../shared/api-types.js';
 import { formatPath, validateConfig } from '../config/load.js';
 import { migrate } from '../config/migrate.js';
 import { endpointSchema, type Config, type EndpointConfig } from '../config/schema.js';
@@ -95,6 +95,33 @@ function applyPatch(e: EndpointConfig, patch: Record<string, unknown>): Endpoint
     if (key) next.api_key = key;
   }
   return validEndpoint(next);
+}
+
+/** The proxy, health and stats settings as the dashboard shows them: access keys counted, proxy passwords masked. */
+function settingsView(c: Config): SettingsView {
+  const { access_keys, upstream_proxy, ...proxy } = c.proxy;
+  return { proxy: { ...proxy, upstream_proxy: shownProxy(upstream_proxy) ?? null, access_keys: access_keys.length }, health: c.health, stats: c.stats };
+}
+
+/** Settings the dashboard may change; where and who may connect stay with the CLI and a restart. */
+const FIXED_SETTINGS = new Set(['proxy.access_keys', 'proxy.host', 'proxy.port']);
+
+/** `{section: {field: value}}` over the config; `null` or `""` returns a field to its default. */
+function applySettings(c: Config, patch: Record<string, unknown>): Config {
+  const next = c as unknown as Record<string, Record<string, unknown>>;
+  for (const [section, fields] of Object.entries(patch)) {
+    if (section !== 'proxy' && section !== 'health' && section !== 'stats') throw new HttpError(400, `"${section}" is not a settings section (proxy, health, stats)`);
+    if (typeof fields !== 'object' || fields === null || Array.isArray(fields)) throw new HttpError(400, `${section} must be an object of fields`);
+    for (const [field, value] of Object.entries(fields as Record<string, unknown>)) {
+      if (FIXED_SETTINGS.has(`${section}.${field}`)) throw new HttpError(400, `${section}.${field} is set with the CLI (qcc config set) and applies at restart`);
+      if (value === null || value === '') delete next[section]![field];
+      else next[section]![field] = value;
+    }
+  }
+  // The form shows the proxy masked; saving it unchanged keeps the password.
+  const upstream = next.proxy!.upstream_proxy;
+  if (typeof upstream === 'string') next.proxy!.upstream_proxy = keepProxySecret(upstream, c.proxy.upstream_proxy);
+  return c;
 }
 
 export function createAdminApi(ctx: AdminContext) {
@@ -192,6 +219,12 @@ export function createAdminApi(ctx: AdminContext) {
       const id = decodeURIComponent(healthMatch[1]!);
       const runtime = ctx.pool.get(id);
       return json(res, 200, { id, history: ctx.health.history.of(id), models: runtime ? ctx.health.modelHealth(runtime) : [] });
+    }
+    if (method === 'GET' && path === '/api/settings') return json(res, 200, settingsView(ctx.config()));
+    if (method === 'PATCH' && path === '/api/settings') {
+      const patch = await readJson(req);
+      const r = change((c) => applySettings(c, patch));
+      return json(res, 200, { settings: settingsView(ctx.config()), ...r });
     }
     if (method === 'GET' && path === '/api/config/export') {
       return json(res, 200, exportConfig(ctx.config(), query.get('secrets') === '1'));

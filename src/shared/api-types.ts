@@ -125,3 +125,24 @@ export interface EndpointView {
   has_key: boolean;
   runtime: EndpointStatus | null;
 }
+
+/** `GET /api/settings`: the proxy, health and stats settings, secrets left out. */
+export interface SettingsView {
+  proxy: {
+    host: string;
+    port: number;
+    strategy: string;
+    session_affinity: boolean;
+    first_byte_timeout_ms: number;
+    non_stream_timeout_ms: number;
+    idle_timeout_ms: number;
+    max_body_bytes: number;
+    drain_timeout_ms: number;
+    /** Masked; null when unset (the environment decides). */
+    upstream_proxy: string | null;
+    /** How many access keys are set (the keys themselves never leave the server). */
+    access_keys: number;
+  };
+  health: { interval_s: number; models: string[]; timeout_ms: number; concurrency: number; max_tokens: number };
+  stats: { enabled: boolean; retention_days: number; max_db_mb: number; flush_ms: number };
+}

@@ -6,6 +6,7 @@ import { request } from 'undici';
 import { runCli, tempHome, writeConfig } from '../helpers/cli.js';
 import { Harness, endpoint, rawRequest } from '../helpers/servers.js';
 import type { Simulator } from '../../src/sim/simulator.js';
+import { startTinyproxy } from '../helpers/outbound-proxies.js';
 
 /**
  * The dashboard in a real headless Chromium (Debian's, driven by playwright-core), against a proxy started by
@@ -155,6 +156,52 @@ describe('dashboard', () => {
     await expect.poll(() => saved().endpoints.some((e) => e.id === 'gamma'), { timeout: 5000 }).toBe(false);
     await expect.poll(() => row('gamma').count(), { timeout: 5000 }).toBe(0);
     await shot('endpoints-edited');
+  });
+
+  it('sets an endpoint\'s proxy and the default proxy: routes shown, passwords masked and kept when saved unchanged', async () => {
+    const tiny = await startTinyproxy();
+    h.onClose(() => tiny.close());
+    const saved = () => JSON.parse(readFileSync(join(home, 'config.json'), 'utf8')) as { proxy: { upstream_proxy?: string }; endpoints: { id: string; proxy?: string; weight: number }[] };
+    const secretUrl = tiny.url.replace('http://', 'http://dash:dash-pw-42@');
+    await page.getByRole('button', { name: 'Endpoints' }).click();
+    await row('beta').getByRole('button', { name: 'Edit' }).click();
+    let form = page.locator('[data-testid=edit-form]');
+    await form.locator('input[name=proxy]').fill(secretUrl);
+    await form.locator('button[type=submit]').click();
+    await expect.poll(() => saved().endpoints.find((e) => e.id === 'beta')!.proxy, { timeout: 5000 }).toBe(secretUrl);
+    const masked = `via ${secretUrl.replace('dash-pw-42', '***')}`;
+    await expect.poll(() => row('beta').locator('[data-testid=route]').textContent(), { timeout: 5000 }).toBe(masked);
+    expect(await row('alpha').locator('[data-testid=route]').textContent()).toBe('direct');
+    // Traffic to beta (alpha was disabled above) now goes through the proxy.
+    for (let i = 0; i < 4; i++) await post({ model: 'claude-haiku-4-5-20251001' });
+    expect(tiny.log()).toContain(`CONNECT 127.0.0.1:${sims.beta!.port}`);
+    await shot('endpoint-proxy');
+
+    // Saved again with the masked value in the field: the password stays.
+    await row('beta').getByRole('button', { name: 'Edit' }).click();
+    form = page.locator('[data-testid=edit-form]');
+    expect(await form.locator('input[name=proxy]').inputValue()).toBe(secretUrl.replace('dash-pw-42', '***'));
+    await form.locator('label', { hasText: 'weight' }).locator('input').fill('5');
+    await form.locator('button[type=submit]').click();
+    await expect.poll(() => saved().endpoints.find((e) => e.id === 'beta')!.weight, { timeout: 5000 }).toBe(5);
+    expect(saved().endpoints.find((e) => e.id === 'beta')!.proxy).toBe(secretUrl);
+
+    await page.getByRole('button', { name: 'Config' }).click();
+    const settings = page.locator('[data-testid=settings-form]');
+    await settings.locator('input[name=upstream_proxy]').fill('socks5h://u:cfg-pw-9@127.0.0.1:1080');
+    await settings.locator('button[type=submit]').click();
+    await expect.poll(() => page.locator('[data-testid=settings-message]').textContent(), { timeout: 5000 }).toBe('settings saved');
+    expect(saved().proxy.upstream_proxy).toBe('socks5h://u:cfg-pw-9@127.0.0.1:1080');
+    expect(await settings.locator('input[name=upstream_proxy]').inputValue()).toBe('socks5h://u:***@127.0.0.1:1080');
+    await settings.locator('input[name=upstream_proxy]').fill('gopher://nope');
+    await settings.locator('button[type=submit]').click();
+    await expect.poll(() => page.locator('[data-testid=settings-message]').textContent(), { timeout: 5000 }).toContain('unsupported proxy scheme');
+    expect(await settings.locator('input[name=upstream_proxy]').inputValue()).toBe('gopher://nope'); // what was typed stays
+    await settings.locator('input[name=upstream_proxy]').fill('');
+    await settings.locator('button[type=submit]').click();
+    await expect.poll(() => saved().proxy.upstream_proxy, { timeout: 5000 }).toBeUndefined();
+    for (const secret of ['dash-pw-42', 'cfg-pw-9']) expect(await page.content()).not.toContain(secret);
+    await shot('config-settings');
   });
 
   it('health and config pages render; export leaves keys out', async () => {

@@ -1,6 +1,46 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { html } from '../html.js';
+import type { SettingsView } from '../../shared/api-types.js';
+
+const STRATEGIES = ['weighted-round-robin', 'least-connections', 'fastest', 'priority', 'random'];
+
+/** The settings most often changed: the default outbound proxy and the balancing strategy. */
+function Settings() {
+  const [settings, setSettings] = useState<SettingsView>();
+  const [draft, setDraft] = useState({ upstream_proxy: '', strategy: '' });
+  const [message, setMessage] = useState<string>();
+  const load = () =>
+    api<SettingsView>('/api/settings')
+      .then((s) => {
+        setSettings(s);
+        setDraft({ upstream_proxy: s.proxy.upstream_proxy ?? '', strategy: s.proxy.strategy });
+      })
+      .catch((e: Error) => setMessage(`error: ${e.message}`));
+  useEffect(() => void load(), []);
+  const save = async (ev: Event) => {
+    ev.preventDefault();
+    try {
+      // Sent back masked when unchanged: the server keeps the password it has. Empty: back to the environment.
+      await api('/api/settings', { method: 'PATCH', body: { proxy: { upstream_proxy: draft.upstream_proxy.trim() || null, strategy: draft.strategy } } });
+      setMessage('settings saved');
+      await load();
+    } catch (e) {
+      setMessage(`error: ${(e as Error).message}`); // the form keeps what was typed
+    }
+  };
+  if (!settings) return html`<p class="muted">${message ?? 'loading settings…'}</p>`;
+  return html`<form class="grid" onSubmit=${save} data-testid="settings-form">
+    <label title="http(s)://, socks5://, socks5h:// (user:pass@ allowed), or direct; empty: HTTPS_PROXY/HTTP_PROXY/ALL_PROXY minus NO_PROXY"
+      >default proxy for endpoints<input name="upstream_proxy" placeholder="from the environment" value=${draft.upstream_proxy}
+        onInput=${(e: Event) => setDraft({ ...draft, upstream_proxy: (e.target as HTMLInputElement).value })} /></label>
+    <label>strategy<select name="strategy" value=${draft.strategy} onChange=${(e: Event) => setDraft({ ...draft, strategy: (e.target as HTMLSelectElement).value })}>
+      ${STRATEGIES.map((s) => html`<option value=${s}>${s}</option>`)}
+    </select></label>
+    <div class="actions"><button class="primary" type="submit">Save settings</button></div>
+    ${message && html`<span class=${message.startsWith('error') ? 'error' : 'ok'} data-testid="settings-message">${message}</span>`}
+  </form>`;
+}
 
 export function ConfigPage() {
   const [text, setText] = useState('');
@@ -26,6 +66,7 @@ export function ConfigPage() {
     a.click();
   };
   return html`<section>
+    <${Settings} />
     <div class="toolbar">
       <button onClick=${() => exportConfig(false)}>Export</button>
       <button onClick=${() => exportConfig(true)}>Export with keys</button>

@@ -10,16 +10,20 @@ interface Draft {
   weight: string;
   priority: string;
   protocol: string;
+  proxy: string;
 }
-const EMPTY: Draft = { id: '', base_url: '', api_key: '', weight: '1', priority: '0', protocol: 'anthropic' };
+const EMPTY: Draft = { id: '', base_url: '', api_key: '', weight: '1', priority: '0', protocol: 'anthropic', proxy: '' };
+
+const PROXY_HINT = 'http(s)://, socks5://, socks5h:// (user:pass@ allowed), or direct; empty: the default route';
 
 function EditRow({ e, onDone }: { e: EndpointView; onDone: (msg: string) => void }) {
-  const [draft, setDraft] = useState({ base_url: e.base_url, weight: String(e.weight), priority: String(e.priority), api_key: '' });
+  const [draft, setDraft] = useState({ base_url: e.base_url, weight: String(e.weight), priority: String(e.priority), api_key: '', proxy: e.proxy ?? '' });
   const [error, setError] = useState<string>();
   const save = async (ev: Event) => {
     ev.preventDefault();
     try {
-      const patch: Record<string, unknown> = { base_url: draft.base_url, weight: Number(draft.weight), priority: Number(draft.priority) };
+      // The proxy comes back masked; sent back unchanged, the server keeps its password. Empty: the default route.
+      const patch: Record<string, unknown> = { base_url: draft.base_url, weight: Number(draft.weight), priority: Number(draft.priority), proxy: draft.proxy.trim() || null };
       if (draft.api_key) patch.api_key = draft.api_key; // write-only: left empty, the key stays as it is
       await api(`/api/endpoints/${encodeURIComponent(e.id)}`, { method: 'PATCH', body: patch });
       onDone(`saved ${e.id}`);
@@ -33,6 +37,7 @@ function EditRow({ e, onDone }: { e: EndpointView; onDone: (msg: string) => void
     <label>weight<input value=${draft.weight} onInput=${field('weight')} /></label>
     <label>priority<input value=${draft.priority} onInput=${field('priority')} /></label>
     <label>new key (${e.key ?? 'none'})<input type="password" autocomplete="off" placeholder="leave empty to keep" value=${draft.api_key} onInput=${field('api_key')} /></label>
+    <label title=${PROXY_HINT}>proxy<input name="proxy" placeholder=${`default: ${e.runtime?.route.label ?? 'direct'}`} value=${draft.proxy} onInput=${field('proxy')} /></label>
     <div class="actions"><button class="primary" type="submit">Save</button> <button type="button" onClick=${() => onDone('')}>Cancel</button></div>
     ${error && html`<span class="error">${error}</span>`}
   </form></td></tr>`;
@@ -75,7 +80,15 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
       () =>
         api('/api/endpoints', {
           method: 'POST',
-          body: { id: draft.id, base_url: draft.base_url, weight: Number(draft.weight), priority: Number(draft.priority), protocol: draft.protocol, ...(draft.api_key && { api_key: draft.api_key }) },
+          body: {
+            id: draft.id,
+            base_url: draft.base_url,
+            weight: Number(draft.weight),
+            priority: Number(draft.priority),
+            protocol: draft.protocol,
+            ...(draft.api_key && { api_key: draft.api_key }),
+            ...(draft.proxy.trim() && { proxy: draft.proxy.trim() }),
+          },
         }),
       `added ${draft.id}`,
     );
@@ -93,7 +106,7 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
           const r = e.runtime ?? runtime(e.id); // the list is re-read after every action, so it is the freshest
           // Keyed rows: when the order changes, each row (and its buttons) stays with its endpoint.
           return html`<tr key=${e.id} data-endpoint=${e.id}>
-              <td><strong>${e.id}</strong><div class="muted">${e.base_url}</div><div class="muted">key ${e.key ?? "client's"} · ${e.protocol} · p${e.priority}</div></td>
+              <td><strong>${e.id}</strong><div class="muted">${e.base_url}</div><div class="muted">key ${e.key ?? "client's"} · ${e.protocol} · p${e.priority}</div>${r ? html`<div class="muted" data-testid="route" title=${`route decided by: ${r.route.source}`}>${r.route.label}</div>` : ''}</td>
               <td><span class=${`badge ${r?.state ?? ''}`} data-testid="state">${r?.state ?? '?'}</span>${r?.last_error ? html`<div class="muted" title=${r.last_error}>${r.last_error.slice(0, 40)}</div>` : ''}</td>
               <td>${r?.health_score ?? '–'}</td>
               <td>${e.weight} / ${r?.effective_weight ?? '–'}</td>
@@ -121,6 +134,7 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
       <label>weight<input name="weight" value=${draft.weight} onInput=${field('weight')} /></label>
       <label>priority<input name="priority" value=${draft.priority} onInput=${field('priority')} /></label>
       <label>protocol<select name="protocol" value=${draft.protocol} onChange=${field('protocol')}><option value="anthropic">anthropic</option><option value="openai">openai</option></select></label>
+      <label title=${PROXY_HINT}>proxy (optional)<input name="proxy" placeholder="default route" value=${draft.proxy} onInput=${field('proxy')} /></label>
       <div class="actions"><button class="primary" type="submit">Add endpoint</button></div>
     </form>
   </section>`;
