@@ -41,17 +41,18 @@ export class Connection implements ResponseSink {
   private connectTimer: NodeJS.Timeout | undefined;
 
   /**
-   * `established`: the socket is already connected (a plain tunnel through a proxy), so there is nothing to wait
-   * for; otherwise 'connect' (or 'secureConnect' for TLS) is awaited under the connect timeout.
+   * `state`: a new socket (`'handshake'`: 'connect', or 'secureConnect' for TLS, is awaited under the connect
+   * timeout), or one that is already open — a plain tunnel through a proxy — read with `onread` (readInto) or
+   * through 'data' events (a tunnel over a TLS proxy).
    */
   constructor(
     readonly pool: OriginPool,
     readonly socket: Socket | TLSSocket,
     connectTimeoutMs: number,
-    established = false,
+    state: 'handshake' | 'open, onread' | 'open, data events' = 'handshake',
   ) {
     this.idleLimitMs = pool.keepAliveMs;
-    if (established) {
+    if (state !== 'handshake') {
       this.connected = true;
     } else {
       this.connectTimer = setTimeout(() => {
@@ -60,8 +61,8 @@ export class Connection implements ResponseSink {
       }, connectTimeoutMs);
       socket.once(pool.tls ? 'secureConnect' : 'connect', () => this.onConnect());
     }
-    // A direct plain socket was opened with `onread` (readInto); TLS and tunnel sockets' bytes come as 'data'.
-    if (pool.tls || established) socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    // Plain sockets were opened with `onread` (readInto); TLS sockets' bytes (and a TLS proxy's tunnel's) come as 'data'.
+    if (pool.tls || state === 'open, data events') socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.onEnd());
     socket.on('error', (err: Error) => {
       this.lastError ??= err;
@@ -284,13 +285,16 @@ export class OriginPool {
    */
   private openTunnelled(ex: Exchange, proxy: ProxySpec): void {
     this.tunnelling.add(ex);
-    openTunnel(proxy, this.host, this.port, { timeoutMs: this.connectTimeoutMs, ca: this.ca }).then(
+    // A plain endpoint's tunnel reads into the shared buffer, as a direct plain connection does (see tunnel.ts).
+    const readBuffer = this.tls ? undefined : READ_BUFFER;
+    openTunnel(proxy, this.host, this.port, { timeoutMs: this.connectTimeoutMs, ca: this.ca, readBuffer }).then(
       (tunnel) => {
         this.tunnelling.delete(ex);
-        if (ex.done) return void tunnel.destroy();
-        tunnel.setKeepAlive(true, 60_000);
-        const socket = this.tls ? this.tlsTo(tunnel as Socket) : tunnel;
-        const conn = new Connection(this, socket, this.connectTimeoutMs, !this.tls);
+        if (ex.done) return void tunnel.socket.destroy();
+        tunnel.socket.setKeepAlive(true, 60_000);
+        const socket = this.tls ? this.tlsTo(tunnel.socket as Socket) : tunnel.socket;
+        const conn = new Connection(this, socket, this.connectTimeoutMs, this.tls ? 'handshake' : proxy.scheme === 'https' ? 'open, data events' : 'open, onread');
+        if (!this.tls && proxy.scheme !== 'https') tunnel.attach((n) => conn.readInto(n));
         this.connections.add(conn);
         conn.start(ex);
       },

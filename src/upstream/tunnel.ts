@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { SocksClient } from 'socks';
 import type { ProxySpec } from '../shared/proxy-url.js';
@@ -18,6 +19,40 @@ export interface TunnelOptions {
   timeoutMs: number;
   /** Roots for an `https://` proxy's certificate (Node's when undefined). */
   ca?: string | Buffer | undefined;
+  /**
+   * Read the open tunnel into this shared buffer (`onread`), as qcc's direct plain connections do, instead of
+   * through 'data' events that allocate 64 KB per read: a plain tunnel then costs per read what a direct
+   * connection does. Only for a plain (`http://`, `socks5`) proxy whose tunnel carries plain HTTP; the caller
+   * must then `attach` its reader. TLS sockets always read through 'data'.
+   */
+  readBuffer?: Buffer | undefined;
+}
+
+/** An open tunnel. With `readBuffer`, its reads go to whatever `attach` names (nothing is read until then). */
+export interface Tunnel {
+  socket: Socket | TLSSocket;
+  attach(reader: (n: number) => void): void;
+}
+
+/**
+ * The handshake's view of a socket read with `onread`: a Duplex that the CONNECT code and the `socks` library
+ * talk to, fed with copies of what the socket reads and writing through to it. Dropped once the tunnel is open.
+ */
+class HandshakeStream extends Duplex {
+  constructor(private readonly socket: Socket | TLSSocket) {
+    super();
+  }
+
+  override _read(): void {}
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.socket.write(chunk, done);
+  }
+
+  // The socks library enables this on sockets it made itself; on ours it is a no-op.
+  setNoDelay(): this {
+    return this;
+  }
 }
 
 /** The longest CONNECT response head read, as llhttp's default header limit. */
@@ -42,23 +77,47 @@ export function authority(host: string, port: number): string {
   return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
 }
 
-export async function openTunnel(proxy: ProxySpec, host: string, port: number, opts: TunnelOptions): Promise<Socket | TLSSocket> {
+export async function openTunnel(proxy: ProxySpec, host: string, port: number, opts: TunnelOptions): Promise<Tunnel> {
   const deadline = Date.now() + opts.timeoutMs;
   const target = authority(host, port);
-  const socket = await reachProxy(proxy, opts);
+  const readBuffer = proxy.scheme === 'https' ? undefined : opts.readBuffer;
+  // Until the tunnel is open, what the socket reads (into readBuffer) is copied to the handshake.
+  let reader: (n: number) => void = (n) => handshake?.push(Buffer.from(readBuffer!.subarray(0, n)));
+  let handshake: HandshakeStream | undefined;
+  const socket = await reachProxy(proxy, opts, readBuffer && { buffer: readBuffer, callback: (n: number) => (reader(n), true) });
+  let stream: Duplex = socket;
+  const forwardError = (err: Error) => handshake?.destroy(err);
+  const forwardClose = () => handshake?.destroy();
+  if (readBuffer !== undefined) {
+    handshake = new HandshakeStream(socket);
+    socket.on('error', forwardError);
+    socket.on('close', forwardClose);
+    stream = handshake;
+  }
   try {
     const left = Math.max(1, deadline - Date.now());
-    if (proxy.scheme === 'http' || proxy.scheme === 'https') await httpConnect(socket, proxy, target, left);
-    else await socksConnect(socket, proxy, host, port, left);
-    return socket;
+    if (proxy.scheme === 'http' || proxy.scheme === 'https') await httpConnect(stream, proxy, target, left);
+    else await socksConnect(stream, proxy, host, port, left);
   } catch (e: unknown) {
     socket.destroy();
     throw e;
+  } finally {
+    socket.off('error', forwardError);
+    socket.off('close', forwardClose);
+    handshake = undefined;
   }
+  // Nothing may arrive before the request is written: a read now would be the proxy or endpoint out of step.
+  reader = () => socket.destroy(proxyError('QCC_PROXY_PROTOCOL', `proxy ${proxy.masked} sent bytes on the tunnel before the request`));
+  return {
+    socket,
+    attach: (next) => {
+      reader = next;
+    },
+  };
 }
 
 /** TCP (or TLS, for an `https://` proxy) to the proxy itself; connection errors name the proxy. */
-function reachProxy(proxy: ProxySpec, opts: TunnelOptions): Promise<Socket | TLSSocket> {
+function reachProxy(proxy: ProxySpec, opts: TunnelOptions, onread: { buffer: Buffer; callback: (n: number) => boolean } | undefined): Promise<Socket | TLSSocket> {
   return new Promise((resolve, reject) => {
     const tls = proxy.scheme === 'https';
     const socket: Socket | TLSSocket = tls
@@ -69,7 +128,7 @@ function reachProxy(proxy: ProxySpec, opts: TunnelOptions): Promise<Socket | TLS
           ALPNProtocols: ['http/1.1'],
           ...(opts.ca !== undefined && { ca: opts.ca }),
         })
-      : netConnect({ host: proxy.host, port: proxy.port, noDelay: true });
+      : netConnect({ host: proxy.host, port: proxy.port, noDelay: true, ...(onread && { onread }) });
     socket.setNoDelay(true);
     const timer = setTimeout(() => {
       cleanup();
@@ -97,7 +156,7 @@ function reachProxy(proxy: ProxySpec, opts: TunnelOptions): Promise<Socket | TLS
 }
 
 /** `CONNECT host:port`; resolves once a 2xx head has been read, with nothing of the tunnel consumed. */
-function httpConnect(socket: Socket | TLSSocket, proxy: ProxySpec, target: string, timeoutMs: number): Promise<void> {
+function httpConnect(socket: Duplex, proxy: ProxySpec, target: string, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let head = `CONNECT ${target} HTTP/1.1\r\nHost: ${target}\r\n`;
     if (proxy.username !== undefined || proxy.password !== undefined) {
@@ -154,7 +213,7 @@ function httpConnect(socket: Socket | TLSSocket, proxy: ProxySpec, target: strin
   });
 }
 
-async function socksConnect(socket: Socket | TLSSocket, proxy: ProxySpec, host: string, port: number, timeoutMs: number): Promise<void> {
+async function socksConnect(socket: Duplex, proxy: ProxySpec, host: string, port: number, timeoutMs: number): Promise<void> {
   let destination = host;
   if (proxy.scheme === 'socks5' && isIP(host) === 0) {
     // socks5:// resolves names here; socks5h:// hands the name to the proxy (for DNS that only it can do).
