@@ -158,6 +158,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
         },
         'request',
       );
+      if (r.note !== undefined) logger.warn({ request_id: r.requestId, endpoint: r.endpointId }, r.note);
       for (const o of observers) o.requestFinished(r);
     },
   };

@@ -40,6 +40,8 @@ export interface RequestRecord {
   end: StreamEnd | undefined;
   /** The proxy's own error code, when it answered itself. */
   errorCode: string | undefined;
+  /** Something worth a warning that did not change the answer (usage that could not be read, and why). */
+  note?: string;
   /** Health-check traffic is marked so its tokens and cost can be counted apart. */
   healthCheck: boolean;
 }

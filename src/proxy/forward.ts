@@ -1,10 +1,10 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ClientResponse } from './client.js';
-import { brotliDecompressSync, gunzipSync, inflateSync } from 'node:zlib';
 import type { ExchangeController, ExchangeHandler, Route, Upstream } from '../upstream/client.js';
 import { anthropicErrorEvent } from '../errors.js';
 import { SseScanner, usageFromJson, type Usage } from './sse.js';
 import { messageToSse } from './json-to-sse.js';
+import { contentCoding, decodeBody, DecodeError, MAX_DECODED_BYTES } from './decode.js';
 import { clientResponseHeaders, forwardHead, type HeaderMap } from './headers.js';
 import { ResponseHeaders } from '../upstream/response-headers.js';
 
@@ -44,6 +44,8 @@ export type AttemptResult =
       end: StreamEnd;
       usage?: Usage | undefined;
       message?: string;
+      /** Why usage could not be read, when it could not (e.g. a compressed answer too large to decode). */
+      usageNote?: string;
     };
 
 export interface AttemptRequest {
@@ -87,20 +89,12 @@ export function failureOf(err: Error): FailureKind {
   }
 }
 
-function decodedBody(body: Buffer, encoding: string | string[] | undefined): Buffer {
-  const enc = (Array.isArray(encoding) ? encoding[0] : encoding)?.trim().toLowerCase();
-  if (!enc || enc === 'identity') return body;
-  if (enc === 'gzip' || enc === 'x-gzip') return gunzipSync(body);
-  if (enc === 'br') return brotliDecompressSync(body);
-  if (enc === 'deflate') return inflateSync(body);
-  throw new Error(`unsupported content-encoding ${enc}`);
-}
-
-function jsonUsage(chunks: Buffer[], encoding: string | string[] | undefined): Usage | undefined {
+/** Usage from a decoded JSON answer; undefined when it is not readable (accounting must never fail a request). */
+function jsonUsage(body: Buffer): Usage | undefined {
   try {
-    return usageFromJson(decodedBody(Buffer.concat(chunks), encoding));
+    return usageFromJson(body);
   } catch {
-    return undefined; // usage is for accounting only; an undecodable body must not fail the request
+    return undefined;
   }
 }
 
@@ -196,16 +190,32 @@ class Attempt implements ExchangeHandler {
     this.finish({ kind: 'committed', status: this.status, ttfbMs: this.ttfbMs ?? 0, end, message, usage: this.scanner?.usage });
   }
 
-  /** The whole JSON answer is in: send it as the stream the client asked for (or as it is, if not a message). */
+  /**
+   * The whole JSON answer is in: send it as the stream the client asked for (or as it is, if not a message).
+   * A compressed answer is decoded off the event loop, within MAX_DECODED_BYTES; one that would decode to more
+   * fails over like any answer that cannot be used, before anything reached the client.
+   */
   private replayAsStream(): void {
-    const raw = Buffer.concat(this.held);
+    const raw = this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held);
+    this.held = [];
+    decodeBody(raw, this.upstreamHeaders.get('content-encoding')).then(
+      (decoded) => this.sendReplay(raw, decoded),
+      (err: unknown) => {
+        if (err instanceof DecodeError && err.tooLarge) return this.finish({ kind: 'failed', failure: 'upstream', message: `JSON answer to a streaming request: ${err.message}`, ttfbMs: this.ttfbMs! });
+        this.sendReplay(raw, undefined);
+      },
+    );
+  }
+
+  private sendReplay(raw: Buffer, decoded: Buffer | undefined): void {
+    if (this.mode === 'done') return; // the client left while it was being decoded
     let events: string | undefined;
     try {
-      events = messageToSse(decodedBody(raw, this.upstreamHeaders.get('content-encoding')));
+      events = decoded === undefined ? undefined : messageToSse(decoded);
     } catch {
       events = undefined;
     }
-    const usage = jsonUsage([raw], this.upstreamHeaders.get('content-encoding'));
+    const usage = decoded === undefined ? undefined : jsonUsage(decoded);
     if (events === undefined) {
       this.commit();
       this.res.end(raw);
@@ -263,6 +273,12 @@ class Attempt implements ExchangeHandler {
       case 'json-for-stream':
         this.held.push(chunk);
         this.heldBytes += chunk.length;
+        if (this.heldBytes > MAX_DECODED_BYTES) {
+          // Held to be replayed as a stream, so bounded like anything qcc holds; nothing has reached the client.
+          c.abort(new Error('answer too large to replay'));
+          this.held = [];
+          this.finish({ kind: 'failed', failure: 'upstream', message: `JSON answer to a streaming request is over ${MAX_DECODED_BYTES} bytes`, ttfbMs: this.ttfbMs! });
+        }
         return;
       case 'error-buffer':
         if (this.heldBytes + chunk.length <= MAX_HELD_ERROR_BYTES) {
@@ -303,18 +319,31 @@ class Attempt implements ExchangeHandler {
         const scanner = this.scanner;
         if (scanner && !scanner.sawMessageStop) return this.endInBand('truncated', 'upstream stream ended without message_stop');
         this.res.end();
-        const usageCopy = this.usageCopy;
-        return this.finish({
-          kind: 'committed',
-          status: this.status,
-          ttfbMs: this.ttfbMs!,
-          end: 'complete',
-          usage: scanner ? scanner.usage : usageCopy && this.usageBytes <= MAX_USAGE_SIDE_COPY ? jsonUsage(usageCopy, this.upstreamHeaders.get('content-encoding')) : undefined,
-        });
+        if (scanner) return this.finish({ kind: 'committed', status: this.status, ttfbMs: this.ttfbMs!, end: 'complete', usage: scanner.usage });
+        return this.finishJson();
       }
       default:
         return;
     }
+  }
+
+  /**
+   * A JSON answer has gone to the client in full: read its usage from the side copy. Uncompressed (the common
+   * case) at once; compressed, on the thread pool within MAX_DECODED_BYTES, the attempt settling after it. Usage
+   * that cannot be read is left out and the reason noted: accounting never costs the client anything.
+   */
+  private finishJson(): void {
+    const done = { kind: 'committed', status: this.status, ttfbMs: this.ttfbMs!, end: 'complete' } as const;
+    const copy = this.usageCopy;
+    if (copy === undefined) return this.finish(done);
+    if (this.usageBytes > MAX_USAGE_SIDE_COPY) return this.finish({ ...done, usageNote: `usage not read: answer over ${MAX_USAGE_SIDE_COPY} bytes` });
+    const body = copy.length === 1 ? copy[0]! : Buffer.concat(copy);
+    const coding = this.upstreamHeaders.get('content-encoding');
+    if (contentCoding(coding) === 'identity') return this.finish({ ...done, usage: jsonUsage(body) });
+    decodeBody(body, coding).then(
+      (decoded) => this.finish({ ...done, usage: jsonUsage(decoded) }),
+      (err: unknown) => this.finish({ ...done, usageNote: `usage not read: ${(err as Error).message}` }),
+    );
   }
 
   onResponseError(_c: ExchangeController, err: Error): void {

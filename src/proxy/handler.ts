@@ -213,6 +213,7 @@ export function createProxyHandler(ctx: ProxyContext) {
         record.endpointId = endpoint.id;
         record.ttfbMs = result.ttfbMs;
         record.usage = result.usage;
+        if (result.usageNote !== undefined) record.note = result.usageNote;
         record.end = result.end;
         if (sessionId !== undefined) ctx.pool.affinity.set(sessionId, endpoint.id);
         if (result.end === 'complete') endpoint.recordSuccess(result.ttfbMs, key?.index);
