@@ -102,7 +102,14 @@ export function forwardAttempt(req: AttemptRequest): Promise<AttemptResult> {
   return new Attempt(req).result;
 }
 
-type Mode = 'waiting' | 'error-buffer' | 'sse-hold' | 'json-for-stream' | 'committed' | 'done';
+type Mode = 'waiting' | 'error-buffer' | 'sse-hold' | 'json-for-stream' | 'body-hold' | 'committed' | 'done';
+
+/**
+ * A non-stream answer is held until it is complete, up to this much: the client cannot use half a JSON answer
+ * anyway, and an answer whose framing breaks (a bad chunk, a reset) before its end can then still fail over,
+ * with nothing sent. Larger bodies are committed when the hold fills and pass through from there.
+ */
+const MAX_BODY_HOLD = 1024 * 1024;
 
 const NO_HEADERS = ResponseHeaders.empty();
 
@@ -171,7 +178,8 @@ class Attempt implements ExchangeHandler {
   };
 
   private commit(): void {
-    forwardHead(this.res, this.status, this.upstreamHeaders, this.req.ownHeaders());
+    // A stream goes out chunked whatever the upstream's framing: qcc may have to end it with its own error event.
+    forwardHead(this.res, this.status, this.upstreamHeaders, this.req.ownHeaders(), this.scanner !== undefined);
     this.mode = 'committed';
   }
 
@@ -259,7 +267,9 @@ class Attempt implements ExchangeHandler {
       return;
     }
     if (contentType.includes('json')) this.usageCopy = [];
-    this.commit();
+    // A compressed stream passes through at once (never held); any other body is held until complete.
+    if (contentType.includes('text/event-stream')) this.commit();
+    else this.mode = 'body-hold';
   }
 
   onResponseData(c: ExchangeController, chunk: Buffer): void {
@@ -278,6 +288,21 @@ class Attempt implements ExchangeHandler {
           c.abort(new Error('answer too large to replay'));
           this.held = [];
           this.finish({ kind: 'failed', failure: 'upstream', message: `JSON answer to a streaming request is over ${MAX_DECODED_BYTES} bytes`, ttfbMs: this.ttfbMs! });
+        }
+        return;
+      case 'body-hold':
+        this.held.push(chunk);
+        this.heldBytes += chunk.length;
+        if (this.heldBytes > MAX_BODY_HOLD) {
+          // Too large to hold: from here it passes through; what was held is the start of the usage copy.
+          this.commit();
+          const held = this.held;
+          this.held = [];
+          if (this.usageCopy !== undefined) {
+            this.usageCopy = held;
+            this.usageBytes = this.heldBytes;
+          }
+          this.write(Buffer.concat(held));
         }
         return;
       case 'error-buffer':
@@ -315,6 +340,18 @@ class Attempt implements ExchangeHandler {
         return this.finish({ kind: 'failed', failure: 'empty-stream', message: 'stream closed before its first event', ttfbMs: this.ttfbMs!, held: this.heldResponse() });
       case 'json-for-stream':
         return this.replayAsStream();
+      case 'body-hold': {
+        // Complete: head and body leave together (one write for most answers).
+        const held = this.held;
+        this.held = [];
+        this.commit();
+        this.res.end(held.length === 1 ? held[0]! : Buffer.concat(held));
+        if (this.usageCopy !== undefined) {
+          this.usageCopy = held;
+          this.usageBytes = this.heldBytes;
+        }
+        return this.finishJson();
+      }
       case 'committed': {
         const scanner = this.scanner;
         if (scanner && !scanner.sawMessageStop) return this.endInBand('truncated', 'upstream stream ended without message_stop');

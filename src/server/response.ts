@@ -62,6 +62,12 @@ export class FrontResponse implements ClientResponse {
   private extraHeaders: Record<string, string> | undefined;
   /** The Content-Length the handler gave, when it is a plain number: a write of exactly that is the whole body. */
   private declaredLength = -1;
+  /**
+   * Body bytes written against declaredLength. The writer keeps its own framing whatever it is handed: nothing
+   * past the declared length is written, and a body that ends at any other length closes the connection after
+   * it, so the client sees that response fail rather than read its rest as the next response.
+   */
+  private bodyWritten = 0;
 
   constructor(
     private readonly owner: ResponseOwner,
@@ -176,11 +182,25 @@ export class FrontResponse implements ClientResponse {
     if (Number.isSafeInteger(n) && n >= 0) this.declaredLength = n;
   }
 
-  write(chunk: Buffer | string): boolean {
+  /** `chunk`, cut to what the declared Content-Length still has room for (see bodyWritten). */
+  private withinLength(chunk: Buffer | string, length: number): { chunk: Buffer | string; length: number } {
+    if (this.chunked || this.declaredLength < 0 || length === 0) return { chunk, length };
+    const room = this.declaredLength - this.bodyWritten;
+    if (length <= room) {
+      this.bodyWritten += length;
+      return { chunk, length };
+    }
+    this.bodyWritten = this.declaredLength;
+    this.keepAlive = false; // more was offered than declared: this connection cannot be trusted with another
+    const cut = (typeof chunk === 'string' ? Buffer.from(chunk) : chunk).subarray(0, room);
+    return { chunk: cut, length: room };
+  }
+
+  write(data: Buffer | string): boolean {
     if (this.finished || this.closed) return false;
     if (!this.headersSent) this.writeHead(200, {});
     const socket = this.owner.socket;
-    const length = this.bodiless ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    const { chunk, length } = this.withinLength(data, this.bodiless ? 0 : typeof data === 'string' ? Buffer.byteLength(data) : data.length);
     if (length === 0) {
       // Nothing to frame (and an empty chunk would end a chunked body), but the head may still be due.
       if (this.pendingHead === undefined) return socket.writableLength < socket.writableHighWaterMark;
@@ -196,11 +216,14 @@ export class FrontResponse implements ClientResponse {
     return socket.write(chunk);
   }
 
-  end(chunk?: Buffer | string): this {
+  end(data?: Buffer | string): this {
     if (this.finished || this.closed) return this;
     if (!this.headersSent) this.writeHead(200, {});
     const socket = this.owner.socket;
-    const length = chunk === undefined || this.bodiless ? 0 : typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    const given = data === undefined || this.bodiless ? 0 : typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    const { chunk, length } = data === undefined ? { chunk: undefined, length: 0 } : this.withinLength(data, given);
+    // A declared length the body did not reach: the client must see this response end short, not wait on it.
+    if (!this.chunked && !this.bodiless && this.declaredLength >= 0 && this.bodyWritten !== this.declaredLength) this.keepAlive = false;
     if (chunk !== undefined && this.isWholeBody(chunk)) {
       socket.write(joinHeadAndBody(this.takeHead(), chunk));
     } else if (this.pendingHead === undefined && length === 0 && !this.chunked) {

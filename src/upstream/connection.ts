@@ -35,6 +35,11 @@ export class Connection implements ResponseSink {
   connected = false;
   closed = false;
   reused = false;
+  /**
+   * The current request has been handed to the kernel in full (its write completed). Until then a connection
+   * that closes has provably not delivered it; after, the endpoint may have read it and begun generating.
+   */
+  private requestWritten = false;
   parkedAt = 0;
   idleLimitMs: number;
   private lastError: Error | undefined;
@@ -77,14 +82,18 @@ export class Connection implements ResponseSink {
     this.parser.expect(ex.request.method === 'HEAD');
     const { socket } = this;
     const body = ex.request.body;
+    // Only a reused connection can meet the race that makes a re-send safe (see onClose), so only there is the
+    // write's completion watched.
+    this.requestWritten = false;
+    const written = this.reused ? this.onRequestWritten : undefined;
     if (body === null || body.length === 0) {
-      socket.write(ex.head, 'latin1');
+      socket.write(ex.head, 'latin1', written);
     } else if (body.length <= JOIN_BODY_BYTES) {
-      socket.write(joinHeadAndBody(ex.head, body));
+      socket.write(joinHeadAndBody(ex.head, body), written);
     } else {
       socket.cork();
       socket.write(ex.head, 'latin1');
-      socket.write(body);
+      socket.write(body, written);
       socket.uncork();
     }
     if (this.connected) ex.sent();
@@ -157,9 +166,15 @@ export class Connection implements ResponseSink {
     if (this.exchange === ex) ex.readParsed();
   }
 
+  private readonly onRequestWritten = (err?: Error | null): void => {
+    if (!err) this.requestWritten = true;
+  };
+
   private onEnd(): void {
+    // Idle: the endpoint closed it (its keep-alive ran out); never hand it another request.
+    if (this.exchange === undefined) return this.close();
     // A close-delimited body is complete at the end of the connection.
-    if (this.exchange !== undefined) this.parser.finishAtEof();
+    this.parser.finishAtEof();
   }
 
   private onClose(): void {
@@ -177,9 +192,11 @@ export class Connection implements ResponseSink {
       ex.fail(Object.assign(err, { beforeWrite: true }));
       return;
     }
-    // A reused connection that the upstream had already closed (its keep-alive ran out as we wrote): the
-    // request never reached it, so it is sent once more on a fresh connection rather than reported as a failure.
-    if (this.reused && !ex.responded && !ex.done) {
+    // A reused connection that closed before the request was even handed to the kernel (the endpoint's keep-alive
+    // ran out as we wrote): provably never delivered, so it is sent once more on a fresh connection, silently.
+    // Once written, the endpoint may have read it and started a generation the user pays for: then it is a
+    // failure like any other (a reset), which the proxy's failover rules, retry budget and request log see.
+    if (this.reused && !ex.responded && !ex.done && !this.requestWritten) {
       ex.connection = undefined;
       this.pool.open(ex);
       return;

@@ -12,7 +12,7 @@ export class Exchange implements ExchangeController, Timed {
   paused = false;
   reason: Error | null = null;
   done = false;
-  /** Response bytes seen: a reused connection that closes before any is a stale keep-alive, safe to retry. */
+  /** Response bytes seen (a connection that closes before any, with the request unwritten, may re-send it). */
   responded = false;
   connection: Connection | undefined;
   /** The final response head has arrived: the first-byte clock is done, the idle clock applies. */

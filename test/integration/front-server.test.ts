@@ -614,3 +614,47 @@ describe('front server: timeouts and closing', () => {
     await eventually(() => serverClosed);
   });
 });
+
+describe('front server: a response keeps its own framing, whatever its handler writes', () => {
+  const post = 'POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}';
+
+  it('never writes past the declared Content-Length, and closes the connection after such a response', async () => {
+    const { port } = await start((_req, res) => {
+      res.writeHead(200, { 'content-length': '5' });
+      res.write(Buffer.from('abc'));
+      res.end(Buffer.from('defgh')); // three bytes too many
+    });
+    const c = await raw(port);
+    c.socket.write(post + post); // a second, pipelined request must not see the extra bytes as its answer
+    await c.closed;
+    const text = c.text();
+    expect(responses(text)).toHaveLength(1);
+    expect(text.endsWith('\r\n\r\nabcde')).toBe(true);
+  });
+
+  it('a body that stops short of its Content-Length ends with the connection, not in the next response', async () => {
+    const { port } = await start((_req, res) => {
+      res.writeHead(200, { 'content-length': '10' });
+      res.write('abcd');
+      res.end();
+    });
+    const c = await raw(port);
+    c.socket.write(post);
+    await c.closed;
+    expect(c.text().endsWith('\r\n\r\nabcd')).toBe(true);
+    expect(c.ended()).toBe(true);
+  });
+
+  it('an exact body keeps the connection for the next request', async () => {
+    const { port } = await start((_req, res) => {
+      res.writeHead(200, { 'content-length': '5' });
+      res.write('ab');
+      res.end('cde');
+    });
+    const c = await raw(port);
+    c.socket.write(post + post);
+    await eventually(() => responses(c.text()).length === 2);
+    expect(responses(c.text()).map((r) => r.body)).toEqual(['abcde', 'abcde']);
+    c.socket.destroy();
+  });
+});

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Agent, request as httpRequest } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { brotliCompressSync, constants as zlibConstants, deflateSync, gzipSync } from 'node:zlib';
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -145,5 +146,154 @@ describe('compressed answers are decoded within bounds, off the event loop', () 
     const res = await rawRequest(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: ask(true) });
     expect(res.headers['x-qcc-endpoint']).toBe('good');
     expect(res.body).toContain('event: message_stop');
+  });
+});
+
+/**
+ * An endpoint that answers each request (read whole, by its Content-Length) with `answer(n)`'s raw bytes, the
+ * n-th request counting from 0, and then closes the connection when `close` says so.
+ */
+async function rawEndpoint(answer: (n: number) => { bytes: string | Buffer; close?: boolean; drop?: boolean }): Promise<string> {
+  let count = 0;
+  const sockets = new Set<Socket>();
+  const server = createNetServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => undefined);
+    let buffered = Buffer.alloc(0);
+    socket.on('data', (d: Buffer) => {
+      buffered = Buffer.concat([buffered, d]);
+      for (;;) {
+        const end = buffered.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const length = Number(/content-length: *(\d+)/i.exec(buffered.subarray(0, end).toString('latin1'))?.[1] ?? 0);
+        if (buffered.length < end + 4 + length) return;
+        buffered = buffered.subarray(end + 4 + length);
+        const a = answer(count++);
+        if (a.drop) return void socket.destroy();
+        socket.write(a.bytes);
+        if (a.close) socket.end();
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  harness.onClose(() => new Promise<void>((r) => server.close(() => r())));
+  harness.onClose(() => sockets.forEach((s) => s.destroy()));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+const sseEvents = (...types: string[]) =>
+  types.map((t) => `event: ${t}\ndata: ${JSON.stringify(t === 'message_start' ? { type: t, message: { id: 'msg_1', type: 'message', role: 'assistant', content: [], model: 'm', usage: { input_tokens: 3, output_tokens: 1 } } } : t === 'content_block_delta' ? { type: t, index: 0, delta: { type: 'text_delta', text: 'hi' } } : { type: t })}\n\n`).join('');
+
+/** Two requests, one after the other, on one keep-alive connection from Node's own client (llhttp). */
+async function twoOnOneConnection(url: string, bodies: [string, string]): Promise<{ status: number; body: string }[]> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const out: { status: number; body: string }[] = [];
+    for (const body of bodies) {
+      out.push(
+        await new Promise((resolve, reject) => {
+          const req = httpRequest(`${url}/v1/messages`, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
+            let text = '';
+            res.on('data', (c: Buffer) => (text += c.toString()));
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+            res.on('error', reject);
+          });
+          req.on('error', reject);
+          req.end(body);
+        }),
+      );
+    }
+    return out;
+  } finally {
+    agent.destroy();
+  }
+}
+
+describe('framing: what an endpoint frames badly never desynchronises a client connection', () => {
+  it('an SSE stream framed by Content-Length that ends without message_stop: re-framed, the error event fits, the connection stays usable', async () => {
+    const events = sseEvents('message_start', 'content_block_start', 'content_block_delta');
+    const endpoint = await rawEndpoint((n) =>
+      n === 0
+        ? { bytes: `HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: ${Buffer.byteLength(events)}\r\n\r\n${events}` }
+        : { bytes: 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}' },
+    );
+    const { url } = await harness.proxy({ version: 1, endpoints: [{ id: 'e', base_url: endpoint }] });
+    const [first, second] = await twoOnOneConnection(url, [ask(true), ask(false)]);
+    expect(first!.body.startsWith(events)).toBe(true);
+    expect(first!.body.slice(events.length)).toMatch(/^event: error\ndata: \{"type":"error","error":\{"type":"api_error","message":"upstream stream ended without message_stop"/);
+    expect(second).toEqual({ status: 200, body: '{}' });
+  });
+
+  it('an SSE stream whose connection breaks short of its Content-Length: the client gets the error event and its next request works', async () => {
+    const events = sseEvents('message_start', 'content_block_start', 'content_block_delta');
+    const endpoint = await rawEndpoint((n) =>
+      n === 0
+        ? { bytes: `HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: ${Buffer.byteLength(events) + 6769}\r\n\r\n${events}`, close: true }
+        : { bytes: 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}' },
+    );
+    const { url } = await harness.proxy({ version: 1, endpoints: [{ id: 'e', base_url: endpoint }] });
+    const [first, second] = await twoOnOneConnection(url, [ask(true), ask(false)]);
+    expect(first!.body).toContain('event: error');
+    expect(second).toEqual({ status: 200, body: '{}' });
+  });
+
+  it('a Content-Length repeated with one value goes out once; differing values are refused and fail over', async () => {
+    const dup = await rawEndpoint(() => ({ bytes: 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}' }));
+    const list = await rawEndpoint(() => ({ bytes: 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2, 2\r\n\r\n{}' }));
+    for (const endpoint of [dup, list]) {
+      const { url } = await harness.proxy({ version: 1, endpoints: [{ id: 'e', base_url: endpoint }] });
+      const [a, b] = await twoOnOneConnection(url, [ask(false), ask(false)]);
+      expect(a).toEqual({ status: 200, body: '{}' });
+      expect(b).toEqual({ status: 200, body: '{}' });
+      const r = await rawRequest(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: ask(false) });
+      expect(r.headers['content-length']).toBe('2');
+    }
+    const differing = await rawEndpoint(() => ({ bytes: 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}x' }));
+    const good = await harness.sim({ name: 'good' });
+    const { url } = await harness.proxy({ version: 1, proxy: { strategy: 'priority' }, endpoints: [{ id: 'bad', base_url: differing, priority: 0 }, { id: 'good', base_url: good.url, priority: 1 }] });
+    const r = await rawRequest(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: ask(false) });
+    expect(r.headers['x-qcc-endpoint']).toBe('good');
+  });
+
+  it.each([
+    ['-1', '-1\r\nxx\r\n0\r\n\r\n'],
+    ['19 hex digits', '0000000000000000002\r\n{}\r\n0\r\n\r\n'],
+    ['0x', '0x2\r\n{}\r\n0\r\n\r\n'],
+    ['bare LF', '2\n{}\r\n0\r\n\r\n'],
+  ])('bad chunk framing (%s) on a non-stream 200 is a failure before the first byte: it fails over, or is a clean 502', async (_name, body) => {
+    const bad = await rawEndpoint(() => ({ bytes: `HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n${body}`, close: true }));
+    const good = await harness.sim({ name: 'good' });
+    const { url } = await harness.proxy({ version: 1, proxy: { strategy: 'priority' }, endpoints: [{ id: 'bad', base_url: bad, priority: 0 }, { id: 'good', base_url: good.url, priority: 1 }] });
+    const r = await rawRequest(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: ask(false) });
+    expect(r.status).toBe(200);
+    expect(r.headers['x-qcc-endpoint']).toBe('good');
+    const alone = await harness.proxy({ version: 1, endpoints: [{ id: 'bad', base_url: bad }] });
+    const r2 = await rawRequest(`${alone.url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: ask(false) });
+    expect(r2.status).toBe(502);
+    expect(JSON.parse(r2.body)).toMatchObject({ type: 'error', error: { type: 'api_error' } });
+  });
+});
+
+describe('no silent re-sends', () => {
+  it('a request the endpoint read and then dropped on a reused connection is an attempt in the chain, failed over under the budget, never sent twice', async () => {
+    let received = 0;
+    const dropper = await rawEndpoint((n) => {
+      received++;
+      return n === 0 ? { bytes: 'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}' } : { bytes: '', drop: true };
+    });
+    const good = await harness.sim({ name: 'good' });
+    const records: { attempts: { endpointId: string; error?: string }[] }[] = [];
+    const { url } = await harness.proxy(
+      { version: 1, proxy: { strategy: 'priority' }, endpoints: [{ id: 'dropper', base_url: dropper, priority: 0 }, { id: 'good', base_url: good.url, priority: 1 }] },
+      { observer: { requestFinished: (r) => records.push({ attempts: r.attempts }) } },
+    );
+    expect((await rawRequest(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: ask(false) })).body).toBe('{}');
+    const second = await rawRequest(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: ask(false) });
+    expect(second.headers['x-qcc-endpoint']).toBe('good');
+    expect(second.headers['x-qcc-attempts']).toBe('2');
+    await expect.poll(() => records.length).toBe(2);
+    expect(records[1]!.attempts.map((a) => `${a.endpointId}:${a.error ?? 'ok'}`)).toEqual(['dropper:reset', 'good:ok']);
+    expect(received).toBe(2); // the dropped request reached the endpoint once, never again
   });
 });
