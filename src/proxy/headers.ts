@@ -135,22 +135,16 @@ export function clientResponseHeaders(upstream: IncomingHttpHeaders): HeaderMap 
   for (const name in upstream) {
     const value = upstream[name];
     if (value === undefined || isHopByHop(name, listed) || (framedByEncoding && name === 'content-length')) continue;
-    // Repeated or listed, the parser has checked the values agree: one plain number goes on (see forwardedLines).
-    out[name] = name === 'content-length' ? String(value).split(',')[0]!.trim() : value;
+    out[name] = value;
   }
   return out;
 }
 
-/** The same, as the lines the upstream sent (see ResponseHeaders): no object is made for them. */
-const PLAIN_LENGTH = /^\d+$/;
-
 /**
+ * The same, as the lines the upstream sent (see ResponseHeaders): no object is made for them.
  * `reframe`: the body will not go out as the upstream framed it (a stream qcc may end with its own error event),
- * so its Content-Length is dropped and the server frames it as chunked.
- *
- * Content-Length goes out as exactly one plain number or not at all: the upstream response parser accepts
- * repeated lines or a list only when every value is the same (RFC 9112 §6.3), and such a head is written with
- * one line in place of them, because clients (Node's, undici) refuse a response that repeats it.
+ * so its Content-Length is dropped and the server frames it as chunked. (A Content-Length the upstream repeated
+ * or listed never gets here: the response parser refuses it.)
  */
 export function forwardedLines(upstream: ResponseHeaders, reframe = false): ForwardedLines {
   const listed = connectionListed(upstream.get('connection'));
@@ -158,7 +152,6 @@ export function forwardedLines(upstream: ResponseHeaders, reframe = false): Forw
   let text = '';
   let kept = 0; // lines [kept, i) are still to be copied, as one slice
   let contentLength: string | undefined;
-  let lengthLines = 0;
   let date = false;
   for (let i = 0; i < upstream.size; i++) {
     const isLength = upstream.nameIs(i, 'content-length');
@@ -166,28 +159,13 @@ export function forwardedLines(upstream: ResponseHeaders, reframe = false): Forw
       text += upstream.lines(kept, i);
       kept = i + 1;
     } else if (isLength) {
-      lengthLines++;
-      contentLength = contentLength === undefined ? upstream.value(i) : `${contentLength}, ${upstream.value(i)}`;
+      contentLength = upstream.value(i);
     } else if (upstream.nameIs(i, 'date')) {
       date = true;
     }
   }
   text += upstream.lines(kept, upstream.size);
-  if (contentLength !== undefined && (lengthLines > 1 || !PLAIN_LENGTH.test(contentLength))) {
-    // Repeated (or a list): the parser has checked the values agree; one canonical line replaces them.
-    contentLength = contentLength.split(',')[0]!.trim();
-    text = withoutLengthLines(upstream, listed) + `\r\ncontent-length: ${contentLength}`;
-  }
   return { text, contentLength, date };
-}
-
-/** The forwarded lines without any Content-Length (the rare path above). */
-function withoutLengthLines(upstream: ResponseHeaders, listed: Set<string> | undefined): string {
-  let text = '';
-  for (let i = 0; i < upstream.size; i++) {
-    if (!isHopByHopLine(upstream, i, listed) && !upstream.nameIs(i, 'content-length')) text += upstream.lines(i, i + 1);
-  }
-  return text;
 }
 
 /**

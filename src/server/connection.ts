@@ -83,6 +83,12 @@ class BodyCollector {
 }
 
 const CRLFCRLF = Buffer.from('\r\n\r\n');
+
+/** A LF not preceded by CR: a line end HTTP/1.1 does not allow (only looked for while a head is incomplete). */
+function hasBareLf(buf: Buffer): boolean {
+  for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) if (i === 0 || buf[i - 1] !== 13) return true;
+  return false;
+}
 /** Pipelined bytes held while a response is being written; past this the socket is paused. */
 const MAX_HELD_BYTES = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
@@ -155,7 +161,9 @@ export class FrontConnection implements ResponseOwner {
     if (buf === undefined || this.done || this.res !== undefined || this.collector !== undefined) return;
     const end = buf.indexOf(CRLFCRLF);
     if (end === -1) {
-      if (buf.length > MAX_FAST_HEAD_BYTES) return this.handOff();
+      // A head with bare-LF line ends never shows a CRLFCRLF: Node's parser answers it (400) at once, as llhttp
+      // does, instead of it waiting here for the headers timeout.
+      if (buf.length > MAX_FAST_HEAD_BYTES || hasBareLf(buf)) return this.handOff();
       if (this.headStartedAt < 0) this.headStartedAt = performance.now();
       return;
     }

@@ -58,6 +58,12 @@ export class ResponseHeaders extends HeaderBlock {
     return fieldValue(this.block, this.colons[i]! + 1, this.lineEnd(i));
   }
 
+  /** The first `name` line's value as it came, white space included (framing checks need the exact bytes). */
+  untrimmed(name: string): string | undefined {
+    const i = this.indexOf(name, 0);
+    return i === -1 ? undefined : this.block.slice(this.colons[i]! + 1, this.lineEnd(i));
+  }
+
   has(name: string): boolean {
     return this.indexOf(name, 0) !== -1;
   }

@@ -25,8 +25,11 @@ export class ResponseParseError extends Error {
   readonly code = 'QCC_UPSTREAM_PROTOCOL';
 }
 
-/** A response head larger than this is refused (Node's own server limit is 16 KB; undici's client 16 KB too). */
-export const MAX_HEAD_BYTES = 64 * 1024;
+/**
+ * A response head larger than this is refused: 16 KiB, llhttp's limit in Node's client (and undici's), so no head
+ * qcc passes on can be one its client refuses. The API's own heads are ~2 KB.
+ */
+export const MAX_HEAD_BYTES = 16 * 1024;
 const MAX_CHUNK_SIZE_LINE = 1024;
 
 const enum State {
@@ -42,11 +45,14 @@ const enum State {
 
 const CRLF = Buffer.from('\r\n');
 const CRLFCRLF = Buffer.from('\r\n\r\n');
-const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})(?: |$)/;
+/** The whole status line: version, a three-digit code, and a reason of visible characters, spaces and tabs. */
+const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})(?: [\t\x20-\x7e\x80-\xff]*)?$/;
 /** Header lines, each preceded by CRLF: a token, a colon, a value of visible characters, spaces and tabs. */
 const HEADER_BLOCK = /^(?:\r\n[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*)*$/;
 const HEADER_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[\t\x20-\x7e\x80-\xff]*$/;
 const HEX = /^[0-9a-fA-F]+$/;
+/** `;name[=value]` pieces, a value a token or a quoted string, nothing else (llhttp refuses even a space). */
+const CHUNK_EXTENSIONS = /^(?:;[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:=(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+|"(?:[\t\x20\x21\x23-\x5b\x5d-\x7e]|\\[\t\x20-\x7e])*"))?)+$/;
 /** A Content-Length value: digits only, at most 15 (beyond that is no body qcc will read). */
 const DECIMAL_LENGTH = /^\d{1,15}$/;
 const HEX_VALUE = new Int8Array(256).fill(-1);
@@ -189,9 +195,13 @@ export class ResponseParser {
         }
         const eol = buf.indexOf(CRLF, at);
         if (eol === -1) return this.keep(buf, at, MAX_CHUNK_SIZE_LINE, 'chunk size line');
-        const semi = buf.indexOf(0x3b, at); // chunk extensions (";name=value") are allowed and ignored
-        const sizeText = buf.toString('latin1', at, semi !== -1 && semi < eol ? semi : eol).trim();
+        if (eol - at > MAX_CHUNK_SIZE_LINE) throw new ResponseParseError(`chunk size line longer than ${MAX_CHUNK_SIZE_LINE} bytes`);
+        const line = buf.toString('latin1', at, eol);
+        const semi = line.indexOf(';'); // chunk extensions (";name=value") are allowed and ignored
+        const sizeText = semi === -1 ? line : line.slice(0, semi);
+        // Hex digits only: no white space around them, no sign, no prefix (llhttp refuses each).
         if (!HEX.test(sizeText) || sizeText.length > 12) throw new ResponseParseError(`bad chunk size "${sizeText.slice(0, 20)}"`);
+        if (semi !== -1 && !CHUNK_EXTENSIONS.test(line.slice(semi))) throw new ResponseParseError('control characters in a chunk extension');
         this.remaining = parseInt(sizeText, 16);
         this.state = this.remaining === 0 ? State.Trailers : State.ChunkData;
         return eol + 2;
@@ -220,7 +230,12 @@ export class ResponseParser {
         // Trailer fields, then an empty line. qcc has no use for trailers; they are read and dropped.
         const eol = buf.indexOf(CRLF, at);
         if (eol === -1) return this.keep(buf, at, MAX_HEAD_BYTES, 'trailers');
-        if (eol === at) this.complete();
+        if (eol === at) {
+          this.complete();
+          return eol + 2;
+        }
+        // Dropped, but checked like header lines (llhttp refuses malformed ones).
+        if (!HEADER_LINE.test(buf.toString('latin1', at, eol))) throw new ResponseParseError('malformed trailer line');
         return eol + 2;
       }
       default:
@@ -279,14 +294,22 @@ export class ResponseParser {
   private frame(status: number, headers: ResponseHeaders, http10: boolean): void {
     const connection = (headers.get('connection') ?? '').toLowerCase();
     this.keepAlive = http10 ? connection.includes('keep-alive') : !connection.includes('close');
+    const te = headers.get('transfer-encoding');
+    const cl = headers.get('content-length');
+    // Checked whatever the status, as llhttp does. Both framings at once is how responses are smuggled; a
+    // repeated Content-Length (joined here as "n, n") or a list is refused too, as llhttp refuses it, rather than
+    // collapsed: clients with llhttp would refuse the response anyway.
+    if (te !== undefined && cl !== undefined) throw new ResponseParseError('both Transfer-Encoding and Content-Length');
+    // Digits only, and nothing after them on the line (llhttp refuses even a trailing tab).
+    if (cl !== undefined && (!DECIMAL_LENGTH.test(cl) || !/\d$/.test(headers.untrimmed('content-length')!))) {
+      throw new ResponseParseError(`invalid content-length "${cl.slice(0, 40)}"`);
+    }
     if (this.headOnly || status === 204 || status === 304) {
       this.state = State.Done;
       return;
     }
-    const te = headers.get('transfer-encoding');
     if (te === 'chunked') {
       // The usual case, spelled as everyone spells it: no list to split.
-      if (headers.has('content-length')) this.keepAlive = false;
       this.state = State.ChunkSize;
       return;
     }
@@ -298,24 +321,11 @@ export class ResponseParser {
         this.state = State.UntilClose;
         return;
       }
-      // Transfer-Encoding overrides Content-Length; a connection that carried both is not trusted again.
-      if (headers.has('content-length')) this.keepAlive = false;
       this.state = State.ChunkSize;
       return;
     }
-    const cl = headers.get('content-length');
-    if (cl !== undefined && DECIMAL_LENGTH.test(cl)) {
-      // The usual case, one plain number: no list to split.
-      this.remaining = Number(cl);
-      this.state = this.remaining === 0 ? State.Done : State.FixedBody;
-      return;
-    }
     if (cl !== undefined) {
-      const values = cl.split(',').map((v) => v.trim());
-      if (!values.every((v) => v === values[0]) || !DECIMAL_LENGTH.test(values[0]!)) {
-        throw new ResponseParseError(`invalid content-length "${cl.slice(0, 40)}"`);
-      }
-      this.remaining = Number(values[0]);
+      this.remaining = Number(cl);
       this.state = this.remaining === 0 ? State.Done : State.FixedBody;
       return;
     }

@@ -658,3 +658,20 @@ describe('front server: a response keeps its own framing, whatever its handler w
     c.socket.destroy();
   });
 });
+
+describe('front server: heads llhttp refuses are refused at once', () => {
+  it.each([
+    ['bare LF line ends', 'POST /v1/messages HTTP/1.1\nHost: x\nContent-Length: 2\n\n{}'],
+    ['a bare LF after a CRLF line', 'POST /v1/messages HTTP/1.1\r\nHost: x\nContent-Length: 2\r\n\r\n{}'],
+    ['a bare LF ending the head', 'POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\n{}'],
+  ])('%s: a 400 within a second, not a wait for the headers timeout', async (_name, head) => {
+    const { port, served } = await start();
+    const c = await raw(port);
+    const t0 = performance.now();
+    c.socket.write(head);
+    await eventually(() => c.text().startsWith('HTTP/1.1 400'), 1_000);
+    expect(performance.now() - t0).toBeLessThan(1_000);
+    expect(served).toHaveLength(0);
+    c.socket.destroy();
+  });
+});
