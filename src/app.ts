@@ -285,7 +285,8 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     serveAsset(res, file);
   }
 
-  const httpServer: Server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS, requestTimeout: 0, headersTimeout: HEADERS_TIMEOUT_MS }, route);
+  // Requests Node reads (chunked uploads and the like) get the same total time as the front server's bodies.
+  const httpServer: Server = createServer({ keepAliveTimeout: KEEP_ALIVE_MS, requestTimeout: Math.max(config.proxy.body_timeout_ms, HEADERS_TIMEOUT_MS), headersTimeout: HEADERS_TIMEOUT_MS }, route);
   httpServer.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     // Node's own answers (431 for an oversized head, 408 for a slow one, 400 otherwise), with an empty body,
     // and only where no response has started on the connection.
@@ -303,6 +304,9 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     maxBodyBytes: () => config.proxy.max_body_bytes,
     keepAliveMs: KEEP_ALIVE_MS,
     headersTimeoutMs: HEADERS_TIMEOUT_MS,
+    bodyIdleTimeoutMs: () => config.proxy.body_idle_timeout_ms,
+    bodyTimeoutMs: () => config.proxy.body_timeout_ms,
+    maxBufferedBodyBytes: () => config.proxy.max_buffered_body_bytes,
   });
   const server = front.server;
   server.on('connection', (s) => {

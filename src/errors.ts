@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   upstreamUnreachable: { status: 502, type: 'api_error' },
   upstreamTimeout: { status: 504, type: 'timeout_error' },
   shuttingDown: { status: 503, type: 'overloaded_error' },
+  bodyTimeout: { status: 408, type: 'timeout_error' },
+  bodyBufferFull: { status: 503, type: 'overloaded_error' },
 } as const satisfies Record<string, { status: number; type: AnthropicErrorType }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

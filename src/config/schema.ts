@@ -74,6 +74,11 @@ export const proxySchema = z
     /** Longest silence allowed between two chunks of a response body. */
     idle_timeout_ms: z.number().int().positive().default(300_000),
     max_body_bytes: z.number().int().positive().default(32 * 1024 * 1024),
+    /** A request body must keep arriving (no longer silence) and be complete within the total; else 408. */
+    body_idle_timeout_ms: z.number().int().positive().default(30_000),
+    body_timeout_ms: z.number().int().positive().default(120_000),
+    /** Request body bytes held across all clients at once; beyond it new requests get a 503 without being read. */
+    max_buffered_body_bytes: z.number().int().positive().default(256 * 1024 * 1024),
     drain_timeout_ms: z.number().int().nonnegative().default(10_000),
     /** Outbound proxy for endpoints that set none (loopback ones excepted): a URL or "direct" (ignore the environment). */
     upstream_proxy: proxySetting.optional(),

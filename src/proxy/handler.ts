@@ -5,6 +5,7 @@ import { ProxyError, sendProxyError } from '../errors.js';
 import type { EndpointPool } from '../endpoints/pool.js';
 import type { RetryBudget } from '../endpoints/retry-budget.js';
 import { bodyAtHand, readBody } from './body.js';
+import { BodyError } from '../server/connection.js';
 import type { AttemptRecord, ProxyObserver, RequestRecord } from './events.js';
 import type { AttemptResult, HeldResponse } from './forward.js';
 import { runAttempt, type ParsedRequest } from './attempt.js';
@@ -152,6 +153,12 @@ export function createProxyHandler(ctx: ProxyContext) {
       if (e instanceof ProxyError) {
         if (e.code === 'bodyTooLarge') res.setHeader('connection', 'close');
         return fail(e);
+      }
+      // The server gave up on the body: too slow, or too many request bytes held already (say when to come back).
+      if (e instanceof BodyError && e.reason === 'timeout') return fail(new ProxyError('bodyTimeout', `${e.message}; send the request again`));
+      if (e instanceof BodyError && e.reason === 'busy') {
+        res.setHeader('retry-after', '1');
+        return fail(new ProxyError('bodyBufferFull', `${e.message}; try again in a moment`));
       }
       return finish(0); // the client went away while sending
     }

@@ -11,6 +11,12 @@ export interface ConnectionHost {
   /** True once the server is closing: responses end their connection. */
   readonly closing: boolean;
   maxBodyBytes(): number;
+  /**
+   * Hold `bytes` of request body until the response ends, within the server's cap on buffered request bytes
+   * across all connections; false: over the cap (the body is then never read into memory).
+   */
+  reserveBody(bytes: number): boolean;
+  releaseBody(bytes: number): void;
   serve(req: FrontRequest, res: FrontResponse): void;
   /** Give the socket, with `unread` put back in front of it, to Node's HTTP server for the rest of its life. */
   handOff(socket: Socket, unread: Buffer | undefined): void;
@@ -50,12 +56,28 @@ export class FrontRequest implements BufferedRequest {
 }
 
 /** A body arriving over several reads. */
+/** Why a request body never came: the server's own reasons, for the handler to answer in its own words. */
+export class BodyError extends Error {
+  constructor(
+    /** `timeout`: too slow (idle or in total); `busy`: the server holds too many request bytes already. */
+    readonly reason: 'timeout' | 'busy' | 'closed',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 class BodyCollector {
-  private readonly chunks: Buffer[] = [];
+  private chunks: Buffer[] = [];
   private received = 0;
+  /** Counted but not kept: nobody will read the body (the request was refused or answered without it). */
+  private discarding = false;
   readonly body: Promise<Buffer>;
   private resolve!: (b: Buffer) => void;
   private reject!: (e: Error) => void;
+  /** performance.now() of the body's start and of its last bytes, for the server's body timeouts. */
+  readonly startedAt = performance.now();
+  lastDataAt = this.startedAt;
 
   constructor(private readonly length: number) {
     this.body = new Promise<Buffer>((resolve, reject) => {
@@ -70,15 +92,24 @@ class BodyCollector {
   take(chunk: Buffer): { done: boolean; rest: Buffer | undefined } {
     const want = this.length - this.received;
     const piece = chunk.length <= want ? chunk : chunk.subarray(0, want);
-    this.chunks.push(piece);
+    if (!this.discarding) this.chunks.push(piece);
     this.received += piece.length;
+    this.lastDataAt = performance.now();
     const done = this.received === this.length;
-    if (done) this.resolve(this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.length));
+    if (done && !this.discarding) this.resolve(this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.length));
     return { done, rest: chunk.length > want ? chunk.subarray(want) : undefined };
   }
 
-  fail(): void {
-    this.reject(new Error('client closed the connection before sending the whole body'));
+  /** Keep reading (the connection stays in step) but hold nothing. */
+  discard(err: BodyError): void {
+    this.discarding = true;
+    this.chunks = [];
+    this.reject(err);
+  }
+
+  fail(err: BodyError = new BodyError('closed', 'client closed the connection before sending the whole body')): void {
+    this.chunks = [];
+    this.reject(err);
   }
 }
 
@@ -108,6 +139,8 @@ export class FrontConnection implements ResponseOwner {
    * partial head began (-1: not now). */
   idleSince: number;
   headStartedAt = -1;
+  /** Body bytes this connection's current request holds against the server's cap. */
+  private reserved = 0;
 
   constructor(
     readonly socket: Socket,
@@ -175,16 +208,20 @@ export class FrontConnection implements ResponseOwner {
     const bodyStart = end + 4;
     const bodyEnd = bodyStart + head.contentLength;
     let body: Buffer | Promise<Buffer>;
-    if (bodyEnd <= buf.length) {
+    const admitted = this.host.reserveBody(head.contentLength);
+    if (admitted) this.reserved = head.contentLength;
+    if (admitted && bodyEnd <= buf.length) {
       // The usual case: the whole request came in one read.
       body = head.contentLength === 0 ? EMPTY : buf.subarray(bodyStart, bodyEnd);
       this.unread = bodyEnd < buf.length ? buf.subarray(bodyEnd) : undefined;
     } else {
       const collector = new BodyCollector(head.contentLength);
-      if (bodyStart < buf.length) collector.take(buf.subarray(bodyStart));
-      this.collector = collector;
+      // Over the cap: the body is read past and dropped (the connection stays in step), the handler told why.
+      if (!admitted) collector.discard(new BodyError('busy', 'qcc holds too many request bytes already'));
+      const taken = bodyStart < buf.length ? collector.take(buf.subarray(bodyStart)) : { done: false, rest: undefined };
+      this.collector = taken.done ? undefined : collector;
       body = collector.body;
-      this.unread = undefined;
+      this.unread = taken.rest;
     }
     const res = new FrontResponse(this, head.keepAlive && !this.host.closing, head.method === 'HEAD');
     this.res = res;
@@ -194,8 +231,43 @@ export class FrontConnection implements ResponseOwner {
   responseFinished(res: FrontResponse): void {
     if (this.res !== res) return;
     this.res = undefined;
+    this.releaseBody();
+    // Answered before its body was all in (a refused key): the rest is read past, not kept.
+    this.collector?.discard(new BodyError('closed', 'the request was answered before its body was complete'));
     if (!res.keepAlive) return this.finish();
     if (this.collector === undefined) this.requestOver();
+  }
+
+  private releaseBody(): void {
+    if (this.reserved === 0) return;
+    this.host.releaseBody(this.reserved);
+    this.reserved = 0;
+  }
+
+  /** Set by the server's sweep: when the current body began arriving and last moved (-1: no body on its way). */
+  get bodyStartedAt(): number {
+    return this.collector === undefined ? -1 : this.collector.startedAt;
+  }
+
+  get bodyLastDataAt(): number {
+    return this.collector === undefined ? -1 : this.collector.lastDataAt;
+  }
+
+  /**
+   * A body too slow (idle or in total): the handler is told (its answer is a 408) and the connection closes
+   * after that answer; what is still to come is not read. Memory it held is let go now.
+   */
+  bodyTimedOut(idle: boolean): void {
+    const collector = this.collector;
+    if (collector === undefined) return;
+    this.collector = undefined;
+    this.done = true; // nothing more is read from this connection
+    collector.fail(new BodyError('timeout', idle ? 'the request body stopped arriving' : 'the request body took too long to arrive'));
+    this.releaseBody();
+    if (this.res === undefined || this.res.writableFinished) return void this.socket.destroy();
+    this.res.keepAlive = false;
+    // The handler answers on the next turn; a connection it leaves open is closed after a grace period.
+    setTimeout(() => this.socket.destroySoon(), 2_000).unref();
   }
 
   /** Both the request and its response are complete: on to the next one, or close. */
@@ -223,6 +295,7 @@ export class FrontConnection implements ResponseOwner {
     this.host.forget(this);
     this.collector?.fail();
     this.collector = undefined;
+    this.releaseBody();
     this.res?.connectionClosed();
   };
 

@@ -25,7 +25,16 @@ export interface FrontServerOptions {
   headersTimeoutMs: number;
   /** How often idle and slow connections are looked for. */
   sweepMs?: number;
+  /** A request body must keep arriving (no silence longer than this) and be complete within the total. */
+  bodyIdleTimeoutMs?: () => number;
+  bodyTimeoutMs?: () => number;
+  /** Request body bytes held across all connections at once (declared lengths, from head to response end). */
+  maxBufferedBodyBytes?: () => number;
 }
+
+const DEFAULT_BODY_IDLE_TIMEOUT_MS = 30_000;
+const DEFAULT_BODY_TIMEOUT_MS = 120_000;
+const DEFAULT_MAX_BUFFERED_BODY_BYTES = 256 * 1024 * 1024;
 
 export class FrontServer implements ConnectionHost {
   readonly server: NetServer;
@@ -33,6 +42,8 @@ export class FrontServer implements ConnectionHost {
   closing = false;
   private readonly connections = new Set<FrontConnection>();
   private sweeper: NodeJS.Timeout | undefined;
+  /** Request body bytes held now (see maxBufferedBodyBytes). */
+  bufferedBodyBytes = 0;
 
   constructor(private readonly options: FrontServerOptions) {
     this.keepAliveSeconds = Math.floor(options.keepAliveMs / 1000);
@@ -54,6 +65,18 @@ export class FrontServer implements ConnectionHost {
 
   maxBodyBytes(): number {
     return this.options.maxBodyBytes();
+  }
+
+  reserveBody(bytes: number): boolean {
+    // A request whose body alone passes the cap is still admitted when nothing else is held: the cap bounds the
+    // total across clients, max_body_bytes bounds one.
+    if (bytes > 0 && this.bufferedBodyBytes > 0 && this.bufferedBodyBytes + bytes > (this.options.maxBufferedBodyBytes?.() ?? DEFAULT_MAX_BUFFERED_BODY_BYTES)) return false;
+    this.bufferedBodyBytes += bytes;
+    return true;
+  }
+
+  releaseBody(bytes: number): void {
+    this.bufferedBodyBytes -= bytes;
   }
 
   serve(req: FrontRequest, res: FrontResponse): void {
@@ -85,8 +108,14 @@ export class FrontServer implements ConnectionHost {
 
   private sweep(): void {
     const now = performance.now();
+    const bodyIdle = this.options.bodyIdleTimeoutMs?.() ?? DEFAULT_BODY_IDLE_TIMEOUT_MS;
+    const bodyTotal = this.options.bodyTimeoutMs?.() ?? DEFAULT_BODY_TIMEOUT_MS;
     for (const conn of this.connections) {
-      if (conn.headStartedAt >= 0) {
+      const bodyStarted = conn.bodyStartedAt;
+      if (bodyStarted >= 0) {
+        const idle = now - conn.bodyLastDataAt > bodyIdle;
+        if (idle || now - bodyStarted > bodyTotal) conn.bodyTimedOut(idle);
+      } else if (conn.headStartedAt >= 0) {
         if (now - conn.headStartedAt > this.options.headersTimeoutMs) conn.headersTimedOut();
       } else if (conn.idle && conn.idleSince >= 0 && now - conn.idleSince > this.options.keepAliveMs) {
         conn.closeIdle();

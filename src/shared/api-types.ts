@@ -138,6 +138,9 @@ export interface SettingsView {
     idle_timeout_ms: number;
     max_body_bytes: number;
     drain_timeout_ms: number;
+    body_idle_timeout_ms: number;
+    body_timeout_ms: number;
+    max_buffered_body_bytes: number;
     /** Masked; null when unset (the environment decides). */
     upstream_proxy: string | null;
     /** How many access keys are set (the keys themselves never leave the server). */

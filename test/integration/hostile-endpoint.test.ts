@@ -5,7 +5,8 @@ import { brotliCompressSync, constants as zlibConstants, deflateSync, gzipSync }
 import { Writable } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
-import { Harness, rawRequest } from '../helpers/servers.js';
+import { eventually, Harness, rawRequest } from '../helpers/servers.js';
+import { raw } from '../helpers/raw-http.js';
 
 /**
  * Endpoints are third parties: what they send is untrusted input. These tests play a hostile endpoint and check
@@ -293,5 +294,63 @@ describe('no silent re-sends', () => {
     await expect.poll(() => records.length).toBe(2);
     expect(records[1]!.attempts.map((a) => `${a.endpointId}:${a.error ?? 'ok'}`)).toEqual(['dropper:reset', 'good:ok']);
     expect(received).toBe(2); // the dropped request reached the endpoint once, never again
+  });
+});
+
+describe('clients that send slowly, or too much, cannot hold qcc\'s memory', () => {
+  const head = (length: number, extra = '') => `POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n${extra}\r\n`;
+
+  it('uploads that stall get a 408 and lose their connection; what they held is let go', async () => {
+    const good = await harness.sim({ name: 'good' });
+    const { url, app } = await harness.proxy({ version: 1, proxy: { body_idle_timeout_ms: 300 }, endpoints: [{ id: 'good', base_url: good.url }] });
+    const port = Number(new URL(url).port);
+    const part = Buffer.alloc(1 << 20, 0x20); // 1 MiB of an 8 MiB body, then silence
+    const clients = await Promise.all(Array.from({ length: 16 }, () => raw(port)));
+    for (const c of clients) c.socket.write(Buffer.concat([Buffer.from(head(8 << 20)), part]));
+    await Promise.all(clients.map((c) => c.closed));
+    for (const c of clients) expect(c.text()).toMatch(/^HTTP\/1\.1 408 [\s\S]*"type":"timeout_error"[\s\S]*the request body stopped arriving/);
+    // Nothing is held any more: a request of the full 8 MiB is admitted and served.
+    const full = await rawRequest(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'x'.repeat(8 << 20) }] }) });
+    expect(full.status).toBe(200);
+    expect(app.server.listening).toBe(true);
+  });
+
+  it('a body that trickles forever is cut at the total limit', async () => {
+    const { url } = await harness.proxy({ version: 1, proxy: { body_idle_timeout_ms: 10_000, body_timeout_ms: 1_000 }, endpoints: [{ id: 'e', base_url: (await harness.sim()).url }] });
+    const c = await raw(Number(new URL(url).port));
+    c.socket.write(head(1000));
+    const drip = setInterval(() => c.socket.write('x'), 100);
+    try {
+      await c.closed;
+    } finally {
+      clearInterval(drip);
+    }
+    expect(c.text()).toMatch(/^HTTP\/1\.1 408 [\s\S]*took too long to arrive/);
+  });
+
+  it('past the cap on buffered request bytes, a request is refused with 503 and retry-after before its body is read', async () => {
+    const good = await harness.sim({ name: 'good' });
+    const { url } = await harness.proxy({ version: 1, proxy: { max_buffered_body_bytes: 4 << 20, body_idle_timeout_ms: 800 }, endpoints: [{ id: 'good', base_url: good.url }] });
+    const port = Number(new URL(url).port);
+    const holder = await raw(port);
+    holder.socket.write(head(3 << 20) + ' '.repeat(1000)); // holds 3 MiB of the 4 MiB, and stalls
+    await new Promise((r) => setTimeout(r, 50));
+    const refused = await raw(port);
+    refused.socket.write(head(2 << 20));
+    await eventually(() => refused.text().includes('\r\n\r\n{'), 2_000);
+    expect(refused.text()).toMatch(/^HTTP\/1\.1 503 [\s\S]*retry-after: 1[\s\S]*"type":"overloaded_error"[\s\S]*too many request bytes/i);
+    refused.socket.destroy();
+    await holder.closed; // its body timed out: the 3 MiB are let go
+    const admitted = await rawRequest(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'm', max_tokens: 5, messages: [{ role: 'user', content: 'x'.repeat(2 << 20) }] }) });
+    expect(admitted.status).toBe(200);
+  });
+
+  it('a client without the access key is refused at its head; the body it goes on sending is read past, not kept', async () => {
+    const { url } = await harness.proxy({ version: 1, proxy: { access_keys: ['qcc-team-key-1'] }, endpoints: [{ id: 'e', base_url: (await harness.sim()).url }] });
+    const c = await raw(Number(new URL(url).port));
+    c.socket.write(head(4 << 20));
+    await eventually(() => c.text().includes('authentication_error'), 2_000);
+    expect(c.text()).toMatch(/^HTTP\/1\.1 401 /);
+    c.socket.destroy();
   });
 });
