@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   shuttingDown: { status: 503, type: 'overloaded_error' },
   bodyTimeout: { status: 408, type: 'timeout_error' },
   bodyBufferFull: { status: 503, type: 'overloaded_error' },
+  oauthWithheld: { status: 403, type: 'permission_error' },
 } as const satisfies Record<string, { status: number; type: AnthropicErrorType }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

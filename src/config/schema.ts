@@ -53,6 +53,11 @@ export const endpointSchema = z
     health_models: z.array(z.string().min(1)).min(1).optional(),
     /** How to reach it: a proxy URL or "direct"; absent: `proxy.upstream_proxy`, else the proxy environment variables. */
     proxy: proxySetting.optional(),
+    /**
+     * Send clients' claude.ai subscription (OAuth) tokens to this endpoint although it is not api.anthropic.com
+     * (only matters without a key of its own). Off: such requests skip it.
+     */
+    oauth_passthrough: z.boolean().optional(),
   })
   .strict()
   .refine((e) => !(e.api_key !== undefined && e.api_keys !== undefined), {

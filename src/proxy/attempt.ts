@@ -31,6 +31,8 @@ export interface AttemptInput {
   body: Buffer | null;
   parsed: ParsedRequest;
   accessKeyHeader: 'x-api-key' | 'authorization' | undefined;
+  /** The client's credential is a claude.ai subscription token (see oauth.ts). */
+  oauthClient: boolean;
   headersTimeoutMs: number;
   idleTimeoutMs: number;
   /** The proxy's own response headers (request id, endpoint, attempt number). */
@@ -98,7 +100,7 @@ function openAIAttempt(a: AttemptInput): Promise<AttemptResult> {
 
 function anthropicAttempt(a: AttemptInput): Promise<AttemptResult> {
   const body = anthropicBody(a.endpoint, a.body, a.parsed);
-  const auth = { key: a.key?.key, mode: a.endpoint.config.auth_mode, accessKeyHeader: a.accessKeyHeader };
+  const auth = { key: a.key?.key, mode: a.endpoint.config.auth_mode, accessKeyHeader: a.accessKeyHeader, oauthClient: a.oauthClient };
   // Streams are read by the proxy (to see message_stop and usage): ask for them uncompressed.
   const overridden = a.parsed.stream ? 'accept-encoding' : undefined;
   let headers: HeaderMap;

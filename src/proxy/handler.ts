@@ -6,6 +6,7 @@ import type { EndpointPool } from '../endpoints/pool.js';
 import type { RetryBudget } from '../endpoints/retry-budget.js';
 import { bodyAtHand, readBody } from './body.js';
 import { BodyError } from '../server/connection.js';
+import { carriesOAuthToken, OFFICIAL_API_HOST, takesOAuthClient } from './oauth.js';
 import type { AttemptRecord, ProxyObserver, RequestRecord } from './events.js';
 import type { AttemptResult, HeldResponse } from './forward.js';
 import { runAttempt, type ParsedRequest } from './attempt.js';
@@ -172,10 +173,17 @@ export function createProxyHandler(ctx: ProxyContext) {
     let lastHeld: { held: HeldResponse; endpointId: string } | undefined;
     let lastFailure: { message: string; timeout: boolean } | undefined;
     let allNotSupported = parsed.countTokens;
+    // A subscription token goes only where it belongs (oauth.ts): other endpoints are passed over, not failed.
+    const oauthClient = carriesOAuthToken(clientHeader(req, 'authorization'), clientHeader(req, 'x-api-key'), auth.accessKeyHeader);
+    const withheld: string[] = [];
 
     for (;;) {
       const planned = next();
       if (!planned) break;
+      if (oauthClient && !takesOAuthClient(planned.endpoint)) {
+        withheld.push(planned.endpoint.id);
+        continue;
+      }
       if (record.attempts.length > 0 && !ctx.budget.tryFailover(ctx.now())) break;
       const { endpoint, failOpen } = planned;
       const attemptNow = ctx.now();
@@ -197,6 +205,7 @@ export function createProxyHandler(ctx: ProxyContext) {
         body,
         parsed,
         accessKeyHeader: auth.accessKeyHeader,
+        oauthClient,
         headersTimeoutMs,
         idleTimeoutMs: settings.idle_timeout_ms,
         ownHeaders: () => ({ 'x-qcc-request-id': requestId, 'x-qcc-endpoint': endpoint.id, 'x-qcc-attempts': String(attempts) }),
@@ -278,6 +287,15 @@ export function createProxyHandler(ctx: ProxyContext) {
     }
     if (lastFailure) {
       return fail(new ProxyError(lastFailure.timeout ? 'upstreamTimeout' : 'upstreamUnreachable', `no endpoint could serve the request; last error: ${lastFailure.message}`));
+    }
+    if (withheld.length > 0 && record.attempts.length === 0) {
+      return fail(
+        new ProxyError(
+          'oauthWithheld',
+          `this request carries a claude.ai subscription (OAuth) token, which qcc sends only to ${OFFICIAL_API_HOST}; ` +
+            `no such endpoint can serve it (${withheld.join(', ')} would need a key of their own, or "oauth_passthrough": true)`,
+        ),
+      );
     }
     const wanted = parsed.model !== undefined ? ` for model "${parsed.model}"` : '';
     return fail(new ProxyError('noEndpoint', `no usable endpoint${wanted}: all are disabled, cooling down, full, or do not serve this model`, 5));

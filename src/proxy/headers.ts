@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { withoutOAuthBeta } from './oauth.js';
 import type { AuthMode } from '../config/schema.js';
 import type { ResponseHeaders } from '../upstream/response-headers.js';
 import type { RequestLines } from '../server/request-lines.js';
@@ -59,6 +60,13 @@ export interface UpstreamAuth {
   mode: AuthMode;
   /** A client header that carried the proxy's access key: never forwarded. */
   accessKeyHeader?: 'x-api-key' | 'authorization' | undefined;
+  /** The client's credential was a subscription token, replaced by the key: its `oauth-…` beta goes too. */
+  oauthClient?: boolean | undefined;
+}
+
+/** With the key replacing a subscription token, anthropic-beta is the proxy's to write (see oauth.ts). */
+function rewritesBeta(auth: UpstreamAuth): boolean {
+  return auth.key !== undefined && auth.oauthClient === true;
 }
 
 /**
@@ -76,18 +84,23 @@ export function upstreamRequestHeaders(client: IncomingHttpHeaders, auth: Upstre
     const value = client[name];
     if (value === undefined || isHopByHop(name, listed) || name === 'content-length') continue;
     if ((ownKey && (name === 'x-api-key' || name === 'authorization')) || name === dropped) continue;
+    if (name === 'anthropic-beta' && rewritesBeta(auth)) continue;
     out[name] = value;
   }
-  addOwnRequestHeaders(out, client['anthropic-version'] !== undefined, auth);
+  addOwnRequestHeaders(out, client['anthropic-version'] !== undefined, auth, client['anthropic-beta']);
   if (bodyLength !== undefined) out['content-length'] = String(bodyLength);
   return out;
 }
 
 /** The endpoint's credentials, and `anthropic-version` when the client sent none. */
-function addOwnRequestHeaders(out: HeaderMap, clientHasVersion: boolean, auth: UpstreamAuth): HeaderMap {
+function addOwnRequestHeaders(out: HeaderMap, clientHasVersion: boolean, auth: UpstreamAuth, clientBeta: string | string[] | undefined): HeaderMap {
   if (auth.key !== undefined) {
     if (auth.mode !== 'bearer') out['x-api-key'] = auth.key;
     if (auth.mode !== 'x-api-key') out.authorization = `Bearer ${auth.key}`;
+  }
+  if (rewritesBeta(auth) && clientBeta !== undefined) {
+    const beta = withoutOAuthBeta(Array.isArray(clientBeta) ? clientBeta.join(',') : clientBeta);
+    if (beta !== undefined) out['anthropic-beta'] = beta;
   }
   if (!clientHasVersion) out['anthropic-version'] = DEFAULT_ANTHROPIC_VERSION;
   return out;
@@ -114,13 +127,14 @@ export function upstreamRequestLines(lines: RequestLines, auth: UpstreamAuth, re
       name === 'content-length' ||
       name === replaced ||
       name === dropped ||
-      (ownKey && (name === 'x-api-key' || name === 'authorization'));
+      (ownKey && (name === 'x-api-key' || name === 'authorization')) ||
+      (name === 'anthropic-beta' && rewritesBeta(auth));
     if (!leftOut) continue;
     text += lines.lines(kept, i);
     kept = i + 1;
   }
   text += lines.lines(kept, names.length);
-  return { lines: text, own: addOwnRequestHeaders({}, lines.has('anthropic-version'), auth) };
+  return { lines: text, own: addOwnRequestHeaders({}, lines.has('anthropic-version'), auth, rewritesBeta(auth) ? lines.get('anthropic-beta') : undefined) };
 }
 
 /**
