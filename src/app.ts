@@ -13,6 +13,7 @@ import { describeEndpoints } from './endpoints/status.js';
 import { readState, writeState } from './endpoints/state-store.js';
 import { AccessKeys, isLoopbackHost, secretEquals } from './proxy/access.js';
 import { createProxyHandler } from './proxy/handler.js';
+import { ModelCatalog } from './proxy/model-catalog.js';
 import type { ClientRequest, ClientResponse } from './proxy/client.js';
 import { FrontServer } from './server/front-server.js';
 import type { ProxyObserver, RequestRecord } from './proxy/events.js';
@@ -175,7 +176,8 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   });
 
   const budget = new RetryBudget();
-  const proxy = createProxyHandler({ settings: () => config.proxy, pool, budget, dispatcher, now, observer });
+  const catalog = new ModelCatalog({ dispatcher, endpoints: () => pool.all(), now });
+  const proxy = createProxyHandler({ settings: () => config.proxy, pool, budget, dispatcher, now, observer, catalog });
   // Request ids: a random per-process prefix and a counter, unique without a random draw per request.
   const idPrefix = `req_qcc_${randomBytes(8).toString('hex')}`;
   let idCounter = 0;

@@ -7,6 +7,7 @@ import type { RetryBudget } from '../endpoints/retry-budget.js';
 import { bodyAtHand, readBody } from './body.js';
 import { BodyError } from '../server/connection.js';
 import { carriesOAuthToken, OFFICIAL_API_HOST, takesOAuthClient } from './oauth.js';
+import type { ModelCatalog } from './model-catalog.js';
 import type { AttemptRecord, ProxyObserver, RequestRecord } from './events.js';
 import type { AttemptResult, HeldResponse } from './forward.js';
 import { runAttempt, type ParsedRequest } from './attempt.js';
@@ -23,6 +24,8 @@ export interface ProxyContext {
   /** Wall-clock milliseconds; injectable for breakers and cool-downs. */
   now: () => number;
   observer?: ProxyObserver | undefined;
+  /** Answers `GET /v1/models` from the endpoints' models (model discovery); without it, that passes through. */
+  catalog?: ModelCatalog | undefined;
 }
 
 /** What the access check found: which client header carried the proxy's own key (never forwarded). */
@@ -144,6 +147,16 @@ export function createProxyHandler(ctx: ProxyContext) {
       sendProxyError(res, err, requestId);
       finish(err.status);
     };
+
+    if (method === 'GET' && pathname === '/v1/models' && ctx.catalog) {
+      const page = await ctx.catalog.page(new URLSearchParams(q === -1 ? '' : path.slice(q + 1)));
+      if (page !== undefined) {
+        const text = JSON.stringify(page);
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(text)), ...proxyHeaders() });
+        res.end(text);
+        return finish(200);
+      }
+    }
 
     let body: Buffer | null = null;
     let parsed: ParsedRequest;

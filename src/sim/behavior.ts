@@ -4,6 +4,8 @@
  * so a test can say "1st: reset, 2nd: 529, 3rd: fine".
  */
 export interface SimBehavior {
+  /** What GET /v1/models lists (default: the current Claude models). */
+  models?: string[];
   /** Answer with this HTTP error status and an Anthropic-shaped error body instead of a message. */
   status?: number;
   /** Error type in the error body; derived from `status` when absent. */

@@ -241,7 +241,8 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
     if (behavior.status !== undefined && behavior.status >= 400) return sendError(res, behavior.status, behavior);
 
     if (req.method === 'GET' && path.endsWith('/v1/models')) {
-      return sendJson(res, 200, { data: MODELS.map((id) => ({ type: 'model', id, display_name: id, created_at: '2026-01-01T00:00:00Z' })), has_more: false, first_id: MODELS[0], last_id: MODELS.at(-1) });
+      const models = behavior.models ?? MODELS;
+      return sendJson(res, 200, { data: models.map((id) => ({ type: 'model', id, display_name: id, created_at: '2026-01-01T00:00:00Z' })), has_more: false, first_id: models[0] ?? null, last_id: models.at(-1) ?? null });
     }
     if (req.method === 'POST' && (path.endsWith('/v1/messages') || path.endsWith('/v1/messages/count_tokens'))) {
       let body: MessageRequest;
