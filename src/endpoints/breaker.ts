@@ -1,4 +1,4 @@
-import type { Penalty } from '../proxy/policy.js';
+import type { Penalty } from './penalty.js';
 
 /**
  * Circuit breaker for one endpoint: closed → open → half-open → closed. It opens on a run of consecutive

@@ -1,6 +1,6 @@
 import { endpointKeys, type EndpointConfig } from '../config/schema.js';
-import type { Penalty } from '../proxy/policy.js';
-import { upstreamTarget, type UpstreamTarget } from '../proxy/upstream-url.js';
+import type { Penalty } from './penalty.js';
+import { upstreamTarget, type UpstreamTarget } from './upstream-url.js';
 import { Breaker, type BreakerTransition } from './breaker.js';
 import { endpointRoute, type EndpointRoute, type ProxyEnvironment } from './route.js';
 import { KeyPool } from './key-pool.js';

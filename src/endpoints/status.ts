@@ -1,11 +1,19 @@
-import type { CheckResult } from '../health/check.js';
 import type { EndpointStatus } from '../shared/api-types.js';
 import type { EndpointPool } from './pool.js';
 import { routeInfo } from './route.js';
 
 export type { EndpointStatus };
 
-export function describeEndpoints(pool: EndpointPool, now: number, lastCheck: (id: string) => CheckResult | undefined = () => undefined): EndpointStatus[] {
+/** What status shows of an endpoint's last health check (health/check.ts's result has these fields and more). */
+export interface LastCheck {
+  at: number;
+  model: string;
+  ok: boolean;
+  ttft_ms: number | null;
+  error: string | null;
+}
+
+export function describeEndpoints(pool: EndpointPool, now: number, lastCheck: (id: string) => LastCheck | undefined = () => undefined): EndpointStatus[] {
   const best = pool.bestTtfb();
   return pool.all().map((e) => ({
     id: e.id,
@@ -30,7 +38,7 @@ export function describeEndpoints(pool: EndpointPool, now: number, lastCheck: (i
   }));
 }
 
-function checkSummary(c: CheckResult | undefined): EndpointStatus['last_check'] {
+function checkSummary(c: LastCheck | undefined): EndpointStatus['last_check'] {
   return c ? { at: new Date(c.at).toISOString(), model: c.model, ok: c.ok, ttft_ms: c.ttft_ms, error: c.error } : null;
 }
 

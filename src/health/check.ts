@@ -4,7 +4,7 @@ import type { Upstream } from '../upstream/client.js';
 import { requestResponse } from '../upstream/request.js';
 import type { EndpointRuntime } from '../endpoints/endpoint.js';
 import { upstreamRequestHeaders } from '../proxy/headers.js';
-import { upstreamPath } from '../proxy/upstream-url.js';
+import { upstreamPath } from '../endpoints/upstream-url.js';
 import { applyUsage, emptyUsage, type Usage } from '../proxy/sse.js';
 import { toOpenAIRequest } from '../openai/request.js';
 import { toAnthropicMessage } from '../openai/response.js';

@@ -7,7 +7,7 @@ import { forwardOpenAIAttempt } from '../openai/forward.js';
 import { toOpenAIRequest } from '../openai/request.js';
 import { forwardAttempt, type AttemptResult } from './forward.js';
 import { headerValue, upstreamRequestHeaders, upstreamRequestLines, type HeaderMap } from './headers.js';
-import { upstreamPath } from './upstream-url.js';
+import { upstreamPath } from '../endpoints/upstream-url.js';
 
 /** What the handler knows about the client request, read once and shared by every attempt. */
 export interface ParsedRequest {

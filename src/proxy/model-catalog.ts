@@ -1,7 +1,7 @@
 import type { EndpointRuntime } from '../endpoints/endpoint.js';
 import type { Upstream } from '../upstream/client.js';
 import { requestResponse } from '../upstream/request.js';
-import { upstreamPath } from './upstream-url.js';
+import { upstreamPath } from '../endpoints/upstream-url.js';
 
 /**
  * `GET /v1/models`, answered by qcc itself: the models its enabled endpoints serve, as one list. Claude Code

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import type { BufferedRequest } from '../proxy/client.js';
+import type { BufferedRequest } from './exchange-types.js';
 import type { RequestLines } from './request-lines.js';
 import { MAX_FAST_HEAD_BYTES, parseFastHead, type FastMethod, type FastRequestHead } from './request-head.js';
 import { FrontResponse, type ResponseOwner } from './response.js';

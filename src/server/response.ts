@@ -1,6 +1,6 @@
 import { STATUS_CODES, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import type { ClientResponse, ForwardedLines } from '../proxy/client.js';
+import type { ClientResponse, ForwardedLines } from './exchange-types.js';
 import { joinHeadAndBody, JOIN_BODY_BYTES } from './join.js';
 import { Listeners } from './listeners.js';
 import { HTTP_TOKEN as TOKEN } from '../shared/http-grammar.js';

@@ -4,7 +4,7 @@ import { clientResponseHeaders, forwardedLines, upstreamRequestHeaders, upstream
 import { parseFastHead } from '../../src/server/request-head.js';
 import { ResponseParser } from '../../src/upstream/response-parser.js';
 import type { ResponseHeaders } from '../../src/upstream/response-headers.js';
-import { upstreamPath, upstreamTarget } from '../../src/proxy/upstream-url.js';
+import { upstreamPath, upstreamTarget } from '../../src/endpoints/upstream-url.js';
 
 describe('upstream URL joining', () => {
   it.each([

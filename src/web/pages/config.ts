@@ -23,8 +23,8 @@ function Settings() {
     try {
       // Sent back masked when unchanged: the server keeps the password it has. Empty: back to the environment.
       await api('/api/settings', { method: 'PATCH', body: { proxy: { upstream_proxy: draft.upstream_proxy.trim() || null, strategy: draft.strategy } } });
+      await load(); // the field then shows the saved value, its password masked
       setMessage('settings saved');
-      await load();
     } catch (e) {
       setMessage(`error: ${(e as Error).message}`); // the form keeps what was typed
     }
