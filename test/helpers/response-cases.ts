@@ -1,11 +1,14 @@
 import { request } from 'node:http';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { ResponseParser } from '../../src/upstream/response-parser.js';
+import { generateResponse, mutate } from '../../src/sim/fuzz.js';
 import { prng } from './prng.js';
 
+export { generateResponse, mutate };
+
 /**
- * Responses for differential tests of qcc's upstream response parser against llhttp (Node's own, through a
- * node:http client): a generator of plausible responses, byte-level mutations of them, and both parsers' verdicts.
+ * Differential tests of qcc's upstream response parser against llhttp (Node's own, through a node:http client):
+ * both parsers' verdicts on the cases src/sim/fuzz.ts makes.
  */
 
 export interface Verdict {
@@ -14,57 +17,6 @@ export interface Verdict {
   status?: number;
   body?: string;
   detail?: string;
-}
-
-const REASONS = ['OK', 'Created', '', 'Whatever'];
-
-/** A plausible response: status, a few headers, and a body framed by Content-Length, chunked, or the close. */
-export function generateResponse(rand: () => number): string {
-  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
-  const status = pick([200, 200, 200, 201, 204, 304, 400, 429, 500, 529]);
-  const body = pick(['', '{}', '{"type":"message"}', 'event: ping\ndata: {}\n\n', 'x'.repeat(Math.floor(rand() * 300))]);
-  const headers: string[] = [pick(['Content-Type: application/json', 'content-type: text/event-stream', 'Content-Type:application/json'])];
-  if (rand() < 0.3) headers.push(pick(['X-Request-Id: req_1', 'anthropic-ratelimit-requests-remaining: 9', 'Connection: keep-alive', 'Connection: close', 'Keep-Alive: timeout=5']));
-  const framing = pick(['length', 'length', 'chunked', 'chunked', 'close', 'both']);
-  let bodyText = body;
-  if (framing === 'length' || framing === 'both') headers.push(`Content-Length: ${Buffer.byteLength(body)}`);
-  if (framing === 'chunked' || framing === 'both') {
-    headers.push(pick(['Transfer-Encoding: chunked', 'transfer-encoding: chunked', 'Transfer-Encoding: gzip, chunked']));
-    bodyText = chunked(body, rand);
-  }
-  // Now and then a head near llhttp's 16 KiB limit, on either side of it.
-  if (rand() < 0.03) headers.push(`X-Big: ${'a'.repeat(15_000 + Math.floor(rand() * 3_000))}`);
-  if (rand() < 0.5) headers.sort(() => rand() - 0.5);
-  return `HTTP/1.${rand() < 0.9 ? 1 : 0} ${status} ${pick(REASONS)}\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n${bodyText}`;
-}
-
-function chunked(body: string, rand: () => number): string {
-  let out = '';
-  let at = 0;
-  while (at < body.length) {
-    const n = Math.max(1, Math.floor(rand() * 40));
-    const piece = body.slice(at, at + n);
-    at += n;
-    out += `${piece.length.toString(16)}${rand() < 0.1 ? ';ext=1' : ''}\r\n${piece}\r\n`;
-  }
-  return `${out}0\r\n${rand() < 0.15 ? 'X-Trailer: 1\r\n' : ''}\r\n`;
-}
-
-/** Byte strings that, inserted or substituted, make the cases framing parsers get wrong. */
-const INTERESTING = ['\n', '\r', '\r\n', ' ', '\t', '\0', '\x7f', ',', '-', '0x', ':', ';', '0', 'ff', '\r\n\r\n', 'Content-Length: 5\r\n', 'Transfer-Encoding: chunked\r\n', 'Transfer-Encoding: identity\r\n', '\x01', 'é'];
-
-/** One to three mutations: a byte replaced, deleted or inserted, or an interesting string put in. */
-export function mutate(text: string, rand: () => number): string {
-  let out = text;
-  const n = 1 + Math.floor(rand() * 3);
-  for (let i = 0; i < n; i++) {
-    const at = Math.floor(rand() * (out.length + 1));
-    const r = rand();
-    if (r < 0.25) out = out.slice(0, at) + out.slice(at + 1);
-    else if (r < 0.5) out = out.slice(0, at) + String.fromCharCode(Math.floor(rand() * 256)) + out.slice(at + 1);
-    else out = out.slice(0, at) + INTERESTING[Math.floor(rand() * INTERESTING.length)]! + out.slice(at);
-  }
-  return out;
 }
 
 /** qcc's parser over `bytes`, fed in the given pieces, then the end of the connection. */

@@ -255,6 +255,14 @@ describe('framing: what an endpoint frames badly never desynchronises a client c
     }
   });
 
+  it('a head that would pass a client\'s 16 KiB limit once qcc adds its own headers is refused, not passed on', async () => {
+    const big = `X-Big: ${'a'.repeat(16_000)}`; // ~15.9 KB: under llhttp's 16 KiB, over it with qcc's headers
+    const bad = await rawEndpoint(() => ({ bytes: `HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\n${big}\r\nContent-Length: 2\r\n\r\n{}` }));
+    const { url } = await harness.proxy({ version: 1, endpoints: [{ id: 'bad', base_url: bad }] });
+    const [r] = await twoOnOneConnection(url, [ask(false), ask(false)]);
+    expect(r!.status).toBe(502); // Node's own client read qcc's answer: its head is within the limit
+  });
+
   it.each([
     ['-1', '-1\r\nxx\r\n0\r\n\r\n'],
     ['19 hex digits', '0000000000000000002\r\n{}\r\n0\r\n\r\n'],

@@ -24,7 +24,8 @@ async function compare(seed: number, count: number, mutateIt: boolean): Promise<
     for (const q of [qccVerdict(bytes), qccVerdict(bytes, splits)]) {
       const why = laxer(q, node);
       if (why) lax.push(`seed ${seed} case ${i}: ${why}\n  ${JSON.stringify(text).slice(0, 400)}`);
-      else if (q.kind === 'error' && node.kind === 'complete') stricter++;
+      // Refusing a head over MAX_HEAD_BYTES (1 KiB under llhttp's limit, by design) is not counted.
+      else if (q.kind === 'error' && node.kind === 'complete' && !/response head longer than/.test(q.detail ?? '')) stricter++;
     }
   }
   return { lax, stricter };
