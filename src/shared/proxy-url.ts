@@ -76,15 +76,20 @@ export function isProxySpec(v: ProxySpec | { problem: string }): v is ProxySpec 
 
 /** A proxy URL for display: the password, if any, becomes `***`. Anything unparsable is masked as a whole after the scheme. */
 export function maskProxyUrl(raw: string): string {
-  const spec = parseProxyUrlLoose(raw);
-  return spec ?? maskInText(raw);
+  return replacedPassword(raw, '***') ?? maskInText(raw);
 }
 
-function parseProxyUrlLoose(raw: string): string | undefined {
+/** The URL without its password (kept: scheme, user name, host, port): what an export without secrets holds. */
+export function withoutPassword(raw: string): string {
+  return replacedPassword(raw, '') ?? raw;
+}
+
+/** `raw` with its password, if any, replaced by `by`; undefined when `raw` is not a URL. */
+function replacedPassword(raw: string, by: string): string | undefined {
   try {
     const u = new URL(raw);
     if (u.password === '') return raw;
-    u.password = '***';
+    u.password = by;
     return u.toString().replace(/\/$/, '');
   } catch {
     return undefined;
@@ -94,16 +99,4 @@ function parseProxyUrlLoose(raw: string): string | undefined {
 /** Hide anything that looks like `user:password@` inside free text (error messages, env values that are not URLs). */
 export function maskInText(text: string): string {
   return text.replace(/(\/\/|^|\s)([^\s/:@]*):([^\s/@]+)@/g, (_m, lead: string, user: string) => `${lead}${user}:***@`);
-}
-
-/** The URL without its password (kept: scheme, user name, host, port): what an export without secrets holds. */
-export function withoutPassword(raw: string): string {
-  try {
-    const u = new URL(raw);
-    if (u.password === '') return raw;
-    u.password = '';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return raw;
-  }
 }

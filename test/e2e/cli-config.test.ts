@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
-import { CLI, cliTestEnv, runCli, writeConfig } from '../helpers/cli.js';
+import { CLI, cliTestEnv, offlineClaudeEnv, runCli, writeConfig } from '../helpers/cli.js';
 import { endpoint, eventually, sleep } from '../helpers/servers.js';
 
 const { h, homes } = cliTestEnv();
@@ -214,12 +214,7 @@ describe('lifecycle and integration commands', () => {
     writeConfig(dir, { version: 1, proxy: { port: 0 }, endpoints: [endpoint('sim', sim, { api_key: 'sk-endpoint' })] });
     const r = await runCli(dir, ['claude', '--', '-p', 'say hi', '--output-format', 'json'], {
       env: {
-        QCC_CLAUDE_BIN: join(process.cwd(), 'node_modules/.bin/claude'),
-        HOME: mkdtempSync(join(tmpdir(), 'qcc-claude-home-')),
-        DISABLE_TELEMETRY: '1',
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-        DISABLE_AUTOUPDATER: '1',
-        CLAUDE_CODE_MAX_RETRIES: '2',
+        ...offlineClaudeEnv(),
       },
       timeoutMs: 60_000,
     });

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { HealthReport } from '../../src/cli/health.js';
 import type { AppStatus } from '../../src/shared/api-types.js';
-import { cliTestEnv, runCli, writeConfig } from '../helpers/cli.js';
+import { cliTestEnv, offlineClaudeEnv, runCli, writeConfig } from '../helpers/cli.js';
 import { PROXY_ONLY_HOST, startTinyproxy, type OutboundProxy } from '../helpers/outbound-proxies.js';
 import { endpoint } from '../helpers/servers.js';
 
@@ -136,12 +136,7 @@ describe('the route, end to end', () => {
         HTTP_PROXY: tiny.url,
         HTTPS_PROXY: tiny.url,
         NO_PROXY: 'corp.example',
-        QCC_CLAUDE_BIN: join(process.cwd(), 'node_modules/.bin/claude'),
-        HOME: mkdtempSync(join(tmpdir(), 'qcc-claude-home-')),
-        DISABLE_TELEMETRY: '1',
-        CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-        DISABLE_AUTOUPDATER: '1',
-        CLAUDE_CODE_MAX_RETRIES: '2',
+        ...offlineClaudeEnv(),
       },
       timeoutMs: 60_000,
     });

@@ -201,6 +201,14 @@ describe('dashboard', () => {
     await settings.locator('button[type=submit]').click();
     await expect.poll(() => saved().proxy.upstream_proxy, { timeout: 5000 }).toBeUndefined();
     for (const secret of ['dash-pw-42', 'cfg-pw-9']) expect(await page.content()).not.toContain(secret);
+    // And in what the admin API answers, whatever the page shows of it.
+    const token = readFileSync(join(home, 'admin-token'), 'utf8').trim();
+    for (const path of ['/api/endpoints', '/api/status', '/api/settings', '/api/config/export']) {
+      const r = await request(`${url}${path}`, { headers: { authorization: `Bearer ${token}` } });
+      const text = await r.body.text();
+      expect(r.statusCode, path).toBe(200);
+      expect(text, path).not.toContain('dash-pw-42');
+    }
     await shot('config-settings');
   });
 

@@ -92,3 +92,15 @@ export function cliTestEnv(): { h: Harness; homes: Homes } {
   });
   return { h, homes };
 }
+
+/** The environment that runs the real `claude` CLI offline against qcc (shared/reference/claude-code.md). */
+export function offlineClaudeEnv(): NodeJS.ProcessEnv {
+  return {
+    QCC_CLAUDE_BIN: join(process.cwd(), 'node_modules/.bin/claude'),
+    HOME: mkdtempSync(join(tmpdir(), 'qcc-claude-home-')),
+    DISABLE_TELEMETRY: '1',
+    CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+    DISABLE_AUTOUPDATER: '1',
+    CLAUDE_CODE_MAX_RETRIES: '2',
+  };
+}

@@ -1,5 +1,6 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { createServer as createNetServer } from 'node:net';
+import { connect as connectTcp, createServer as createNetServer } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -197,6 +198,48 @@ describe('through a SOCKS5 proxy (microsocks)', () => {
   });
 });
 
+describe('through an https:// proxy (the proxy itself reached over TLS)', () => {
+  it('opens the tunnel over TLS to the proxy, the endpoint\'s own TLS inside it, both certificates checked', async () => {
+    // A small CONNECT proxy that speaks TLS itself (Debian's tinyproxy does not).
+    let connects = 0;
+    const open = new Set<{ destroy(): void }>();
+    const proxyServer = createTlsServer({ cert: TLS_CERT, key: TLS_KEY }, (client) => {
+      open.add(client);
+      client.on('error', () => undefined);
+      client.once('data', (d: Buffer) => {
+        const m = /^CONNECT ([^ :]+):(\d+) HTTP\/1\.1\r\n/.exec(d.toString('latin1'));
+        if (!m) return void client.destroy();
+        connects++;
+        const upstream = connectTcp(Number(m[2]), m[1] === 'localhost' ? '127.0.0.1' : m[1]!, () => {
+          client.write('HTTP/1.1 200 Connection established\r\n\r\n');
+          client.pipe(upstream);
+          upstream.pipe(client);
+        });
+        open.add(upstream);
+        upstream.on('error', () => client.destroy());
+        client.on('close', () => upstream.destroy());
+      });
+    });
+    await new Promise<void>((r) => proxyServer.listen(0, '127.0.0.1', r));
+    const port = (proxyServer.address() as { port: number }).port;
+    try {
+      const r = route(`https://localhost:${port}`);
+      const client = newClient({ ca: TLS_CERT });
+      expect((await post(client, `http://localhost:${sim.port}`, r)).status).toBe(200);
+      expect((await post(client, `https://localhost:${tlsSim.port}`, r)).status).toBe(200);
+      expect((await post(client, `https://localhost:${tlsSim.port}`, r)).status).toBe(200);
+      expect(connects).toBe(2); // one tunnel per origin, reused
+      // Without the test CA, the proxy's own certificate is refused, and the error names the proxy.
+      const err = await failure(post(newClient(), `http://localhost:${sim.port}`, r));
+      expect(err.code).toBe('QCC_PROXY_UNREACHABLE');
+      expect(err.message).toMatch(new RegExp(`^TLS to proxy https://localhost:${port}: .*certificate`));
+    } finally {
+      for (const socket of open) socket.destroy(); // the tunnels qcc keeps alive would hold close() open
+      await new Promise<void>((r) => proxyServer.close(() => r()));
+    }
+  });
+});
+
 describe('routes', () => {
   it('an unusable route fails at once, before anything is sent', async () => {
     const err = await failure(post(newClient(), `http://127.0.0.1:${sim.port}`, { proxy: undefined, problem: 'environment variable HTTPS_PROXY: bad' }));
@@ -244,15 +287,22 @@ describe('through qcc: requests, health checks and failover take each endpoint\'
     const { app, client } = await qcc({
       proxy: { strategy: 'priority' },
       endpoints: [
-        { id: 'via-http', base_url: origin, proxy: plain.url, priority: 0 },
-        { id: 'via-socks', base_url: origin, proxy: socksAuthed.url, priority: 1 },
+        { id: 'via-http', base_url: origin, proxy: plain.url, priority: 0, models: ['claude-haiku-4-5-20251001'] },
+        { id: 'via-socks', base_url: origin, proxy: socksAuthed.url, priority: 1, models: ['claude-haiku-4-5-20251001'] },
+        { id: 'openai-via-http', base_url: origin, proxy: plain.url, protocol: 'openai', api_key: 'sk-vendor', models: ['vendor-model'] },
       ],
     });
+
     const before = plain.tunnels();
     expect((await ask(client)).endpoint).toBe('via-http');
     const stream = client.messages.stream({ model: 'claude-haiku-4-5-20251001', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] });
     expect((await stream.finalMessage()).stop_reason).toBe('end_turn');
     expect(plain.tunnels() - before).toBe(1); // both requests on one tunnel
+    // The OpenAI-protocol path takes the endpoint's route too (here the same tunnel: same proxy, same origin).
+    const viaOpenAI = await client.messages.create({ model: 'vendor-model', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+    expect(viaOpenAI.response.headers.get('x-qcc-endpoint')).toBe('openai-via-http');
+    expect(sim.requests.at(-1)!.path).toBe('/v1/chat/completions');
+    expect(sim.requests.at(-1)!.headers.host).toBe(`${PROXY_ONLY_HOST}:${sim.port}`); // only the proxy resolves that name
     const checks = await app.health.checkEndpoint(app.pool.get('via-socks')!);
     expect(checks.every((c) => c.ok)).toBe(true);
     await eventually(() => socksAuthed.log().includes(`connected to ${PROXY_ONLY_HOST}:${sim.port}`));
