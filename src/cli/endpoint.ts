@@ -179,6 +179,9 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
         '  qcc endpoint set main --proxy http://user:pass@proxy.corp:3128\n  qcc endpoint set lan --proxy direct',
     )
     .action((id: string, opts: SetOptions) => {
+      if (Object.values(opts).every((v) => v === undefined)) {
+        throw new CliError(`nothing to change: give ${id} at least one option, e.g. \`qcc endpoint set ${id} --weight 2\` (see --help)`);
+      }
       if (opts.baseUrl !== undefined) checkBaseUrl(opts.baseUrl);
       const keys = opts.apiKey === false ? null : keysFrom({ ...opts, apiKey: typeof opts.apiKey === 'string' ? opts.apiKey : undefined });
       let changed: EndpointConfig | undefined;

@@ -11,6 +11,16 @@ import { registerServiceCommands } from './service.js';
 import { registerClaudeCommands } from './claude.js';
 import { registerDashboardCommand } from './dashboard.js';
 import { VERSION } from './version.js';
+import { hoistGlobalOptions } from './global-options.js';
+
+// A reader that went away (`qcc logs | head -1`) ends the command quietly and successfully, as `git log | head -1`
+// does: the output was wanted only that far.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
 
 const program = new Command();
 program
@@ -73,7 +83,7 @@ addExamples(program, '');
 program.addHelpText('after', '\nExamples:\n  qcc proxy start --demo\n  qcc endpoint add main --base-url https://api.anthropic.com --api-key-env ANTHROPIC_API_KEY\n  qcc dashboard');
 
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(hoistGlobalOptions(process.argv));
 } catch (e: unknown) {
   if (e instanceof CommanderError) process.exit(e.exitCode);
   reportAndExit(e);

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { AppStatus } from '../app.js';
 import type { QccPaths } from '../config/paths.js';
 import { readAdminToken } from './admin-token.js';
@@ -155,7 +155,7 @@ export function registerProxyCommands(program: Command, paths: () => QccPaths, g
     .option('--foreground', 'stay attached and log to the terminal')
     .option('--demo', 'with no endpoints configured, serve through two built-in simulated endpoints')
     .option('--log-level <level>', 'fatal|error|warn|info|debug|trace|silent', 'info')
-    .option('--background-child', '(internal) started by `proxy start` in the background')
+    .addOption(new Option('--background-child', '(internal) started by `proxy start` in the background').hideHelp())
     .addHelpText('after', '\nExamples:\n  qcc proxy start\n  qcc proxy start --demo --port 0\n  qcc proxy start --foreground --host 0.0.0.0   (needs proxy.access_keys)')
     .action(async (opts: RunOptions & { foreground?: boolean; backgroundChild?: boolean }) => {
       if (opts.foreground) {

@@ -13,7 +13,8 @@ import type { AttemptResult, HeldResponse } from './forward.js';
 import { runAttempt, type ParsedRequest } from './attempt.js';
 import { KnownBodies, RequestScanError, scanMessageRequest, type ScannedRequest } from './request-scan.js';
 import type { HeaderMap } from './headers.js';
-import { decide, parseRetryAfter, type Decision, type Outcome } from './policy.js';
+import { decide, parseRetryAfter, type Decision, type Outcome, type Penalty } from './policy.js';
+import type { PlannedAttempt } from '../endpoints/pool.js';
 import { relayHeld } from './relay.js';
 
 export interface ProxyContext {
@@ -101,6 +102,9 @@ function sendCountEstimate(res: ClientResponse, body: Buffer | null, extra: Head
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)), 'x-qcc-estimated': 'true', ...extra });
   res.end(payload);
 }
+
+/** Failures that belong to the key used, not to the endpoint. */
+const KEY_PENALTIES: ReadonlySet<Penalty> = new Set<Penalty>(['auth', 'rate-limit', 'spend-limit']);
 
 export function createProxyHandler(ctx: ProxyContext) {
   // Claude Code's system prompt and tools repeat from request to request: validated once, not on every turn.
@@ -190,8 +194,12 @@ export function createProxyHandler(ctx: ProxyContext) {
     const oauthClient = carriesOAuthToken(clientHeader(req, 'authorization'), clientHeader(req, 'x-api-key'), auth.accessKeyHeader);
     const withheld: string[] = [];
 
+    // The same endpoint once more, with its next key: set when a key (not the endpoint) was refused.
+    let sameEndpoint: PlannedAttempt | undefined;
+
     for (;;) {
-      const planned = next();
+      const planned = sameEndpoint ?? next();
+      sameEndpoint = undefined;
       if (!planned) break;
       if (oauthClient && !takesOAuthClient(planned.endpoint)) {
         withheld.push(planned.endpoint.id);
@@ -283,6 +291,10 @@ export function createProxyHandler(ctx: ProxyContext) {
         // The cause in words where there is one (a refused connection, a proxy that rejected its credentials), not just its class.
         endpoint.lastError = result.kind === 'failed' ? `${result.failure}: ${result.message}` : `HTTP ${attempt.status}`;
         endpoint.recordFailure(decision.penalty, ctx.now(), key?.index, outcome.kind === 'status' ? outcome.retryAfterSeconds : undefined);
+        // A key of a pool refused (401/403/402) or limited (429): that key is set aside (just above), and the
+        // endpoint's next key is tried before any other endpoint — an attempt like any other, under the budget.
+        // Bounded: every such failure takes one more key out.
+        if (key !== undefined && KEY_PENALTIES.has(decision.penalty) && endpoint.keys.hasUsable(ctx.now())) sameEndpoint = { endpoint, failOpen: false };
       } else {
         endpoint.breaker.release();
       }

@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 /**
@@ -121,6 +121,13 @@ export class StatsStore {
 
   constructor(file: string, opts: { readonly?: boolean } = {}) {
     if (!opts.readonly) mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    // The log is the user's (models, endpoints, timings): made 0600 like every other file qcc writes, before
+    // SQLite opens it (its -wal and -shm files take the same mode).
+    if (!(opts.readonly ?? false)) {
+      if (!existsSync(file)) closeSync(openSync(file, 'a', 0o600));
+      // One made by an older qcc (0644) is tightened too, with its companions.
+      else for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+    }
     this.db = new Database(file, { readonly: opts.readonly ?? false, fileMustExist: opts.readonly ?? false });
     if (!opts.readonly) {
       this.db.pragma('journal_mode = WAL');

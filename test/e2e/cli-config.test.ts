@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,10 @@ describe('endpoint commands', () => {
       expect(cfgOf(dir).endpoints[0]!.enabled).toBe(enabled);
       expect(mode(file)).toBe(0o600);
     }
+    const nothing = await runCli(dir, ['endpoint', 'set', 'a']);
+    expect(nothing.code).toBe(1);
+    expect(nothing.stdout).toBe('');
+    expect(nothing.stderr).toContain('nothing to change');
     const bad = await runCli(dir, ['endpoint', 'set', 'a', '--weight', '-2']);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain('weight: must be greater than 0');
@@ -264,5 +268,36 @@ describe('config browser', () => {
     }
     expect(cfgOf(dir).endpoints).toEqual([expect.objectContaining({ id: 'deepseek', base_url: 'https://api.deepseek.com/anthropic', api_key: 'sk-deepseek-from-tmux-9876' })]);
     expect(mode(join(dir, 'config.json'))).toBe(0o600);
+  });
+});
+
+describe('a closed stdout', () => {
+  it('ends the command quietly with status 0, as `git log | head -1` does', async () => {
+    const dir = home();
+    writeConfig(dir, { version: 1, endpoints: [{ id: 'a', base_url: 'https://a.example' }] });
+    for (const args of [['config', 'show'], ['stats'], ['logs', '--tail', '30'], ['proxy', 'status'], ['--help']]) {
+      const out = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, QCC_HOME: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+        child.stdout.destroy(); // the reader is gone before the first line is written
+        let stderr = '';
+        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        child.on('exit', (code) => resolve({ code, stderr }));
+      });
+      expect(out.stderr, args.join(' ')).not.toContain('EPIPE');
+      expect(out.code, args.join(' ')).toBe(0);
+    }
+  });
+});
+
+describe('global options', () => {
+  it('-q and --config work after the subcommand too', async () => {
+    const dir = home();
+    const quiet = await runCli(dir, ['endpoint', 'add', 'f4', '--base-url', 'https://f4.example', '-q']);
+    expect(quiet.code, quiet.stderr).toBe(0);
+    expect(quiet.stdout).toBe('');
+    const other = home();
+    const list = await runCli(other, ['endpoint', 'list', '--config', join(dir, 'config.json')]);
+    expect(list.code, list.stderr).toBe(0);
+    expect(list.stdout).toContain('https://f4.example');
   });
 });

@@ -133,7 +133,8 @@ describe('breakers, keys and limits', () => {
     const sim = await h.sim({ name: 'keys', behavior: { requireKey: 'k-good' } });
     const { url, app } = await h.proxy({ version: 1, endpoints: [endpoint('keys', sim, { api_keys: ['k-bad', 'k-good'], auth_mode: 'x-api-key' })] });
     const first = await post(url);
-    expect(first.statusCode).toBe(401); // the only endpoint: its own error is relayed
+    expect(first.statusCode).toBe(200); // the rejected key is set aside and the pool's next key serves at once
+    expect(first.headers['x-qcc-attempts']).toBe('2');
     await first.body.dump();
     for (let i = 0; i < 5; i++) {
       const res = await post(url);
