@@ -5,7 +5,6 @@ import { formatPath, validateConfig } from '../config/load.js';
 import { migrate } from '../config/migrate.js';
 import { endpointSchema, type Config, type EndpointConfig } from '../config/schema.js';
 import { exportConfig, planImport, stripExportMarker } from '../config/transfer.js';
-import { baseUrlProblem } from '../config/url-rule.js';
 import type { EndpointPool } from '../endpoints/pool.js';
 import { ProxyError, sendProxyError } from '../errors.js';
 import type { HealthMonitor } from '../health/monitor.js';
@@ -76,14 +75,12 @@ export function maskEndpoint(e: EndpointConfig): Omit<EndpointView, 'runtime'> {
 function validEndpoint(candidate: unknown): EndpointConfig {
   const parsed = endpointSchema.safeParse(candidate);
   if (!parsed.success) throw new HttpError(400, parsed.error.issues.map((i) => `${formatPath(i.path)}: ${i.message}`).join('; '));
-  const problem = baseUrlProblem(parsed.data.base_url);
-  if (problem) throw new HttpError(400, `base_url: ${problem}`);
   return parsed.data;
 }
 
 /** Fields the dashboard may set; a key given as "" removes it, a key left out keeps what is there. */
 function applyPatch(e: EndpointConfig, patch: Record<string, unknown>): EndpointConfig {
-  const allowed = ['base_url', 'weight', 'priority', 'enabled', 'models', 'model_map', 'auth_mode', 'max_concurrency', 'protocol', 'proxy'];
+  const allowed = ['base_url', 'weight', 'priority', 'enabled', 'models', 'model_map', 'auth_mode', 'max_concurrency', 'protocol', 'proxy', 'allow_insecure_http'];
   const next: Record<string, unknown> = { ...e };
   for (const k of allowed) if (k in patch) next[k] = patch[k] === null || patch[k] === '' ? undefined : patch[k];
   // The form shows the proxy masked; saving it unchanged keeps the password.

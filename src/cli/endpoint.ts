@@ -27,6 +27,7 @@ interface SetOptions extends Omit<KeyOptions, 'apiKey'> {
   authMode?: string;
   maxConcurrency?: string;
   proxy?: string;
+  allowInsecureHttp?: boolean;
 }
 
 function parseModelMap(value: string): Record<string, string> {
@@ -48,6 +49,7 @@ interface AddOptions extends KeyOptions {
   disabled?: boolean;
   maxConcurrency?: string;
   proxy?: string;
+  allowInsecureHttp?: boolean;
 }
 
 /** Keys may come from a flag, an environment variable or stdin, so they need not sit in shell history. */
@@ -128,6 +130,7 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
     .option('--auth-mode <mode>', `${AUTH_MODES.join('|')}`, 'auto')
     .option('--max-concurrency <n>', 'at most this many requests at once')
     .option('--proxy <url|direct>', 'reach it through this proxy (http://, https://, socks5://, socks5h://; user:pass@ allowed) or "direct"; default: proxy.upstream_proxy, else HTTPS_PROXY/HTTP_PROXY/ALL_PROXY minus NO_PROXY')
+    .option('--allow-insecure-http', 'allow a plain http:// base URL to another machine (a LAN relay): keys go in clear text')
     .option('--disabled', 'add it switched off')
     .addHelpText(
       'after',
@@ -135,7 +138,6 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
         '  qcc endpoint add abroad --base-url https://api.anthropic.com --api-key-env KEY --proxy socks5h://127.0.0.1:1080',
     )
     .action((id: string, opts: AddOptions) => {
-      checkBaseUrl(opts.baseUrl);
       const keys = keysFrom(opts);
       const e = validated({
         id,
@@ -149,6 +151,7 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
         enabled: !opts.disabled,
         ...(opts.maxConcurrency !== undefined && { max_concurrency: numberOption('max-concurrency', opts.maxConcurrency) }),
         ...(opts.proxy !== undefined && { proxy: opts.proxy }),
+        ...(opts.allowInsecureHttp && { allow_insecure_http: true }),
       });
       updateConfig(paths().config, (c) => {
         if (c.endpoints.some((x) => x.id === id)) throw new CliError(`an endpoint "${id}" exists already; pick another id or \`qcc endpoint remove ${id}\``);
@@ -173,6 +176,7 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
     .option('--auth-mode <mode>', `${AUTH_MODES.join('|')}`)
     .option('--max-concurrency <n>', 'at most this many requests at once (0 for no limit)')
     .option('--proxy <url|direct|default>', 'reach it through this proxy, or "direct", or "default" (proxy.upstream_proxy, else the environment)')
+    .option('--allow-insecure-http', 'allow a plain http:// base URL to another machine (a LAN relay)')
     .addHelpText(
       'after',
       '\nExamples:\n  qcc endpoint set main --weight 3\n  qcc endpoint set relay --models claude-sonnet-5 --model-map claude-sonnet-5=vendor-sonnet\n' +
@@ -182,7 +186,6 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
       if (Object.values(opts).every((v) => v === undefined)) {
         throw new CliError(`nothing to change: give ${id} at least one option, e.g. \`qcc endpoint set ${id} --weight 2\` (see --help)`);
       }
-      if (opts.baseUrl !== undefined) checkBaseUrl(opts.baseUrl);
       const keys = opts.apiKey === false ? null : keysFrom({ ...opts, apiKey: typeof opts.apiKey === 'string' ? opts.apiKey : undefined });
       let changed: EndpointConfig | undefined;
       updateConfig(paths().config, (c) => {
@@ -202,6 +205,7 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
           ...(opts.models !== undefined && { models: opts.models.split(',').map((m) => m.trim()).filter(Boolean) }),
           ...(opts.modelMap !== undefined && { model_map: parseModelMap(opts.modelMap) }),
           ...(opts.authMode !== undefined && { auth_mode: opts.authMode }),
+          ...(opts.allowInsecureHttp && { allow_insecure_http: true }),
         };
         const max = opts.maxConcurrency === undefined ? current.max_concurrency : numberOption('max-concurrency', opts.maxConcurrency) || undefined;
         if (max !== undefined) next.max_concurrency = max;

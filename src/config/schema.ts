@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { isProxySpec, parseProxyUrl } from '../shared/proxy-url.js';
+import { baseUrlProblem } from './url-rule.js';
 
 /**
  * The only config type. The file format is QCC's, snake_case, version 1. Defaults live here so that a minimal
@@ -58,11 +59,17 @@ export const endpointSchema = z
      * (only matters without a key of its own). Off: such requests skip it.
      */
     oauth_passthrough: z.boolean().optional(),
+    /** Allow a plain `http://` base URL to a host that is not this machine (a LAN relay): keys go in clear text. */
+    allow_insecure_http: z.boolean().optional(),
   })
   .strict()
   .refine((e) => !(e.api_key !== undefined && e.api_keys !== undefined), {
     message: 'set either "api_key" or "api_keys", not both',
     path: ['api_keys'],
+  })
+  .superRefine((e, ctx) => {
+    const problem = baseUrlProblem(e.base_url, e.allow_insecure_http === true);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['base_url'], message: problem });
   });
 
 export const proxySchema = z

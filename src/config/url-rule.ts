@@ -2,9 +2,10 @@ import { isLoopbackHost } from '../shared/loopback.js';
 
 /**
  * A base URL qcc will send keys to: absolute http(s), and `https` for anything that leaves the machine, so keys
- * never cross a network in clear text. Returns the problem, or undefined when the URL is fine.
+ * never cross a network in clear text, unless the endpoint opts in (a LAN relay). The one rule, applied by the
+ * config schema, so the CLI, the dashboard and a hand-written file agree. Returns the problem, or undefined.
  */
-export function baseUrlProblem(url: string): string | undefined {
+export function baseUrlProblem(url: string, allowInsecureHttp = false): string | undefined {
   let u: URL;
   try {
     u = new URL(url);
@@ -12,8 +13,11 @@ export function baseUrlProblem(url: string): string | undefined {
     return `"${url}" is not a URL; write it in full, e.g. https://api.anthropic.com`;
   }
   if (u.protocol !== 'http:' && u.protocol !== 'https:') return `the base URL must be http(s), not ${u.protocol}`;
-  if (u.protocol === 'http:' && !isLoopbackHost(u.hostname)) {
-    return `the base URL must use https for a non-local host (${u.hostname}); plain http is allowed only for 127.0.0.1/localhost`;
+  if (u.protocol === 'http:' && !isLoopbackHost(u.hostname) && !allowInsecureHttp) {
+    return (
+      `plain http to ${u.hostname} would send keys in clear text: use https, or, for a relay on a network you trust, ` +
+      'set "allow_insecure_http": true on the endpoint (CLI: --allow-insecure-http)'
+    );
   }
   return undefined;
 }

@@ -195,7 +195,18 @@ describe('config files', () => {
     expect(saved.endpoints[1]!.api_keys).toEqual(['k-one-aaaa1111', 'k-two-bbbb2222']);
     const insecure = await runCli(dir, ['endpoint', 'add', 'plain', '--base-url', 'http://relay.example', '--api-key', 'k']);
     expect(insecure.code).toBe(1);
-    expect(insecure.stderr).toContain('must use https');
+    expect(insecure.stderr).toContain('base_url: plain http to relay.example would send keys in clear text');
+    expect(insecure.stderr).toContain('--allow-insecure-http');
+    // The same rule for a hand-written file: `config validate` agrees with the CLI (it used to pass).
+    const other = join(dir, 'lan.json');
+    writeFileSync(other, JSON.stringify({ version: 1, endpoints: [{ id: 'lan', base_url: 'http://192.168.1.10:3000' }] }));
+    const validate = await runCli(dir, ['config', 'validate', other]);
+    expect(validate.code).toBe(2);
+    expect(validate.stderr).toContain('endpoints[0].base_url: plain http to 192.168.1.10');
+    // With the opt-in, a LAN relay is accepted, by the CLI and in the file.
+    const lan = await runCli(dir, ['endpoint', 'add', 'lan', '--base-url', 'http://192.168.1.10:3000', '--allow-insecure-http']);
+    expect(lan.code, lan.stderr).toBe(0);
+    expect((JSON.parse(readFileSync(file, 'utf8')) as { endpoints: { id: string; allow_insecure_http?: boolean }[] }).endpoints.find((e) => e.id === 'lan')!.allow_insecure_http).toBe(true);
     const dup = await runCli(dir, ['endpoint', 'add', 'main', '--base-url', 'https://x.example']);
     expect(dup.code).toBe(1);
     expect(dup.stderr).toContain('exists already');

@@ -101,7 +101,7 @@ describe('the route, end to end', () => {
       version: 1,
       proxy: { port: 0 },
       // Reachable only through the proxy (the name resolves there alone), and a loopback one the variables never touch.
-      endpoints: [{ id: 'far', base_url: `http://${PROXY_ONLY_HOST}:${sim.port}` }, endpoint('near', sim)],
+      endpoints: [{ id: 'far', base_url: `http://${PROXY_ONLY_HOST}:${sim.port}`, allow_insecure_http: true }, endpoint('near', sim)],
     });
     const env = { ...CLEAN, HTTP_PROXY: tiny.url, NO_PROXY: 'localhost' };
     const before = tiny.tunnels();

@@ -65,7 +65,7 @@ describe('claude.ai subscription tokens stay with the Anthropic API', () => {
     const runtime = (cfg: Record<string, unknown>) => new EndpointRuntime(endpointSchema.parse({ id: 'e', ...cfg }));
     expect(takesOAuthClient(runtime({ base_url: 'https://api.anthropic.com' }))).toBe(true);
     expect(takesOAuthClient(runtime({ base_url: 'https://api.anthropic.com.evil.example' }))).toBe(false);
-    expect(takesOAuthClient(runtime({ base_url: 'http://api.anthropic.com' }))).toBe(false);
+    expect(takesOAuthClient(runtime({ base_url: 'http://api.anthropic.com', allow_insecure_http: true }))).toBe(false); // not over https
     expect(takesOAuthClient(runtime({ base_url: 'https://relay.example', api_key: 'k' }))).toBe(true);
     expect(takesOAuthClient(runtime({ base_url: 'https://relay.example', oauth_passthrough: true }))).toBe(true);
     expect(carriesOAuthToken(OAUTH, undefined, undefined)).toBe(true);

@@ -287,9 +287,9 @@ describe('through qcc: requests, health checks and failover take each endpoint\'
     const { app, client } = await qcc({
       proxy: { strategy: 'priority' },
       endpoints: [
-        { id: 'via-http', base_url: origin, proxy: plain.url, priority: 0, models: ['claude-haiku-4-5-20251001'] },
-        { id: 'via-socks', base_url: origin, proxy: socksAuthed.url, priority: 1, models: ['claude-haiku-4-5-20251001'] },
-        { id: 'openai-via-http', base_url: origin, proxy: plain.url, protocol: 'openai', api_key: 'sk-vendor', models: ['vendor-model'] },
+        { id: 'via-http', base_url: origin, allow_insecure_http: true, proxy: plain.url, priority: 0, models: ['claude-haiku-4-5-20251001'] },
+        { id: 'via-socks', base_url: origin, allow_insecure_http: true, proxy: socksAuthed.url, priority: 1, models: ['claude-haiku-4-5-20251001'] },
+        { id: 'openai-via-http', base_url: origin, allow_insecure_http: true, proxy: plain.url, protocol: 'openai', api_key: 'sk-vendor', models: ['vendor-model'] },
       ],
     });
 
@@ -320,8 +320,8 @@ describe('through qcc: requests, health checks and failover take each endpoint\'
     const { app, client, statsFile, log } = await qcc({
       proxy: { strategy: 'priority' },
       endpoints: [
-        { id: 'bad-creds', base_url: `http://${PROXY_ONLY_HOST}:${sim.port}`, proxy: authed.url.replace('s3cret', 'wrong-secret-77'), priority: 0 },
-        { id: 'dead-proxy', base_url: `http://${PROXY_ONLY_HOST}:${sim.port}`, proxy: `socks5h://carol:pw-dead-88@127.0.0.1:${deadPort}`, priority: 1 },
+        { id: 'bad-creds', base_url: `http://${PROXY_ONLY_HOST}:${sim.port}`, allow_insecure_http: true, proxy: authed.url.replace('s3cret', 'wrong-secret-77'), priority: 0 },
+        { id: 'dead-proxy', base_url: `http://${PROXY_ONLY_HOST}:${sim.port}`, allow_insecure_http: true, proxy: `socks5h://carol:pw-dead-88@127.0.0.1:${deadPort}`, priority: 1 },
         { id: 'direct', base_url: direct.url, priority: 2 },
       ],
     });
@@ -343,7 +343,7 @@ describe('through qcc: requests, health checks and failover take each endpoint\'
 
   it('the environment: HTTP_PROXY routes an endpoint with no setting; NO_PROXY and "direct" keep it off the proxy', async () => {
     const origin = `http://${PROXY_ONLY_HOST}:${sim.port}`;
-    const viaEnv = await qcc({ endpoints: [{ id: 'env', base_url: origin }] }, { env: { HTTP_PROXY: plain.url, NO_PROXY: 'localhost,.corp.example' } });
+    const viaEnv = await qcc({ endpoints: [{ id: 'env', base_url: origin, allow_insecure_http: true }] }, { env: { HTTP_PROXY: plain.url, NO_PROXY: 'localhost,.corp.example' } });
     const before = plain.tunnels();
     expect((await ask(viaEnv.client)).endpoint).toBe('env');
     expect(plain.tunnels() - before).toBe(1);
@@ -354,7 +354,7 @@ describe('through qcc: requests, health checks and failover take each endpoint\'
       [{ env: { HTTP_PROXY: plain.url, NO_PROXY: '.qcc-test.invalid' } }, {}, 'no_proxy'],
       [{ env: { HTTP_PROXY: plain.url } }, { proxy: { upstream_proxy: 'direct' } }, 'config'],
     ] as const) {
-      const { app, client } = await qcc({ ...config, endpoints: [{ id: 'env', base_url: origin }] }, deps);
+      const { app, client } = await qcc({ ...config, endpoints: [{ id: 'env', base_url: origin, allow_insecure_http: true }] }, deps);
       const seen = plain.tunnels();
       const err = await client.messages.create({ model: 'claude-haiku-4-5-20251001', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }).catch((e: unknown) => e as Error);
       expect(err).toBeInstanceOf(Anthropic.APIError);
@@ -366,7 +366,7 @@ describe('through qcc: requests, health checks and failover take each endpoint\'
 
   it('a config reload that changes the proxy takes the new route at once', async () => {
     const origin = `http://${PROXY_ONLY_HOST}:${sim.port}`;
-    const { app, client, config } = await qcc({ endpoints: [{ id: 'e', base_url: origin, proxy: plain.url }] });
+    const { app, client, config } = await qcc({ endpoints: [{ id: 'e', base_url: origin, allow_insecure_http: true, proxy: plain.url }] });
     expect((await ask(client)).endpoint).toBe('e');
     const beforeSocks = socks.tunnels();
     app.reload({ ...config, endpoints: [{ ...config.endpoints[0]!, proxy: socks.url }] });
