@@ -83,16 +83,11 @@ export async function runProxyForeground(paths: QccPaths, opts: RunOptions): Pro
   const logger = createLogger(parseLevel(opts.logLevel), { pretty: !opts.background });
   for (const change of loaded.migrated) logger.info({ file: paths.config }, change);
   let sims: Simulator[] = [];
-  if (config.endpoints.length === 0) {
-    if (!opts.demo) {
-      throw new CliError(
-        `no endpoints configured in ${paths.config}.\n` +
-          'Add one: qcc endpoint add main --base-url https://api.anthropic.com --api-key-env ANTHROPIC_API_KEY\n' +
-          'or try qcc with simulated endpoints: qcc proxy start --demo',
-      );
-    }
+  // With no endpoint the proxy still starts, so the dashboard can add the first one; until then /v1/* says how.
+  const noEndpoints = config.endpoints.length === 0 && !opts.demo;
+  if (config.endpoints.length === 0 && opts.demo) {
     ({ config, sims } = await startDemoEndpoints(config));
-  } else if (opts.demo) {
+  } else if (opts.demo && config.endpoints.length > 0) {
     logger.info('endpoints are configured, so --demo uses them instead of simulated ones');
   }
   const host = opts.host ?? config.proxy.host;
@@ -126,6 +121,11 @@ export async function runProxyForeground(paths: QccPaths, opts: RunOptions): Pro
     process.stderr.write(
       `listening on ${address.url}\n` +
         (sims.length > 0 ? 'serving through two simulated endpoints (demo mode)\n' : '') +
+        (noEndpoints
+          ? `no endpoints configured yet (${paths.config}): requests get a 503 until you add one, which applies at once:\n` +
+            '  qcc endpoint add main --base-url https://api.anthropic.com --api-key-env ANTHROPIC_API_KEY\n' +
+            '  or in the dashboard (qcc dashboard); or try simulated endpoints: qcc proxy start --demo\n'
+          : '') +
         `point Claude Code at it:\n  export ANTHROPIC_BASE_URL=${address.url}\n  export ANTHROPIC_AUTH_TOKEN=${config.proxy.access_keys.length > 0 ? '<one of proxy.access_keys>' : 'any-value-qcc-uses-its-own-keys'}\n`,
     );
   }

@@ -183,6 +183,15 @@ export function createProxyHandler(ctx: ProxyContext) {
     record.model = parsed.model;
     record.stream = parsed.stream;
 
+    if (ctx.pool.all().length === 0) {
+      return fail(
+        new ProxyError(
+          'noEndpoint',
+          'qcc has no endpoints yet: add one with `qcc endpoint add main --base-url https://api.anthropic.com --api-key-env ANTHROPIC_API_KEY` ' +
+            'or in the dashboard (`qcc dashboard` prints its address); it applies at once',
+        ),
+      );
+    }
     const now = ctx.now();
     ctx.budget.recordRequest(now);
     const next = ctx.pool.plan(parsed.model, sessionId);

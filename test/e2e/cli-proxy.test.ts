@@ -3,6 +3,7 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { cliTestEnv, runCli, spawnCli, writeConfig } from '../helpers/cli.js';
+import { rawRequest } from '../helpers/servers.js';
 
 const { h, homes } = cliTestEnv();
 
@@ -120,11 +121,24 @@ describe('qcc proxy start / status / stop', () => {
     expect(r.stderr).toContain('proxy.access_keys');
   });
 
-  it('explains how to add an endpoint when none is configured', async () => {
-    const r = await runCli(home(), ['proxy', 'start', '--foreground', '--port', '0']);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toContain('qcc endpoint add');
-    expect(r.stderr).toContain('--demo');
+  it('starts with no endpoint, says how to add one (and so does every request), and serves the first one added at once', async () => {
+    const dir = home();
+    const start = await runCli(dir, ['proxy', 'start', '--port', '0']);
+    expect(start.code, start.stderr).toBe(0);
+    const url = /listening on (\S+)/.exec(start.stdout + start.stderr)![1]!;
+    const ask = () => rawRequest(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'claude-haiku-4-5-20251001', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) });
+    const before = await ask();
+    expect(before.status).toBe(503);
+    expect(JSON.parse(before.body)).toMatchObject({ type: 'error', error: { type: 'overloaded_error' } });
+    expect(JSON.parse(before.body).error.message).toMatch(/no endpoints yet: add one with `qcc endpoint add main .*qcc dashboard/);
+    expect((await rawRequest(`${url}/dashboard/`, {})).status).toBe(200);
+    const sim = await h.sim();
+    expect((await runCli(dir, ['endpoint', 'add', 'first', '--base-url', sim.url])).code).toBe(0);
+    // The running proxy applies the config file's change: poll until the new endpoint serves.
+    const deadline = Date.now() + 5_000;
+    let status = 0;
+    while ((status = (await ask()).status) !== 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(status).toBe(200);
   });
 
   it('says clearly when the port is taken', async () => {
