@@ -98,7 +98,7 @@ async function startQcc(config) {
   writeFileSync(join(home, 'config.json'), JSON.stringify({ version: 1, ...config }));
   return spawnReady(
     process.execPath,
-    [...PROXY_NODE_FLAGS, join(ROOT, 'dist/cli/main.js'), 'proxy', 'start', '--foreground', '--port', '0', '--log-level', 'warn'],
+    [...PROXY_NODE_FLAGS, join(ROOT, 'dist/cli/main.js'), 'proxy', 'start', '--foreground', '--port', '0'],
     /listening on (http:\/\/[\d.]+:\d+)/,
     { env: { ...process.env, QCC_HOME: home, NO_COLOR: '1' } },
   );
@@ -426,7 +426,8 @@ Machine: ${cpuModel}, ${cpus().length} cores, ${(totalmem() / 2 ** 30).toFixed(0
 Everything on loopback: the simulator, qcc, ${nginxUrl ? 'nginx ' : ''}and a bare undici pass-through (the least a Node proxy can do,
 \`bench/bare-passthrough.mjs\`) are separate processes; the load generator is this script
 (undici). qcc runs as shipped: balancing over two endpoints (weighted round robin), stats recording to SQLite,
-health checks on, Prometheus metrics, JSON logs at \`warn\`. Proxy CPU is the time the scheduler ran the
+health checks on, Prometheus metrics, the log at its default level (\`info\`: no line per request, which the request
+log records; as \`npm start\` and \`qcc proxy start\` run it). Proxy CPU is the time the scheduler ran the
 process's threads (\`/proc/PID/task/*/schedstat\`, nanoseconds, user and kernel) over each round, divided by
 its requests; rounds visit the targets in rotation so that drift in the machine's load hits them alike. The same
 build measured in two processes differs by up to ~10 µs per request for as long as they run, so the "qcc" rows

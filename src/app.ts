@@ -145,8 +145,10 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   const observers: ProxyObserver[] = [metrics, ...(recorder ? [recorder] : []), ...(deps.observer ? [deps.observer] : [])];
   const observer: ProxyObserver = {
     requestFinished(r: RequestRecord) {
-      // Guarded: at a quieter level, not even the log object is built (this runs for every request).
-      if (logger.isLevelEnabled('info')) logger.info(
+      // One line per request at debug: the request log (SQLite) is the per-request record, and a line per request
+      // at the default level doubled the CPU a request cost as shipped (issue #20, item 14). Guarded: at a
+      // quieter level not even the log object is built (this runs for every request).
+      if (logger.isLevelEnabled('debug')) logger.debug(
         {
           request_id: r.requestId,
           model: r.model,

@@ -163,12 +163,13 @@ describe('hot reload', () => {
 describe('lifecycle and integration commands', () => {
   it('proxy logs shows readable lines; restart keeps the port', async () => {
     const dir = home();
-    const start = await runCli(dir, ['proxy', 'start', '--demo', '--port', '0']);
+    // Per-request lines are debug (the request log is the record of requests); asked for here, to read them.
+    const start = await runCli(dir, ['proxy', 'start', '--demo', '--port', '0', '--log-level', 'debug']);
     const url = /listening on (\S+)/.exec(start.stdout)![1]!;
     await (await request(`${url}/v1/messages`, { method: 'POST', body: '{"model":"m","max_tokens":1,"messages":[]}' })).body.dump();
     await sleep(100);
     const logs = await runCli(dir, ['proxy', 'logs', '-n', '5']);
-    expect(logs.stdout).toMatch(/INFO\s+request\s+request_id=req_qcc_/);
+    expect(logs.stdout).toMatch(/DEBUG\s+request\s+request_id=req_qcc_/);
     const json = await runCli(dir, ['proxy', 'logs', '-n', '1', '--json']);
     expect(() => JSON.parse(json.stdout)).not.toThrow();
     const restart = await runCli(dir, ['proxy', 'restart', '--demo']);

@@ -14,7 +14,8 @@ const BODY = JSON.stringify({ model: 'claude-haiku-4-5-20251001', max_tokens: 8,
 async function startProxy(config: unknown): Promise<{ home: string; url: string; pid: number }> {
   const home = homes.make();
   writeConfig(home, config);
-  const r = await runCli(home, ['proxy', 'start', '--port', '0']);
+  // At debug, so that the log has a line per request for the secrets checks below to look through.
+  const r = await runCli(home, ['proxy', 'start', '--port', '0', '--log-level', 'debug']);
   expect(r.code, r.stderr).toBe(0);
   const record = JSON.parse(readFileSync(join(home, 'proxy.json'), 'utf8')) as { url: string; pid: number };
   return { home, ...record };
