@@ -220,6 +220,13 @@ const table = (counts) =>
     .sort((a, b) => b[1] - a[1])
     .map(([k, v]) => `| ${k} | ${v} |`)
     .join('\n');
+/** qcc before and after one side's cases: alive, memory, open descriptors, and whether it still serves. */
+const health = (before, after, alive, serves) => `| | before | after |
+|---|---|---|
+| qcc alive | yes | ${alive ? 'yes' : '**no: it crashed**'} |
+| RSS | ${mb(before.rss)} MB | ${mb(after.rss)} MB |
+| open file descriptors (sockets and the rest) | ${before.fds} | ${after.fds} |
+| a normal streaming request afterwards | | ${serves ? 'answered 200' : '**failed**'} |`;
 /** The unusual cases, each with its bytes (escaped, cut at 300 characters). */
 const cases = (list, bytesOf) =>
   list.length === 0
@@ -245,12 +252,7 @@ replaced, deleted or inserted, or a framing-significant string put in), and clos
 ${table(upstream.counts)}
 ${cases(upstream.unusual, (i) => responses[i])}
 
-| | before | after |
-|---|---|---|
-| qcc alive | yes | ${alive1 ? 'yes' : '**no: it crashed**'} |
-| RSS | ${mb(before1.rss)} MB | ${mb(after1.rss)} MB |
-| open file descriptors (sockets and the rest) | ${before1.fds} | ${after1.fds} |
-| a normal streaming request afterwards | | ${stillServes1 ? 'answered 200' : '**failed**'} |
+${health(before1, after1, alive1, stillServes1)}
 
 RSS rises once, as V8 sizes its heap for the burst, and not with the number of cases: measured with
 \`SIDES=endpoints\`, +56 MB after 10,000 cases and +63 MB after 30,000 (2026-12-05); open descriptors return to
@@ -272,12 +274,7 @@ and half-close 50 ms later. "Answered 5xx" here is a request whose mutated model
 ${table(clients.counts)}
 ${cases(clients.unusual, (i) => requests[i])}
 
-| | before | after |
-|---|---|---|
-| qcc alive | yes | ${alive2 ? 'yes' : '**no: it crashed**'} |
-| RSS | ${mb(before2.rss)} MB | ${mb(after2.rss)} MB |
-| open file descriptors | ${before2.fds} | ${after2.fds} |
-| a normal streaming request afterwards | | ${stillServes2 ? 'answered 200' : '**failed**'} |
+${health(before2, after2, alive2, stillServes2)}
 
 ${clientSeconds.toFixed(1)} s for ${CASES} cases. "Closed without an answer" is a head that never completed before
 the client's half-close (nothing to answer, as Node's server does too).

@@ -1,5 +1,5 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { connect as connectTcp, createServer as createNetServer } from 'node:net';
+import { connect as connectTcp } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { isProxySpec, parseProxyUrl } from '../../src/shared/proxy-url.js';
 import { UpstreamClient, type Route, type UpstreamError } from '../../src/upstream/client.js';
 import { requestResponse } from '../../src/upstream/request.js';
 import { startSimulator, type Simulator } from '../../src/sim/simulator.js';
-import { PROXY_ONLY_HOST, startMicrosocks, startTinyproxy, type OutboundProxy } from '../helpers/outbound-proxies.js';
+import { freePort, PROXY_ONLY_HOST, startMicrosocks, startTinyproxy, type OutboundProxy } from '../helpers/outbound-proxies.js';
 import { eventually, Harness } from '../helpers/servers.js';
 
 /**
@@ -134,10 +134,7 @@ describe('through an HTTP proxy (CONNECT, tinyproxy)', () => {
   });
 
   it('a proxy that cannot be reached, or will not open the tunnel, is named with the cause', async () => {
-    const dead = createNetServer();
-    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
-    const port = (dead.address() as { port: number }).port;
-    await new Promise<void>((r) => dead.close(() => r()));
+    const port = await freePort();
     const err = await failure(post(newClient(), `http://${PROXY_ONLY_HOST}:${sim.port}`, route(`http://u:pw@127.0.0.1:${port}`)));
     expect(err.code).toBe('QCC_PROXY_UNREACHABLE');
     expect(err.message).toBe(`could not reach proxy http://u:***@127.0.0.1:${port}: connection refused (ECONNREFUSED)`);
@@ -188,10 +185,7 @@ describe('through a SOCKS5 proxy (microsocks)', () => {
 
   it('a reply code from the proxy is named', async () => {
     // The port is closed: microsocks answers "connection refused" (reply 5).
-    const dead = createNetServer();
-    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', r));
-    const port = (dead.address() as { port: number }).port;
-    await new Promise<void>((r) => dead.close(() => r()));
+    const port = await freePort();
     const err = await failure(post(newClient(), `http://${PROXY_ONLY_HOST}:${port}`, route(socks.url)));
     expect(err.code).toBe('QCC_PROXY_REFUSED');
     expect(err.message).toContain(`could not open ${PROXY_ONLY_HOST}:${port}: reply 5, connection refused`);
@@ -312,10 +306,7 @@ describe('through qcc: requests, health checks and failover take each endpoint\'
   });
 
   it('a proxy that rejects its credentials, or is dead, fails over to the next endpoint, never to the client', async () => {
-    const deadServer = createNetServer();
-    await new Promise<void>((r) => deadServer.listen(0, '127.0.0.1', r));
-    const deadPort = (deadServer.address() as { port: number }).port;
-    await new Promise<void>((r) => deadServer.close(() => r()));
+    const deadPort = await freePort();
     const direct = await harness.sim({ name: 'direct' });
     const { app, client, statsFile, log } = await qcc({
       proxy: { strategy: 'priority' },
