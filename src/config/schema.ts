@@ -72,6 +72,25 @@ export const endpointSchema = z
     if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['base_url'], message: problem });
   });
 
+/**
+ * Hedged first tokens (see proxy/race.ts): a streaming request with no first content after a delay is also sent to
+ * another endpoint; the first to produce content answers and the other is abandoned.
+ */
+export const hedgeSchema = z
+  .object({
+    enabled: z.boolean().default(true),
+    /** "auto": the endpoint's measured p95 time to first content for the model, within min_ms..max_ms. */
+    after_ms: z.union([z.literal('auto'), z.number().int().positive()]).default('auto'),
+    /** Hedges allowed, as a share of the requests of the last minute (plus three a minute always allowed). */
+    max_ratio: z.number().min(0).max(1).default(0.05),
+    min_ms: z.number().int().positive().default(2_000),
+    max_ms: z.number().int().positive().default(15_000),
+    /** Also hedge non-streaming requests (a loser may have generated a whole answer by the time it is abandoned). */
+    non_streaming: z.boolean().default(false),
+  })
+  .strict()
+  .refine((h) => h.min_ms <= h.max_ms, { message: 'min_ms must not exceed max_ms', path: ['min_ms'] });
+
 export const proxySchema = z
   .object({
     host: z.string().min(1).default('127.0.0.1'),
@@ -94,6 +113,7 @@ export const proxySchema = z
     drain_timeout_ms: z.number().int().nonnegative().default(10_000),
     /** Outbound proxy for endpoints that set none (loopback ones excepted): a URL or "direct" (ignore the environment). */
     upstream_proxy: proxySetting.optional(),
+    hedge: hedgeSchema.default(() => hedgeSchema.parse({})),
   })
   .strict();
 
@@ -154,6 +174,7 @@ export type EndpointConfig = z.infer<typeof endpointSchema>;
 export type ProxySettings = z.infer<typeof proxySchema>;
 export type StatsSettings = z.infer<typeof statsSchema>;
 export type HealthSettings = z.infer<typeof healthSchema>;
+export type HedgeSettings = z.infer<typeof hedgeSchema>;
 export type AuthMode = (typeof AUTH_MODES)[number];
 export type StrategyName = (typeof STRATEGIES)[number];
 

@@ -5,6 +5,7 @@ import { Breaker, type BreakerTransition } from './breaker.js';
 import { endpointRoute, type EndpointRoute, type ProxyEnvironment } from './route.js';
 import { KeyPool } from './key-pool.js';
 import { ewma, SUCCESS_ALPHA, TTFB_ALPHA, weightFactor } from './weight.js';
+import { LatencyByModel } from './first-content.js';
 
 import type { EndpointState } from '../shared/api-types.js';
 
@@ -18,6 +19,9 @@ export interface Routing {
 
 /** No default proxy and no proxy variables: every endpoint is reached directly unless it names a proxy itself. */
 export const NO_ROUTING: Routing = { defaultProxy: undefined, env: {} };
+
+/** Hedges lost in a row for want of a first token before the endpoint is cooled down. */
+export const STALLS_TO_COOL = 3;
 
 /** Runtime state of one endpoint. It never lives in the config object; a config reload keeps it by id. */
 export class EndpointRuntime {
@@ -38,6 +42,12 @@ export class EndpointRuntime {
   /** In the failure queue, waiting for a recovery check. */
   queued = false;
   lastError: string | undefined;
+  /** Time to first content by model: the adaptive hedge delay reads it. */
+  readonly firstContent = new LatencyByModel();
+  /** Hedges this endpoint lost for being slow, in a row (a success resets it). */
+  consecutiveStalls = 0;
+  /** Hedges lost for being slow, ever (for status and metrics). */
+  stalls = 0;
   private keysSignature: string;
 
   constructor(config: EndpointConfig, routing: Routing = NO_ROUTING, onTransition?: (id: string, t: BreakerTransition) => void) {
@@ -114,6 +124,7 @@ export class EndpointRuntime {
   }
 
   recordSuccess(ttfbMs: number, keyIndex: number | undefined): void {
+    this.consecutiveStalls = 0;
     this.successEwma = ewma(this.successEwma, 1, SUCCESS_ALPHA);
     this.ttfbEwmaMs = ewma(this.ttfbEwmaMs, ttfbMs, TTFB_ALPHA);
     if (keyIndex !== undefined) this.keys.clear(keyIndex);
@@ -136,6 +147,25 @@ export class EndpointRuntime {
     }
     this.successEwma = ewma(this.successEwma, 0, SUCCESS_ALPHA);
     this.breaker.recordFailure(penalty, now);
+  }
+
+  /**
+   * A hedge overtook this endpoint: it had waited `waitedMs` without a first token. That wait is a lower bound of
+   * its latency and goes into the measured latency (so `fastest` and dynamic weights move away); it is not a
+   * failure. STALLS_TO_COOL in a row are: the breaker opens, as for any run of failures.
+   */
+  recordStall(waitedMs: number, now: number): void {
+    this.stalls++;
+    this.consecutiveStalls++;
+    this.ttfbEwmaMs = ewma(this.ttfbEwmaMs, waitedMs, TTFB_ALPHA);
+    this.breaker.release();
+    if (this.consecutiveStalls >= STALLS_TO_COOL) {
+      this.consecutiveStalls = 0;
+      this.failures++;
+      this.successEwma = ewma(this.successEwma, 0, SUCCESS_ALPHA);
+      if (this.breaker.state === 'closed') this.breaker.open('stall', now);
+      else this.breaker.recordFailure('stall', now);
+    }
   }
 
   /** A recovery or health check passed: close the breaker and ramp traffic back up slowly. */

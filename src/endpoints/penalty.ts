@@ -7,4 +7,5 @@ export type Penalty =
   | 'server' // 5xx
   | 'connect' // never reached
   | 'timeout' // no first byte in time
-  | 'broken-stream'; // reset, or a 200 stream that broke before its first event
+  | 'broken-stream' // reset, or a 200 stream that broke before its first event
+  | 'stall'; // lost hedge after hedge for want of a first token (see EndpointRuntime.recordStall)

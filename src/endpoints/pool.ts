@@ -4,6 +4,7 @@ import type { BreakerTransition } from './breaker.js';
 import { EndpointRuntime, type Routing } from './endpoint.js';
 import type { ProxyEnvironment } from './route.js';
 import { SessionAffinity } from './affinity.js';
+import { LatencyByModel } from './first-content.js';
 
 export interface PoolDeps {
   now: () => number;
@@ -38,6 +39,8 @@ export class EndpointPool {
    */
   private readonly candidates = new Map<string | undefined, readonly EndpointRuntime[]>();
   readonly affinity = new SessionAffinity();
+  /** Time to first content by model across endpoints: the hedge delay for an endpoint not yet measured. */
+  readonly firstContent = new LatencyByModel();
 
   constructor(
     config: Config,
@@ -96,35 +99,52 @@ export class EndpointPool {
    */
   plan(model: string | undefined, sessionId: string | undefined): () => PlannedAttempt | undefined {
     const tried = new Set<string>();
+    let picks = 0;
+    // The session's last stream broke on this endpoint: its next request goes elsewhere while anything else can serve.
+    let avoided = sessionId === undefined ? undefined : this.affinity.takeAvoided(sessionId, this.deps.now());
+    if (avoided !== undefined) tried.add(avoided);
     return () => {
       const now = this.deps.now();
-      if (tried.size === 0 && sessionId !== undefined && this.sessionAffinity) {
+      if (picks === 0 && avoided === undefined && sessionId !== undefined && this.sessionAffinity) {
         const sticky = this.runtimes.get(this.affinity.get(sessionId) ?? '');
         if (sticky && sticky.servesModel(model) && sticky.usable(now)) {
           tried.add(sticky.id);
+          picks++;
           return { endpoint: sticky, failOpen: false };
         }
       }
       const candidates = this.candidatesFor(model);
-      const eligible = tried.size === 0 ? candidates : candidates.filter((e) => !tried.has(e.id));
-      if (eligible.length === 0) return undefined;
+      let eligible = tried.size === 0 ? candidates : candidates.filter((e) => !tried.has(e.id));
       const best = this.bestTtfb();
-      const views: EndpointView[] = eligible.map((e) => ({
-        id: e.id,
-        weight: e.effectiveWeight(now, best),
-        inflight: e.inflight,
-        ttfbMs: e.ttfbEwmaMs,
-        priority: e.config.priority,
-        available: e.usable(now),
-      }));
-      const picked = this.strategy.pick(views);
+      const pick = (): EndpointRuntime | undefined => {
+        if (eligible.length === 0) return undefined;
+        const views: EndpointView[] = eligible.map((e) => ({
+          id: e.id,
+          weight: e.effectiveWeight(now, best),
+          inflight: e.inflight,
+          ttfbMs: e.ttfbEwmaMs,
+          priority: e.config.priority,
+          available: e.usable(now),
+        }));
+        const picked = this.strategy.pick(views);
+        return picked ? this.runtimes.get(picked.id) : undefined;
+      };
+      let picked = pick();
+      if (!picked && avoided !== undefined) {
+        // Nothing else can serve: the avoided endpoint is better than no answer.
+        tried.delete(avoided);
+        avoided = undefined;
+        eligible = candidates.filter((e) => !tried.has(e.id));
+        picked = pick();
+      }
       if (picked) {
         tried.add(picked.id);
-        return { endpoint: this.runtimes.get(picked.id)!, failOpen: false };
+        picks++;
+        return { endpoint: picked, failOpen: false };
       }
       // Everything is open or cooling: fail open on the endpoint that recovers soonest rather than refuse.
       // Only as a first attempt, so an outage never multiplies traffic; full endpoints are never queued behind.
-      if (tried.size > 0) return undefined;
+      if (picks > 0) return undefined;
       let soonest: EndpointRuntime | undefined;
       for (const e of eligible) {
         if (e.atCapacity()) continue;
@@ -132,6 +152,7 @@ export class EndpointPool {
       }
       if (!soonest) return undefined;
       tried.add(soonest.id);
+      picks++;
       return { endpoint: soonest, failOpen: true };
     };
   }

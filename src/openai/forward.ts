@@ -8,6 +8,7 @@ import type { HeaderMap } from '../proxy/headers.js';
 import type { Usage } from '../proxy/sse.js';
 import { toAnthropicError, toAnthropicMessage, type ReasoningPolicy } from './response.js';
 import { StreamTranslator } from './stream.js';
+import type { AttemptSeat } from '../proxy/seat.js';
 
 /**
  * One attempt against an OpenAI-protocol endpoint: the request is already translated; the response is
@@ -31,7 +32,14 @@ export interface OpenAIAttemptRequest {
   res: ClientResponse;
   /** The proxy's own response headers (request id, endpoint, attempt number). */
   ownHeaders: () => HeaderMap;
+  /** Shared with a hedge of the same request (proxy/seat.ts). */
+  seat?: AttemptSeat | undefined;
 }
+
+/** Translated output that carries the answer itself: until it appears, the stream is held (as in proxy/forward.ts). */
+const CONTENT_EVENT = /^event: (content_block_delta|message_delta|message_stop)$/m;
+/** Translated events held before the first content; beyond this the stream is let through. */
+const MAX_HOLD_CHARS = 256 * 1024;
 
 const MAX_JSON_BYTES = 32 * 1024 * 1024;
 
@@ -49,6 +57,9 @@ export function forwardOpenAIAttempt(req: OpenAIAttemptRequest): Promise<Attempt
     let body: Buffer[] = [];
     let bodyBytes = 0;
     let clientGone = false;
+    let firstContentMs = 0;
+    /** Translated events not yet sent: everything before the first content. */
+    let held = '';
     const translator = new StreamTranslator(req.requestModel, req.policy);
     const decoder = new TextDecoder();
     let pending = '';
@@ -67,6 +78,17 @@ export function forwardOpenAIAttempt(req: OpenAIAttemptRequest): Promise<Attempt
       finish({ kind: 'client-abort', ttfbMs });
     }
     res.on('close', onClientClose);
+    req.seat?.bind(() => {
+      if (mode === 'done' || committed) return;
+      finish({ kind: 'cancelled', ...(ttfbMs > 0 && { ttfbMs }), usage: translator.usage });
+      controller?.abort(new Error('another attempt answered first'));
+    });
+    /** Take the client before the first byte; false when a hedge of this request already has it (then cancelled). */
+    const claim = (): boolean => {
+      if (req.seat !== undefined && !req.seat.claim()) return false;
+      firstContentMs = performance.now() - started;
+      return true;
+    };
 
     const headersFor = (contentType: string, length?: number): HeaderMap => {
       const h = req.ownHeaders();
@@ -83,14 +105,17 @@ export function forwardOpenAIAttempt(req: OpenAIAttemptRequest): Promise<Attempt
         res.once('drain', () => c.resume());
       }
     };
-    const commitStream = () => {
+    const commitStream = (): boolean => {
+      if (!claim()) return false;
       res.writeHead(200, { ...headersFor('text/event-stream; charset=utf-8'), 'cache-control': 'no-cache' });
       committed = true;
+      return true;
     };
     const committedResult = (end: StreamEnd, usage: Usage | undefined, message?: string): AttemptResult => ({
       kind: 'committed',
       status: 200,
       ttfbMs,
+      firstContentMs,
       end,
       usage,
       ...(message !== undefined && { message }),
@@ -118,14 +143,20 @@ export function forwardOpenAIAttempt(req: OpenAIAttemptRequest): Promise<Attempt
         if (mode !== 'stream') return;
         parser.feed(decoder.decode(chunk, { stream: true }));
         if (pending === '') return;
-        const out = pending;
+        let out = pending;
         pending = '';
         if (!committed && translator.hasEnded) {
-          // The stream opened with an error: nothing was sent, so another endpoint can still answer.
+          // The stream failed before any content: nothing was sent, so another endpoint can still answer.
           c.abort(new Error('stream opened with an error'));
-          return finish({ kind: 'failed', failure: 'error-event', message: 'OpenAI stream opened with an error', ttfbMs, held: { status: 200, headers: { 'content-type': 'text/event-stream' }, body: Buffer.from(out) } });
+          return finish({ kind: 'failed', failure: 'error-event', message: 'OpenAI stream opened with an error', ttfbMs, held: { status: 200, headers: { 'content-type': 'text/event-stream' }, body: Buffer.from(held + out) } });
         }
-        if (!committed) commitStream();
+        if (!committed) {
+          held += out;
+          if (!CONTENT_EVENT.test(out) && held.length <= MAX_HOLD_CHARS) return;
+          if (!commitStream()) return;
+          out = held;
+          held = '';
+        }
         write(out);
         if (translator.hasEnded) {
           c.abort(new Error('upstream reported an error mid-stream'));
@@ -148,20 +179,22 @@ export function forwardOpenAIAttempt(req: OpenAIAttemptRequest): Promise<Attempt
             return finish({ kind: 'failed', failure: 'upstream', message: 'OpenAI endpoint answered with a body that is not JSON', ttfbMs });
           }
           const text = JSON.stringify(message);
+          if (!claim()) return;
           res.writeHead(200, headersFor('application/json', Buffer.byteLength(text)));
           res.end(text);
           return finish(committedResult('complete', message.usage as Usage));
         }
         if (mode !== 'stream') return;
         parser.feed(decoder.decode());
-        const rest = pending;
+        const rest = held + pending;
+        held = '';
         pending = '';
         if (!translator.complete) {
           if (!committed) return finish({ kind: 'failed', failure: 'empty-stream', message: 'OpenAI stream closed before it finished', ttfbMs });
           res.end(rest + anthropicErrorEvent('api_error', 'upstream stream ended before the response finished'));
           return finish(committedResult('truncated', translator.usage, 'OpenAI stream ended without finish_reason or [DONE]'));
         }
-        if (!committed) commitStream();
+        if (!committed && !commitStream()) return;
         res.end(rest + translator.finish());
         finish(committedResult('complete', translator.usage));
       },

@@ -8,6 +8,7 @@ import { toOpenAIRequest } from '../openai/request.js';
 import { forwardAttempt, type AttemptResult } from './forward.js';
 import { headerValue, upstreamRequestHeaders, upstreamRequestLines, type HeaderMap } from './headers.js';
 import { upstreamPath } from '../endpoints/upstream-url.js';
+import type { AttemptSeat } from './seat.js';
 
 /** What the handler knows about the client request, read once and shared by every attempt. */
 export interface ParsedRequest {
@@ -37,6 +38,8 @@ export interface AttemptInput {
   idleTimeoutMs: number;
   /** The proxy's own response headers (request id, endpoint, attempt number). */
   ownHeaders: () => HeaderMap;
+  /** Shared with a hedge of the same request: whoever claims it first answers (seat.ts). */
+  seat?: AttemptSeat | undefined;
 }
 
 /** The body for an Anthropic endpoint: the client's bytes, re-serialised only when the endpoint maps the model. */
@@ -95,6 +98,7 @@ function openAIAttempt(a: AttemptInput): Promise<AttemptResult> {
     idleTimeoutMs: a.idleTimeoutMs,
     res: a.res,
     ownHeaders: a.ownHeaders,
+    seat: a.seat,
   });
 }
 
@@ -128,6 +132,7 @@ function anthropicAttempt(a: AttemptInput): Promise<AttemptResult> {
     res: a.res,
     ownHeaders: a.ownHeaders,
     expectStream: a.parsed.stream,
+    seat: a.seat,
   });
 }
 

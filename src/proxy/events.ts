@@ -18,6 +18,31 @@ export interface AttemptRecord {
   message?: string;
   penalty?: Penalty | null;
   failOpen?: boolean;
+  /** Started as a hedge of the attempt before it (no first content in time), not after a failure. */
+  hedge?: boolean;
+  /** Stopped because the other attempt of the race answered first; not a failure of its endpoint. */
+  lost?: boolean;
+}
+
+/** How a hedged request's race ended. */
+export type HedgeOutcome =
+  | 'won' // the hedge answered first
+  | 'lost' // the attempt it hedged answered first
+  | 'none'; // neither answered (both failed, or the client left)
+
+export interface HedgeRecord {
+  outcome: HedgeOutcome;
+  /** How long the request waited for first content before the hedge was sent. */
+  afterMs: number;
+  /**
+   * For a hedge that won: how much longer the abandoned attempt had already waited than the winner needed for its
+   * first content. The abandoned attempt had produced nothing by then, so waiting on it would have cost at least
+   * this much more than the winner took.
+   */
+  savedMs?: number;
+  /** Input tokens the abandoned attempt may have cost: as its endpoint reported them, else the request's estimate. */
+  loserTokens: number;
+  loserTokensEstimated: boolean;
 }
 
 export interface RequestRecord {
@@ -38,6 +63,10 @@ export interface RequestRecord {
   usage: Usage | undefined;
   /** How a committed response ended. */
   end: StreamEnd | undefined;
+  /** From arrival to the first content the client received (first delta; whole answer when not streaming). */
+  firstContentMs?: number | undefined;
+  /** Set when a hedge was sent. */
+  hedge?: HedgeRecord | undefined;
   /** The proxy's own error code, when it answered itself. */
   errorCode: string | undefined;
   /** Something worth a warning that did not change the answer (usage that could not be read, and why). */

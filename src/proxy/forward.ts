@@ -7,21 +7,23 @@ import { messageToSse } from './json-to-sse.js';
 import { contentCoding, decodeBody, DecodeError, MAX_DECODED_BYTES } from './decode.js';
 import { clientResponseHeaders, forwardHead, type HeaderMap } from './headers.js';
 import { ResponseHeaders } from '../upstream/response-headers.js';
+import type { AttemptSeat } from './seat.js';
 
 /**
  * One attempt against one endpoint, through the upstream client's `dispatch` (callbacks, no stream objects,
  * no promise per chunk; see upstream/client.ts). Nothing reaches the client until the attempt is known to be good:
- * an error status is buffered and handed back; an SSE response is held until its first complete event, so a
- * stream that dies or opens with `event: error` can still fail over. After that, bytes pass straight through
- * with backpressure, and a failure can only be reported in-band.
+ * an error status is buffered and handed back; an SSE response is held until its first content event
+ * (`content_block_delta`, `message_delta` or `message_stop`: before it the client has nothing to show), so a
+ * stream that dies, stalls or sends `event: error` after `message_start` can still fail over or be overtaken by a
+ * hedge. After that, bytes pass straight through with backpressure, and a failure can only be reported in-band.
  */
 
 export type FailureKind =
   | 'connect' // refused, unreachable, DNS, TLS: the request was never written
   | 'first-byte-timeout'
   | 'reset' // the connection broke after the request was written, before the response started
-  | 'empty-stream' // a 200 stream that closed before its first event
-  | 'error-event' // a 200 stream whose first event is `event: error`
+  | 'empty-stream' // a 200 stream that closed or broke before its first content
+  | 'error-event' // a 200 stream that sent `event: error` before its first content
   | 'upstream'; // anything else the client reports
 
 export type StreamEnd = 'complete' | 'truncated' | 'upstream-error' | 'client-abort';
@@ -37,10 +39,14 @@ export type AttemptResult =
   | { kind: 'error-response'; ttfbMs: number; response: HeldResponse }
   | { kind: 'failed'; failure: FailureKind; message: string; ttfbMs?: number; held?: HeldResponse }
   | { kind: 'client-abort'; ttfbMs?: number }
+  /** Another attempt of the same request answered first (a hedge race): stopped, not a failure. */
+  | { kind: 'cancelled'; ttfbMs?: number; usage?: Usage | undefined }
   | {
       kind: 'committed';
       status: number;
       ttfbMs: number;
+      /** From the attempt's start to its first content (for a non-streaming answer: to the whole answer). */
+      firstContentMs: number;
       end: StreamEnd;
       usage?: Usage | undefined;
       message?: string;
@@ -67,9 +73,16 @@ export interface AttemptRequest {
   expectStream?: boolean;
   /** Monotonic clock in milliseconds (performance.now by default), for time to first byte. */
   now?: () => number;
+  /** Shared with a hedge of the same request: the attempt claims the client before its first byte (seat.ts). */
+  seat?: AttemptSeat | undefined;
 }
 
 const MAX_HELD_ERROR_BYTES = 1024 * 1024;
+/**
+ * What a stream may send before its first content and still be held: `message_start`, `content_block_start` and
+ * pings are a few hundred bytes. A stream that sends more is committed (and loses its failover window) instead.
+ */
+export const MAX_SSE_HOLD = 256 * 1024;
 const MAX_USAGE_SIDE_COPY = 4 * 1024 * 1024;
 
 export function failureOf(err: Error): FailureKind {
@@ -134,6 +147,7 @@ class Attempt implements ExchangeHandler {
   private usageCopy: Buffer[] | undefined;
   private usageBytes = 0;
   private clientGone = false;
+  private firstContentMs = 0;
 
   constructor(private readonly req: AttemptRequest) {
     this.now = req.now ?? performanceNow;
@@ -143,6 +157,7 @@ class Attempt implements ExchangeHandler {
       this.resolve = resolve;
     });
     this.res.on('close', this.onClientClose);
+    req.seat?.bind(() => this.cancel());
     req.dispatcher.dispatch(
       {
         origin: req.origin,
@@ -177,10 +192,35 @@ class Attempt implements ExchangeHandler {
     this.finish({ kind: 'client-abort', ...(this.ttfbMs !== undefined && { ttfbMs: this.ttfbMs }) });
   };
 
-  private commit(): void {
+  /** Another attempt answered first: stop without a byte to the client, closing the upstream connection. */
+  private cancel(): void {
+    if (this.mode === 'done' || this.mode === 'committed') return;
+    this.held = [];
+    // Settled first: the abort may report an error synchronously, which must not read as this attempt's failure.
+    this.finish({ kind: 'cancelled', ...(this.ttfbMs !== undefined && { ttfbMs: this.ttfbMs }), usage: this.scanner?.usage });
+    this.controller?.abort(new Error('another attempt answered first'));
+  }
+
+  /**
+   * About to write the first byte: take the client, unless a hedge of this request already has it (then this
+   * attempt has been cancelled, and says so).
+   */
+  private claim(): boolean {
+    if (this.req.seat !== undefined && !this.req.seat.claim()) {
+      this.cancel();
+      return false;
+    }
+    this.firstContentMs = this.now() - this.started;
+    return true;
+  }
+
+  /** Claim the client and send the head; false when another attempt has it. */
+  private commit(): boolean {
+    if (!this.claim()) return false;
     // A stream goes out chunked whatever the upstream's framing: qcc may have to end it with its own error event.
     forwardHead(this.res, this.status, this.upstreamHeaders, this.req.ownHeaders(), this.scanner !== undefined);
     this.mode = 'committed';
+    return true;
   }
 
   private write(chunk: Buffer): void {
@@ -195,7 +235,7 @@ class Attempt implements ExchangeHandler {
     // After the first byte there is no replay: tell the client in the protocol's own words and stop.
     if (this.scanner) this.res.end(anthropicErrorEvent('api_error', message));
     else this.res.destroy();
-    this.finish({ kind: 'committed', status: this.status, ttfbMs: this.ttfbMs ?? 0, end, message, usage: this.scanner?.usage });
+    this.finish({ kind: 'committed', status: this.status, ttfbMs: this.ttfbMs ?? 0, firstContentMs: this.firstContentMs, end, message, usage: this.scanner?.usage });
   }
 
   /**
@@ -216,7 +256,8 @@ class Attempt implements ExchangeHandler {
   }
 
   private sendReplay(raw: Buffer, decoded: Buffer | undefined): void {
-    if (this.mode === 'done') return; // the client left while it was being decoded
+    if (this.mode === 'done') return; // the client left (or a hedge answered) while it was being decoded
+    if (!this.claim()) return;
     let events: string | undefined;
     try {
       events = decoded === undefined ? undefined : messageToSse(decoded);
@@ -225,7 +266,8 @@ class Attempt implements ExchangeHandler {
     }
     const usage = decoded === undefined ? undefined : jsonUsage(decoded);
     if (events === undefined) {
-      this.commit();
+      forwardHead(this.res, this.status, this.upstreamHeaders, this.req.ownHeaders(), false);
+      this.mode = 'committed';
       this.res.end(raw);
     } else {
       const headers = Object.assign(clientResponseHeaders(this.upstreamHeaders.object), this.req.ownHeaders());
@@ -236,7 +278,7 @@ class Attempt implements ExchangeHandler {
       this.mode = 'committed';
       this.res.end(events);
     }
-    this.finish({ kind: 'committed', status: this.status, ttfbMs: this.ttfbMs!, end: 'complete', usage });
+    this.finish({ kind: 'committed', status: this.status, ttfbMs: this.ttfbMs!, firstContentMs: this.firstContentMs, end: 'complete', usage });
   }
 
   onRequestStart(c: ExchangeController): void {
@@ -295,7 +337,7 @@ class Attempt implements ExchangeHandler {
         this.heldBytes += chunk.length;
         if (this.heldBytes > MAX_BODY_HOLD) {
           // Too large to hold: from here it passes through; what was held is the start of the usage copy.
-          this.commit();
+          if (!this.commit()) return;
           const held = this.held;
           this.held = [];
           if (this.usageCopy !== undefined) {
@@ -315,14 +357,18 @@ class Attempt implements ExchangeHandler {
         const scanner = this.scanner!;
         this.held.push(chunk);
         scanner.push(chunk);
-        if (scanner.events === 0) return;
-        if (scanner.firstEvent === 'error') {
+        this.heldBytes += chunk.length;
+        if (scanner.errorBeforeContent) {
           const response = this.heldResponse();
-          c.abort(new Error('stream opened with an error event'));
-          this.finish({ kind: 'failed', failure: 'error-event', message: `stream opened with event: error ${scanner.errorData ?? ''}`.trim(), ttfbMs: this.ttfbMs!, held: response });
+          c.abort(new Error('stream sent an error event before any content'));
+          const where = scanner.firstEvent === 'error' ? 'opened with' : 'sent, before any content,';
+          this.finish({ kind: 'failed', failure: 'error-event', message: `stream ${where} event: error ${scanner.errorData ?? ''}`.trim(), ttfbMs: this.ttfbMs!, held: response });
           return;
         }
-        this.commit();
+        // Held until the first content; bounded in bytes, and in time by the first-byte timeout (after which the
+        // stream is let through as it is rather than failed: a slow start is not a broken one).
+        if (!scanner.sawContent && this.heldBytes <= MAX_SSE_HOLD && this.now() - this.started < this.req.headersTimeoutMs) return;
+        if (!this.commit()) return;
         this.write(this.held.length === 1 ? this.held[0]! : Buffer.concat(this.held));
         this.held = [];
         return;
@@ -337,14 +383,20 @@ class Attempt implements ExchangeHandler {
       case 'error-buffer':
         return this.finish({ kind: 'error-response', ttfbMs: this.ttfbMs!, response: this.heldResponse() });
       case 'sse-hold':
-        return this.finish({ kind: 'failed', failure: 'empty-stream', message: 'stream closed before its first event', ttfbMs: this.ttfbMs!, held: this.heldResponse() });
+        return this.finish({
+          kind: 'failed',
+          failure: 'empty-stream',
+          message: this.scanner!.events === 0 ? 'stream closed before its first event' : 'stream closed before its first content',
+          ttfbMs: this.ttfbMs!,
+          held: this.heldResponse(),
+        });
       case 'json-for-stream':
         return this.replayAsStream();
       case 'body-hold': {
         // Complete: head and body leave together (one write for most answers).
         const held = this.held;
         this.held = [];
-        this.commit();
+        if (!this.commit()) return;
         this.res.end(held.length === 1 ? held[0]! : Buffer.concat(held));
         if (this.usageCopy !== undefined) {
           this.usageCopy = held;
@@ -356,7 +408,7 @@ class Attempt implements ExchangeHandler {
         const scanner = this.scanner;
         if (scanner && !scanner.sawMessageStop) return this.endInBand('truncated', 'upstream stream ended without message_stop');
         this.res.end();
-        if (scanner) return this.finish({ kind: 'committed', status: this.status, ttfbMs: this.ttfbMs!, end: 'complete', usage: scanner.usage });
+        if (scanner) return this.finish({ kind: 'committed', status: this.status, ttfbMs: this.ttfbMs!, firstContentMs: this.firstContentMs, end: 'complete', usage: scanner.usage });
         return this.finishJson();
       }
       default:
@@ -370,7 +422,7 @@ class Attempt implements ExchangeHandler {
    * that cannot be read is left out and the reason noted: accounting never costs the client anything.
    */
   private finishJson(): void {
-    const done = { kind: 'committed', status: this.status, ttfbMs: this.ttfbMs!, end: 'complete' } as const;
+    const done = { kind: 'committed', status: this.status, ttfbMs: this.ttfbMs!, firstContentMs: this.firstContentMs, end: 'complete' } as const;
     const copy = this.usageCopy;
     if (copy === undefined) return this.finish(done);
     if (this.usageBytes > MAX_USAGE_SIDE_COPY) return this.finish({ ...done, usageNote: `usage not read: answer over ${MAX_USAGE_SIDE_COPY} bytes` });
@@ -391,7 +443,8 @@ class Attempt implements ExchangeHandler {
       return this.endInBand('upstream-error', idle ? 'upstream stream went idle' : `upstream connection failed mid-response: ${err.message}`);
     }
     const failure = this.mode === 'sse-hold' ? 'empty-stream' : failureOf(err);
-    this.finish({ kind: 'failed', failure, message: err.message, ...(this.ttfbMs !== undefined && { ttfbMs: this.ttfbMs }) });
+    const message = this.mode === 'sse-hold' && this.scanner!.events > 0 ? `stream broke before its first content: ${err.message}` : err.message;
+    this.finish({ kind: 'failed', failure, message, ...(this.ttfbMs !== undefined && { ttfbMs: this.ttfbMs }) });
   }
 }
 

@@ -16,6 +16,10 @@ import type { HeaderMap } from './headers.js';
 import { decide, parseRetryAfter, type Decision, type Outcome, type Penalty } from './policy.js';
 import type { PlannedAttempt } from '../endpoints/pool.js';
 import { relayHeld } from './relay.js';
+import { ClientSeat } from './seat.js';
+import { loserTokens, RaceInbox, type RunningAttempt } from './race.js';
+import { hedgeDelayMs } from '../endpoints/first-content.js';
+import type { Usage } from './sse.js';
 
 export interface ProxyContext {
   settings: () => ProxySettings;
@@ -203,28 +207,52 @@ export function createProxyHandler(ctx: ProxyContext) {
     const oauthClient = carriesOAuthToken(clientHeader(req, 'authorization'), clientHeader(req, 'x-api-key'), auth.accessKeyHeader);
     const withheld: string[] = [];
 
-    // The same endpoint once more, with its next key: set when a key (not the endpoint) was refused.
-    let sameEndpoint: PlannedAttempt | undefined;
-
-    for (;;) {
-      const planned = sameEndpoint ?? next();
-      sameEndpoint = undefined;
-      if (!planned) break;
-      if (oauthClient && !takesOAuthClient(planned.endpoint)) {
-        withheld.push(planned.endpoint.id);
-        continue;
+    // Candidates to take before the planner's next pick: the same endpoint with its next key (a key, not the
+    // endpoint, was refused), or the endpoint a hedge would have used when the budget said no.
+    const queued: PlannedAttempt[] = [];
+    const nextCandidate = (): PlannedAttempt | undefined => {
+      for (;;) {
+        const planned = queued.shift() ?? next();
+        if (!planned) return undefined;
+        if (oauthClient && !takesOAuthClient(planned.endpoint)) {
+          withheld.push(planned.endpoint.id);
+          continue;
+        }
+        return planned;
       }
-      if (record.attempts.length > 0 && !ctx.budget.tryFailover(ctx.now())) break;
+    };
+
+    // Hedging (race.ts, seat.ts): a message request with no first content after a delay is also sent to the next
+    // candidate; the first to produce content takes the client and the other is stopped at once.
+    const hedging = settings.hedge;
+    const seat = hedging.enabled && parsed.messages && (parsed.stream || hedging.non_streaming) ? new ClientSeat(() => clearTimeout(hedgeTimer)) : undefined;
+    // Streams and whole answers have different first-content times: measured apart.
+    const latencyKey = parsed.stream ? (parsed.model ?? '') : `${parsed.model ?? ''}\u0000whole`;
+    const inbox = new RaceInbox();
+    const running = new Map<number, RunningAttempt>();
+    let hedgeTimer: NodeJS.Timeout | undefined;
+    let hedgeAfterMs = 0;
+    let hedgeTried = false;
+
+    const launch = (planned: PlannedAttempt, asHedge: boolean): void => {
       const { endpoint, failOpen } = planned;
-      const attemptNow = ctx.now();
       // Fail-open picks an endpoint whose keys may all be cooling: use one anyway, that is the point.
-      const key = endpoint.keys.pick(failOpen ? Number.POSITIVE_INFINITY : attemptNow);
+      const key = endpoint.keys.pick(failOpen ? Number.POSITIVE_INFINITY : ctx.now());
       if (endpoint.breaker.state === 'half-open') endpoint.breaker.beginTrial();
       endpoint.inflight++;
       endpoint.requests++;
-      const attemptStart = performance.now();
-      const attempts = record.attempts.length + 1;
-      const result = await runAttempt({
+      const n = record.attempts.length + 1;
+      const attempt: AttemptRecord = { endpointId: endpoint.id, ms: 0 };
+      if (failOpen) attempt.failOpen = true;
+      if (asHedge) attempt.hedge = true;
+      record.attempts.push(attempt);
+      const run: RunningAttempt = { n, endpoint, key, record: attempt, started: performance.now(), hedge: asHedge };
+      running.set(n, run);
+      const settled = (): void => {
+        endpoint.inflight--;
+        attempt.ms = performance.now() - run.started;
+      };
+      runAttempt({
         dispatcher: ctx.dispatcher,
         endpoint,
         key,
@@ -238,75 +266,172 @@ export function createProxyHandler(ctx: ProxyContext) {
         oauthClient,
         headersTimeoutMs,
         idleTimeoutMs: settings.idle_timeout_ms,
-        ownHeaders: () => ({ 'x-qcc-request-id': requestId, 'x-qcc-endpoint': endpoint.id, 'x-qcc-attempts': String(attempts) }),
-      });
-      endpoint.inflight--;
-      const attempt: AttemptRecord = { endpointId: endpoint.id, ms: performance.now() - attemptStart };
-      if (failOpen) attempt.failOpen = true;
-      record.attempts.push(attempt);
-
-      if (result.kind === 'client-abort') {
-        // The client left: not the endpoint's fault, and nobody is waiting for an answer.
-        endpoint.breaker.release();
-        attempt.error = 'client-abort';
-        record.endpointId = endpoint.id;
-        record.end = 'client-abort';
-        record.ttfbMs = result.ttfbMs;
-        return finish(0);
+        ownHeaders: () => ({ 'x-qcc-request-id': requestId, 'x-qcc-endpoint': endpoint.id, 'x-qcc-attempts': String(n) }),
+        seat: seat?.for(n),
+      }).then(
+        (result) => {
+          settled();
+          inbox.push({ kind: 'settled', run, result });
+        },
+        (error: unknown) => {
+          settled();
+          inbox.push({ kind: 'threw', run, error });
+        },
+      );
+      if (seat !== undefined && !hedgeTried) {
+        clearTimeout(hedgeTimer);
+        hedgeAfterMs = hedgeDelayMs(hedging, endpoint.firstContent.get(latencyKey), ctx.pool.firstContent.get(latencyKey));
+        hedgeTimer = setTimeout(() => inbox.push({ kind: 'hedge-due', n }), hedgeAfterMs);
       }
-      if (result.kind === 'committed') {
-        attempt.status = result.status;
-        record.endpointId = endpoint.id;
-        record.ttfbMs = result.ttfbMs;
-        record.usage = result.usage;
-        if (result.usageNote !== undefined) record.note = result.usageNote;
-        record.end = result.end;
-        if (sessionId !== undefined) ctx.pool.affinity.set(sessionId, endpoint.id);
-        if (result.end === 'complete') endpoint.recordSuccess(result.ttfbMs, key?.index);
-        else if (result.end === 'client-abort') endpoint.breaker.release();
-        else {
-          // Cut after the first byte: no replay is possible, but the endpoint is to blame.
-          attempt.error = result.end;
-          attempt.penalty = 'broken-stream';
-          endpoint.lastError = result.message;
-          if (!parsed.countTokens) endpoint.recordFailure('broken-stream', ctx.now(), key?.index, undefined);
+    };
+
+    /** An attempt stopped because its rival took the client: no failure; a primary overtaken by its hedge was slow. */
+    const lostRace = (run: RunningAttempt, usage: Usage | undefined): void => {
+      run.record.lost = true;
+      run.endpoint.breaker.release();
+      const hedge = record.hedge;
+      if (hedge === undefined) return;
+      const cost = loserTokens(usage, body?.length ?? 0);
+      hedge.loserTokens += cost.tokens;
+      hedge.loserTokensEstimated ||= cost.estimated;
+      if (!run.hedge) run.endpoint.recordStall(run.record.ms, ctx.now());
+    };
+
+    /** The request is decided: stop whatever still runs and account for it before the record is finished. */
+    const settleRest = async (): Promise<void> => {
+      clearTimeout(hedgeTimer);
+      if (running.size === 0) return;
+      const raceLost = seat?.winner !== undefined;
+      seat?.cancelAll();
+      while (running.size > 0) {
+        const ev = await inbox.next();
+        if (ev.kind === 'hedge-due') continue;
+        running.delete(ev.run.n);
+        if (ev.kind === 'threw') continue;
+        if (ev.result.kind === 'cancelled') {
+          if (raceLost) lostRace(ev.run, ev.result.usage);
+          else {
+            ev.run.record.error = 'abandoned';
+            ev.run.endpoint.breaker.release();
+          }
         }
-        return finish(result.end === 'client-abort' ? 0 : result.status);
       }
+    };
 
-      const outcome = outcomeOf(result)!;
-      const decision: Decision = decide(outcome, { endpointOwnsKey: !endpoint.keys.passThrough, countTokens: parsed.countTokens });
-      attempt.penalty = decision.penalty;
-      if (result.kind === 'error-response') {
-        attempt.status = result.response.status;
-        if (decision.action === 'return') {
+    try {
+      for (;;) {
+        if (running.size === 0) {
+          const planned = nextCandidate();
+          if (!planned) break;
+          if (record.attempts.length > 0 && !ctx.budget.tryFailover(ctx.now())) break;
+          launch(planned, false);
+        }
+        const ev = await inbox.next();
+        if (ev.kind === 'hedge-due') {
+          // At most one hedge, only while one attempt runs and none has answered.
+          if (hedgeTried || ev.n !== record.attempts.length || running.size !== 1 || seat?.winner !== undefined) continue;
+          hedgeTried = true;
+          const planned = nextCandidate();
+          if (!planned) continue;
+          if (!ctx.budget.tryHedge(ctx.now(), hedging.max_ratio)) {
+            queued.unshift(planned); // kept for a failover, should the running attempt fail
+            continue;
+          }
+          record.hedge = { outcome: 'none', afterMs: hedgeAfterMs, loserTokens: 0, loserTokensEstimated: false };
+          launch(planned, true);
+          continue;
+        }
+        running.delete(ev.run.n);
+        if (ev.kind === 'threw') throw ev.error;
+        const { run, result } = ev;
+        const { endpoint, key, record: attempt } = run;
+
+        if (result.kind === 'cancelled') {
+          lostRace(run, result.usage);
+          continue;
+        }
+        if (result.kind === 'client-abort') {
+          // The client left: not the endpoint's fault, and nobody is waiting for an answer.
           endpoint.breaker.release();
+          attempt.error = 'client-abort';
           record.endpointId = endpoint.id;
-          relayHeld(res, result.response, proxyHeaders(endpoint.id));
-          return finish(result.response.status);
+          record.end = 'client-abort';
+          record.ttfbMs = result.ttfbMs;
+          await settleRest();
+          return finish(0);
         }
-        lastHeld = { held: result.response, endpointId: endpoint.id };
-        lastFailure = undefined;
-        if (result.response.status !== 404) allNotSupported = false;
-      } else {
-        attempt.error = result.failure;
-        attempt.message = result.message;
-        allNotSupported = false;
-        lastFailure = { message: `${endpoint.id}: ${result.failure}: ${result.message}`, timeout: result.failure === 'first-byte-timeout' };
-        // A stream that opened with `event: error` is the upstream's own answer and can be relayed as it came.
-        lastHeld = result.failure === 'error-event' && result.held ? { held: result.held, endpointId: endpoint.id } : undefined;
+        if (result.kind === 'committed') {
+          attempt.status = result.status;
+          record.endpointId = endpoint.id;
+          record.ttfbMs = result.ttfbMs;
+          record.firstContentMs = run.started - t0 + result.firstContentMs;
+          record.usage = result.usage;
+          if (result.usageNote !== undefined) record.note = result.usageNote;
+          record.end = result.end;
+          if (record.hedge !== undefined) record.hedge.outcome = run.hedge ? 'won' : 'lost';
+          if (result.status < 300 && parsed.messages) {
+            endpoint.firstContent.push(latencyKey, result.firstContentMs);
+            ctx.pool.firstContent.push(latencyKey, result.firstContentMs);
+          }
+          if (result.end === 'complete') endpoint.recordSuccess(result.ttfbMs, key?.index);
+          else if (result.end === 'client-abort') endpoint.breaker.release();
+          else {
+            // Cut after the first byte: no replay is possible, but the endpoint is to blame.
+            attempt.error = result.end;
+            attempt.penalty = 'broken-stream';
+            endpoint.lastError = result.message;
+            if (!parsed.countTokens) endpoint.recordFailure('broken-stream', ctx.now(), key?.index, undefined);
+          }
+          if (sessionId !== undefined) {
+            // Claude Code answers a broken stream by sending the request again: that retry goes elsewhere.
+            if (result.end === 'truncated' || result.end === 'upstream-error') ctx.pool.affinity.avoidNext(sessionId, endpoint.id, ctx.now());
+            else ctx.pool.affinity.set(sessionId, endpoint.id);
+          }
+          await settleRest();
+          if (record.hedge?.outcome === 'won') {
+            const loser = record.attempts.find((a) => a.lost === true);
+            if (loser !== undefined) record.hedge.savedMs = Math.max(0, loser.ms - result.firstContentMs);
+          }
+          return finish(result.end === 'client-abort' ? 0 : result.status);
+        }
+
+        const outcome = outcomeOf(result)!;
+        const decision: Decision = decide(outcome, { endpointOwnsKey: !endpoint.keys.passThrough, countTokens: parsed.countTokens });
+        attempt.penalty = decision.penalty;
+        if (result.kind === 'error-response') {
+          attempt.status = result.response.status;
+          if (decision.action === 'return') {
+            endpoint.breaker.release();
+            await settleRest();
+            record.endpointId = endpoint.id;
+            relayHeld(res, result.response, proxyHeaders(endpoint.id));
+            return finish(result.response.status);
+          }
+          lastHeld = { held: result.response, endpointId: endpoint.id };
+          lastFailure = undefined;
+          if (result.response.status !== 404) allNotSupported = false;
+        } else {
+          attempt.error = result.failure;
+          attempt.message = result.message;
+          allNotSupported = false;
+          lastFailure = { message: `${endpoint.id}: ${result.failure}: ${result.message}`, timeout: result.failure === 'first-byte-timeout' };
+          // A stream that failed with `event: error` is the upstream's own answer and can be relayed as it came.
+          lastHeld = result.failure === 'error-event' && result.held ? { held: result.held, endpointId: endpoint.id } : undefined;
+        }
+        if (decision.penalty) {
+          // The cause in words where there is one (a refused connection, a proxy that rejected its credentials), not just its class.
+          endpoint.lastError = result.kind === 'failed' ? `${result.failure}: ${result.message}` : `HTTP ${attempt.status}`;
+          endpoint.recordFailure(decision.penalty, ctx.now(), key?.index, outcome.kind === 'status' ? outcome.retryAfterSeconds : undefined);
+          // A key of a pool refused (401/403/402) or limited (429): that key is set aside (just above), and the
+          // endpoint's next key is tried before any other endpoint — an attempt like any other, under the budget.
+          // Bounded: every such failure takes one more key out.
+          if (key !== undefined && KEY_PENALTIES.has(decision.penalty) && endpoint.keys.hasUsable(ctx.now())) queued.unshift({ endpoint, failOpen: false });
+        } else {
+          endpoint.breaker.release();
+        }
       }
-      if (decision.penalty) {
-        // The cause in words where there is one (a refused connection, a proxy that rejected its credentials), not just its class.
-        endpoint.lastError = result.kind === 'failed' ? `${result.failure}: ${result.message}` : `HTTP ${attempt.status}`;
-        endpoint.recordFailure(decision.penalty, ctx.now(), key?.index, outcome.kind === 'status' ? outcome.retryAfterSeconds : undefined);
-        // A key of a pool refused (401/403/402) or limited (429): that key is set aside (just above), and the
-        // endpoint's next key is tried before any other endpoint — an attempt like any other, under the budget.
-        // Bounded: every such failure takes one more key out.
-        if (key !== undefined && KEY_PENALTIES.has(decision.penalty) && endpoint.keys.hasUsable(ctx.now())) sameEndpoint = { endpoint, failOpen: false };
-      } else {
-        endpoint.breaker.release();
-      }
+    } finally {
+      clearTimeout(hedgeTimer);
     }
 
     // Every candidate failed (or none was usable). Relay the last upstream's own answer where there is one.

@@ -35,6 +35,9 @@ const INTERESTING: ReadonlyMap<number, readonly Buffer[]> = new Map(
 
 const WANTS_DATA = new Set(['message_start', 'message_delta', 'error']);
 
+/** Events that carry the answer itself: until one arrives the client has nothing to show, so nothing is lost by holding. */
+const CONTENT_EVENTS = new Set(['content_block_delta', 'message_delta', 'message_stop']);
+
 /** The event name if it is one the scanner acts on, else a placeholder that matches nothing. */
 function interestingName(buf: Buffer, start: number, end: number): string {
   let e = end;
@@ -59,6 +62,10 @@ export class SseScanner {
   sawMessageStop = false;
   /** The first `event: error` payload, if any. */
   errorData: string | undefined;
+  /** A content-bearing event (CONTENT_EVENTS) has been seen: the stream has started answering. */
+  sawContent = false;
+  /** An `event: error` came before any content: the stream failed while it could still be replaced. */
+  errorBeforeContent = false;
   readonly usage: Usage = emptyUsage();
   private carry: Buffer | undefined;
   private eventName = '';
@@ -100,7 +107,8 @@ export class SseScanner {
     if (first === LOWER_E && end - start > 6 && buf[start + 5] === COLON) {
       let nameStart = start + 6;
       if (buf[nameStart] === SPACE) nameStart++;
-      this.eventName = this.events === 0 ? buf.toString('latin1', nameStart, end).trim() : interestingName(buf, nameStart, end);
+      // Until content arrives every name is read (to see the first delta); after it, only the few that matter.
+      this.eventName = this.sawContent ? interestingName(buf, nameStart, end) : buf.toString('latin1', nameStart, end).trim();
     } else if (first === LOWER_D && end - start >= 5 && buf[start + 4] === COLON && WANTS_DATA.has(this.eventName)) {
       this.dataLines.push(buf.toString('utf8', start + 5, end));
     }
@@ -110,6 +118,10 @@ export class SseScanner {
     const name = this.eventName || 'message';
     this.events++;
     if (this.firstEvent === undefined) this.firstEvent = name;
+    if (!this.sawContent) {
+      if (CONTENT_EVENTS.has(name)) this.sawContent = true;
+      else if (name === 'error') this.errorBeforeContent = true;
+    }
     if (name === 'message_stop') this.sawMessageStop = true;
     else if (this.dataLines.length > 0) this.readData(name, this.dataLines.join('\n'));
     this.eventName = '';

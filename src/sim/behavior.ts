@@ -16,6 +16,15 @@ export interface SimBehavior {
   retryAfter?: number;
   /** Milliseconds to wait before sending the status line. */
   latencyMs?: number;
+  /** Streaming: after `message_start`, `content_block_start` and `ping`, wait this long before the first delta. */
+  stallAfterStartMs?: number;
+  /** During that stall, send `event: ping` this often (the real API keeps a quiet stream alive so). */
+  stallPingMs?: number;
+  /**
+   * Every `every`-th messages call (counting from 1) stalls for `ms`: before its status line, or (streaming) after
+   * `message_start`. The benchmark's flaky relays.
+   */
+  stall?: { every: number; ms: number; phase: 'before-headers' | 'after-start' };
   /** Accept the connection and never answer. */
   hang?: boolean;
   /** Destroy the socket before sending any header. */

@@ -154,8 +154,24 @@ async function sendStream(
   );
   await write(sse('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }));
   await write(sse('ping', { type: 'ping' }));
+  if (behavior.stallAfterStartMs) {
+    const ping = behavior.stallPingMs;
+    if (ping !== undefined && ping > 0) {
+      for (let waited = 0; waited < behavior.stallAfterStartMs && !res.destroyed; waited += ping) {
+        await delay(Math.min(ping, behavior.stallAfterStartMs - waited));
+        if (!res.destroyed) res.write(sse('ping', { type: 'ping' }));
+      }
+    } else {
+      await delay(behavior.stallAfterStartMs);
+    }
+  }
   for (let i = 0; i < pieces.length; i++) {
-    if (behavior.resetAfterDeltas === i) return void res.socket?.destroy();
+    if (behavior.resetAfterDeltas === i) {
+      // Let what was written reach the client first: a reset in the same tick would drop it, and the break
+      // would land before the deltas it is meant to follow.
+      await delay(10);
+      return void res.socket?.destroy();
+    }
     if (behavior.errorEventAfterDeltas === i) {
       res.end(sse('error', { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }));
       return;
@@ -212,6 +228,11 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
     const scripted = isMessages ? state.script.shift() : undefined;
     if (isMessages) state.messageCalls++;
     const behavior: SimBehavior = { ...state.behavior, ...scripted };
+    const stall = behavior.stall;
+    if (isMessages && stall !== undefined && state.messageCalls % stall.every === 0) {
+      if (stall.phase === 'before-headers') behavior.latencyMs = (behavior.latencyMs ?? 0) + stall.ms;
+      else behavior.stallAfterStartMs = stall.ms;
+    }
 
     if (behavior.hang) return; // the socket stays open until the client gives up or the server closes
     // Set before any writeHead, which merges them in.

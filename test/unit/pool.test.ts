@@ -46,3 +46,32 @@ describe('endpoint pool plans', () => {
     expect(planned(pool, 'm1')).toEqual(['a', 'b']);
   });
 });
+
+describe('after a broken stream', () => {
+  const endpoints = [
+    { id: 'a', base_url: 'http://127.0.0.1:1', priority: 1 },
+    { id: 'b', base_url: 'http://127.0.0.1:2', priority: 2 },
+  ];
+  const withAffinity = configSchema.parse({ version: 1, proxy: { strategy: 'priority' }, endpoints });
+
+  it("the session's next request avoids the endpoint once, then routing is as before", () => {
+    let now = 0;
+    const pool = new EndpointPool(withAffinity, { now: () => now, random: () => 0.5 });
+    pool.affinity.set('s', 'a');
+    pool.affinity.avoidNext('s', 'a', now);
+    const next = pool.plan(undefined, 's');
+    // Not first; still a failover candidate should the other fail.
+    expect([next()?.endpoint.id, next()?.endpoint.id, next()]).toEqual(['b', 'a', undefined]);
+    expect(pool.plan(undefined, 's')()?.endpoint.id).toBe('a'); // consumed: priority decides again
+    pool.affinity.avoidNext('s', 'a', now);
+    now = 10 * 60_000; // long after: the mark has lapsed
+    expect(pool.plan(undefined, 's')()?.endpoint.id).toBe('a');
+  });
+
+  it('the avoided endpoint still serves when nothing else can', () => {
+    const pool = new EndpointPool(withAffinity, { now: () => 0, random: () => 0.5 });
+    pool.update(configSchema.parse({ version: 1, proxy: { strategy: 'priority' }, endpoints: [endpoints[0], { ...endpoints[1], enabled: false }] }));
+    pool.affinity.avoidNext('s', 'a', 0);
+    expect(pool.plan(undefined, 's')()?.endpoint.id).toBe('a');
+  });
+});

@@ -21,3 +21,32 @@ describe('RetryBudget', () => {
     expect(b.tryFailover(11_000)).toBe(true);
   });
 });
+
+describe('RetryBudget: hedges', () => {
+  it('allow max_ratio of the last minute plus three a minute, and count against the failover budget too', () => {
+    const b = new RetryBudget({ ratio: 0.2, floorPerSecond: 10, windowSeconds: 10 });
+    const now = 1_000_000;
+    for (let i = 0; i < 200; i++) b.recordRequest(now);
+    let hedges = 0;
+    while (b.tryHedge(now, 0.05)) hedges++;
+    expect(hedges).toBe(10 + 3);
+    // The hedges spent from the shared budget: 40 + 100 - 13 failovers remain.
+    let failovers = 0;
+    while (b.tryFailover(now)) failovers++;
+    expect(failovers).toBe(0.2 * 200 + 100 - 13);
+  });
+
+  it('a single user, whose share rounds to nothing, still gets the floor; the minute then forgets them', () => {
+    const b = new RetryBudget();
+    b.recordRequest(0);
+    expect([b.tryHedge(0, 0.05), b.tryHedge(1_000, 0.05), b.tryHedge(2_000, 0.05), b.tryHedge(3_000, 0.05)]).toEqual([true, true, true, false]);
+    expect(b.tryHedge(59_000, 0.05)).toBe(false);
+    expect(b.tryHedge(61_000, 0.05)).toBe(true); // the first hedge's second has left the minute
+  });
+
+  it('refuses a hedge when failovers already spent the shared budget', () => {
+    const b = new RetryBudget({ ratio: 0, floorPerSecond: 0.1, windowSeconds: 10 });
+    expect(b.tryFailover(0)).toBe(true);
+    expect(b.tryHedge(0, 1)).toBe(false);
+  });
+});

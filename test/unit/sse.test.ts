@@ -107,3 +107,35 @@ describe('usage read from text', () => {
     }
   });
 });
+
+describe('SseScanner: the first content', () => {
+  it('is the first content_block_delta, however the bytes are split; message_start, block start and pings are not content', () => {
+    const bytes = Buffer.from(STREAM);
+    const beforeDelta = bytes.indexOf('event: content_block_delta');
+    for (const split of [1, 7, 50, beforeDelta - 1, beforeDelta, beforeDelta + 5]) {
+      const s = new SseScanner();
+      s.push(bytes.subarray(0, split));
+      expect(s.sawContent).toBe(false);
+      s.push(bytes.subarray(split, beforeDelta + 60));
+      expect(s.sawContent).toBe(false); // the delta's blank line has not arrived yet
+      s.push(bytes.subarray(beforeDelta + 60));
+      expect(s.sawContent).toBe(true);
+      expect(s.errorBeforeContent).toBe(false);
+    }
+  });
+
+  it('message_delta or message_stop count as content (an empty answer); an error before them is a failure', () => {
+    expect(scan([Buffer.from('event: message_start\ndata: {}\n\nevent: message_stop\ndata: {}\n\n')]).sawContent).toBe(true);
+    const failed = scan([Buffer.from('event: message_start\ndata: {}\n\nevent: ping\ndata: {}\n\nevent: error\ndata: {"type":"error","error":{"type":"overloaded_error"}}\n\n')]);
+    expect(failed.sawContent).toBe(false);
+    expect(failed.errorBeforeContent).toBe(true);
+    expect(failed.errorData).toContain('overloaded_error');
+  });
+
+  it('an error after content is not "before content"', () => {
+    const s = scan([Buffer.from(STREAM.split('event: content_block_stop')[0]! + 'event: error\ndata: {"type":"error"}\n\n')]);
+    expect(s.sawContent).toBe(true);
+    expect(s.errorBeforeContent).toBe(false);
+    expect(s.errorData).toBeDefined();
+  });
+});
