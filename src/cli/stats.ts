@@ -24,22 +24,35 @@ function summaryRow(g: GroupSummary): (string | number)[] {
     g.failovers,
     `${ms(g.latency_ms.p50)}/${ms(g.latency_ms.p95)}/${ms(g.latency_ms.p99)}`,
     `${ms(g.ttfb_ms.p50)}/${ms(g.ttfb_ms.p95)}/${ms(g.ttfb_ms.p99)}`,
+    `${ms(g.first_content_ms.p50)}/${ms(g.first_content_ms.p95)}/${ms(g.first_content_ms.p99)}`,
     `${t.input}/${t.output}/${t.cache_creation}/${t.cache_read}`,
     usd(g.cost_usd),
   ];
 }
 
+/** One attempt in a chain: `a:200`, `a:reset`; a hedge is marked `+`, an attempt that lost the race `(lost)`. */
+function attemptText(a: LogEntry['attempts'][number]): string {
+  return `${a.hedge ? '+' : ''}${a.endpoint}:${a.lost ? 'lost' : (a.status ?? a.error ?? '?')}`;
+}
+
+function hedgeText(e: LogEntry): string {
+  const h = e.hedge;
+  if (h === null) return '';
+  const saved = h.saved_ms !== null ? `, saved ≥${ms(h.saved_ms)}` : '';
+  return `  hedge ${h.outcome}${saved}, loser ~${h.loser_tokens} tokens`;
+}
+
 function logLine(e: LogEntry): string {
-  const chain = e.attempts.map((a) => `${a.endpoint}:${a.status ?? a.error ?? '?'}`).join(' → ');
+  const chain = e.attempts.map(attemptText).join(' → ');
   const tokens = `${e.tokens.input}in/${e.tokens.output}out`;
   const flag = e.ok ? 'ok ' : 'ERR';
-  return `${e.time}  ${flag} ${e.status} ${e.method} ${e.path} ${e.model ?? '-'} ${e.stream ? 'stream' : 'json'}  ${ms(e.total_ms)} ttfb ${ms(e.ttfb_ms)}  ${tokens} ${usd(e.cost_usd)}  [${chain || 'no attempt'}]${e.error ? `  ${e.error}` : ''}${e.health_check ? '  (health check)' : ''}  ${e.request_id}`;
+  return `${e.time}  ${flag} ${e.status} ${e.method} ${e.path} ${e.model ?? '-'} ${e.stream ? 'stream' : 'json'}  ${ms(e.total_ms)} ttfb ${ms(e.ttfb_ms)} first ${ms(e.first_content_ms)}  ${tokens} ${usd(e.cost_usd)}  [${chain || 'no attempt'}]${hedgeText(e)}${e.error ? `  ${e.error}` : ''}${e.health_check ? '  (health check)' : ''}  ${e.request_id}`;
 }
 
 export function registerStatsCommands(program: Command, paths: () => QccPaths): void {
   program
     .command('stats')
-    .description('requests, success rate, failovers, latency, tokens and cost, from the request log')
+    .description('requests, success rate, failovers, latency, time to first content, hedges, tokens and cost, from the request log')
     .option('--since <when>', 'a duration (30m, 1h, 24h, 7d) or a date', '24h')
     .option('--by <group>', 'endpoint | model | day', 'endpoint')
     .option('--json', 'machine-readable output')
@@ -61,8 +74,15 @@ export function registerStatsCommands(program: Command, paths: () => QccPaths): 
         const s = summarize(store.db, since, opts.by as GroupBy);
         if (opts.json) return printJson(s);
         process.stdout.write(`since ${s.since}\n\n`);
-        const head = [opts.by.toUpperCase(), 'REQUESTS', 'SUCCESS', 'FAILOVERS', 'LATENCY p50/95/99', 'TTFB p50/95/99', 'TOKENS in/out/cw/cr', 'COST'];
+        const head = [opts.by.toUpperCase(), 'REQUESTS', 'SUCCESS', 'FAILOVERS', 'LATENCY p50/95/99', 'TTFB p50/95/99', 'FIRST CONTENT p50/95/99', 'TOKENS in/out/cw/cr', 'COST'];
         process.stdout.write(`${table(head, [...s.groups.map(summaryRow), summaryRow(s.total)])}\n`);
+        const h = s.total.hedges;
+        if (h.sent > 0) {
+          process.stdout.write(
+            `\nhedges: ${h.sent} sent, ${h.won} won (${pct(h.win_rate)}), time saved ≥${ms(h.saved_ms)} in all, ` +
+              `abandoned attempts may have cost ${h.loser_tokens} input tokens\n`,
+          );
+        }
         if (s.health_checks.requests > 0) {
           process.stdout.write(`\nhealth checks (not included above): ${s.health_checks.requests} requests, ${s.health_checks.tokens} tokens, ${usd(s.health_checks.cost_usd)}\n`);
         }

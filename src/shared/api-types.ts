@@ -28,6 +28,8 @@ export interface EndpointStatus {
   inflight: number;
   requests: number;
   errors: number;
+  /** Hedge races this endpoint lost for want of a first token (a lower bound on its latency went into ttfb_ewma_ms). */
+  stalls: number;
   ttfb_ewma_ms: number | null;
   consecutive_failures: number;
   cooldown_left_ms: number;
@@ -75,7 +77,25 @@ export interface LogEntry {
   health_check: boolean;
   error: string | null;
   end: string | null;
-  attempts: { endpoint: string; status: number | null; ms: number; error: string | null; message?: string }[];
+  /** From arrival to the first content the client received. */
+  first_content_ms: number | null;
+  /** Set when a hedge was sent: how its race ended, the time it saved and the tokens the abandoned attempt may have cost. */
+  hedge: { outcome: 'won' | 'lost' | 'none'; saved_ms: number | null; loser_tokens: number } | null;
+  /** In the order they started; `hedge`: sent as a hedge; `lost`: stopped because the other attempt answered first. */
+  attempts: { endpoint: string; status: number | null; ms: number; error: string | null; message?: string; hedge?: boolean; lost?: boolean }[];
+}
+
+/** Hedged requests over a period (`qcc stats`, the dashboard). */
+export interface HedgeSummary {
+  /** Requests that sent a hedge. */
+  sent: number;
+  /** Of them, those the hedge answered. */
+  won: number;
+  win_rate: number | null;
+  /** Sum of the won hedges' time saved (the abandoned attempt's wait beyond the winner's time to first content). */
+  saved_ms: number;
+  /** Input tokens the abandoned attempts may have cost. */
+  loser_tokens: number;
 }
 
 /** One slice of time in the dashboard's charts. */
@@ -89,6 +109,12 @@ export interface Bucket {
   p95_ms: number | null;
   ttfb_p50_ms: number | null;
   ttfb_p95_ms: number | null;
+  /** The client's time to first content. */
+  first_content_p50_ms: number | null;
+  first_content_p95_ms: number | null;
+  /** Requests that sent a hedge, and those the hedge answered. */
+  hedges: number;
+  hedges_won: number;
   tokens: number;
   cost_usd: number;
   overhead_p50_ms: number | null;
@@ -145,6 +171,7 @@ export interface SettingsView {
     upstream_proxy: string | null;
     /** How many access keys are set (the keys themselves never leave the server). */
     access_keys: number;
+    hedge: { enabled: boolean; after_ms: 'auto' | number; max_ratio: number; min_ms: number; max_ms: number; non_streaming: boolean };
   };
   health: { interval_s: number; models: string[]; timeout_ms: number; concurrency: number; max_tokens: number };
   stats: { enabled: boolean; retention_days: number; max_db_mb: number; flush_ms: number };

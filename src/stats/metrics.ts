@@ -13,6 +13,7 @@ interface Series {
   requests: Map<number, Tally>;
   latency: BucketSeries;
   ttfb: BucketSeries;
+  firstContent: BucketSeries;
   input: Tally;
   output: Tally;
   cacheCreation: Tally;
@@ -42,6 +43,11 @@ export class ProxyMetrics implements ProxyObserver {
   private readonly overheadAll: BucketSeries;
   private readonly tokens: TallyCounter<'endpoint' | 'model' | 'type'>;
   private readonly cost: TallyCounter<'endpoint' | 'model'>;
+  private readonly hedges: TallyCounter<'outcome'>;
+  private readonly hedgeSaved: TallyCounter<never>;
+  private readonly hedgeTokens: TallyCounter<never>;
+  private readonly stalls: TallyCounter<'endpoint'>;
+  private readonly firstContent: TallyHistogram<'endpoint'>;
   private readonly series = new Map<string, Series>();
   /** The process's collections, observed from the first ProxyMetrics on. */
   private readonly gc: TallyHistogram<'kind'>;
@@ -59,6 +65,11 @@ export class ProxyMetrics implements ProxyObserver {
     this.overhead = new TallyHistogram('qcc_proxy_overhead_seconds', 'Time a request spent in qcc outside upstream attempts (body read, routing, writing)', [], OVERHEAD_BUCKETS);
     this.overheadAll = this.overhead.buckets({});
     this.tokens = new TallyCounter({ name: 'qcc_tokens_total', help: 'Tokens by endpoint, model and type (input, output, cache_creation, cache_read)', labelNames: ['endpoint', 'model', 'type'], registers });
+    this.hedges = new TallyCounter({ name: 'qcc_hedges_total', help: 'Hedged requests by how the race ended: won (the hedge answered), lost (the first attempt did), none', labelNames: ['outcome'], registers });
+    this.hedgeSaved = new TallyCounter({ name: 'qcc_hedge_saved_seconds_total', help: "Won hedges' time saved: the abandoned attempt's wait beyond the winner's time to first content", labelNames: [], registers });
+    this.hedgeTokens = new TallyCounter({ name: 'qcc_hedge_loser_input_tokens_total', help: 'Input tokens the attempts abandoned by a hedge race may have cost (reported, else estimated)', labelNames: [], registers });
+    this.stalls = new TallyCounter({ name: 'qcc_stalls_total', help: 'First attempts overtaken by their hedge (no first content in time), by endpoint', labelNames: ['endpoint'], registers });
+    this.firstContent = new TallyHistogram('qcc_first_content_seconds', 'Time from the request to the first content the client received, by the endpoint that served it', ['endpoint'], LATENCY_BUCKETS);
     this.cost = new TallyCounter({ name: 'qcc_cost_usd_total', help: 'Estimated cost in US dollars from the pricing table', labelNames: ['endpoint', 'model'], registers });
     new Gauge({
       name: 'qcc_inflight_requests',
@@ -106,9 +117,18 @@ export class ProxyMetrics implements ProxyObserver {
     for (let i = 0; i < r.attempts.length; i++) {
       const a = r.attempts[i]!;
       upstreamMs += a.ms;
-      // Failovers are rare: the tally is looked up by label set when one happens.
-      if (i < r.attempts.length - 1) this.failovers.tally({ endpoint: a.endpointId }).value++;
+      // Failovers are rare: the tally is looked up by label set when one happens. An attempt that lost a hedge
+      // race, or a hedge, made way for no failure.
+      if (i < r.attempts.length - 1 && a.lost !== true && a.hedge !== true) this.failovers.tally({ endpoint: a.endpointId }).value++;
+      if (a.lost === true && a.hedge !== true) this.stalls.tally({ endpoint: a.endpointId }).value++;
     }
+    const hedge = r.hedge;
+    if (hedge !== undefined) {
+      this.hedges.tally({ outcome: hedge.outcome }).value++;
+      if (hedge.savedMs !== undefined) this.hedgeSaved.tally({}).value += hedge.savedMs / 1000;
+      this.hedgeTokens.tally({}).value += hedge.loserTokens;
+    }
+    if (r.firstContentMs !== undefined && r.endpointId !== undefined) series.firstContent.observe(r.firstContentMs / 1000);
     if (r.endpointId !== undefined && r.status >= 200 && r.status < 300) {
       series.latency.observe((r.attempts.at(-1)?.ms ?? 0) / 1000);
       if (r.ttfbMs !== undefined) series.ttfb.observe(r.ttfbMs / 1000);
@@ -143,6 +163,7 @@ export class ProxyMetrics implements ProxyObserver {
         requests: new Map(),
         latency: this.upstreamLatency.buckets({ endpoint }),
         ttfb: this.ttfb.buckets({ endpoint }),
+        firstContent: this.firstContent.buckets({ endpoint }),
         input: this.tokens.tally({ endpoint, model, type: 'input' }),
         output: this.tokens.tally({ endpoint, model, type: 'output' }),
         cacheCreation: this.tokens.tally({ endpoint, model, type: 'cache_creation' }),
@@ -161,7 +182,7 @@ export class ProxyMetrics implements ProxyObserver {
   async render(): Promise<string> {
     const text = await this.registry.metrics();
     // prom-client ends its text with a newline and parts metrics with a blank line; the histograms follow suit.
-    return `${text}\n${[this.upstreamLatency, this.ttfb, this.overhead, this.gc].map((h) => h.render()).join('\n\n')}\n`;
+    return `${text}\n${[this.upstreamLatency, this.ttfb, this.firstContent, this.overhead, this.gc].map((h) => h.render()).join('\n\n')}\n`;
   }
 
   get contentType(): string {

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
-import type { StoredRequest } from './store.js';
-import type { LogEntry } from '../shared/api-types.js';
+import { forSchema, HEDGE_COLUMNS, HEDGE_LOST, HEDGE_NONE, HEDGE_WON, type StoredRequest } from './store.js';
+import type { HedgeSummary, LogEntry } from '../shared/api-types.js';
 
 /** Reading the request log, for `qcc stats`, `qcc logs` and the dashboard. Works with or without a running proxy. */
 
@@ -32,6 +32,9 @@ export interface GroupSummary {
   failovers: number;
   latency_ms: Percentiles;
   ttfb_ms: Percentiles;
+  /** Time to the first content the client received: what a Claude Code user feels. */
+  first_content_ms: Percentiles;
+  hedges: HedgeSummary;
   tokens: { input: number; output: number; cache_creation: number; cache_read: number };
   cost_usd: number;
 }
@@ -49,6 +52,7 @@ type Row = Pick<
   StoredRequest,
   | 'ts' | 'model' | 'endpoint_id' | 'attempt_count' | 'status' | 'end_reason' | 'ttfb_ms' | 'total_ms'
   | 'input_tokens' | 'output_tokens' | 'cache_creation_tokens' | 'cache_read_tokens' | 'cost_usd' | 'health_check'
+  | 'ttfc_ms' | 'hedge' | 'hedge_saved_ms' | 'hedge_tokens'
 >;
 
 /** Nearest-rank percentile of an ascending array. */
@@ -75,9 +79,11 @@ function summarizeRows(key: string, rows: Row[]): GroupSummary {
     requests: rows.length,
     succeeded: ok.length,
     success_rate: rows.length === 0 ? null : Math.round((ok.length / rows.length) * 10_000) / 10_000,
-    failovers: rows.reduce((n, r) => n + Math.max(0, r.attempt_count - 1), 0),
+    failovers: rows.reduce((n, r) => n + failoversOf(r), 0),
     latency_ms: percentiles(ok.map((r) => r.total_ms)),
     ttfb_ms: percentiles(ok.filter((r) => r.ttfb_ms !== null).map((r) => r.ttfb_ms!)),
+    first_content_ms: percentiles(ok.filter((r) => r.ttfc_ms !== null).map((r) => r.ttfc_ms!)),
+    hedges: hedgeSummary(rows),
     tokens: {
       input: rows.reduce((n, r) => n + r.input_tokens, 0),
       output: rows.reduce((n, r) => n + r.output_tokens, 0),
@@ -86,6 +92,28 @@ function summarizeRows(key: string, rows: Row[]): GroupSummary {
     },
     cost_usd: Math.round(rows.reduce((n, r) => n + r.cost_usd, 0) * 1e6) / 1e6,
   };
+}
+
+/** Attempts that failed and made way for another: every attempt after the first, but a hedge, which is no failure. */
+export function failoversOf(r: Pick<Row, 'attempt_count' | 'hedge'>): number {
+  return Math.max(0, r.attempt_count - 1 - (r.hedge === HEDGE_NONE ? 0 : 1));
+}
+
+export function hedgeSummary(rows: readonly Pick<Row, 'hedge' | 'hedge_saved_ms' | 'hedge_tokens'>[]): HedgeSummary {
+  let sent = 0;
+  let won = 0;
+  let saved = 0;
+  let tokens = 0;
+  for (const r of rows) {
+    if (r.hedge === HEDGE_NONE) continue;
+    sent++;
+    tokens += r.hedge_tokens;
+    if (r.hedge === HEDGE_WON) {
+      won++;
+      saved += r.hedge_saved_ms ?? 0;
+    }
+  }
+  return { sent, won, win_rate: sent === 0 ? null : Math.round((won / sent) * 10_000) / 10_000, saved_ms: Math.round(saved), loser_tokens: tokens };
 }
 
 function groupKey(row: Row, by: GroupBy): string {
@@ -103,11 +131,11 @@ function groupKey(row: Row, by: GroupBy): string {
 
 /** The rows a summary reads: a time range, through the `ts` index. */
 export const SUMMARY_SQL = `SELECT ts, model, endpoint_id, attempt_count, status, end_reason, ttfb_ms, total_ms, input_tokens, output_tokens,
-       cache_creation_tokens, cache_read_tokens, cost_usd, health_check
+       cache_creation_tokens, cache_read_tokens, cost_usd, health_check, ${HEDGE_COLUMNS}
 FROM requests WHERE ts >= ? ORDER BY ts`;
 
 export function summarize(db: Database.Database, sinceMs: number, by: GroupBy): StatsSummary {
-  const rows = db.prepare(SUMMARY_SQL).all(sinceMs) as Row[];
+  const rows = db.prepare(forSchema(db, SUMMARY_SQL)).all(sinceMs) as Row[];
   const client = rows.filter((r) => r.health_check === 0);
   const health = rows.filter((r) => r.health_check === 1);
   const groups = new Map<string, Row[]>();
@@ -167,13 +195,13 @@ export function recentRequestsSql(f: LogFilter): string {
   if (f.endpoint) where.push('endpoint_id = @endpoint');
   if (f.model) where.push('model = @model');
   if (f.status !== undefined) where.push('status = @status');
-  return `SELECT * FROM requests WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT @limit`;
+  return `SELECT *, ${HEDGE_COLUMNS} FROM requests WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT @limit`;
 }
 
 /** The most recent `limit` rows matching the filter, oldest first. */
 export function recentRequests(db: Database.Database, f: LogFilter = {}): LogEntry[] {
   const rows = db
-    .prepare(recentRequestsSql(f))
+    .prepare(forSchema(db, recentRequestsSql(f)))
     .all({ afterId: f.afterId ?? 0, limit: f.limit ?? 20, endpoint: f.endpoint ?? null, model: f.model ?? null, status: f.status ?? null }) as LogRow[];
   return rows.reverse().map((r) => ({
     id: r.id,
@@ -194,6 +222,11 @@ export function recentRequests(db: Database.Database, f: LogFilter = {}): LogEnt
     health_check: r.health_check === 1,
     error: r.error,
     end: r.end_reason,
+    first_content_ms: r.ttfc_ms === null ? null : Math.round(r.ttfc_ms * 10) / 10,
+    hedge:
+      r.hedge === HEDGE_NONE
+        ? null
+        : { outcome: r.hedge === HEDGE_WON ? 'won' : r.hedge === HEDGE_LOST ? 'lost' : 'none', saved_ms: r.hedge_saved_ms === null ? null : Math.round(r.hedge_saved_ms), loser_tokens: r.hedge_tokens },
     attempts: attemptChain(r),
   }));
 }

@@ -2,7 +2,7 @@ import type { StatsSettings } from '../config/schema.js';
 import type { ProxyObserver, RequestRecord } from '../proxy/events.js';
 import type { Logger } from '../log.js';
 import type { PriceTable } from './pricing.js';
-import type { StatsStore, StoredRequest } from './store.js';
+import { HEDGE_LOST, HEDGE_NEITHER, HEDGE_NONE, HEDGE_WON, type StatsStore, type StoredRequest } from './store.js';
 
 const MAX_BATCH = 1_000;
 /** Rows kept in memory while the database refuses writes (disk full, locked); older ones are dropped. */
@@ -42,7 +42,9 @@ export function attemptsJson(attempts: RequestRecord['attempts']): string {
     const a = attempts[i]!;
     if (i > 0) out += ',';
     out += `{"endpoint":${jsonString(a.endpointId)},"status":${a.status ?? 'null'},"ms":${tenths(a.ms)},"error":${a.error === undefined ? 'null' : jsonString(a.error)}`;
-    out += a.message === undefined ? '}' : `,"message":${jsonString(a.message)}}`;
+    if (a.message !== undefined) out += `,"message":${jsonString(a.message)}`;
+    if (a.hedge === true) out += ',"hedge":true';
+    out += a.lost === true ? ',"lost":true}' : '}';
   }
   return `${out}]`;
 }
@@ -91,6 +93,10 @@ export function toRow(r: RequestRecord, prices: PriceTable): StoredRequest {
     health_check: r.healthCheck ? 1 : 0,
     error: lastError(r),
     end_reason: r.end ?? null,
+    ttfc_ms: r.firstContentMs ?? null,
+    hedge: r.hedge === undefined ? HEDGE_NONE : r.hedge.outcome === 'won' ? HEDGE_WON : r.hedge.outcome === 'lost' ? HEDGE_LOST : HEDGE_NEITHER,
+    hedge_saved_ms: r.hedge?.savedMs ?? null,
+    hedge_tokens: r.hedge?.loserTokens ?? 0,
   };
 }
 

@@ -33,7 +33,21 @@ export interface StoredRequest {
   health_check: number;
   error: string | null;
   end_reason: string | null;
+  /** From arrival to the first content the client received (schema 5). */
+  ttfc_ms: number | null;
+  /** HEDGE_* below: whether a hedge was sent and how its race ended. */
+  hedge: number;
+  /** A won hedge's time saved (see HedgeRecord.savedMs). */
+  hedge_saved_ms: number | null;
+  /** Input tokens the abandoned attempt may have cost. */
+  hedge_tokens: number;
 }
+
+/** The `hedge` column. */
+export const HEDGE_NONE = 0;
+export const HEDGE_WON = 1;
+export const HEDGE_LOST = 2;
+export const HEDGE_NEITHER = 3;
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE requests (
@@ -73,16 +87,35 @@ const MIGRATIONS: string[] = [
   // (see StoredRequest). The version is raised so that an older qcc, which would misread those rows, refuses the
   // file instead.
   `SELECT 1;`,
+  // Hedging (#22): the client's time to first content, and each hedge's outcome, time saved and abandoned tokens.
+  `ALTER TABLE requests ADD COLUMN ttfc_ms REAL;
+   ALTER TABLE requests ADD COLUMN hedge INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE requests ADD COLUMN hedge_saved_ms REAL;
+   ALTER TABLE requests ADD COLUMN hedge_tokens INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** Rows per INSERT statement (20 columns each, well under SQLite's limit of 32,766 parameters). */
+/** The schema that added the hedge columns. */
+const HEDGE_SCHEMA = MIGRATIONS.findIndex((m) => m.includes('ADD COLUMN ttfc_ms')) + 1;
+export const HEDGE_COLUMNS = 'ttfc_ms, hedge, hedge_saved_ms, hedge_tokens';
+
+/**
+ * A query for this file's schema: `qcc stats` opens the log read-only and never migrates it, so a file an older
+ * proxy still writes lacks the hedge columns; they read as "none" there.
+ */
+export function forSchema(db: Database.Database, sql: string): string {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  return version >= HEDGE_SCHEMA ? sql : sql.replace(HEDGE_COLUMNS, 'NULL AS ttfc_ms, 0 AS hedge, NULL AS hedge_saved_ms, 0 AS hedge_tokens');
+}
+
+/** Rows per INSERT statement (24 columns each, well under SQLite's limit of 32,766 parameters). */
 const INSERT_CHUNK = 50;
 
 const COLUMNS: readonly (keyof StoredRequest)[] = [
   'ts', 'request_id', 'method', 'path', 'model', 'stream', 'endpoint_id', 'attempts', 'attempt_count', 'status', 'ttfb_ms', 'total_ms',
   'input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_read_tokens', 'cost_usd', 'health_check', 'error', 'end_reason',
+  'ttfc_ms', 'hedge', 'hedge_saved_ms', 'hedge_tokens',
 ];
 
 /**
@@ -112,6 +145,10 @@ function putValues(r: StoredRequest, values: unknown[], at: number): number {
   values[k++] = r.health_check;
   values[k++] = r.error;
   values[k++] = r.end_reason;
+  values[k++] = r.ttfc_ms;
+  values[k++] = r.hedge;
+  values[k++] = r.hedge_saved_ms;
+  values[k++] = r.hedge_tokens;
   return k;
 }
 

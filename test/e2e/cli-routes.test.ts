@@ -91,6 +91,21 @@ describe('endpoint --proxy and config set proxy.upstream_proxy', () => {
     expect((await runCli(dir, ['config', 'unset', 'proxy.strategy'])).stdout).toBe('proxy.strategy back to its default, weighted-round-robin\n');
     expect(cfgOf(dir).proxy.upstream_proxy).toBeUndefined();
   });
+
+  it('config set reaches nested settings: proxy.hedge.*', async () => {
+    const dir = homes.make();
+    writeConfig(dir, { version: 1, endpoints: [] });
+    expect((await runCli(dir, ['config', 'get', 'proxy.hedge.after_ms'])).stdout).toBe('auto\n');
+    expect((await runCli(dir, ['config', 'set', 'proxy.hedge.after_ms', '4000'])).stdout).toBe('proxy.hedge.after_ms = 4000\n');
+    expect(cfgOf(dir).proxy.hedge.after_ms).toBe(4000);
+    const wrong = await runCli(dir, ['config', 'set', 'proxy.hedge.max_ratio', '2']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/not changed: proxy\.hedge\.max_ratio: /);
+    expect((await runCli(dir, ['config', 'set', 'proxy.hedge.enabled', 'false'])).stdout).toBe('proxy.hedge.enabled = false\n');
+    expect((await runCli(dir, ['config', 'get', 'proxy.hedge', '--json'])).stdout).toContain('"enabled": false');
+    expect((await runCli(dir, ['config', 'unset', 'proxy.hedge.after_ms'])).stdout).toBe('proxy.hedge.after_ms back to its default, auto\n');
+    expect((await runCli(dir, ['config', 'set', 'proxy.strategy.deeper', '1'])).stderr).toContain('proxy.strategy.deeper');
+  });
 });
 
 describe('the route, end to end', () => {

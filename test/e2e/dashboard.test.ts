@@ -212,6 +212,49 @@ describe('dashboard', () => {
     await shot('config-settings');
   });
 
+  it('hedging: set from the config page, and its races shown on the overview and in the request list', async () => {
+    const config = () => JSON.parse(readFileSync(join(home, 'config.json'), 'utf8')) as { proxy: { hedge?: { after_ms: number | string; enabled: boolean } } };
+    await page.getByRole('button', { name: 'Config' }).click();
+    const settings = page.locator('[data-testid=settings-form]');
+    expect(await settings.locator('input[name=hedge_after]').inputValue()).toBe('auto');
+    await settings.locator('input[name=hedge_after]').fill('soon');
+    await settings.locator('button[type=submit]').click();
+    await expect.poll(() => page.locator('[data-testid=settings-message]').textContent(), { timeout: 5000 }).toContain('proxy.hedge.after_ms');
+    await settings.locator('input[name=hedge_after]').fill('200');
+    await settings.locator('button[type=submit]').click();
+    await expect.poll(() => config().proxy.hedge?.after_ms, { timeout: 5000 }).toBe(200);
+
+    // beta (the only endpoint left for this model) now stalls after message_start; a new one, on gamma's simulator,
+    // takes the hedges.
+    expect((await runCli(home, ['endpoint', 'add', 'delta', '--base-url', sims.gamma!.url, '--models', 'claude-haiku-4-5-20251001'])).code).toBe(0);
+    await expect.poll(async () => (await runCli(home, ['proxy', 'status'])).stdout, { timeout: 5000 }).toContain('delta');
+    sims.beta!.behavior = { stallAfterStartMs: 30_000 };
+    try {
+      await expect
+        .poll(
+          async () => {
+            await post({ model: 'claude-haiku-4-5-20251001', stream: true });
+            return sims.beta!.abortedResponses;
+          },
+          { timeout: 10_000, intervals: [50] },
+        )
+        .toBeGreaterThan(0);
+    } finally {
+      sims.beta!.behavior = {};
+    }
+    await page.getByRole('button', { name: 'Overview' }).click();
+    await expect.poll(() => page.locator('[data-testid=hedges-card] .v').textContent(), { timeout: 8000 }).toMatch(/^[1-9]\d* \/ [1-9]\d*$/);
+    await page.getByRole('button', { name: 'Requests' }).click();
+    await expect.poll(() => page.locator('td.chain', { hasText: 'hedge delta:200' }).count(), { timeout: 8000 }).toBeGreaterThan(0);
+    expect(await page.locator('td.chain', { hasText: 'beta:lost' }).count()).toBeGreaterThan(0);
+    await shot('hedges');
+    await page.getByRole('button', { name: 'Config' }).click();
+    await settings.locator('input[name=hedge_after]').fill('auto');
+    await settings.locator('button[type=submit]').click();
+    await expect.poll(() => config().proxy.hedge?.after_ms, { timeout: 5000 }).toBe('auto');
+    expect((await runCli(home, ['endpoint', 'remove', 'delta'])).code).toBe(0);
+  });
+
   it('health and config pages render; export leaves keys out', async () => {
     await page.getByRole('button', { name: 'Health' }).click();
     await page.locator('[data-health=alpha]').waitFor();

@@ -5,6 +5,12 @@ import { Harness, endpoint, eventually } from '../helpers/servers.js';
 import { validateAnthropicStream } from '../helpers/stream-validator.js';
 import type { RequestRecord } from '../../src/proxy/events.js';
 import { STALLS_TO_COOL } from '../../src/endpoints/endpoint.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { StatsStore } from '../../src/stats/store.js';
+import { recentRequests, summarize } from '../../src/stats/query.js';
+import { runCli } from '../helpers/cli.js';
 
 /**
  * #22: a stream that has not started answering can be replaced. Before its first content it is held, so a break
@@ -250,5 +256,46 @@ describe("the client's own retry after a broken stream", () => {
     a.behavior = {};
     const after = await stream(url, JSON.stringify(MESSAGE), session);
     expect(after.endpoint).toBe('fast'); // affinity now points at the endpoint that served the retry
+  });
+});
+
+describe('hedges are visible', () => {
+  it('in the request log, qcc stats, qcc logs and /metrics', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'qcc-hedge-stats-'));
+    const slow = await h.sim({ name: 'slow', behavior: { stallAfterStartMs: 30_000, usage: { input_tokens: 500 } } });
+    const fast = await h.sim({ name: 'fast' });
+    const { url, app } = await h.proxy(config(slow, fast), { statsFile: join(home, 'qcc.db') });
+    expect((await stream(url)).endpoint).toBe('fast'); // hedged, the hedge won
+    slow.behavior = {};
+    expect((await stream(url)).endpoint).toBe('slow'); // no hedge
+    app.flushStats();
+
+    const store = new StatsStore(join(home, 'qcc.db'), { readonly: true });
+    const [hedged, plain] = recentRequests(store.db, { limit: 10 });
+    const summary = summarize(store.db, 0, 'endpoint');
+    store.close();
+    expect(hedged!.hedge).toEqual({ outcome: 'won', saved_ms: expect.any(Number), loser_tokens: 500 });
+    expect(hedged!.hedge!.saved_ms).toBeGreaterThanOrEqual(290);
+    expect(hedged!.attempts).toMatchObject([{ endpoint: 'slow', lost: true }, { endpoint: 'fast', hedge: true, status: 200 }]);
+    expect(hedged!.first_content_ms).toBeGreaterThan(290);
+    expect(plain!.hedge).toBeNull();
+    expect(plain!.first_content_ms).toBeLessThan(250);
+    expect(summary.total.hedges).toMatchObject({ sent: 1, won: 1, win_rate: 1, loser_tokens: 500 });
+    expect(summary.total.failovers).toBe(0); // a hedge is not a failover
+    expect(summary.total.first_content_ms.p99).toBeGreaterThan(290);
+
+    const table = await runCli(home, ['stats', '--since', '1h']);
+    expect(table.stdout).toMatch(/hedges: 1 sent, 1 won \(100\.0%\), time saved ≥\d+ms in all, abandoned attempts may have cost 500 input tokens/);
+    expect(table.stdout).toContain('FIRST CONTENT');
+    const logs = await runCli(home, ['logs']);
+    expect(logs.stdout).toMatch(/\[slow:lost → \+fast:200\]\s+hedge won, saved ≥\d+ms, loser ~500 tokens/);
+
+    const metrics = await (await request(`${url}/metrics`)).body.text();
+    expect(metrics).toContain('qcc_hedges_total{outcome="won"} 1');
+    expect(metrics).toContain('qcc_hedge_loser_input_tokens_total 500');
+    expect(metrics).toContain('qcc_stalls_total{endpoint="slow"} 1');
+    expect(metrics).toMatch(/qcc_hedge_saved_seconds_total 0\.[2-9]/);
+    expect(metrics).toContain('qcc_first_content_seconds_count{endpoint="fast"} 1');
+    expect(metrics).not.toContain('qcc_failovers_total{endpoint="slow"}');
   });
 });

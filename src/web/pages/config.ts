@@ -8,13 +8,14 @@ const STRATEGIES = ['weighted-round-robin', 'least-connections', 'fastest', 'pri
 /** The settings most often changed: the default outbound proxy and the balancing strategy. */
 function Settings() {
   const [settings, setSettings] = useState<SettingsView>();
-  const [draft, setDraft] = useState({ upstream_proxy: '', strategy: '' });
+  const [draft, setDraft] = useState({ upstream_proxy: '', strategy: '', hedge_enabled: true, hedge_after: 'auto', hedge_ratio: '0.05' });
   const [message, setMessage] = useState<string>();
   const load = () =>
     api<SettingsView>('/api/settings')
       .then((s) => {
         setSettings(s);
-        setDraft({ upstream_proxy: s.proxy.upstream_proxy ?? '', strategy: s.proxy.strategy });
+        const h = s.proxy.hedge;
+        setDraft({ upstream_proxy: s.proxy.upstream_proxy ?? '', strategy: s.proxy.strategy, hedge_enabled: h.enabled, hedge_after: String(h.after_ms), hedge_ratio: String(h.max_ratio) });
       })
       .catch((e: Error) => setMessage(`error: ${e.message}`));
   useEffect(() => void load(), []);
@@ -22,7 +23,15 @@ function Settings() {
     ev.preventDefault();
     try {
       // Sent back masked when unchanged: the server keeps the password it has. Empty: back to the environment.
-      await api('/api/settings', { method: 'PATCH', body: { proxy: { upstream_proxy: draft.upstream_proxy.trim() || null, strategy: draft.strategy } } });
+      const after = draft.hedge_after.trim();
+      const hedge = {
+        ...settings!.proxy.hedge,
+        enabled: draft.hedge_enabled,
+        // "auto", or a number of milliseconds; anything else goes to the server as typed and comes back with the reason.
+        after_ms: after === '' || after === 'auto' ? 'auto' : Number.isNaN(Number(after)) ? after : Number(after),
+        max_ratio: draft.hedge_ratio.trim() === '' ? 0.05 : Number(draft.hedge_ratio),
+      };
+      await api('/api/settings', { method: 'PATCH', body: { proxy: { upstream_proxy: draft.upstream_proxy.trim() || null, strategy: draft.strategy, hedge } } });
       await load(); // the field then shows the saved value, its password masked
       setMessage('settings saved');
     } catch (e) {
@@ -37,6 +46,15 @@ function Settings() {
     <label>strategy<select name="strategy" value=${draft.strategy} onChange=${(e: Event) => setDraft({ ...draft, strategy: (e.target as HTMLSelectElement).value })}>
       ${STRATEGIES.map((s) => html`<option value=${s}>${s}</option>`)}
     </select></label>
+    <label title="A stream with no first token after the delay is also sent to another endpoint; the first to answer wins"
+      ><span><input type="checkbox" name="hedge_enabled" checked=${draft.hedge_enabled}
+        onChange=${(e: Event) => setDraft({ ...draft, hedge_enabled: (e.target as HTMLInputElement).checked })} /> hedge stalled streams</span></label>
+    <label title="auto: the endpoint's p95 time to first token for the model, within ${settings.proxy.hedge.min_ms}–${settings.proxy.hedge.max_ms} ms; or a number of milliseconds"
+      >hedge after (ms or auto)<input name="hedge_after" value=${draft.hedge_after}
+        onInput=${(e: Event) => setDraft({ ...draft, hedge_after: (e.target as HTMLInputElement).value })} /></label>
+    <label title="Hedges allowed, as a share of the last minute's requests (plus three a minute)"
+      >hedge budget (share)<input name="hedge_ratio" value=${draft.hedge_ratio}
+        onInput=${(e: Event) => setDraft({ ...draft, hedge_ratio: (e.target as HTMLInputElement).value })} /></label>
     <div class="actions"><button class="primary" type="submit">Save settings</button></div>
     ${message && html`<span class=${message.startsWith('error') ? 'error' : 'ok'} data-testid="settings-message">${message}</span>`}
   </form>`;

@@ -100,7 +100,7 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
   return html`<section>
     ${message && html`<p class=${message.startsWith('error') ? 'error' : 'ok'} data-testid="message">${message}</p>`}
     <table data-testid="endpoints">
-      <thead><tr><th>endpoint</th><th>state</th><th>score</th><th>weight / effective</th><th>in flight</th><th>requests / errors</th><th>TTFB</th><th>last check</th><th></th></tr></thead>
+      <thead><tr><th>endpoint</th><th>state</th><th>score</th><th>weight / effective</th><th>in flight</th><th title="stalls: hedge races lost for want of a first token">requests / errors / stalls</th><th>TTFB</th><th>last check</th><th></th></tr></thead>
       <tbody>
         ${sorted.map((e, i) => {
           const r = e.runtime ?? runtime(e.id); // the list is re-read after every action, so it is the freshest
@@ -111,7 +111,7 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
               <td>${r?.health_score ?? '–'}</td>
               <td>${e.weight} / ${r?.effective_weight ?? '–'}</td>
               <td>${r?.inflight ?? 0}</td>
-              <td>${r?.requests ?? 0} / ${r?.errors ?? 0}</td>
+              <td>${r?.requests ?? 0} / ${r?.errors ?? 0} / ${r?.stalls ?? 0}</td>
               <td>${fmtMs(r?.ttfb_ewma_ms)}</td>
               <td>${r?.last_check ? html`<span class=${r.last_check.ok ? 'ok' : 'error'}>${r.last_check.ok ? 'ok' : 'fail'}</span> ${fmtTime(r.last_check.at)}` : '–'}</td>
               <td><div class="toolbar">

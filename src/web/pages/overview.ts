@@ -24,6 +24,8 @@ export function Overview({ status, tick }: { status: Status | undefined; tick: n
   const last = recent.at(-1);
   const okShare = total ? buckets.reduce((n, b) => n + (b.success_rate ?? 0) * b.requests, 0) / total : null;
   const series = (pick: (b: Bucket) => number | null) => buckets.map(pick);
+  const hedges = buckets.reduce((n, b) => n + b.hedges, 0);
+  const hedgesWon = buckets.reduce((n, b) => n + b.hedges_won, 0);
   return html`<section>
     <div class="toolbar">
       ${(['1h', '24h', '7d'] as Range[]).map((r) => html`<button class=${r === range ? 'primary' : ''} onClick=${() => setRange(r)}>last ${r}</button>`)}
@@ -36,6 +38,10 @@ export function Overview({ status, tick }: { status: Status | undefined; tick: n
       <div class="card"><div class="v">${buckets.reduce((n, b) => n + b.failovers, 0)}</div><div class="k">failovers</div></div>
       <div class="card"><div class="v">${fmtMs(last?.p50_ms)} / ${fmtMs(last?.p95_ms)}</div><div class="k">latency p50 / p95</div></div>
       <div class="card"><div class="v">${fmtMs(last?.ttfb_p50_ms)} / ${fmtMs(last?.ttfb_p95_ms)}</div><div class="k">TTFB p50 / p95</div></div>
+      <div class="card"><div class="v">${fmtMs(last?.first_content_p50_ms)} / ${fmtMs(last?.first_content_p95_ms)}</div><div class="k">first content p50 / p95</div></div>
+      <div class="card" data-testid="hedges-card" title="Streams with no first content after the hedge delay were also sent to another endpoint; 'won': the hedge answered first">
+        <div class="v">${hedges} / ${hedgesWon}</div><div class="k">hedges sent / won</div>
+      </div>
       <div class="card"><div class="v">${buckets.reduce((n, b) => n + b.tokens, 0).toLocaleString()}</div><div class="k">tokens</div></div>
       <div class="card"><div class="v">${fmtUsd(buckets.reduce((n, b) => n + b.cost_usd, 0))}</div><div class="k">estimated cost</div></div>
       <div class="card"><div class="v">${last?.overhead_p50_ms ?? '–'} ms</div><div class="k">qcc overhead p50</div></div>
@@ -46,7 +52,8 @@ export function Overview({ status, tick }: { status: Status | undefined; tick: n
       ${LineChart({ title: 'Success rate', unit: '', series: [{ name: 'success', color: '#1f8a4c', values: series((b) => b.success_rate) }] })}
       ${LineChart({ title: 'Latency', unit: ' ms', series: [{ name: 'p50', color: '#3b6fd4', values: series((b) => b.p50_ms) }, { name: 'p95', color: '#9aa9d8', values: series((b) => b.p95_ms) }] })}
       ${LineChart({ title: 'Time to first byte', unit: ' ms', series: [{ name: 'p50', color: '#7b4bd4', values: series((b) => b.ttfb_p50_ms) }, { name: 'p95', color: '#bba6e3', values: series((b) => b.ttfb_p95_ms) }] })}
-      ${LineChart({ title: 'Failovers', series: [{ name: 'failovers', color: '#b7791f', values: series((b) => b.failovers) }] })}
+      ${LineChart({ title: 'Time to first content', unit: ' ms', series: [{ name: 'p50', color: '#1f6f8a', values: series((b) => b.first_content_p50_ms) }, { name: 'p95', color: '#8fc1d1', values: series((b) => b.first_content_p95_ms) }] })}
+      ${LineChart({ title: 'Failovers and hedges', series: [{ name: 'failovers', color: '#b7791f', values: series((b) => b.failovers) }, { name: 'hedges', color: '#1f6f8a', values: series((b) => b.hedges) }, { name: 'hedges won', color: '#1f8a4c', values: series((b) => b.hedges_won) }] })}
       ${LineChart({ title: 'Tokens', series: [{ name: 'tokens', color: '#555', values: series((b) => b.tokens) }] })}
       ${LineChart({ title: 'Cost (USD)', series: [{ name: 'cost', color: '#1f8a4c', values: series((b) => b.cost_usd) }] })}
       ${LineChart({ title: 'qcc overhead p50', unit: ' ms', series: [{ name: 'overhead', color: '#c15f3c', values: series((b) => b.overhead_p50_ms) }] })}

@@ -45,7 +45,9 @@ export function Requests({ status, tick }: { status: Status | undefined; tick: n
             <td>${fmtMs(r.ttfb_ms)}</td>
             <td>${r.tokens.input}/${r.tokens.output}</td>
             <td>${fmtUsd(r.cost_usd)}</td>
-            <td class="chain">${r.attempts.map((a) => `${a.endpoint}:${a.status ?? a.error ?? '?'} ${Math.round(a.ms)}ms`).join(' → ')}</td>
+            <td class="chain" title=${r.hedge ? `hedged: ${r.hedge.outcome === 'won' ? 'the hedge answered first' : r.hedge.outcome === 'lost' ? 'the first attempt answered first' : 'neither answered'}; the abandoned attempt may have cost ~${r.hedge.loser_tokens} input tokens` : ''}>${r.attempts
+              .map((a) => `${a.hedge ? 'hedge ' : ''}${a.endpoint}:${a.lost ? 'lost' : (a.status ?? a.error ?? '?')} ${Math.round(a.ms)}ms`)
+              .join(' → ')}</td>
           </tr>`,
         )}
       </tbody>
