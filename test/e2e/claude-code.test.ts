@@ -120,4 +120,56 @@ describe('Claude Code through qcc', () => {
     const withResult = sim.requests.map((r) => JSON.parse(r.body.toString() || '{}') as { messages?: { role: string; content: unknown }[] }).find((b) => b.messages?.at(-1)?.role === 'tool');
     expect(JSON.stringify(withResult!.messages!.at(-1)!.content)).toContain(marker);
   });
+
+  it('claude -p with the first endpoint stalled after message_start: the hedge answers in seconds', async () => {
+    const stuck = await h.sim({ name: 'stuck', behavior: { stallAfterStartMs: 120_000, answer: 'from the stuck one' } });
+    const ok = await h.sim({ name: 'ok', behavior: { answer: 'hedged answer' } });
+    home = tempHome();
+    writeConfig(home, {
+      version: 1,
+      proxy: { strategy: 'priority', hedge: { after_ms: 500 } },
+      endpoints: [
+        { id: 'stuck', base_url: stuck.url, priority: 1 },
+        { id: 'ok', base_url: ok.url, priority: 2 },
+      ],
+    });
+    const start = await runCli(home, ['proxy', 'start', '--port', '0']);
+    const url = /listening on (\S+)/.exec(start.stdout)![1]!;
+    const t0 = Date.now();
+    const { code, json, stderr } = await runClaude(url, { ANTHROPIC_API_KEY: 'client' }, 'say hi');
+    expect(code, stderr).toBe(0);
+    expect(json).toMatchObject({ is_error: false, result: 'hedged answer' });
+    // Without hedging this waits for the stall (two minutes here; the first-byte timeout lets a pinging stream through).
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(stuck.abortedResponses).toBeGreaterThan(0); // the stalled attempt's connection was closed
+    const logs = await runCli(home, ['logs', '--json']);
+    const entries = logs.stdout.trim().split('\n').map((l) => JSON.parse(l) as { hedge: { outcome: string } | null; endpoint: string });
+    expect(entries.some((e) => e.hedge?.outcome === 'won' && e.endpoint === 'ok')).toBe(true);
+  });
+
+  it("claude -p after a stream broke mid-way: Claude Code's non-streaming retry lands on the other endpoint", async () => {
+    // `flaky` breaks every stream after two deltas (its non-streaming answers would be fine); `steady` never breaks.
+    const flaky = await h.sim({ name: 'flaky', behavior: { deltas: 6, resetAfterDeltas: 2, answer: 'from flaky' } });
+    const steady = await h.sim({ name: 'steady', behavior: { answer: 'from steady' } });
+    home = tempHome();
+    writeConfig(home, {
+      version: 1,
+      proxy: { strategy: 'priority', hedge: { enabled: false } },
+      endpoints: [
+        { id: 'flaky', base_url: flaky.url, priority: 1 },
+        { id: 'steady', base_url: steady.url, priority: 2 },
+      ],
+    });
+    const start = await runCli(home, ['proxy', 'start', '--port', '0']);
+    const url = /listening on (\S+)/.exec(start.stdout)![1]!;
+    const { code, json, stderr } = await runClaude(url, { ANTHROPIC_API_KEY: 'client' }, 'say hi');
+    expect(code, stderr).toBe(0);
+    expect(json).toMatchObject({ is_error: false, result: 'from steady' });
+    const bodies = (sim: typeof flaky) =>
+      sim.requests.filter((r) => r.method === 'POST' && r.path.startsWith('/v1/messages')).map((r) => JSON.parse(r.body.toString('utf8')) as { stream?: boolean });
+    // The stream broke on flaky; the retry, without `stream`, went to steady (priority alone would send it to flaky).
+    expect(bodies(flaky).some((b) => b.stream === true)).toBe(true);
+    expect(bodies(flaky).some((b) => b.stream !== true)).toBe(false);
+    expect(bodies(steady).some((b) => b.stream !== true)).toBe(true);
+  });
 });
