@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { attemptChain, failoversOf, percentile, succeeded } from '../stats/query.js';
-import { forSchema, HEDGE_COLUMNS, HEDGE_NONE, HEDGE_WON } from '../stats/store.js';
+import { forSchema, HEDGE_COLUMNS, parseHedge } from '../stats/store.js';
 import type { Bucket } from '../shared/api-types.js';
 
 /** Buckets of the request log for the dashboard's charts: last hour, day or week. */
@@ -25,7 +25,7 @@ interface Row {
   cache_read_tokens: number;
   cost_usd: number;
   ttfc_ms: number | null;
-  hedge: number;
+  hedge: string | null;
 }
 
 const BUCKETS = 60;
@@ -64,8 +64,8 @@ export function timeseries(db: Database.Database, range: Range, now = Date.now()
       ttfb_p95_ms: round(percentile(ttfb, 95)),
       first_content_p50_ms: round(percentile(firstContent, 50)),
       first_content_p95_ms: round(percentile(firstContent, 95)),
-      hedges: g.filter((r) => r.hedge !== HEDGE_NONE).length,
-      hedges_won: g.filter((r) => r.hedge === HEDGE_WON).length,
+      hedges: g.filter((r) => r.hedge !== null).length,
+      hedges_won: g.filter((r) => r.hedge !== null && parseHedge(r.hedge).outcome === 'won').length,
       tokens: g.reduce((n, r) => n + r.input_tokens + r.output_tokens + r.cache_creation_tokens + r.cache_read_tokens, 0),
       cost_usd: Math.round(g.reduce((n, r) => n + r.cost_usd, 0) * 1e6) / 1e6,
       overhead_p50_ms: round(percentile(overhead, 50)),

@@ -10,7 +10,7 @@ const SAMPLES = 128;
 /** Fewer observations than this say too little about the tail: the pool's figure, or the cold default, is used. */
 export const MIN_SAMPLES = 20;
 /** Recompute the quantile after this many new samples, not on every request (a sort of 128 numbers). */
-const RESORT_EVERY = 8;
+const RESORT_EVERY = 32;
 export const HEDGE_QUANTILE = 0.95;
 /** Models tracked per endpoint (names come from clients). */
 const MAX_MODELS = 32;

@@ -16,10 +16,8 @@ import type { HeaderMap } from './headers.js';
 import { decide, parseRetryAfter, type Decision, type Outcome, type Penalty } from './policy.js';
 import type { PlannedAttempt } from '../endpoints/pool.js';
 import { relayHeld } from './relay.js';
-import { ClientSeat } from './seat.js';
-import { loserTokens, RaceInbox, type RunningAttempt } from './race.js';
-import { hedgeDelayMs } from '../endpoints/first-content.js';
-import type { Usage } from './sse.js';
+import { Deadlines } from '../upstream/deadlines.js';
+import { AttemptRace, type RunningAttempt } from './race.js';
 
 export interface ProxyContext {
   settings: () => ProxySettings;
@@ -113,6 +111,8 @@ const KEY_PENALTIES: ReadonlySet<Penalty> = new Set<Penalty>(['auth', 'rate-limi
 export function createProxyHandler(ctx: ProxyContext) {
   // Claude Code's system prompt and tools repeat from request to request: validated once, not on every turn.
   const knownBodies = new KnownBodies();
+  // Every streaming request arms a hedge deadline and nearly always stops it: one timer for all (upstream/deadlines.ts).
+  const deadlines = new Deadlines();
   return async function handleProxy(req: ClientRequest, res: ClientResponse, requestId: string, auth: ClientAuth): Promise<void> {
     const startedAt = Date.now();
     const t0 = performance.now();
@@ -225,14 +225,13 @@ export function createProxyHandler(ctx: ProxyContext) {
     // Hedging (race.ts, seat.ts): a message request with no first content after a delay is also sent to the next
     // candidate; the first to produce content takes the client and the other is stopped at once.
     const hedging = settings.hedge;
-    const seat = hedging.enabled && parsed.messages && (parsed.stream || hedging.non_streaming) ? new ClientSeat(() => clearTimeout(hedgeTimer)) : undefined;
-    // Streams and whole answers have different first-content times: measured apart.
-    const latencyKey = parsed.stream ? (parsed.model ?? '') : `${parsed.model ?? ''}\u0000whole`;
-    const inbox = new RaceInbox();
-    const running = new Map<number, RunningAttempt>();
-    let hedgeTimer: NodeJS.Timeout | undefined;
-    let hedgeAfterMs = 0;
-    let hedgeTried = false;
+    const race = new AttemptRace(
+      { hedge: hedging, deadlines, poolFirstContent: ctx.pool.firstContent, now: ctx.now },
+      record,
+      hedging.enabled && parsed.messages && (parsed.stream || hedging.non_streaming),
+      parsed.stream ? (parsed.model ?? '') : `${parsed.model ?? ''}\u0000whole`,
+      body?.length ?? 0,
+    );
 
     const launch = (planned: PlannedAttempt, asHedge: boolean): void => {
       const { endpoint, failOpen } = planned;
@@ -247,12 +246,7 @@ export function createProxyHandler(ctx: ProxyContext) {
       if (asHedge) attempt.hedge = true;
       record.attempts.push(attempt);
       const run: RunningAttempt = { n, endpoint, key, record: attempt, started: performance.now(), hedge: asHedge };
-      running.set(n, run);
-      const settled = (): void => {
-        endpoint.inflight--;
-        attempt.ms = performance.now() - run.started;
-      };
-      runAttempt({
+      const result = runAttempt({
         dispatcher: ctx.dispatcher,
         endpoint,
         key,
@@ -267,87 +261,38 @@ export function createProxyHandler(ctx: ProxyContext) {
         headersTimeoutMs,
         idleTimeoutMs: settings.idle_timeout_ms,
         ownHeaders: () => ({ 'x-qcc-request-id': requestId, 'x-qcc-endpoint': endpoint.id, 'x-qcc-attempts': String(n) }),
-        seat: seat?.for(n),
-      }).then(
-        (result) => {
-          settled();
-          inbox.push({ kind: 'settled', run, result });
-        },
-        (error: unknown) => {
-          settled();
-          inbox.push({ kind: 'threw', run, error });
-        },
-      );
-      if (seat !== undefined && !hedgeTried) {
-        clearTimeout(hedgeTimer);
-        hedgeAfterMs = hedgeDelayMs(hedging, endpoint.firstContent.get(latencyKey), ctx.pool.firstContent.get(latencyKey));
-        hedgeTimer = setTimeout(() => inbox.push({ kind: 'hedge-due', n }), hedgeAfterMs);
-      }
-    };
-
-    /** An attempt stopped because its rival took the client: no failure; a primary overtaken by its hedge was slow. */
-    const lostRace = (run: RunningAttempt, usage: Usage | undefined): void => {
-      run.record.lost = true;
-      run.endpoint.breaker.release();
-      const hedge = record.hedge;
-      if (hedge === undefined) return;
-      const cost = loserTokens(usage, body?.length ?? 0);
-      hedge.loserTokens += cost.tokens;
-      hedge.loserTokensEstimated ||= cost.estimated;
-      if (!run.hedge) run.endpoint.recordStall(run.record.ms, ctx.now());
-    };
-
-    /** The request is decided: stop whatever still runs and account for it before the record is finished. */
-    const settleRest = async (): Promise<void> => {
-      clearTimeout(hedgeTimer);
-      if (running.size === 0) return;
-      const raceLost = seat?.winner !== undefined;
-      seat?.cancelAll();
-      while (running.size > 0) {
-        const ev = await inbox.next();
-        if (ev.kind === 'hedge-due') continue;
-        running.delete(ev.run.n);
-        if (ev.kind === 'threw') continue;
-        if (ev.result.kind === 'cancelled') {
-          if (raceLost) lostRace(ev.run, ev.result.usage);
-          else {
-            ev.run.record.error = 'abandoned';
-            ev.run.endpoint.breaker.release();
-          }
-        }
-      }
+        seat: race.seat?.for(n),
+      });
+      race.track(run, result);
     };
 
     try {
       for (;;) {
-        if (running.size === 0) {
+        if (race.running.size === 0) {
           const planned = nextCandidate();
           if (!planned) break;
           if (record.attempts.length > 0 && !ctx.budget.tryFailover(ctx.now())) break;
           launch(planned, false);
         }
-        const ev = await inbox.next();
+        const ev = await race.next();
         if (ev.kind === 'hedge-due') {
-          // At most one hedge, only while one attempt runs and none has answered.
-          if (hedgeTried || ev.n !== record.attempts.length || running.size !== 1 || seat?.winner !== undefined) continue;
-          hedgeTried = true;
+          if (!race.hedgeWanted(ev, record.attempts.length)) continue;
           const planned = nextCandidate();
           if (!planned) continue;
           if (!ctx.budget.tryHedge(ctx.now(), hedging.max_ratio)) {
             queued.unshift(planned); // kept for a failover, should the running attempt fail
             continue;
           }
-          record.hedge = { outcome: 'none', afterMs: hedgeAfterMs, loserTokens: 0, loserTokensEstimated: false };
+          race.hedgeSent();
           launch(planned, true);
           continue;
         }
-        running.delete(ev.run.n);
         if (ev.kind === 'threw') throw ev.error;
         const { run, result } = ev;
         const { endpoint, key, record: attempt } = run;
 
         if (result.kind === 'cancelled') {
-          lostRace(run, result.usage);
+          race.lost(run, result.usage);
           continue;
         }
         if (result.kind === 'client-abort') {
@@ -357,7 +302,7 @@ export function createProxyHandler(ctx: ProxyContext) {
           record.endpointId = endpoint.id;
           record.end = 'client-abort';
           record.ttfbMs = result.ttfbMs;
-          await settleRest();
+          await race.settle();
           return finish(0);
         }
         if (result.kind === 'committed') {
@@ -368,11 +313,7 @@ export function createProxyHandler(ctx: ProxyContext) {
           record.usage = result.usage;
           if (result.usageNote !== undefined) record.note = result.usageNote;
           record.end = result.end;
-          if (record.hedge !== undefined) record.hedge.outcome = run.hedge ? 'won' : 'lost';
-          if (result.status < 300 && parsed.messages) {
-            endpoint.firstContent.push(latencyKey, result.firstContentMs);
-            ctx.pool.firstContent.push(latencyKey, result.firstContentMs);
-          }
+          race.answered(run, result.firstContentMs, result.status < 300 && parsed.messages);
           if (result.end === 'complete') endpoint.recordSuccess(result.ttfbMs, key?.index);
           else if (result.end === 'client-abort') endpoint.breaker.release();
           else {
@@ -387,11 +328,8 @@ export function createProxyHandler(ctx: ProxyContext) {
             if (result.end === 'truncated' || result.end === 'upstream-error') ctx.pool.affinity.avoidNext(sessionId, endpoint.id, ctx.now());
             else ctx.pool.affinity.set(sessionId, endpoint.id);
           }
-          await settleRest();
-          if (record.hedge?.outcome === 'won') {
-            const loser = record.attempts.find((a) => a.lost === true);
-            if (loser !== undefined) record.hedge.savedMs = Math.max(0, loser.ms - result.firstContentMs);
-          }
+          const rest = race.settle(result);
+          if (rest !== undefined) await rest;
           return finish(result.end === 'client-abort' ? 0 : result.status);
         }
 
@@ -402,7 +340,7 @@ export function createProxyHandler(ctx: ProxyContext) {
           attempt.status = result.response.status;
           if (decision.action === 'return') {
             endpoint.breaker.release();
-            await settleRest();
+            await race.settle();
             record.endpointId = endpoint.id;
             relayHeld(res, result.response, proxyHeaders(endpoint.id));
             return finish(result.response.status);
@@ -431,7 +369,7 @@ export function createProxyHandler(ctx: ProxyContext) {
         }
       }
     } finally {
-      clearTimeout(hedgeTimer);
+      race.close();
     }
 
     // Every candidate failed (or none was usable). Relay the last upstream's own answer where there is one.

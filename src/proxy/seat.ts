@@ -14,40 +14,48 @@ export interface AttemptSeat {
 export class ClientSeat {
   /** The attempt (by number) that holds the client, once one does. */
   winner: number | undefined;
-  private readonly cancels = new Map<number, () => void>();
+  /** At most two (an attempt and its hedge), so a list: no map or array made on the way to a claim. */
+  private readonly waiting: { attempt: number; cancel: () => void }[] = [];
 
-  /** `onClaim` runs once, when the first attempt claims the client (the handler stops its hedge timer there). */
+  /** `onClaim` runs once, when the first attempt claims the client (the handler stops its hedge deadline there). */
   constructor(private readonly onClaim: (attempt: number) => void) {}
 
   for(attempt: number): AttemptSeat {
-    return {
-      bind: (cancel) => {
-        if (this.winner !== undefined && this.winner !== attempt) cancel();
-        else this.cancels.set(attempt, cancel);
-      },
-      claim: () => {
-        if (this.winner !== undefined) return this.winner === attempt;
-        this.winner = attempt;
-        const others = [...this.cancels].filter(([n]) => n !== attempt);
-        this.cancels.clear();
-        for (const [, cancel] of others) cancel();
-        this.onClaim(attempt);
-        return true;
-      },
-    };
+    return new Place(this, attempt);
   }
 
-  /** Stop one attempt that has not claimed the client (the request is over, or it lost). */
-  cancel(attempt: number): void {
-    const cancel = this.cancels.get(attempt);
-    this.cancels.delete(attempt);
-    cancel?.();
+  bind(attempt: number, cancel: () => void): void {
+    if (this.winner !== undefined && this.winner !== attempt) cancel();
+    else this.waiting.push({ attempt, cancel });
+  }
+
+  claim(attempt: number): boolean {
+    if (this.winner !== undefined) return this.winner === attempt;
+    this.winner = attempt;
+    const waiting = this.waiting.splice(0);
+    for (const w of waiting) if (w.attempt !== attempt) w.cancel();
+    this.onClaim(attempt);
+    return true;
   }
 
   /** Stop every attempt still waiting (the client left, or another attempt answered with an error that ends the request). */
   cancelAll(): void {
-    const all = [...this.cancels.values()];
-    this.cancels.clear();
-    for (const cancel of all) cancel();
+    for (const w of this.waiting.splice(0)) w.cancel();
+  }
+}
+
+/** One attempt's view of the seat. */
+class Place implements AttemptSeat {
+  constructor(
+    private readonly seat: ClientSeat,
+    private readonly attempt: number,
+  ) {}
+
+  bind(cancel: () => void): void {
+    this.seat.bind(this.attempt, cancel);
+  }
+
+  claim(): boolean {
+    return this.seat.claim(this.attempt);
   }
 }

@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import { forSchema, HEDGE_COLUMNS, HEDGE_LOST, HEDGE_NONE, HEDGE_WON, type StoredRequest } from './store.js';
+import { forSchema, HEDGE_COLUMNS, parseHedge, type StoredHedge, type StoredRequest } from './store.js';
 import type { HedgeSummary, LogEntry } from '../shared/api-types.js';
 
 /** Reading the request log, for `qcc stats`, `qcc logs` and the dashboard. Works with or without a running proxy. */
@@ -52,7 +52,7 @@ type Row = Pick<
   StoredRequest,
   | 'ts' | 'model' | 'endpoint_id' | 'attempt_count' | 'status' | 'end_reason' | 'ttfb_ms' | 'total_ms'
   | 'input_tokens' | 'output_tokens' | 'cache_creation_tokens' | 'cache_read_tokens' | 'cost_usd' | 'health_check'
-  | 'ttfc_ms' | 'hedge' | 'hedge_saved_ms' | 'hedge_tokens'
+  | 'ttfc_ms' | 'hedge'
 >;
 
 /** Nearest-rank percentile of an ascending array. */
@@ -96,21 +96,22 @@ function summarizeRows(key: string, rows: Row[]): GroupSummary {
 
 /** Attempts that failed and made way for another: every attempt after the first, but a hedge, which is no failure. */
 export function failoversOf(r: Pick<Row, 'attempt_count' | 'hedge'>): number {
-  return Math.max(0, r.attempt_count - 1 - (r.hedge === HEDGE_NONE ? 0 : 1));
+  return Math.max(0, r.attempt_count - 1 - (r.hedge === null ? 0 : 1));
 }
 
-export function hedgeSummary(rows: readonly Pick<Row, 'hedge' | 'hedge_saved_ms' | 'hedge_tokens'>[]): HedgeSummary {
+export function hedgeSummary(rows: readonly Pick<Row, 'hedge'>[]): HedgeSummary {
   let sent = 0;
   let won = 0;
   let saved = 0;
   let tokens = 0;
   for (const r of rows) {
-    if (r.hedge === HEDGE_NONE) continue;
+    if (r.hedge === null) continue;
+    const h = parseHedge(r.hedge);
     sent++;
-    tokens += r.hedge_tokens;
-    if (r.hedge === HEDGE_WON) {
+    tokens += h.loser_tokens;
+    if (h.outcome === 'won') {
       won++;
-      saved += r.hedge_saved_ms ?? 0;
+      saved += h.saved_ms ?? 0;
     }
   }
   return { sent, won, win_rate: sent === 0 ? null : Math.round((won / sent) * 10_000) / 10_000, saved_ms: Math.round(saved), loser_tokens: tokens };
@@ -188,6 +189,10 @@ export function attemptChain(row: Pick<StoredRequest, 'attempts' | 'endpoint_id'
   return [{ endpoint: row.endpoint_id ?? '', status: row.status, ms: stored, error: null }];
 }
 
+function hedgeEntry(h: StoredHedge): NonNullable<LogEntry['hedge']> {
+  return { outcome: h.outcome, saved_ms: h.saved_ms === undefined ? null : Math.round(h.saved_ms), loser_tokens: h.loser_tokens };
+}
+
 /** The query behind `recentRequests`: newest ids first, filtered as they are read. */
 export function recentRequestsSql(f: LogFilter): string {
   const where: string[] = ['id > @afterId'];
@@ -223,10 +228,7 @@ export function recentRequests(db: Database.Database, f: LogFilter = {}): LogEnt
     error: r.error,
     end: r.end_reason,
     first_content_ms: r.ttfc_ms === null ? null : Math.round(r.ttfc_ms * 10) / 10,
-    hedge:
-      r.hedge === HEDGE_NONE
-        ? null
-        : { outcome: r.hedge === HEDGE_WON ? 'won' : r.hedge === HEDGE_LOST ? 'lost' : 'none', saved_ms: r.hedge_saved_ms === null ? null : Math.round(r.hedge_saved_ms), loser_tokens: r.hedge_tokens },
+    hedge: r.hedge === null ? null : hedgeEntry(parseHedge(r.hedge)),
     attempts: attemptChain(r),
   }));
 }

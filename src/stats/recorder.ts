@@ -2,7 +2,14 @@ import type { StatsSettings } from '../config/schema.js';
 import type { ProxyObserver, RequestRecord } from '../proxy/events.js';
 import type { Logger } from '../log.js';
 import type { PriceTable } from './pricing.js';
-import { HEDGE_LOST, HEDGE_NEITHER, HEDGE_NONE, HEDGE_WON, type StatsStore, type StoredRequest } from './store.js';
+import type { StatsStore, StoredHedge, StoredRequest } from './store.js';
+import type { HedgeRecord } from '../proxy/events.js';
+
+function hedgeJson(h: HedgeRecord): string {
+  const stored: StoredHedge = { outcome: h.outcome, loser_tokens: h.loserTokens, estimated: h.loserTokensEstimated };
+  if (h.savedMs !== undefined) stored.saved_ms = Math.round(h.savedMs * 10) / 10;
+  return JSON.stringify(stored);
+}
 
 const MAX_BATCH = 1_000;
 /** Rows kept in memory while the database refuses writes (disk full, locked); older ones are dropped. */
@@ -94,9 +101,7 @@ export function toRow(r: RequestRecord, prices: PriceTable): StoredRequest {
     error: lastError(r),
     end_reason: r.end ?? null,
     ttfc_ms: r.firstContentMs ?? null,
-    hedge: r.hedge === undefined ? HEDGE_NONE : r.hedge.outcome === 'won' ? HEDGE_WON : r.hedge.outcome === 'lost' ? HEDGE_LOST : HEDGE_NEITHER,
-    hedge_saved_ms: r.hedge?.savedMs ?? null,
-    hedge_tokens: r.hedge?.loserTokens ?? 0,
+    hedge: r.hedge === undefined ? null : hedgeJson(r.hedge),
   };
 }
 

@@ -35,19 +35,32 @@ export interface StoredRequest {
   end_reason: string | null;
   /** From arrival to the first content the client received (schema 5). */
   ttfc_ms: number | null;
-  /** HEDGE_* below: whether a hedge was sent and how its race ended. */
-  hedge: number;
-  /** A won hedge's time saved (see HedgeRecord.savedMs). */
-  hedge_saved_ms: number | null;
-  /** Input tokens the abandoned attempt may have cost. */
-  hedge_tokens: number;
+  /**
+   * JSON (StoredHedge) when a hedge was sent, else NULL: one column that is NULL for nearly every row, which costs an
+   * insert far less than four that are always written.
+   */
+  hedge: string | null;
 }
 
-/** The `hedge` column. */
-export const HEDGE_NONE = 0;
-export const HEDGE_WON = 1;
-export const HEDGE_LOST = 2;
-export const HEDGE_NEITHER = 3;
+/** The `hedge` column of a hedged request. */
+export interface StoredHedge {
+  outcome: 'won' | 'lost' | 'none';
+  /** A won hedge's time saved (see HedgeRecord.savedMs). */
+  saved_ms?: number;
+  /** Input tokens the abandoned attempt may have cost, and whether that is an estimate. */
+  loser_tokens: number;
+  estimated: boolean;
+}
+
+/** The `hedge` column read back; a value that is not one (written by hand) reads as a hedge of unknown outcome. */
+export function parseHedge(text: string): StoredHedge {
+  try {
+    const v = JSON.parse(text) as Partial<StoredHedge>;
+    return { outcome: v.outcome ?? 'none', loser_tokens: v.loser_tokens ?? 0, estimated: v.estimated ?? true, ...(v.saved_ms !== undefined && { saved_ms: v.saved_ms }) };
+  } catch {
+    return { outcome: 'none', loser_tokens: 0, estimated: true };
+  }
+}
 
 const MIGRATIONS: string[] = [
   `CREATE TABLE requests (
@@ -89,16 +102,14 @@ const MIGRATIONS: string[] = [
   `SELECT 1;`,
   // Hedging (#22): the client's time to first content, and each hedge's outcome, time saved and abandoned tokens.
   `ALTER TABLE requests ADD COLUMN ttfc_ms REAL;
-   ALTER TABLE requests ADD COLUMN hedge INTEGER NOT NULL DEFAULT 0;
-   ALTER TABLE requests ADD COLUMN hedge_saved_ms REAL;
-   ALTER TABLE requests ADD COLUMN hedge_tokens INTEGER NOT NULL DEFAULT 0;`,
+   ALTER TABLE requests ADD COLUMN hedge TEXT;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
 /** The schema that added the hedge columns. */
 const HEDGE_SCHEMA = MIGRATIONS.findIndex((m) => m.includes('ADD COLUMN ttfc_ms')) + 1;
-export const HEDGE_COLUMNS = 'ttfc_ms, hedge, hedge_saved_ms, hedge_tokens';
+export const HEDGE_COLUMNS = 'ttfc_ms, hedge';
 
 /**
  * A query for this file's schema: `qcc stats` opens the log read-only and never migrates it, so a file an older
@@ -106,16 +117,16 @@ export const HEDGE_COLUMNS = 'ttfc_ms, hedge, hedge_saved_ms, hedge_tokens';
  */
 export function forSchema(db: Database.Database, sql: string): string {
   const version = db.pragma('user_version', { simple: true }) as number;
-  return version >= HEDGE_SCHEMA ? sql : sql.replace(HEDGE_COLUMNS, 'NULL AS ttfc_ms, 0 AS hedge, NULL AS hedge_saved_ms, 0 AS hedge_tokens');
+  return version >= HEDGE_SCHEMA ? sql : sql.replace(HEDGE_COLUMNS, 'NULL AS ttfc_ms, NULL AS hedge');
 }
 
-/** Rows per INSERT statement (24 columns each, well under SQLite's limit of 32,766 parameters). */
+/** Rows per INSERT statement (22 columns each, well under SQLite's limit of 32,766 parameters). */
 const INSERT_CHUNK = 50;
 
 const COLUMNS: readonly (keyof StoredRequest)[] = [
   'ts', 'request_id', 'method', 'path', 'model', 'stream', 'endpoint_id', 'attempts', 'attempt_count', 'status', 'ttfb_ms', 'total_ms',
   'input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_read_tokens', 'cost_usd', 'health_check', 'error', 'end_reason',
-  'ttfc_ms', 'hedge', 'hedge_saved_ms', 'hedge_tokens',
+  'ttfc_ms', 'hedge',
 ];
 
 /**
@@ -147,8 +158,6 @@ function putValues(r: StoredRequest, values: unknown[], at: number): number {
   values[k++] = r.end_reason;
   values[k++] = r.ttfc_ms;
   values[k++] = r.hedge;
-  values[k++] = r.hedge_saved_ms;
-  values[k++] = r.hedge_tokens;
   return k;
 }
 

@@ -236,7 +236,7 @@ describe('dashboard', () => {
             await post({ model: 'claude-haiku-4-5-20251001', stream: true });
             return sims.beta!.abortedResponses;
           },
-          { timeout: 10_000, intervals: [50] },
+          { timeout: 10_000, interval: 50 },
         )
         .toBeGreaterThan(0);
     } finally {

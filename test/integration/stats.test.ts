@@ -129,7 +129,7 @@ describe('store', () => {
   const row = (ts: number, i: number) => ({
     ts, request_id: `r${i}`, method: 'POST', path: '/v1/messages', model: 'm', stream: 0, endpoint_id: 'e', attempts: '[]', attempt_count: 1,
     status: 200, ttfb_ms: 1, total_ms: 2, input_tokens: 1, output_tokens: 1, cache_creation_tokens: 0, cache_read_tokens: 0, cost_usd: 0,
-    health_check: 0, error: null, end_reason: 'complete', ttfc_ms: 1.5, hedge: 0, hedge_saved_ms: null, hedge_tokens: 0,
+    health_check: 0, error: null, end_reason: 'complete', ttfc_ms: 1.5, hedge: null,
   });
 
   it('stores every column of a row where it belongs (a different value in each, read back as written)', () => {
@@ -138,7 +138,7 @@ describe('store', () => {
       ts: 1_700_000_000_001, request_id: 'req-x', method: 'PUT', path: '/v1/messages/count_tokens', model: 'model-x', stream: 1,
       endpoint_id: 'endpoint-x', attempts: '[{"endpoint":"endpoint-x"}]', attempt_count: 3, status: 529, ttfb_ms: 4.5, total_ms: 6.5,
       input_tokens: 7, output_tokens: 8, cache_creation_tokens: 9, cache_read_tokens: 10, cost_usd: 0.25, health_check: 1, error: 'overloaded',
-      end_reason: 'upstream-error', ttfc_ms: 11.5, hedge: 2, hedge_saved_ms: 12.5, hedge_tokens: 13,
+      end_reason: 'upstream-error', ttfc_ms: 11.5, hedge: '{"outcome":"lost","loser_tokens":13,"estimated":true}',
     };
     // 120 rows: three statements of the multi-row insert, the last one partial; the marked row is in the middle one.
     store.insertMany(Array.from({ length: 120 }, (_, i) => (i === 77 ? written : row(i, i))));
@@ -189,9 +189,9 @@ describe('store', () => {
   it('upgrades a database written by an older qcc in place, rows kept', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'qcc-migrate-')), 'qcc.db');
     const store = new StatsStore(file);
-    store.insertMany([{ ts: 1, request_id: 'r1', method: 'POST', path: '/v1/messages', model: 'm', stream: 0, endpoint_id: 'e', attempts: '[]', attempt_count: 1, status: 200, ttfb_ms: 1, total_ms: 2, input_tokens: 1, output_tokens: 1, cache_creation_tokens: 0, cache_read_tokens: 0, cost_usd: 0, health_check: 0, error: null, end_reason: 'complete', ttfc_ms: null, hedge: 0, hedge_saved_ms: null, hedge_tokens: 0 }]);
+    store.insertMany([{ ts: 1, request_id: 'r1', method: 'POST', path: '/v1/messages', model: 'm', stream: 0, endpoint_id: 'e', attempts: '[]', attempt_count: 1, status: 200, ttfb_ms: 1, total_ms: 2, input_tokens: 1, output_tokens: 1, cache_creation_tokens: 0, cache_read_tokens: 0, cost_usd: 0, health_check: 0, error: null, end_reason: 'complete', ttfc_ms: null, hedge: null }]);
     // Put the file back to schema 1 as the first release wrote it.
-    for (const column of ['ttfc_ms', 'hedge', 'hedge_saved_ms', 'hedge_tokens']) store.db.exec(`ALTER TABLE requests DROP COLUMN ${column}`);
+    for (const column of ['ttfc_ms', 'hedge']) store.db.exec(`ALTER TABLE requests DROP COLUMN ${column}`);
     store.db.exec('CREATE INDEX requests_request_id ON requests (request_id)');
     store.db.exec('CREATE INDEX requests_endpoint_ts ON requests (endpoint_id, ts)');
     store.db.pragma('user_version = 1');
@@ -207,7 +207,7 @@ describe('store', () => {
     expect(indexes.sort()).toEqual(['requests_ts']);
     expect((upgraded.db.prepare('SELECT count(*) AS n FROM requests').get() as { n: number }).n).toBe(1);
     // Older rows read as "no hedge, first content unknown".
-    expect(upgraded.db.prepare('SELECT ttfc_ms, hedge, hedge_saved_ms, hedge_tokens FROM requests').get()).toEqual({ ttfc_ms: null, hedge: 0, hedge_saved_ms: null, hedge_tokens: 0 });
+    expect(upgraded.db.prepare('SELECT ttfc_ms, hedge FROM requests').get()).toEqual({ ttfc_ms: null, hedge: null });
     upgraded.close();
   });
 });
