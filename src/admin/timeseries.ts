@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
-import { attemptChain, failoversOf, percentile, succeeded } from '../stats/query.js';
-import { forSchema, HEDGE_COLUMNS, parseHedge } from '../stats/store.js';
+import { attemptChain, failoversOf, hedgeSummary, percentile, succeeded } from '../stats/query.js';
+import { forSchema, HEDGE_COLUMNS } from '../stats/store.js';
 import type { Bucket } from '../shared/api-types.js';
 
 /** Buckets of the request log for the dashboard's charts: last hour, day or week. */
@@ -49,6 +49,7 @@ export function timeseries(db: Database.Database, range: Range, now = Date.now()
     const latency = sorted(ok.map((r) => r.total_ms));
     const ttfb = sorted(ok.filter((r) => r.ttfb_ms !== null).map((r) => r.ttfb_ms!));
     const firstContent = sorted(ok.filter((r) => r.ttfc_ms !== null).map((r) => r.ttfc_ms!));
+    const hedges = hedgeSummary(g);
     const overhead = sorted(
       ok.map((r) => r.total_ms - attemptChain(r).reduce((n, a) => n + a.ms, 0)).map((v) => Math.max(0, v)),
     );
@@ -64,8 +65,10 @@ export function timeseries(db: Database.Database, range: Range, now = Date.now()
       ttfb_p95_ms: round(percentile(ttfb, 95)),
       first_content_p50_ms: round(percentile(firstContent, 50)),
       first_content_p95_ms: round(percentile(firstContent, 95)),
-      hedges: g.filter((r) => r.hedge !== null).length,
-      hedges_won: g.filter((r) => r.hedge !== null && parseHedge(r.hedge).outcome === 'won').length,
+      hedges: hedges.sent,
+      hedges_won: hedges.won,
+      hedge_saved_ms: hedges.saved_ms,
+      hedge_loser_tokens: hedges.loser_tokens,
       tokens: g.reduce((n, r) => n + r.input_tokens + r.output_tokens + r.cache_creation_tokens + r.cache_read_tokens, 0),
       cost_usd: Math.round(g.reduce((n, r) => n + r.cost_usd, 0) * 1e6) / 1e6,
       overhead_p50_ms: round(percentile(overhead, 50)),

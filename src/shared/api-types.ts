@@ -115,6 +115,9 @@ export interface Bucket {
   /** Requests that sent a hedge, and those the hedge answered. */
   hedges: number;
   hedges_won: number;
+  /** Won hedges' time saved, summed, and the input tokens abandoned attempts may have cost. */
+  hedge_saved_ms: number;
+  hedge_loser_tokens: number;
   tokens: number;
   cost_usd: number;
   overhead_p50_ms: number | null;

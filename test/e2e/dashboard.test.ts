@@ -244,6 +244,8 @@ describe('dashboard', () => {
     }
     await page.getByRole('button', { name: 'Overview' }).click();
     await expect.poll(() => page.locator('[data-testid=hedges-card] .v').textContent(), { timeout: 8000 }).toMatch(/^[1-9]\d* \/ [1-9]\d*$/);
+    // The abandoned attempts had sent message_start, which reports their input tokens.
+    expect(await page.locator('[data-testid=hedge-cost-card] .v').textContent()).toMatch(/^[\d.]+ m?s \/ [1-9][\d,]*$/);
     await page.getByRole('button', { name: 'Requests' }).click();
     await expect.poll(() => page.locator('td.chain', { hasText: 'hedge delta:200' }).count(), { timeout: 8000 }).toBeGreaterThan(0);
     expect(await page.locator('td.chain', { hasText: 'beta:lost' }).count()).toBeGreaterThan(0);

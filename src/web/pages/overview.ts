@@ -26,6 +26,8 @@ export function Overview({ status, tick }: { status: Status | undefined; tick: n
   const series = (pick: (b: Bucket) => number | null) => buckets.map(pick);
   const hedges = buckets.reduce((n, b) => n + b.hedges, 0);
   const hedgesWon = buckets.reduce((n, b) => n + b.hedges_won, 0);
+  const hedgeSaved = buckets.reduce((n, b) => n + b.hedge_saved_ms, 0);
+  const hedgeTokens = buckets.reduce((n, b) => n + b.hedge_loser_tokens, 0);
   return html`<section>
     <div class="toolbar">
       ${(['1h', '24h', '7d'] as Range[]).map((r) => html`<button class=${r === range ? 'primary' : ''} onClick=${() => setRange(r)}>last ${r}</button>`)}
@@ -41,6 +43,9 @@ export function Overview({ status, tick }: { status: Status | undefined; tick: n
       <div class="card"><div class="v">${fmtMs(last?.first_content_p50_ms)} / ${fmtMs(last?.first_content_p95_ms)}</div><div class="k">first content p50 / p95</div></div>
       <div class="card" data-testid="hedges-card" title="Streams with no first content after the hedge delay were also sent to another endpoint; 'won': the hedge answered first">
         <div class="v">${hedges} / ${hedgesWon}</div><div class="k">hedges sent / won</div>
+      </div>
+      <div class="card" data-testid="hedge-cost-card" title="Time saved: for each hedge that won, how much longer the abandoned attempt had already waited than the winner needed. Tokens: the input tokens the abandoned attempts may have cost.">
+        <div class="v">${fmtMs(hedgeSaved)} / ${hedgeTokens.toLocaleString()}</div><div class="k">hedge time saved / abandoned tokens</div>
       </div>
       <div class="card"><div class="v">${buckets.reduce((n, b) => n + b.tokens, 0).toLocaleString()}</div><div class="k">tokens</div></div>
       <div class="card"><div class="v">${fmtUsd(buckets.reduce((n, b) => n + b.cost_usd, 0))}</div><div class="k">estimated cost</div></div>
