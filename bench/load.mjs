@@ -1,6 +1,8 @@
 // The load generator: undici, one pool per target, a fixed number of requests at a fixed concurrency.
 import { Agent } from 'undici';
 
+const CONTENT_EVENT = Buffer.from('event: content_block_delta');
+
 export const agent = new Agent({ connections: null, pipelining: 1, keepAliveTimeout: 30_000 });
 
 /**
@@ -11,6 +13,8 @@ export const agent = new Agent({ connections: null, pipelining: 1, keepAliveTime
 export async function load({ url, body, n, concurrency, model = 'bench', headers = {}, keepBodies = false }) {
   const latencies = [];
   const firstEvents = [];
+  // The first content (`content_block_delta`): what a client can show; qcc holds a stream until it (#22).
+  const firstContents = [];
   const bodies = [];
   let failures = 0;
   let bytes = 0;
@@ -29,14 +33,17 @@ export async function load({ url, body, n, concurrency, model = 'bench', headers
           body: payload,
         });
         let first;
+        let firstContent;
         const chunks = [];
         for await (const chunk of res.body) {
           first ??= performance.now() - t0;
+          if (firstContent === undefined && chunk.includes(CONTENT_EVENT)) firstContent = performance.now() - t0;
           bytes += chunk.length;
           if (keepBodies) chunks.push(chunk);
         }
         latencies.push(performance.now() - t0);
         if (first !== undefined) firstEvents.push(first);
+        if (firstContent !== undefined) firstContents.push(firstContent);
         if (res.statusCode !== 200) failures++;
         if (keepBodies) bodies.push({ headers: res.headers, body: Buffer.concat(chunks).toString('utf8') });
       } catch {
@@ -47,7 +54,7 @@ export async function load({ url, body, n, concurrency, model = 'bench', headers
   const started = performance.now();
   await Promise.all(Array.from({ length: concurrency }, worker));
   const seconds = (performance.now() - started) / 1000;
-  return { latencies, firstEvents, failures, bytes, rps: n / seconds, bodies };
+  return { latencies, firstEvents, firstContents, failures, bytes, rps: n / seconds, bodies };
 }
 
 export function percentile(values, p) {

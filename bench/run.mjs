@@ -231,12 +231,14 @@ async function oneConnection(target, body, n) {
   await load({ url: target.url, body, n: 100, concurrency: 1 });
   const all = [];
   const first = [];
+  const content = [];
   for (let r = 0; r < ROUNDS; r++) {
     const res = await load({ url: target.url, body, n, concurrency: 1 });
     all.push(...res.latencies);
     first.push(...res.firstEvents);
+    content.push(...res.firstContents);
   }
-  return { p50: percentile(all, 50), p99: percentile(all, 99), first50: percentile(first, 50) };
+  return { p50: percentile(all, 50), p99: percentile(all, 99), first50: percentile(first, 50), content50: content.length ? percentile(content, 50) : null };
 }
 
 const results = {};
@@ -401,7 +403,7 @@ const row = (name, r, base) => {
 };
 const sd = results['sse-direct'];
 const sseRow = (name, r) =>
-  `| ${name} | ${fmt(r.cpu)} | ${fmt(r.rps)} | ${fmt(r.rps / sd.rps, 2)} | ${fmt(r.first50, 3)} | ${fmt(r.first50 - sd.first50, 3)} | ${fmt(r.p50, 3)} |`;
+  `| ${name} | ${fmt(r.cpu)} | ${fmt(r.rps)} | ${fmt(r.rps / sd.rps, 2)} | ${fmt(r.first50, 3)} | ${fmt(r.first50 - sd.first50, 3)} | ${fmt(r.content50, 3)} | ${fmt(r.content50 - sd.content50, 3)} | ${fmt(r.p50, 3)} |`;
 const bd = results['big-direct'];
 const cpuModel = cpus()[0]?.model ?? 'unknown';
 const version = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version;
@@ -443,9 +445,13 @@ ${targets.map((t) => row(t.name, q(`json-${t.name}`), d)).join('\n')}
 
 ## SSE stream, 50 deltas (1,500 streams at concurrency 8; first event over ${ROUNDS}×300 sequential streams)
 
-| path | proxy CPU µs/stream | streams/s | vs direct | first event p50 ms | first event added ms | whole stream p50 ms |
-|---|---|---|---|---|---|---|
+| path | proxy CPU µs/stream | streams/s | vs direct | first event p50 ms | first event added ms | first content p50 ms | first content added ms | whole stream p50 ms |
+|---|---|---|---|---|---|---|---|---|
 ${targets.map((t) => sseRow(t.name, q(`sse-${t.name}`))).join('\n')}
+
+qcc holds a stream until its first content (\`content_block_delta\`: before it a client has nothing to show), so
+that a stream failing or stalling before it can still be failed over or hedged (#22); its first event is its first
+content. Direct and through bare undici, \`message_start\` arrives a little before the first delta.
 
 Bytes and events through qcc identical to direct (message ids aside): **${identical ? 'yes' : 'NO'}** (${events(viaQcc)} events, ${Buffer.byteLength(viaQcc)} bytes).
 
@@ -527,6 +533,7 @@ ${results.slowStreamCpu.map((r) => `| ${r.name} | ${fmt(r.cpu)} | ${fmt(r.cpu / 
 | added latency ≤ 0.25 ms p50 | ${fmt(q('json-qcc').p50 - d.p50, 3)} ms | ${check(q('json-qcc').p50 - d.p50 <= 0.25)} |
 | added latency ≤ 2 ms p99 | ${fmt(q('json-qcc').p99 - d.p99, 3)} ms | ${check(q('json-qcc').p99 - d.p99 <= 2)} |
 | first SSE event delayed ≤ 0.5 ms | ${fmt(q('sse-qcc').first50 - sd.first50, 3)} ms | ${check(q('sse-qcc').first50 - sd.first50 <= 0.5)} |
+| first SSE content delayed ≤ 0.5 ms | ${fmt(q('sse-qcc').content50 - sd.content50, 3)} ms (bare undici: ${fmt(q('sse-bare undici').content50 - sd.content50, 3)} ms) | ${check(q('sse-qcc').content50 - sd.content50 <= 0.5)} |
 | ≤ 30 KB per concurrent stream (warm) | ${fmt(q('c1000-qcc').rssPerStream / 1024, 1)} KB (cold: ${fmt(q('c1000-qcc-cold').rssPerStream / 1024, 1)} KB) | ${check(q('c1000-qcc').rssPerStream / 1024 <= 30)} |
 | 1,000 streams, no queueing (last first event within 2× direct's, warm) | ${fmt(q('c1000-qcc').lastFirstEvent, 1)} ms vs ${fmt(q('c1000-direct').lastFirstEvent, 1)} ms (cold: ${fmt(q('c1000-qcc-cold').lastFirstEvent, 1)} ms) | ${check(q('c1000-qcc').failures === 0 && q('c1000-qcc').lastFirstEvent <= 2 * q('c1000-direct').lastFirstEvent + 50)} |
 | CPU through a CONNECT tunnel within 5 µs of direct | ${results.tunnel ? `small JSON ${fmt(results.tunnel.json.tunnel - results.tunnel.json.direct, 1)} µs, stream ${fmt(results.tunnel.sse.tunnel - results.tunnel.sse.direct, 1)} µs` : 'not measured'} | ${results.tunnel ? check(['json', 'sse'].every((k) => results.tunnel[k].tunnel - results.tunnel[k].direct <= 5)) : '–'} |
