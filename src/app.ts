@@ -62,6 +62,8 @@ export interface App {
   close(drainMs?: number): Promise<void>;
   /** Apply a new config without a restart; in-flight requests keep the endpoint objects they hold. */
   reload(config: Config): void;
+  /** The config file failed to load (its path and why), or loads again (undefined): shown in status. */
+  configRejected(problem: { file: string; problem: string } | undefined): void;
   config(): Config;
   status(): AppStatus;
 }
@@ -189,6 +191,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   let closing = false;
   const drainWaiters: (() => void)[] = [];
 
+  let configProblem: AppStatus['config_problem'] = null;
   const status = (): AppStatus => ({
     version: deps.version ?? '0.0.0',
     pid: process.pid,
@@ -197,6 +200,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     inflight,
     endpoints: describeEndpoints(pool, now(), (id) => health.lastCheck(id)),
     queue: queue.list(),
+    config_problem: configProblem ?? null,
   });
 
   function route(req: IncomingMessage, res: ServerResponse): void {
@@ -360,7 +364,13 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
       recorder?.close();
       store?.close();
     },
+    configRejected(problem) {
+      // The first failure's time is kept while the file stays invalid: "invalid since".
+      if (problem === undefined) configProblem = null;
+      else configProblem = { since: configProblem?.since ?? new Date().toISOString(), ...problem };
+    },
     reload(next) {
+      configProblem = null;
       config = next;
       accessKeys = new AccessKeys(next.proxy.access_keys);
       prices = new PriceTable(next.pricing);

@@ -115,6 +115,10 @@ function printStatus(record: RuntimeRecord, status: AppStatus | undefined): void
     return;
   }
   process.stdout.write(`uptime ${status.uptime_s}s, strategy ${status.strategy}, in flight ${status.inflight}\n\n`);
+  const problem = status.config_problem;
+  if (problem) {
+    process.stdout.write(`config on disk is invalid since ${problem.since.slice(11, 16)} UTC: ${problem.problem}; running with the last valid one (fix ${problem.file})\n\n`);
+  }
   const rows = status.endpoints.map((e) => [
     e.id,
     e.enabled ? 'yes' : 'no',
@@ -145,7 +149,10 @@ function parsePort(value: string): number {
 }
 
 export function registerProxyCommands(program: Command, paths: () => QccPaths, globalArgs: () => string[]): void {
-  const proxy = program.command('proxy').description('run the local proxy Claude Code talks to');
+  const proxy = program
+    .command('proxy')
+    .description('run the local proxy Claude Code talks to')
+    .addHelpText('after', '\nExamples:\n  qcc proxy start --demo        # simulated endpoints, to try it\n  qcc proxy start\n  qcc proxy status --json\n  qcc proxy logs -f');
 
   proxy
     .command('start')

@@ -1,7 +1,7 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname, basename } from 'node:path';
 import { createApp } from '../app.js';
-import { loadConfig } from '../config/load.js';
+import { ConfigError, loadConfig } from '../config/load.js';
 import { endpointSchema, type Config } from '../config/schema.js';
 import type { QccPaths } from '../config/paths.js';
 import { isLoopbackHost } from '../proxy/access.js';
@@ -49,7 +49,7 @@ function checkBindSafety(host: string, config: Config): void {
 }
 
 /** Watch the config file and apply valid changes live; an invalid edit is logged and the running config stays. */
-function watchConfig(file: string, logger: Logger, apply: (c: Config) => void): FSWatcher | undefined {
+function watchConfig(file: string, logger: Logger, apply: (c: Config) => void, rejected: (problem: string) => void): FSWatcher | undefined {
   let timer: NodeJS.Timeout | undefined;
   const reload = () => {
     try {
@@ -59,6 +59,8 @@ function watchConfig(file: string, logger: Logger, apply: (c: Config) => void): 
       logger.info({ file }, 'config reloaded');
     } catch (e: unknown) {
       logger.error({ file, reason: describeError(e) }, 'config change rejected; the running config stays in force');
+      // The JSON paths and their problems, without the file name status prints beside them.
+      rejected(e instanceof ConfigError && e.problems.length > 0 ? e.problems.join('; ') : describeError(e));
     }
   };
   try {
@@ -130,7 +132,8 @@ export async function runProxyForeground(paths: QccPaths, opts: RunOptions): Pro
     );
   }
 
-  const watcher = sims.length > 0 ? undefined : watchConfig(paths.config, logger, (c) => app.reload(c));
+  const watcher =
+    sims.length > 0 ? undefined : watchConfig(paths.config, logger, (c) => app.reload(c), (problem) => app.configRejected({ file: paths.config, problem }));
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

@@ -56,6 +56,8 @@ export interface AppStatus {
   inflight: number;
   endpoints: EndpointStatus[];
   queue: QueueEntry[];
+  /** The config file on disk failed to load since `since` (ISO time); the proxy runs with the last valid one. */
+  config_problem: { since: string; file: string; problem: string } | null;
 }
 
 /** One request of the log (`qcc logs --json`, the dashboard's Requests page). */

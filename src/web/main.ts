@@ -56,6 +56,11 @@ function App() {
       <nav>${TABS.map((t) => html`<button class=${t === tab ? 'active' : ''} onClick=${() => setTab(t)}>${t}</button>`)}</nav>
       <span class="live" data-testid="live"><span class=${connected ? 'dot on' : 'dot'}></span>${connected ? 'live' : 'reconnecting…'} · ${status ? `${status.strategy} · up ${status.uptime_s}s · v${status.version}` : ''}</span>
     </header>
+    ${status?.config_problem &&
+    html`<div class="banner" role="alert" data-testid="config-problem">
+      The config file on disk is invalid since ${new Date(status.config_problem.since).toLocaleTimeString()}: ${status.config_problem.problem}.
+      qcc runs with the last valid config; fix <code>${status.config_problem.file}</code> and it applies at once.
+    </div>`}
     <main>${page()}</main>`;
 }
 

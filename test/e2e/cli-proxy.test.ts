@@ -141,6 +141,31 @@ describe('qcc proxy start / status / stop', () => {
     expect(status).toBe(200);
   });
 
+  it('an invalid edit of the config on disk shows in proxy status (and --json) until it is fixed; the proxy keeps serving', async () => {
+    const dir = home();
+    const sim = await h.sim();
+    const file = writeConfig(dir, { version: 1, endpoints: [{ id: 'one', base_url: sim.url }] });
+    const start = await runCli(dir, ['proxy', 'start', '--port', '0']);
+    expect(start.code, start.stderr).toBe(0);
+    const url = /listening on (\S+)/.exec(start.stdout + start.stderr)![1]!;
+    const valid = readFileSync(file, 'utf8');
+    writeFileSync(file, valid.replace('"id": "one"', '"id": "one", "weight": -2'));
+    const problem = async () => {
+      const r = await runCli(dir, ['proxy', 'status', '--json']);
+      return (JSON.parse(r.stdout) as { config_problem: { since: string; file: string; problem: string } | null }).config_problem;
+    };
+    await expect.poll(problem, { timeout: 5_000, interval: 100 }).not.toBeNull();
+    expect(await problem()).toMatchObject({ file, problem: expect.stringMatching(/endpoints\[0\]\.weight: .*greater than 0/) });
+    const text = await runCli(dir, ['proxy', 'status']);
+    expect(text.stdout).toMatch(/config on disk is invalid since \d\d:\d\d UTC: endpoints\[0\]\.weight: .*; running with the last valid one \(fix .*config\.json\)/);
+    // Still serving, with the last valid config.
+    const served = await rawRequest(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: MESSAGE });
+    expect(served.status).toBe(200);
+    writeFileSync(file, valid);
+    await expect.poll(problem, { timeout: 5_000, interval: 100 }).toBeNull();
+    expect((await runCli(dir, ['proxy', 'status'])).stdout).not.toContain('invalid');
+  });
+
   it('says clearly when the port is taken', async () => {
     const sim = await h.sim();
     const r = await runCli(home(), ['proxy', 'start', '--foreground', '--demo', '--port', String(sim.port)]);

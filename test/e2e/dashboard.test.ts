@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { request } from 'undici';
@@ -255,6 +255,20 @@ describe('dashboard', () => {
     await settings.locator('button[type=submit]').click();
     await expect.poll(() => config().proxy.hedge?.after_ms, { timeout: 5000 }).toBe('auto');
     expect((await runCli(home, ['endpoint', 'remove', 'delta'])).code).toBe(0);
+  });
+
+  it('an invalid config on disk shows as a banner until it is fixed', async () => {
+    const file = join(home, 'config.json');
+    const valid = readFileSync(file, 'utf8');
+    writeFileSync(file, '{ "version": 1, "endpoints": [ }');
+    try {
+      await expect.poll(() => page.locator('[data-testid=config-problem]').count(), { timeout: 8000 }).toBe(1);
+      expect(await page.locator('[data-testid=config-problem]').textContent()).toMatch(/config file on disk is invalid since .*line 1, column \d+.*qcc runs with the last valid config/s);
+      await shot('config-problem');
+    } finally {
+      writeFileSync(file, valid);
+    }
+    await expect.poll(() => page.locator('[data-testid=config-problem]').count(), { timeout: 8000 }).toBe(0);
   });
 
   it('health and config pages render; export leaves keys out', async () => {
