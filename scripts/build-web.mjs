@@ -32,3 +32,7 @@ for (const [src, name] of Object.values(VENDOR)) {
 }
 const walk = (dir) => readdirSync(dir).flatMap((f) => (statSync(join(dir, f)).isDirectory() ? (f === 'vendor' ? [] : walk(join(dir, f))) : [join(dir, f)]));
 for (const file of walk(out).filter((f) => f.endsWith('.js'))) writeFileSync(file, rewrite(readFileSync(file, 'utf8'), dirname(file)));
+
+// The last step of `npm run build`: a stamp that `npm start` compares its sources with (scripts/start.mjs), so
+// `npm install && npm start` builds once (install's `prepare`), not twice.
+writeFileSync(join(root, 'dist/.built'), `${new Date().toISOString()}\n`);

@@ -30,7 +30,20 @@ const validUrl = (v: string) => {
     return (e as Error).message;
   }
 };
-const validNumber = (v: string) => (Number.isFinite(Number(v)) && Number(v) >= 0) || 'a number ≥ 0';
+/**
+ * A prompt's check is the config schema's own rule for that field, so the prompt accepts exactly what can be saved
+ * and says why it cannot (never a raw error after the answer).
+ */
+function validField(field: 'weight' | 'priority'): (v: string) => true | string {
+  const rule = endpointSchema.shape[field];
+  return (v) => {
+    if (v.trim() === '' || !Number.isFinite(Number(v))) return 'a number, please';
+    const r = rule.safeParse(Number(v));
+    return r.success || `${field} ${r.error.issues[0]?.message ?? 'is not valid'}`;
+  };
+}
+const WEIGHT_PROMPT = 'Weight (share of traffic, greater than 0)';
+const PRIORITY_PROMPT = 'Priority (a whole number, 0–1000; lower serves first)';
 
 async function addEndpoint(paths: QccPaths, preset: EndpointPreset | undefined): Promise<void> {
   const existing = new Set(loadConfig(paths.config).config.endpoints.map((e) => e.id));
@@ -42,7 +55,7 @@ async function addEndpoint(paths: QccPaths, preset: EndpointPreset | undefined):
   const baseUrl = preset ? preset.base_url : await input({ message: 'Base URL', validate: validUrl });
   if (preset) process.stdout.write(`  key: ${preset.key_hint}\n`);
   const key = await password({ message: 'API key (empty: pass the client\'s own key through)', mask: '*' });
-  const weight = Number(await input({ message: 'Weight', default: '1', validate: validNumber }));
+  const weight = Number(await input({ message: WEIGHT_PROMPT, default: '1', validate: validField('weight') }));
   const candidate = endpointSchema.parse({
     id,
     base_url: baseUrl,
@@ -74,10 +87,17 @@ async function editEndpoint(paths: QccPaths, id: string): Promise<void> {
         { name: '← Back', value: 'back' },
       ],
     });
-    const change = (fn: (x: EndpointConfig) => EndpointConfig) =>
+    // Checked by the schema before anything is written; a change it refuses is said in words and nothing changes.
+    const change = (fn: (x: EndpointConfig) => EndpointConfig) => {
+      const next = endpointSchema.safeParse(fn(e));
+      if (!next.success) {
+        process.stdout.write(`not changed: ${next.error.issues.map((i) => `${i.path.join('.') || 'endpoint'}: ${i.message}`).join('; ')}\n`);
+        return;
+      }
       updateConfig(paths.config, (c) => {
-        c.endpoints = c.endpoints.map((x) => (x.id === id ? endpointSchema.parse(fn(x)) : x));
+        c.endpoints = c.endpoints.map((x) => (x.id === id ? next.data : x));
       });
+    };
     switch (action) {
       case 'back':
         return;
@@ -101,7 +121,7 @@ async function editEndpoint(paths: QccPaths, id: string): Promise<void> {
       }
       case 'weight':
       case 'priority': {
-        const v = Number(await input({ message: action === 'weight' ? 'Weight' : 'Priority (lower serves first)', default: String(e[action]), validate: validNumber }));
+        const v = Number(await input({ message: action === 'weight' ? WEIGHT_PROMPT : PRIORITY_PROMPT, default: String(e[action]), validate: validField(action) }));
         change((x) => ({ ...x, [action]: v }));
         break;
       }

@@ -70,7 +70,10 @@ function readSettings(file: string): Record<string, unknown> {
 }
 
 export function registerClaudeCommands(program: Command, paths: () => QccPaths, globalArgs: () => string[]): void {
-  const claude = program.command('claude').description('use Claude Code through qcc');
+  const claude = program
+    .command('claude')
+    .description('use Claude Code through qcc')
+    .addHelpText('after', '\nExamples:\n  qcc claude -- -p "say hi"      # run claude against the proxy\n  qcc claude setup --dry-run\n  qcc claude reset');
 
   claude
     .command('run [args...]', { isDefault: true })

@@ -16,7 +16,10 @@ import { shownProxy } from '../config/proxy-secrets.js';
 import { printJson } from './output.js';
 
 export function registerConfigCommands(program: Command, paths: () => QccPaths): void {
-  const config = program.command('config').description('inspect, check, export, import and browse the configuration');
+  const config = program
+    .command('config')
+    .description('inspect, check, export, import and browse the configuration')
+    .addHelpText('after', '\nExamples:\n  qcc config show\n  qcc config set proxy.strategy fastest\n  qcc config validate\n  qcc config browser');
   registerBrowserCommand(config, paths);
   registerSettingsCommands(config, paths);
 

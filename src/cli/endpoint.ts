@@ -114,7 +114,14 @@ function keySummary(e: EndpointConfig): string {
 }
 
 export function registerEndpointCommands(program: Command, paths: () => QccPaths): Command {
-  const endpoint = program.command('endpoint').description('manage the endpoints qcc spreads traffic over');
+  const endpoint = program
+    .command('endpoint')
+    .description('manage the endpoints qcc spreads traffic over')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  qcc endpoint add main --base-url https://api.anthropic.com --api-key-env ANTHROPIC_API_KEY\n' +
+        '  qcc endpoint list\n  qcc endpoint set main --weight 3\n  qcc endpoint disable main\n  qcc endpoint test main',
+    );
 
   endpoint
     .command('add <id>')

@@ -72,19 +72,27 @@ ${args.map((a) => `    <string>${xml(a)}</string>`).join('\n')}
   throw new CliError(`no service manager support on ${os}; run \`qcc proxy start\` from your login scripts instead`);
 }
 
-/** Run the manager's commands when it is there; otherwise say what to run. */
-function runAll(commands: string[][]): void {
+/** Run the manager's commands in order; the first that fails is described (what, and why), else undefined. */
+function runAll(commands: string[][]): string | undefined {
   for (const [cmd, ...args] of commands) {
-    const r = spawnSync(cmd!, args, { stdio: 'inherit' });
+    const r = spawnSync(cmd!, args, { stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8' });
     if (r.error || r.status !== 0) {
-      process.stdout.write(`could not run \`${[cmd, ...args].join(' ')}\`${r.error ? ` (${r.error.message})` : ''}; run it yourself when the service manager is available\n`);
-      return;
+      const why = r.error ? r.error.message : (r.stderr.trim().split('\n').at(-1) ?? `exit status ${r.status}`);
+      process.stderr.write(r.stderr ?? '');
+      return `\`${[cmd, ...args].join(' ')}\` failed (${why})`;
     }
   }
+  return undefined;
 }
 
+const NO_USER_MANAGER_HINT =
+  'a systemd user manager needs a login session (over SSH or in a container, `loginctl enable-linger $USER` as root, then log in again)';
+
 export function registerServiceCommands(program: Command, paths: () => QccPaths): void {
-  const service = program.command('service').description('start the proxy at login (systemd user unit on Linux, launchd agent on macOS)');
+  const service = program
+    .command('service')
+    .description('start the proxy at login (systemd user unit on Linux, launchd agent on macOS)')
+    .addHelpText('after', '\nExamples:\n  qcc service install --dry-run     # show the unit and the commands, change nothing\n  qcc service install\n  qcc service uninstall');
   service
     .command('install')
     .description('write the unit/agent and enable it')
@@ -92,14 +100,23 @@ export function registerServiceCommands(program: Command, paths: () => QccPaths)
     .option('--no-enable', 'write the file but do not enable or start it')
     .action((opts: { dryRun?: boolean; enable: boolean }) => {
       const s = serviceFile(paths());
+      const commands = s.enable.map((c) => `  ${c.join(' ')}`).join('\n');
       if (opts.dryRun) {
-        process.stdout.write(`would write ${s.path}:\n\n${s.content}\nthen run:\n${s.enable.map((c) => `  ${c.join(' ')}`).join('\n')}\n`);
+        const then = opts.enable ? `then run:\n${commands}\n` : '(not enabled: --no-enable; to start it at login later, run:)\n' + `${commands}\n`;
+        process.stdout.write(`would write ${s.path}:\n\n${s.content}\n${then}`);
         return;
       }
       mkdirSync(dirname(s.path), { recursive: true });
       writeFileAtomic(s.path, s.content, 0o644);
       process.stdout.write(`wrote ${s.path}\n`);
-      if (opts.enable) runAll(s.enable);
+      if (!opts.enable) return void process.stdout.write(`not enabled (--no-enable); to start it at login, run:\n${commands}\n`);
+      const failed = runAll(s.enable);
+      if (failed !== undefined) {
+        // The unit is written but nothing will start it: that is not a success.
+        const hint = s.enable[0]![0] === 'systemctl' ? `; ${NO_USER_MANAGER_HINT}` : '';
+        throw new CliError(`wrote ${s.path}, but could not enable it: ${failed}${hint}. Then run:\n${commands}`);
+      }
+      process.stdout.write('enabled: the proxy starts at login (and now)\n');
     });
   service
     .command('uninstall')
@@ -107,8 +124,9 @@ export function registerServiceCommands(program: Command, paths: () => QccPaths)
     .action(() => {
       const s = serviceFile(paths());
       if (!existsSync(s.path)) return void process.stdout.write(`nothing to remove: ${s.path} does not exist\n`);
-      runAll(s.disable);
+      const failed = runAll(s.disable);
       rmSync(s.path, { force: true });
       process.stdout.write(`removed ${s.path}\n`);
+      if (failed !== undefined) process.stderr.write(`note: ${failed}; if the service was running, stop it with \`qcc proxy stop\`\n`);
     });
 }

@@ -184,12 +184,21 @@ describe('lifecycle and integration commands', () => {
     const dry = await runCli(dir, ['service', 'install', '--dry-run'], { env });
     expect(dry.stdout).toContain('ExecStart=');
     expect(existsSync(join(fakeHome, '.config/systemd/user/qcc.service'))).toBe(false);
+    expect(dry.stdout).toContain('then run:\n  systemctl --user daemon-reload');
+    const dryNoEnable = await runCli(dir, ['service', 'install', '--dry-run', '--no-enable'], { env });
+    expect(dryNoEnable.stdout).not.toContain('then run:');
+    expect(dryNoEnable.stdout).toContain('(not enabled: --no-enable');
+    // Written, but nothing can enable it (no systemctl here, as with no user bus): that is a failure, said why.
     const install = await runCli(dir, ['service', 'install'], { env });
-    expect(install.code).toBe(0);
+    expect(install.code).toBe(1);
+    expect(install.stderr).toMatch(/could not enable it: `systemctl --user daemon-reload` failed \(.*ENOENT\).*loginctl enable-linger/s);
+    const noEnable = await runCli(dir, ['service', 'install', '--no-enable'], { env });
+    expect(noEnable.code).toBe(0);
+    expect(noEnable.stdout).toContain('not enabled (--no-enable)');
     const unit = readFileSync(join(fakeHome, '.config/systemd/user/qcc.service'), 'utf8');
     expect(unit).toContain(`ExecStart=${process.execPath} --initial-old-space-size=64 ${CLI} --config ${join(dir, 'config.json')} proxy start --foreground`);
     expect(unit).toContain(`Environment=QCC_HOME=${dir}`);
-    expect(install.stdout).toContain('systemctl --user');
+    expect(install.stderr).toContain('systemctl --user enable --now qcc.service');
     const un = await runCli(dir, ['service', 'uninstall'], { env });
     expect(un.code).toBe(0);
     expect(existsSync(join(fakeHome, '.config/systemd/user/qcc.service'))).toBe(false);
@@ -253,8 +262,14 @@ describe('config browser', () => {
       await keys('-l', 'sk-deepseek-from-tmux-9876');
       await keys('Enter');
       await waitFor('Weight');
+      // 0 is not a weight the schema takes: the prompt says so and asks again, instead of crashing.
+      await keys('-l', '0');
       await keys('Enter');
-      await waitFor('Add ');
+      await waitFor('weight must be greater than 0');
+      await keys('BSpace');
+      await keys('-l', '2');
+      await keys('Enter');
+      await waitFor('Add ●');
       await keys('Enter');
       await waitFor('added deepseek');
       expect(screen()).not.toContain('sk-deepseek-from-tmux-9876'); // typed keys are masked
@@ -267,7 +282,7 @@ describe('config browser', () => {
         /* already gone */
       }
     }
-    expect(cfgOf(dir).endpoints).toEqual([expect.objectContaining({ id: 'deepseek', base_url: 'https://api.deepseek.com/anthropic', api_key: 'sk-deepseek-from-tmux-9876' })]);
+    expect(cfgOf(dir).endpoints).toEqual([expect.objectContaining({ id: 'deepseek', base_url: 'https://api.deepseek.com/anthropic', api_key: 'sk-deepseek-from-tmux-9876', weight: 2 })]);
     expect(mode(join(dir, 'config.json'))).toBe(0o600);
   });
 });
@@ -300,5 +315,16 @@ describe('global options', () => {
     const list = await runCli(other, ['endpoint', 'list', '--config', join(dir, 'config.json')]);
     expect(list.code, list.stderr).toBe(0);
     expect(list.stdout).toContain('https://f4.example');
+  });
+});
+
+describe('help', () => {
+  it('every command group shows examples in its --help', async () => {
+    const dir = home();
+    for (const group of ['proxy', 'endpoint', 'config', 'service', 'claude']) {
+      const r = await runCli(dir, [group, '--help']);
+      expect(r.code, group).toBe(0);
+      expect(r.stdout, group).toMatch(new RegExp(`Examples:\\n  qcc ${group} `));
+    }
   });
 });
