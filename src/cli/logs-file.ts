@@ -23,7 +23,7 @@ export function humanLine(line: string): string {
   return `${String(entry.time ?? '')} ${level.padEnd(5)} ${String(entry.msg ?? '')}${rest ? `  ${rest}` : ''}`;
 }
 
-function readFrom(file: string, offset: number): { text: string; size: number } {
+export function readFrom(file: string, offset: number): { text: string; size: number } {
   const size = statSync(file).size;
   if (size <= offset) return { text: '', size };
   const fd = openSync(file, 'r');
@@ -34,6 +34,23 @@ function readFrom(file: string, offset: number): { text: string; size: number } 
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Why a background start failed, from what it wrote to the log since `offset` (this start's lines only): the CLI's
+ * own error line (`qcc: …`) first, in one line, then this start's other lines, readable.
+ */
+export function startFailure(file: string, offset: number, exitCode: number | null): string {
+  const lines = existsSync(file) ? readFrom(file, offset).text.split('\n').filter((l) => l.trim() !== '') : [];
+  // The CLI's message and its continuation lines (the fix, on the next line), up to the next log entry.
+  const at = lines.findIndex((l) => l.startsWith('qcc: '));
+  let end = at + 1;
+  while (at >= 0 && end < lines.length && !lines[end]!.startsWith('{')) end++;
+  const own = at >= 0 ? lines.slice(at, end).join(' ').slice('qcc: '.length) : undefined;
+  const others = (at >= 0 ? [...lines.slice(0, at), ...lines.slice(end)] : lines).map(humanLine);
+  const reason = own ?? others.findLast((l) => /\b(ERROR|FATAL)\b/.test(l)) ?? `it exited with code ${exitCode}`;
+  const shown = others.slice(-10);
+  return `the proxy did not start: ${reason}${shown.length > 0 ? `\n\nits log from this start (${file}):\n${shown.join('\n')}` : ''}`;
 }
 
 export async function showLogs(file: string, opts: { lines: number; follow: boolean; json: boolean }, write = (s: string) => process.stdout.write(s)): Promise<void> {

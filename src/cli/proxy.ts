@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
@@ -10,7 +10,7 @@ import { hasProxyNodeFlags, PROXY_NODE_FLAGS, relaunchWithProxyFlags } from './n
 import { CliError, info, printJson, table } from './output.js';
 import { inspectRecord, isAlive, removeRecord, type RuntimeRecord } from './runtime-record.js';
 import { runProxyForeground, type RunOptions } from './run-proxy.js';
-import { showLogs } from './logs-file.js';
+import { showLogs, startFailure } from './logs-file.js';
 
 const START_TIMEOUT_MS = 15_000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -25,11 +25,6 @@ function portAccepts(host: string, port: number): Promise<boolean> {
   });
 }
 
-function tail(file: string, lines: number): string {
-  if (!existsSync(file)) return '';
-  return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-}
-
 function envLines(url: string): string {
   return `point Claude Code at it:\n  export ANTHROPIC_BASE_URL=${url}\n  export ANTHROPIC_AUTH_TOKEN=<anything; or one of proxy.access_keys if you set them>\n`;
 }
@@ -41,6 +36,8 @@ export async function startBackground(paths: QccPaths, opts: RunOptions, globalA
     throw new CliError(`qcc proxy is already running (pid ${state.record.pid}) at ${state.record.url}; stop it with \`qcc proxy stop\``);
   }
   mkdirSync(paths.home, { recursive: true, mode: 0o700 });
+  // Where this start's lines begin: a failure shows those, not the earlier runs'.
+  const logOffset = existsSync(paths.log) ? statSync(paths.log).size : 0;
   const logFd = openSync(paths.log, 'a', 0o600);
   const args = [fileURLToPath(new URL('./main.js', import.meta.url)), ...globalArgs, 'proxy', 'start', '--foreground', '--background-child'];
   if (opts.host !== undefined) args.push('--host', opts.host);
@@ -56,7 +53,7 @@ export async function startBackground(paths: QccPaths, opts: RunOptions, globalA
   const deadline = Date.now() + START_TIMEOUT_MS;
   while (Date.now() < deadline) {
     if (exited !== undefined) {
-      throw new CliError(`the proxy exited during start-up (code ${exited}). Last lines of ${paths.log}:\n${tail(paths.log, 15)}`);
+      throw new CliError(startFailure(paths.log, logOffset, exited));
     }
     const s = inspectRecord(paths.runtime);
     if (s.kind === 'running' && s.record.pid === child.pid && (await portAccepts(s.record.host, s.record.port))) return s.record;

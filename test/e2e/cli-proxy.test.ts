@@ -121,6 +121,19 @@ describe('qcc proxy start / status / stop', () => {
     expect(r.stderr).toContain('proxy.access_keys');
   });
 
+  it('a failed background start says why first, in one line, and shows only its own log lines', async () => {
+    const dir = home();
+    // An earlier run leaves its lines in proxy.log.
+    expect((await runCli(dir, ['proxy', 'start', '--demo', '--port', '0'])).code).toBe(0);
+    expect((await runCli(dir, ['proxy', 'stop'])).code).toBe(0);
+    const r = await runCli(dir, ['proxy', 'start', '--demo', '--host', '0.0.0.0', '--port', '0']);
+    expect(r.code).toBe(1);
+    const [first] = r.stderr.split('\n');
+    expect(first).toMatch(/^qcc: the proxy did not start: refusing to listen on 0\.0\.0\.0 without an access key/);
+    expect(r.stderr).not.toContain('qcc proxy listening'); // the earlier run's lines stay out
+    expect(r.stderr).not.toMatch(/^\{"level"/m); // and what is shown is readable, not raw JSON
+  });
+
   it('starts with no endpoint, says how to add one (and so does every request), and serves the first one added at once', async () => {
     const dir = home();
     const start = await runCli(dir, ['proxy', 'start', '--port', '0']);
