@@ -1,4 +1,4 @@
-import { pino, type Logger, type LevelWithSilent } from 'pino';
+import { pino, type DestinationStream, type Logger, type LevelWithSilent } from 'pino';
 import pretty from 'pino-pretty';
 
 export type { Logger };
@@ -28,7 +28,7 @@ export const REDACT_PATHS = [
  * JSON lines for files and machines; in the foreground, human-readable lines (no colour under NO_COLOR or when
  * stderr is not a terminal). Both go through the same redaction.
  */
-export function createLogger(level: LevelWithSilent = 'info', opts: { pretty?: boolean; destination?: NodeJS.WritableStream } = {}): Logger {
+export function createLogger(level: LevelWithSilent = 'info', opts: { pretty?: boolean; destination?: DestinationStream } = {}): Logger {
   const destination =
     opts.destination ??
     (opts.pretty

@@ -11,6 +11,7 @@ import { CliError, info, printJson, table } from './output.js';
 import { inspectRecord, isAlive, removeRecord, type RuntimeRecord } from './runtime-record.js';
 import { runProxyForeground, type RunOptions } from './run-proxy.js';
 import { showLogs, startFailure } from './logs-file.js';
+import { rotateIfFull } from './log-file.js';
 
 const START_TIMEOUT_MS = 15_000;
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -36,6 +37,7 @@ export async function startBackground(paths: QccPaths, opts: RunOptions, globalA
     throw new CliError(`qcc proxy is already running (pid ${state.record.pid}) at ${state.record.url}; stop it with \`qcc proxy stop\``);
   }
   mkdirSync(paths.home, { recursive: true, mode: 0o700 });
+  rotateIfFull(paths.log);
   // Where this start's lines begin: a failure shows those, not the earlier runs'.
   const logOffset = existsSync(paths.log) ? statSync(paths.log).size : 0;
   const logFd = openSync(paths.log, 'a', 0o600);

@@ -9,6 +9,7 @@ import { createLogger, type Logger } from '../log.js';
 import { startSimulator, type Simulator } from '../sim/simulator.js';
 import { describeError } from '../errors.js';
 import { ensureAdminToken } from './admin-token.js';
+import { RotatingLogFile } from './log-file.js';
 import { CliError } from './output.js';
 import { followLauncher } from './node-flags.js';
 import { inspectRecord, removeRecord, writeRecord } from './runtime-record.js';
@@ -82,7 +83,17 @@ export async function runProxyForeground(paths: QccPaths, opts: RunOptions): Pro
   }
   const loaded = loadConfig(paths.config);
   let config = loaded.config;
-  const logger = createLogger(parseLevel(opts.logLevel), { pretty: !opts.background });
+  // In the background the proxy writes its own log file, rotated by size (log-file.ts); in the foreground, the terminal.
+  const logFile = opts.background ? new RotatingLogFile(paths.log) : undefined;
+  const logger = createLogger(parseLevel(opts.logLevel), logFile ? { destination: logFile } : { pretty: true });
+  if (logFile) {
+    // A crash's trace would go to the descriptor the parent opened, which rotation may have renamed: log it here.
+    process.on('uncaughtException', (err) => {
+      logger.fatal({ err }, 'the proxy crashed');
+      logFile.flushSync();
+      process.exit(1);
+    });
+  }
   for (const change of loaded.migrated) logger.info({ file: paths.config }, change);
   let sims: Simulator[] = [];
   // With no endpoint the proxy still starts, so the dashboard can add the first one; until then /v1/* says how.
