@@ -100,6 +100,11 @@ function settingsView(c: Config): SettingsView {
   return { proxy: { ...proxy, upstream_proxy: shownProxy(upstream_proxy) ?? null, access_keys: access_keys.length }, health: c.health, stats: c.stats };
 }
 
+/** `?health=include|only` on the request list; anything else (or nothing) leaves health checks out. */
+function healthFilter(value: string | null): 'exclude' | 'include' | 'only' {
+  return value === 'include' || value === 'only' ? value : 'exclude';
+}
+
 /** Settings the dashboard may change; where and who may connect stay with the CLI and a restart. */
 const FIXED_SETTINGS = new Set(['proxy.access_keys', 'proxy.host', 'proxy.port']);
 
@@ -202,6 +207,7 @@ export function createAdminApi(ctx: AdminContext) {
           ...(query.get('endpoint') && { endpoint: query.get('endpoint')! }),
           ...(query.get('model') && { model: query.get('model')! }),
           ...(status && { status: Number(status) }),
+          healthChecks: healthFilter(query.get('health')),
         }).reverse(),
       );
     }

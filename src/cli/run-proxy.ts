@@ -36,7 +36,7 @@ function parseLevel(level: string | undefined): (typeof LEVELS)[number] {
 /** Two simulated endpoints, so a newcomer without any key sees qcc (and Claude Code through it) work at once. */
 async function startDemoEndpoints(config: Config): Promise<{ config: Config; sims: Simulator[] }> {
   const sims = await Promise.all([startSimulator({ name: 'demo-a' }), startSimulator({ name: 'demo-b' })]);
-  const endpoints = sims.map((s) => endpointSchema.parse({ id: s.name, base_url: s.url }));
+  const endpoints = sims.map((s) => endpointSchema.parse({ id: s.name, base_url: s.url, simulated: true }));
   return { config: { ...config, endpoints }, sims };
 }
 

@@ -98,8 +98,11 @@ export function registerStatsCommands(program: Command, paths: () => QccPaths): 
     .option('--follow', 'keep printing new requests as they come')
     .option('--failed', 'only failed requests')
     .option('--json', 'one JSON object per line')
-    .addHelpText('after', '\nExamples:\n  qcc logs --failed\n  qcc logs --follow --json')
-    .action(async (opts: { tail: string; follow?: boolean; failed?: boolean; json?: boolean }) => {
+    .option('--health-checks [which]', 'show health checks too ("include", the default when given) or alone ("only")')
+    .addHelpText('after', '\nExamples:\n  qcc logs --failed\n  qcc logs --follow --json\n  qcc logs --health-checks only')
+    .action(async (opts: { tail: string; follow?: boolean; failed?: boolean; json?: boolean; healthChecks?: string | true }) => {
+      const healthChecks = opts.healthChecks === undefined ? 'exclude' : opts.healthChecks === true || opts.healthChecks === 'include' ? 'include' : opts.healthChecks;
+      if (healthChecks !== 'exclude' && healthChecks !== 'include' && healthChecks !== 'only') throw new CliError(`--health-checks is "include" or "only", not "${healthChecks}"`);
       const limit = Number(opts.tail);
       if (!Number.isInteger(limit) || limit < 0) throw new CliError(`--tail must be a whole number, not "${opts.tail}"`);
       const print = (entries: LogEntry[]) => {
@@ -109,7 +112,7 @@ export function registerStatsCommands(program: Command, paths: () => QccPaths): 
       if (!store && !opts.follow) return void process.stdout.write(opts.json ? '' : 'no requests logged yet\n');
       let lastId = 0;
       if (store) {
-        const entries = recentRequests(store.db, { limit, failedOnly: opts.failed ?? false });
+        const entries = recentRequests(store.db, { limit, failedOnly: opts.failed ?? false, healthChecks });
         print(entries);
         lastId = entries.at(-1)?.id ?? (store.db.prepare('SELECT max(id) AS id FROM requests').get() as { id: number | null }).id ?? 0;
       }
@@ -118,7 +121,7 @@ export function registerStatsCommands(program: Command, paths: () => QccPaths): 
         await new Promise((r) => setTimeout(r, 500));
         store ??= openStore(paths());
         if (!store) continue;
-        const entries = recentRequests(store.db, { afterId: lastId, limit: 1000, failedOnly: opts.failed ?? false });
+        const entries = recentRequests(store.db, { afterId: lastId, limit: 1000, failedOnly: opts.failed ?? false, healthChecks });
         print(entries);
         lastId = entries.at(-1)?.id ?? lastId;
       }

@@ -61,6 +61,8 @@ export const endpointSchema = z
     oauth_passthrough: z.boolean().optional(),
     /** Allow a plain `http://` base URL to a host that is not this machine (a LAN relay): keys go in clear text. */
     allow_insecure_http: z.boolean().optional(),
+    /** A simulated endpoint (`qcc proxy start --demo`): its traffic is marked as such and costs nothing. */
+    simulated: z.boolean().optional(),
   })
   .strict()
   .refine((e) => !(e.api_key !== undefined && e.api_keys !== undefined), {

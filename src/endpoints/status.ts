@@ -27,6 +27,7 @@ export function describeEndpoints(pool: EndpointPool, now: number, lastCheck: (i
     requests: e.requests,
     errors: e.failures,
     stalls: e.stalls,
+    simulated: e.config.simulated === true,
     ttfb_ewma_ms: e.ttfbEwmaMs === undefined ? null : round(e.ttfbEwmaMs),
     consecutive_failures: e.breaker.consecutiveFailures,
     cooldown_left_ms: Math.round(e.msUntilUsable(now)),

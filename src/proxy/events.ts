@@ -73,6 +73,8 @@ export interface RequestRecord {
   note?: string;
   /** Health-check traffic is marked so its tokens and cost can be counted apart. */
   healthCheck: boolean;
+  /** Served by a simulated endpoint (`--demo`): it costs nothing. */
+  simulated?: boolean;
 }
 
 export interface ProxyObserver {

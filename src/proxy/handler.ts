@@ -313,6 +313,7 @@ export function createProxyHandler(ctx: ProxyContext) {
           record.usage = result.usage;
           if (result.usageNote !== undefined) record.note = result.usageNote;
           record.end = result.end;
+          if (endpoint.config.simulated === true) record.simulated = true;
           race.answered(run, result.firstContentMs, result.status < 300 && parsed.messages);
           if (result.end === 'complete') endpoint.recordSuccess(result.ttfbMs, key?.index);
           else if (result.end === 'client-abort') endpoint.breaker.release();

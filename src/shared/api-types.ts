@@ -30,6 +30,8 @@ export interface EndpointStatus {
   errors: number;
   /** Hedge races this endpoint lost for want of a first token (a lower bound on its latency went into ttfb_ewma_ms). */
   stalls: number;
+  /** A simulated endpoint (`--demo`): its traffic costs nothing. */
+  simulated: boolean;
   ttfb_ewma_ms: number | null;
   consecutive_failures: number;
   cooldown_left_ms: number;

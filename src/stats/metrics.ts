@@ -140,7 +140,7 @@ export class ProxyMetrics implements ProxyObserver {
       series.output.value += u.output_tokens;
       series.cacheCreation.value += u.cache_creation_input_tokens;
       series.cacheRead.value += u.cache_read_input_tokens;
-      const cost = this.prices().cost(r.model, u);
+      const cost = r.simulated === true ? 0 : this.prices().cost(r.model, u);
       if (cost > 0) series.cost.value += cost;
     }
   }

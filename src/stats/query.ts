@@ -168,6 +168,8 @@ export interface LogFilter {
   endpoint?: string;
   model?: string;
   status?: number;
+  /** Health checks are the proxy's own traffic: left out unless asked for (`include`), or shown alone (`only`). */
+  healthChecks?: 'exclude' | 'include' | 'only';
 }
 
 interface LogRow extends Row {
@@ -200,6 +202,7 @@ export function recentRequestsSql(f: LogFilter): string {
   if (f.endpoint) where.push('endpoint_id = @endpoint');
   if (f.model) where.push('model = @model');
   if (f.status !== undefined) where.push('status = @status');
+  if ((f.healthChecks ?? 'exclude') !== 'include') where.push(f.healthChecks === 'only' ? 'health_check = 1' : 'health_check = 0');
   return `SELECT *, ${HEDGE_COLUMNS} FROM requests WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT @limit`;
 }
 
@@ -218,7 +221,8 @@ export function recentRequests(db: Database.Database, f: LogFilter = {}): LogEnt
     stream: r.stream === 1,
     endpoint: r.endpoint_id,
     status: r.status,
-    ok: succeeded(r),
+    // A health check's own verdict counts too: a 200 whose answer failed the check is not a success.
+    ok: succeeded(r) && !(r.health_check === 1 && r.error !== null),
     ttfb_ms: r.ttfb_ms === null ? null : Math.round(r.ttfb_ms * 10) / 10,
     total_ms: Math.round(r.total_ms * 10) / 10,
     tokens: { input: r.input_tokens, output: r.output_tokens, cache_creation: r.cache_creation_tokens, cache_read: r.cache_read_tokens },

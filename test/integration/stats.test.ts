@@ -211,3 +211,45 @@ describe('store', () => {
     upgraded.close();
   });
 });
+
+describe('what the request log shows by default', () => {
+  it('simulated endpoints cost nothing; health checks stay out of the list unless asked for, and a failed check is not "ok"', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'qcc-sim-cost-'));
+    const sim = await h.sim({ name: 'demo', behavior: { usage: USAGE } });
+    const real = await h.sim({ name: 'real', behavior: { usage: USAGE } });
+    const statsFile = join(home, 'qcc.db');
+    const { url, app } = await h.proxy(
+      { version: 1, proxy: { strategy: 'priority' }, endpoints: [endpoint('demo', sim, { simulated: true, priority: 0 }), endpoint('real', real, { priority: 1 })] },
+      { statsFile },
+    );
+    const client = new Anthropic({ baseURL: url, apiKey: 'k', maxRetries: 0 });
+    await client.messages.create(MESSAGE); // served by the simulated endpoint
+    app.pool.update({ ...app.config(), endpoints: app.config().endpoints.map((e) => (e.id === 'demo' ? { ...e, enabled: false } : e)) });
+    await client.messages.create(MESSAGE); // served by the real one
+    // A health check that fails its verdict with a 200: the answer lacks the expected text.
+    real.behavior = { usage: USAGE, answer: '' };
+    await app.health.checkEndpoint(app.pool.get('real')!);
+    app.flushStats();
+
+    const store = new StatsStore(statsFile, { readonly: true });
+    const list = recentRequests(store.db, { limit: 10 });
+    const withChecks = recentRequests(store.db, { limit: 10, healthChecks: 'include' });
+    const checksOnly = recentRequests(store.db, { limit: 10, healthChecks: 'only' });
+    const summary = summarize(store.db, 0, 'endpoint');
+    store.close();
+    expect(list.map((r) => [r.endpoint, r.health_check])).toEqual([['demo', false], ['real', false]]);
+    expect(list[0]!.cost_usd).toBe(0);
+    expect(list[1]!.cost_usd).toBeGreaterThan(0);
+    expect(withChecks).toHaveLength(3);
+    expect(checksOnly).toHaveLength(1);
+    expect(checksOnly[0]).toMatchObject({ health_check: true, status: 200, ok: false });
+    expect(summary.total.requests).toBe(2);
+    expect(summary.groups.find((g) => g.key === 'demo')!.cost_usd).toBe(0);
+
+    const logs = await runCli(home, ['logs']);
+    expect(logs.stdout).not.toContain('(health check)');
+    const checks = await runCli(home, ['logs', '--health-checks', 'only']);
+    expect(checks.stdout.trim().split('\n')).toHaveLength(1);
+    expect(checks.stdout).toContain('(health check)');
+  });
+});

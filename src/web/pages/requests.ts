@@ -5,7 +5,7 @@ import type { LogEntry, Status } from '../types.js';
 
 export function Requests({ status, tick }: { status: Status | undefined; tick: number }) {
   const [rows, setRows] = useState<LogEntry[]>([]);
-  const [filter, setFilter] = useState({ endpoint: '', model: '', status: '', failed: false });
+  const [filter, setFilter] = useState({ endpoint: '', model: '', status: '', failed: false, health: 'exclude' });
   const [error, setError] = useState<string>();
   useEffect(() => {
     const q = new URLSearchParams({ limit: '200' });
@@ -13,6 +13,7 @@ export function Requests({ status, tick }: { status: Status | undefined; tick: n
     if (filter.model) q.set('model', filter.model);
     if (filter.status) q.set('status', filter.status);
     if (filter.failed) q.set('failed', '1');
+    if (filter.health !== 'exclude') q.set('health', filter.health);
     api<LogEntry[]>(`/api/requests?${q}`)
       .then((r) => {
         setRows(r);
@@ -20,6 +21,7 @@ export function Requests({ status, tick }: { status: Status | undefined; tick: n
       })
       .catch((e: Error) => setError(e.message));
   }, [filter, tick]);
+  const simulated = new Set(status?.endpoints.filter((e) => e.simulated).map((e) => e.id) ?? []);
   const set = (k: keyof typeof filter) => (ev: Event) => {
     const t = ev.target as HTMLInputElement;
     setFilter({ ...filter, [k]: t.type === 'checkbox' ? t.checked : t.value });
@@ -30,6 +32,11 @@ export function Requests({ status, tick }: { status: Status | undefined; tick: n
       <input name="model" placeholder="model" value=${filter.model} onInput=${set('model')} />
       <input name="status" placeholder="status" size="5" value=${filter.status} onInput=${set('status')} />
       <label><input type="checkbox" name="failed" checked=${filter.failed} onChange=${set('failed')} /> failed only</label>
+      <select name="health" value=${filter.health} onChange=${set('health')} title="Health checks are qcc's own test conversations, left out of the list by default">
+        <option value="exclude">client requests</option>
+        <option value="include">and health checks</option>
+        <option value="only">health checks only</option>
+      </select>
       ${error && html`<span class="error">${error}</span>`}
     </div>
     <table data-testid="requests">
@@ -39,7 +46,7 @@ export function Requests({ status, tick }: { status: Status | undefined; tick: n
           (r) => html`<tr class=${r.ok ? '' : 'fail-row'} data-request=${r.request_id}>
             <td>${fmtTime(r.time)}</td>
             <td class=${r.ok ? 'ok' : 'error'}>${r.status}${r.error ? html`<div class="muted">${r.error}</div>` : ''}</td>
-            <td>${r.endpoint ?? '–'}</td>
+            <td>${r.endpoint ?? '–'}${simulated.has(r.endpoint ?? '') ? html` <span class="muted" title="a simulated endpoint (--demo): costs nothing">(simulated)</span>` : ''}${r.health_check ? html` <span class="muted">(health check)</span>` : ''}</td>
             <td>${r.model ?? '–'}${r.stream ? ' (stream)' : ''}</td>
             <td>${fmtMs(r.total_ms)}</td>
             <td>${fmtMs(r.ttfb_ms)}</td>
