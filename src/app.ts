@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { UpstreamClient } from './upstream/client.js';
-import type { Config } from './config/schema.js';
+import type { Config, EndpointConfig } from './config/schema.js';
 import type { AppStatus } from './shared/api-types.js';
 import { ProxyError, sendProxyError } from './errors.js';
 import { EndpointPool } from './endpoints/pool.js';
@@ -44,6 +44,11 @@ export interface AppDeps {
   statsFile?: string;
   /** Where dashboard changes are saved; without one they apply live only (the demo). */
   configPath?: string;
+  /**
+   * `--demo` with no endpoint configured: simulated endpoints served while the config file has none. They are never
+   * written to the file; the first real endpoint (from the dashboard or the file) replaces them.
+   */
+  demoEndpoints?: EndpointConfig[];
   /** Proxy variables (`HTTPS_PROXY`, `NO_PROXY`, …) for endpoints with no proxy setting; the process's own by default. */
   env?: ProxyEnvironment;
 }
@@ -62,6 +67,8 @@ export interface App {
   close(drainMs?: number): Promise<void>;
   /** Apply a new config without a restart; in-flight requests keep the endpoint objects they hold. */
   reload(config: Config): void;
+  /** The config file changed on disk: applied as it is, or over the simulated endpoints while it has none (demo). */
+  reloadFromFile(config: Config): void;
   /** The config file failed to load (its path and why), or loads again (undefined): shown in status. */
   configRejected(problem: { file: string; problem: string } | undefined): void;
   config(): Config;
@@ -260,12 +267,27 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   }
 
   let listening: { host: string; port: number } | undefined;
+  /** The simulated endpoints still served (demo mode), until the config has a real one. */
+  let demoLeft: EndpointConfig[] = deps.demoEndpoints ?? [];
+  /** Serve `fileConfig`, or it plus the simulated endpoints while it has none; true when they were just replaced. */
+  const servingWithDemo = (fileConfig: Config): boolean => {
+    const replaced = demoLeft.length > 0 && fileConfig.endpoints.length > 0;
+    if (replaced) {
+      demoLeft = [];
+      logger.info({ endpoints: fileConfig.endpoints.map((e) => e.id) }, 'the simulated endpoints are replaced by the configured ones');
+    }
+    app.reload(demoLeft.length > 0 ? { ...fileConfig, endpoints: demoLeft } : fileConfig);
+    return replaced;
+  };
   const admin = createAdminApi({
     config: () => config,
     apply: (next) => {
-      if (deps.configPath) saveConfig(deps.configPath, next);
-      app.reload(next);
-      return { persisted: deps.configPath !== undefined };
+      // Simulated endpoints live only in the running config: what is saved is the rest.
+      const saved = demoLeft.length > 0 ? { ...next, endpoints: next.endpoints.filter((e) => e.simulated !== true) } : next;
+      if (deps.configPath) saveConfig(deps.configPath, saved);
+      demoLeft = next.endpoints.filter((e) => e.simulated === true);
+      const replaced = servingWithDemo(saved);
+      return { persisted: deps.configPath !== undefined, ...(replaced && { note: 'the simulated endpoints are gone: qcc now serves through yours' }) };
     },
     status,
     health,
@@ -363,6 +385,9 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
       await dispatcher.destroy();
       recorder?.close();
       store?.close();
+    },
+    reloadFromFile(fileConfig) {
+      servingWithDemo(fileConfig);
     },
     configRejected(problem) {
       // The first failure's time is kept while the file stays invalid: "invalid since".

@@ -24,7 +24,7 @@ import { RANGES, timeseries, type Range } from './timeseries.js';
 export interface AdminContext {
   config: () => Config;
   /** Apply a new config live and persist it when the proxy has a config file; says which happened. */
-  apply: (next: Config) => { persisted: boolean };
+  apply: (next: Config) => { persisted: boolean; note?: string };
   status: () => AppStatus;
   health: HealthMonitor;
   pool: EndpointPool;
@@ -137,7 +137,7 @@ export function createAdminApi(ctx: AdminContext) {
     return ctx.config().endpoints.map((e) => ({ ...maskEndpoint(e), runtime: status.get(e.id) ?? null }));
   }
 
-  function change(fn: (c: Config) => Config): { persisted: boolean } {
+  function change(fn: (c: Config) => Config): { persisted: boolean; note?: string } {
     const current = ctx.config();
     const next = fn(structuredClone(current));
     return ctx.apply(validateConfig(next, 'dashboard change'));

@@ -9,6 +9,7 @@ import { baseUrlProblem } from '../config/url-rule.js';
 import { maskSecret } from '../log.js';
 import { shownProxy } from '../config/proxy-secrets.js';
 import { CliError, info, printJson, table } from './output.js';
+import { inspectRecord } from './runtime-record.js';
 
 interface KeyOptions {
   apiKey?: string;
@@ -164,7 +165,13 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
         if (c.endpoints.some((x) => x.id === id)) throw new CliError(`an endpoint "${id}" exists already; pick another id or \`qcc endpoint remove ${id}\``);
         c.endpoints.push(e);
       });
-      info(`added endpoint ${id} (${e.base_url}, key ${keySummary(e)}, ${routeOf(e, loadConfig(paths().config).config).label})\n`);
+      const config = loadConfig(paths().config).config;
+      info(`added endpoint ${id} (${e.base_url}, key ${keySummary(e)}, ${routeOf(e, config).label})\n`);
+      const running = inspectRecord(paths().runtime);
+      // The demo's simulated endpoints give way to the first real one: say so, where it happens.
+      if (running.kind === 'running' && running.record.demo === true && config.endpoints.length === 1) {
+        info(`the running proxy (${running.record.url}) now serves through ${id} instead of its simulated endpoints\n`);
+      }
     });
 
   endpoint

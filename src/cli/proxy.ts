@@ -188,7 +188,8 @@ export function registerProxyCommands(program: Command, paths: () => QccPaths, g
       const state = inspectRecord(paths().runtime);
       const previous = state.kind === 'running' ? state.record : undefined;
       await stopProxy(paths(), true);
-      const record = await startBackground(paths(), { host: previous?.host, port: previous?.port, demo: opts.demo }, globalArgs());
+      // A demo stays a demo: --demo is kept (with endpoints configured by now, it serves those instead).
+      const record = await startBackground(paths(), { host: previous?.host, port: previous?.port, demo: opts.demo ?? previous?.demo }, globalArgs());
       process.stdout.write(`qcc proxy restarted (pid ${record.pid})\nlistening on ${record.url}\n`);
     });
 

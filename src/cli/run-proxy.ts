@@ -108,7 +108,17 @@ export async function runProxyForeground(paths: QccPaths, opts: RunOptions): Pro
   checkBindSafety(host, config);
 
   const adminToken = ensureAdminToken(paths.adminToken);
-  const app = createApp(config, { logger, adminToken, statePath: paths.state, version: VERSION, statsFile: paths.db, ...(sims.length === 0 && { configPath: paths.config }) });
+  // In demo mode too the dashboard's changes are saved (the simulated endpoints never are), and the first real
+  // endpoint, added there or in the file, replaces the simulated ones.
+  const app = createApp(config, {
+    logger,
+    adminToken,
+    statePath: paths.state,
+    version: VERSION,
+    statsFile: paths.db,
+    configPath: paths.config,
+    ...(sims.length > 0 && { demoEndpoints: config.endpoints }),
+  });
   let address;
   try {
     address = await app.listen(port, host);
@@ -128,6 +138,7 @@ export async function runProxyForeground(paths: QccPaths, opts: RunOptions): Pro
     started_at: new Date().toISOString(),
     config: paths.config,
     log: opts.background ? paths.log : null,
+    demo: sims.length > 0,
   });
   logger.info({ url: address.url, endpoints: config.endpoints.map((e) => e.id), demo: sims.length > 0 }, 'qcc proxy listening');
   if (!opts.background) {
@@ -143,8 +154,7 @@ export async function runProxyForeground(paths: QccPaths, opts: RunOptions): Pro
     );
   }
 
-  const watcher =
-    sims.length > 0 ? undefined : watchConfig(paths.config, logger, (c) => app.reload(c), (problem) => app.configRejected({ file: paths.config, problem }));
+  const watcher = watchConfig(paths.config, logger, (c) => app.reloadFromFile(c), (problem) => app.configRejected({ file: paths.config, problem }));
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;

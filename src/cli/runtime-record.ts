@@ -10,6 +10,8 @@ export interface RuntimeRecord {
   started_at: string;
   config: string;
   log: string | null;
+  /** Started with --demo and serving simulated endpoints (a restart keeps --demo). */
+  demo?: boolean;
 }
 
 export function isAlive(pid: number): boolean {

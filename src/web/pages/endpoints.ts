@@ -54,8 +54,9 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
 
   const act = async (fn: () => Promise<unknown>, msg: string) => {
     try {
-      await fn();
-      if (msg) setMessage(msg);
+      const r = (await fn()) as { note?: string; persisted?: boolean } | undefined;
+      // The server's word on what the change did beyond itself (the demo's simulated endpoints replaced).
+      if (msg) setMessage(r?.note ? `${msg}; ${r.note}` : msg);
     } catch (e) {
       setMessage(`error: ${(e as Error).message}`);
     }
