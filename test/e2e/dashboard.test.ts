@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import { request } from 'undici';
 import { runCli, tempHome, writeConfig } from '../helpers/cli.js';
 import { Harness, endpoint, rawRequest } from '../helpers/servers.js';
@@ -50,10 +51,7 @@ beforeAll(async () => {
   const start = await runCli(home, ['proxy', 'start', '--port', '0']);
   url = /listening on (\S+)/.exec(start.stdout)![1]!;
   dashboard = (await runCli(home, ['dashboard', '--no-open'])).stdout.trim();
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.setDefaultTimeout(8000);
 }, 60_000);

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../helpers/browser.js';
 import { runCli, tempHome } from '../helpers/cli.js';
 import { Harness, rawRequest } from '../helpers/servers.js';
 import type { Simulator } from '../../src/sim/simulator.js';
@@ -37,10 +38,7 @@ beforeAll(async () => {
   const start = await runCli(home, ['proxy', 'start', '--demo', '--port', '0']);
   expect(start.code, start.stderr).toBe(0);
   url = /listening on (\S+)/.exec(start.stdout)![1]!;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
   page.setDefaultTimeout(8000);
 }, 60_000);
