@@ -18,13 +18,59 @@ interface KeyOptions {
   apiKeyStdin?: boolean;
 }
 
-interface SetOptions extends Omit<KeyOptions, 'apiKey'> {
+/** The endpoint fields `add` and `set` both take beyond the basics (see fieldOptions). */
+interface FieldOptions {
+  modelMap?: string;
+  protocol?: string;
+  openaiReasoning?: string;
+  openaiMapEffort?: string;
+  healthModels?: string;
+  oauthPassthrough?: string;
+}
+
+/** Every field a config file can hold for an endpoint can be given on the command line too (issue #20 item 8). */
+function fieldOptions(cmd: Command, clearable: boolean): Command {
+  const clear = (what: string) => (clearable ? ` ("" ${what})` : '');
+  return cmd
+    .option('--model-map <from=to,...>', `rewrite model names for this endpoint${clear('to clear')}`)
+    .option('--protocol <anthropic|openai>', 'its wire protocol: the Messages API, or OpenAI Chat Completions (translated both ways)')
+    .option('--openai-reasoning <thinking|drop>', 'OpenAI endpoints: their reasoning text as a thinking block, or dropped')
+    .option('--openai-map-effort <true|false>', 'OpenAI endpoints: map output_config.effort to reasoning_effort')
+    .option('--health-models <a,b>', `models the health check uses for it${clear('for the default')}`)
+    .option('--oauth-passthrough <true|false>', 'send clients\' claude.ai subscription tokens to it although it is not api.anthropic.com');
+}
+
+function booleanOption(name: string, value: string): boolean {
+  if (value === 'true' || value === 'false') return value === 'true';
+  throw new CliError(`--${name} is true or false, not "${value}"`);
+}
+
+/** The FieldOptions given, as endpoint fields over `current` (set) or a new endpoint (add); schema-checked later. */
+function fieldsFrom(opts: FieldOptions, current?: EndpointConfig): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  if (opts.modelMap !== undefined) out.model_map = parseModelMap(opts.modelMap);
+  if (opts.protocol !== undefined) out.protocol = opts.protocol;
+  if (opts.openaiReasoning !== undefined || opts.openaiMapEffort !== undefined) {
+    out.openai = {
+      ...(current?.openai ?? {}),
+      ...(opts.openaiReasoning !== undefined && { reasoning: opts.openaiReasoning }),
+      ...(opts.openaiMapEffort !== undefined && { map_effort: booleanOption('openai-map-effort', opts.openaiMapEffort) }),
+    };
+  }
+  if (opts.healthModels !== undefined) {
+    const models = opts.healthModels.split(',').map((m) => m.trim()).filter(Boolean);
+    out.health_models = models.length > 0 ? models : undefined;
+  }
+  if (opts.oauthPassthrough !== undefined) out.oauth_passthrough = booleanOption('oauth-passthrough', opts.oauthPassthrough);
+  return out;
+}
+
+interface SetOptions extends Omit<KeyOptions, 'apiKey'>, FieldOptions {
   apiKey?: string | false;
   baseUrl?: string;
   weight?: string;
   priority?: string;
   models?: string;
-  modelMap?: string;
   authMode?: string;
   maxConcurrency?: string;
   proxy?: string;
@@ -41,7 +87,7 @@ function parseModelMap(value: string): Record<string, string> {
   return map;
 }
 
-interface AddOptions extends KeyOptions {
+interface AddOptions extends KeyOptions, FieldOptions {
   baseUrl: string;
   weight?: string;
   priority?: string;
@@ -124,7 +170,7 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
         '  qcc endpoint list\n  qcc endpoint set main --weight 3\n  qcc endpoint disable main\n  qcc endpoint test main',
     );
 
-  endpoint
+  const add = endpoint
     .command('add <id>')
     .description('add an endpoint')
     .requiredOption('--base-url <url>', 'the endpoint\'s base URL, e.g. https://api.anthropic.com')
@@ -139,11 +185,15 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
     .option('--max-concurrency <n>', 'at most this many requests at once')
     .option('--proxy <url|direct>', 'reach it through this proxy (http://, https://, socks5://, socks5h://; user:pass@ allowed) or "direct"; default: proxy.upstream_proxy, else HTTPS_PROXY/HTTP_PROXY/ALL_PROXY minus NO_PROXY')
     .option('--allow-insecure-http', 'allow a plain http:// base URL to another machine (a LAN relay): keys go in clear text')
-    .option('--disabled', 'add it switched off')
+    .option('--disabled', 'add it switched off');
+  fieldOptions(add, false)
     .addHelpText(
       'after',
       '\nExamples:\n  qcc endpoint add main --base-url https://api.anthropic.com --api-key-env ANTHROPIC_API_KEY\n' +
-        '  qcc endpoint add abroad --base-url https://api.anthropic.com --api-key-env KEY --proxy socks5h://127.0.0.1:1080',
+        '  qcc endpoint add abroad --base-url https://api.anthropic.com --api-key-env KEY --proxy socks5h://127.0.0.1:1080\n' +
+        '  qcc endpoint add ds --base-url https://api.deepseek.com/anthropic --api-key-env DS_KEY \\\n' +
+        '      --models claude-sonnet-4-5 --model-map claude-sonnet-4-5=deepseek-v4-flash\n' +
+        '  qcc endpoint add chat --base-url https://llm.example/v1 --api-key-env KEY --protocol openai --openai-reasoning drop',
     )
     .action((id: string, opts: AddOptions) => {
       const keys = keysFrom(opts);
@@ -160,6 +210,7 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
         ...(opts.maxConcurrency !== undefined && { max_concurrency: numberOption('max-concurrency', opts.maxConcurrency) }),
         ...(opts.proxy !== undefined && { proxy: opts.proxy }),
         ...(opts.allowInsecureHttp && { allow_insecure_http: true }),
+        ...fieldsFrom(opts),
       });
       updateConfig(paths().config, (c) => {
         if (c.endpoints.some((x) => x.id === id)) throw new CliError(`an endpoint "${id}" exists already; pick another id or \`qcc endpoint remove ${id}\``);
@@ -174,7 +225,7 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
       }
     });
 
-  endpoint
+  const set = endpoint
     .command('set <id>')
     .description('change fields of an endpoint (a running proxy applies it at once)')
     .option('--base-url <url>', 'new base URL')
@@ -186,11 +237,11 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
     .option('--weight <n>', 'share of traffic')
     .option('--priority <n>', 'tier for the priority strategy')
     .option('--models <a,b>', 'only serve these models ("" for all)')
-    .option('--model-map <from=to,...>', 'rewrite model names for this endpoint ("" to clear)')
     .option('--auth-mode <mode>', `${AUTH_MODES.join('|')}`)
     .option('--max-concurrency <n>', 'at most this many requests at once (0 for no limit)')
     .option('--proxy <url|direct|default>', 'reach it through this proxy, or "direct", or "default" (proxy.upstream_proxy, else the environment)')
-    .option('--allow-insecure-http', 'allow a plain http:// base URL to another machine (a LAN relay)')
+    .option('--allow-insecure-http', 'allow a plain http:// base URL to another machine (a LAN relay)');
+  fieldOptions(set, true)
     .addHelpText(
       'after',
       '\nExamples:\n  qcc endpoint set main --weight 3\n  qcc endpoint set relay --models claude-sonnet-5 --model-map claude-sonnet-5=vendor-sonnet\n' +
@@ -217,7 +268,7 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
           ...(opts.weight !== undefined && { weight: numberOption('weight', opts.weight) }),
           ...(opts.priority !== undefined && { priority: numberOption('priority', opts.priority) }),
           ...(opts.models !== undefined && { models: opts.models.split(',').map((m) => m.trim()).filter(Boolean) }),
-          ...(opts.modelMap !== undefined && { model_map: parseModelMap(opts.modelMap) }),
+          ...fieldsFrom(opts, current),
           ...(opts.authMode !== undefined && { auth_mode: opts.authMode }),
           ...(opts.allowInsecureHttp && { allow_insecure_http: true }),
         };

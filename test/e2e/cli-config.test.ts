@@ -328,3 +328,32 @@ describe('help', () => {
     }
   });
 });
+
+describe('every endpoint field from the CLI', () => {
+  it('add and set take protocol, openai options, health models, model map and oauth pass-through, checked by the schema', async () => {
+    const dir = home();
+    const add = await runCli(dir, [
+      'endpoint', 'add', 'chat', '--base-url', 'https://llm.example/v1', '--protocol', 'openai', '--openai-reasoning', 'drop',
+      '--openai-map-effort', 'true', '--health-models', 'm1,m2', '--model-map', 'claude-sonnet-5=vendor-large', '--oauth-passthrough', 'true',
+    ]);
+    expect(add.code, add.stderr).toBe(0);
+    expect(cfgOf(dir).endpoints[0]).toMatchObject({
+      protocol: 'openai',
+      openai: { reasoning: 'drop', map_effort: true },
+      health_models: ['m1', 'm2'],
+      model_map: { 'claude-sonnet-5': 'vendor-large' },
+      oauth_passthrough: true,
+    });
+    const set = await runCli(dir, ['endpoint', 'set', 'chat', '--protocol', 'anthropic', '--health-models', '', '--openai-map-effort', 'false']);
+    expect(set.code, set.stderr).toBe(0);
+    const after = cfgOf(dir).endpoints[0]!;
+    expect(after).toMatchObject({ protocol: 'anthropic', openai: { reasoning: 'drop', map_effort: false } });
+    expect(after.health_models).toBeUndefined();
+    const before = readFileSync(join(dir, 'config.json'), 'utf8');
+    const wrong = await runCli(dir, ['endpoint', 'set', 'chat', '--protocol', 'grpc']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/protocol: .*"anthropic"\|"openai"|protocol: .*anthropic.*openai/);
+    expect((await runCli(dir, ['endpoint', 'set', 'chat', '--oauth-passthrough', 'maybe'])).stderr).toContain('--oauth-passthrough is true or false, not "maybe"');
+    expect(readFileSync(join(dir, 'config.json'), 'utf8')).toBe(before);
+  });
+});
