@@ -2,8 +2,9 @@ import type { Command } from 'commander';
 import { UpstreamClient } from '../upstream/client.js';
 import { loadConfig } from '../config/load.js';
 import type { QccPaths } from '../config/paths.js';
-import type { Config } from '../config/schema.js';
-import { EndpointRuntime } from '../endpoints/endpoint.js';
+import { endpointKeys, type Config, type EndpointConfig } from '../config/schema.js';
+import { EndpointRuntime, type Routing } from '../endpoints/endpoint.js';
+import { maskSecret } from '../log.js';
 import type { ProxyEnvironment } from '../endpoints/route.js';
 import type { CheckResult } from '../health/check.js';
 import { HealthMonitor } from '../health/monitor.js';
@@ -13,8 +14,27 @@ import { CliError, printJson, table } from './output.js';
 export interface HealthReport {
   formula: string;
   ok: boolean;
-  endpoints: { id: string; enabled: boolean; ok: boolean; score: number | null }[];
+  /** `keys`: for an endpoint with a pool of keys, each key's verdict (masked); the endpoint is ok when one is. */
+  endpoints: { id: string; enabled: boolean; ok: boolean; score: number | null; keys?: { key: string; ok: boolean }[] }[];
+  /** One row per endpoint and model; a pool's rows are per key, their `endpoint` reading `id key …abcd`. */
   results: (CheckResult & { score: number | null })[];
+}
+
+/** What is checked: an endpoint, or each key of its pool as an endpoint of one key (so one bad key is seen as such). */
+interface Target {
+  parent: EndpointConfig;
+  runtime: EndpointRuntime;
+  key?: string;
+}
+
+function targetsOf(e: EndpointConfig, routing: Routing): Target[] {
+  const keys = endpointKeys(e);
+  if (keys.length <= 1) return [{ parent: e, runtime: new EndpointRuntime(e, routing) }];
+  return keys.map((k) => {
+    const { api_keys: _pool, ...rest } = e;
+    const masked = maskSecret(k);
+    return { parent: e, key: masked, runtime: new EndpointRuntime({ ...rest, id: `${e.id} key ${masked}`, api_key: k }, routing) };
+  });
 }
 
 const noTimers = { setTimeout: () => undefined, clearTimeout: () => undefined };
@@ -25,8 +45,9 @@ export async function runChecks(config: Config, opts: { endpoint?: string; model
   if (opts.endpoint && selected.length === 0) throw new CliError(`no endpoint "${opts.endpoint}"; see \`qcc endpoint list\``);
   if (selected.length === 0) throw new CliError('no enabled endpoints to check; add one with `qcc endpoint add`');
   // The same route as the running proxy would take: the endpoint's proxy, the config's default, the environment.
-  const routing = { defaultProxy: config.proxy.upstream_proxy, env: opts.env ?? process.env };
-  const runtimes = selected.map((e) => new EndpointRuntime(e, routing));
+  const routing: Routing = { defaultProxy: config.proxy.upstream_proxy, env: opts.env ?? process.env };
+  const targets = selected.flatMap((e) => targetsOf(e, routing));
+  const runtimes = targets.map((t) => t.runtime);
   const dispatcher = new UpstreamClient({ connectTimeoutMs: 10_000 });
   const monitor = new HealthMonitor({ dispatcher, endpoints: () => runtimes, settings: () => config.health, now: Date.now, timers: noTimers, random: Math.random });
   const progress = (line: string) => {
@@ -42,12 +63,20 @@ export async function runChecks(config: Config, opts: { endpoint?: string; model
         return { runtime: r, results };
       }),
     );
-    const endpoints = all.map(({ runtime, results }) => ({
-      id: runtime.id,
-      enabled: runtime.config.enabled,
-      ok: results.some((c) => c.ok),
-      score: monitor.endpointScore(runtime.id) ?? null,
-    }));
+    const checked = all.map((a, i) => ({ ...a, target: targets[i]! }));
+    const endpoints = selected.map((e) => {
+      const mine = checked.filter((c) => c.target.parent === e);
+      const keys = mine.flatMap((c) => (c.target.key === undefined ? [] : [{ key: c.target.key, ok: c.results.some((r) => r.ok) }]));
+      const scores = mine.map((c) => monitor.endpointScore(c.runtime.id)).filter((v): v is number => v !== undefined);
+      return {
+        id: e.id,
+        enabled: e.enabled,
+        ok: mine.some((c) => c.results.some((r) => r.ok)),
+        // A pool's score is its best key's: the endpoint serves while one key works.
+        score: scores.length > 0 ? Math.max(...scores) : null,
+        ...(keys.length > 0 && { keys }),
+      };
+    });
     const results = all.flatMap(({ runtime, results }) =>
       results.map((c) => ({ ...c, score: monitor.modelHealth(runtime).find((m) => m.model === c.model)?.score ?? null })),
     );

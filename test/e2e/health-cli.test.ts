@@ -40,4 +40,21 @@ describe('qcc health', () => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain('no endpoint "nope"');
   });
+
+  it('checks each key of a pool apart: one bad key is named, and the endpoint still passes on the good one', async () => {
+    const sim = await h.sim({ name: 'pool', behavior: { requireKey: 'sk-good-key-5678' } });
+    const home = tempHome();
+    writeConfig(home, { version: 1, endpoints: [endpoint('pool', sim, { api_keys: ['sk-bad-key-1234', 'sk-good-key-5678'] })] });
+    const r = await runCli(home, ['health', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as HealthReport;
+    expect(report.endpoints).toEqual([expect.objectContaining({ id: 'pool', ok: true, keys: [{ key: 'sk-bad-…1234', ok: false }, { key: 'sk-good-…5678', ok: true }] })]);
+    const rows = Object.fromEntries(report.results.map((x) => [x.endpoint, x]));
+    expect(rows['pool key sk-bad-…1234']!.error).toMatch(/401/);
+    expect(rows['pool key sk-good-…5678']!.ok).toBe(true);
+    expect(r.stdout).not.toContain('sk-bad-key-1234');
+    const table = await runCli(home, ['health']);
+    expect(table.stdout).toMatch(/pool key sk-bad-…1234\s+claude-haiku-4-5-20251001\s+FAIL/);
+  });
 });
+
