@@ -31,6 +31,9 @@ export interface ModelHealth extends Partial<ScoreParts> {
  * schedule for healthy endpoints. Never more than one check of an endpoint at a time, a small global bound
  * on checks at once, and no child processes: a check is one HTTP request.
  */
+/** How soon an endpoint added to a running proxy gets its first check. */
+const NEW_ENDPOINT_CHECK_MS = 500;
+
 export class HealthMonitor {
   private readonly windows = new Map<string, CheckResult[]>();
   private readonly running = new Map<string, Promise<CheckResult[]>>();
@@ -38,6 +41,8 @@ export class HealthMonitor {
   private readonly semaphore: Semaphore;
   readonly history = new HealthHistory();
   private stopped = true;
+  /** Started and scheduled once: endpoints that appear from now on are new. */
+  private scheduling = false;
 
   constructor(private readonly deps: HealthMonitorDeps) {
     this.semaphore = new Semaphore(() => deps.settings().concurrency);
@@ -134,6 +139,7 @@ export class HealthMonitor {
   start(): void {
     this.stopped = false;
     this.reschedule();
+    this.scheduling = true;
   }
 
   /** Re-plan timers after a config change: new endpoints get one, removed ones lose theirs. */
@@ -146,19 +152,22 @@ export class HealthMonitor {
         this.timers.delete(id);
       }
     }
-    for (const e of this.deps.endpoints()) if (!this.timers.has(e.id)) this.scheduleNext(e.id);
+    // At start every endpoint waits its interval; one added while running is checked at once, so its state and
+    // score mean something from the start (not after the first five minutes).
+    for (const e of this.deps.endpoints()) if (!this.timers.has(e.id)) this.scheduleNext(e.id, this.scheduling ? NEW_ENDPOINT_CHECK_MS : undefined);
   }
 
   stop(): void {
     this.stopped = true;
+    this.scheduling = false;
     for (const t of this.timers.values()) this.deps.timers.clearTimeout(t);
     this.timers.clear();
   }
 
-  private scheduleNext(id: string): void {
+  private scheduleNext(id: string, soon?: number): void {
     const interval = this.deps.settings().interval_s * 1000;
     if (this.stopped || interval <= 0) return;
-    const jittered = interval * (0.9 + 0.2 * this.deps.random());
+    const jittered = soon ?? interval * (0.9 + 0.2 * this.deps.random());
     this.timers.set(
       id,
       this.deps.timers.setTimeout(() => void this.periodic(id), jittered),

@@ -51,9 +51,7 @@ beforeAll(async () => {
   const start = await runCli(home, ['proxy', 'start', '--port', '0']);
   url = /listening on (\S+)/.exec(start.stdout)![1]!;
   dashboard = (await runCli(home, ['dashboard', '--no-open'])).stdout.trim();
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  page.setDefaultTimeout(8000);
+  ({ browser, page } = await launchChromium());
 }, 60_000);
 
 afterAll(async () => {

@@ -38,9 +38,7 @@ beforeAll(async () => {
   const start = await runCli(home, ['proxy', 'start', '--demo', '--port', '0']);
   expect(start.code, start.stderr).toBe(0);
   url = /listening on (\S+)/.exec(start.stdout)![1]!;
-  browser = await launchChromium();
-  page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-  page.setDefaultTimeout(8000);
+  ({ browser, page } = await launchChromium());
 }, 60_000);
 
 afterAll(async () => {
@@ -77,6 +75,8 @@ describe('the demo path', () => {
     await expect.poll(() => page.locator('[data-testid=message]').textContent(), { timeout: 5000 }).toContain('the simulated endpoints are gone');
     expect(saved().endpoints).toEqual([expect.objectContaining({ id: 'mine', api_key: 'sk-mine-1234' })]);
     await expect.poll(() => page.locator('tr[data-endpoint="demo-b"]').count(), { timeout: 5000 }).toBe(0);
+    // Health-checked at once, not after the first five-minute interval (the check's answer has the right text).
+    await expect.poll(() => page.locator('tr[data-endpoint="mine"] td').nth(7).textContent(), { timeout: 8000 }).toMatch(/^ok /);
     await page.screenshot({ path: join(SHOTS, 'demo-replaced.png'), fullPage: true });
     for (let i = 0; i < 3; i++) expect(await ask()).toEqual({ status: 200, endpoint: 'mine' });
     const list = await runCli(home, ['endpoint', 'list', '--json']);

@@ -166,6 +166,32 @@ describe('the schedule (fake timers)', () => {
     monitor.stop();
   });
 
+  it('an endpoint added while running is checked at once, not after the first interval', async () => {
+    const endpoints = [runtime({ id: 'old', base_url: 'https://x.example' })];
+    const checked: string[] = [];
+    const monitor = new HealthMonitor({
+      dispatcher,
+      endpoints: () => endpoints,
+      settings: () => healthSchema.parse({ interval_s: 300 }),
+      now: Date.now,
+      timers: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout) },
+      random: Math.random,
+      check: async (e, model) => {
+        checked.push(e.id);
+        return { endpoint: e.id, model, at: Date.now(), ok: true, status: 200, ttft_ms: 100, total_ms: 200, tokens_per_s: 10, correct: true, usage_present: true, usage: null, error: null };
+      },
+    });
+    monitor.start();
+    await vi.advanceTimersByTimeAsync(5_000);
+    expect(checked).toEqual([]); // those there at start wait their interval
+    endpoints.push(runtime({ id: 'new', base_url: 'https://y.example' }));
+    monitor.reschedule();
+    await vi.advanceTimersByTimeAsync(1_000);
+    expect(checked).toEqual(['new']);
+    expect(monitor.lastCheck('new')?.ok).toBe(true);
+    monitor.stop();
+  });
+
   it('restores an open endpoint when a periodic check passes', async () => {
     const e = runtime({ id: 'e', base_url: 'https://x.example' });
     e.breaker.open('server', 0);
