@@ -86,7 +86,17 @@ export interface LogEntry {
   /** Set when a hedge was sent: how its race ended, the time it saved and the tokens the abandoned attempt may have cost. */
   hedge: { outcome: 'won' | 'lost' | 'none'; saved_ms: number | null; loser_tokens: number } | null;
   /** In the order they started; `hedge`: sent as a hedge; `lost`: stopped because the other attempt answered first. */
-  attempts: { endpoint: string; status: number | null; ms: number; error: string | null; message?: string; hedge?: boolean; lost?: boolean }[];
+  attempts: {
+    endpoint: string;
+    status: number | null;
+    ms: number;
+    error: string | null;
+    message?: string;
+    /** The failure in a person's words, where its message names a socket error ("connection refused"). */
+    reason?: string;
+    hedge?: boolean;
+    lost?: boolean;
+  }[];
 }
 
 /** Hedged requests over a period (`qcc stats`, the dashboard). */

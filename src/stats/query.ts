@@ -1,6 +1,7 @@
 import type Database from 'better-sqlite3';
 import { forSchema, HEDGE_COLUMNS, parseHedge, type StoredHedge, type StoredRequest } from './store.js';
 import type { HedgeSummary, LogEntry } from '../shared/api-types.js';
+import { errnoInWords } from '../shared/errno-text.js';
 
 /** Reading the request log, for `qcc stats`, `qcc logs` and the dashboard. Works with or without a running proxy. */
 
@@ -191,6 +192,13 @@ export function attemptChain(row: Pick<StoredRequest, 'attempts' | 'endpoint_id'
   return [{ endpoint: row.endpoint_id ?? '', status: row.status, ms: stored, error: null }];
 }
 
+/** A failed attempt's message read for a person: `connect ECONNREFUSED …` is a refused connection. */
+function withReason(a: Attempt): Attempt {
+  if (a.status !== null || a.message === undefined) return a;
+  const reason = errnoInWords(a.message);
+  return reason === undefined ? a : { ...a, reason };
+}
+
 function hedgeEntry(h: StoredHedge): NonNullable<LogEntry['hedge']> {
   return { outcome: h.outcome, saved_ms: h.saved_ms === undefined ? null : Math.round(h.saved_ms), loser_tokens: h.loser_tokens };
 }
@@ -233,6 +241,6 @@ export function recentRequests(db: Database.Database, f: LogFilter = {}): LogEnt
     end: r.end_reason,
     first_content_ms: r.ttfc_ms === null ? null : Math.round(r.ttfc_ms * 10) / 10,
     hedge: r.hedge === null ? null : hedgeEntry(parseHedge(r.hedge)),
-    attempts: attemptChain(r),
+    attempts: attemptChain(r).map(withReason),
   }));
 }

@@ -5,6 +5,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { SocksClient } from 'socks';
 import type { ProxySpec } from '../shared/proxy-url.js';
 import { UpstreamError } from './types.js';
+import { ERRNO_TEXT } from '../shared/errno-text.js';
 
 /**
  * A byte stream to `host:port` through an outbound proxy: an HTTP(S) proxy's `CONNECT` (written here: a request
@@ -264,17 +265,6 @@ function socksError(e: unknown, proxy: ProxySpec, target: string, timeoutMs: num
   }
   return proxyError('QCC_PROXY_PROTOCOL', `SOCKS5 proxy ${proxy.masked}: ${message}`);
 }
-
-const ERRNO_TEXT: Record<string, string> = {
-  ECONNREFUSED: 'connection refused',
-  ECONNRESET: 'connection reset',
-  ENOTFOUND: 'host not found',
-  EAI_AGAIN: 'name lookup failed (temporary)',
-  EHOSTUNREACH: 'host unreachable',
-  ENETUNREACH: 'network unreachable',
-  ETIMEDOUT: 'timed out',
-  EPIPE: 'connection closed',
-};
 
 function describeErrno(err: NodeJS.ErrnoException): string {
   const code = err.code ?? '';

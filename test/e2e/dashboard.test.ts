@@ -253,6 +253,16 @@ describe('dashboard', () => {
     expect((await runCli(home, ['endpoint', 'remove', 'delta'])).code).toBe(0);
   });
 
+  it('a refused connection reads as such in the request list', async () => {
+    expect((await runCli(home, ['endpoint', 'add', 'refused', '--base-url', 'http://127.0.0.1:1', '--models', 'claude-refused'])).code).toBe(0);
+    await expect.poll(async () => (await runCli(home, ['proxy', 'status'])).stdout, { timeout: 5000 }).toContain('refused');
+    const res = await post({ model: 'claude-refused' });
+    expect(res.statusCode).toBe(502);
+    await page.getByRole('button', { name: 'Requests' }).click();
+    await expect.poll(() => page.locator('td.chain', { hasText: 'refused:connection refused' }).count(), { timeout: 8000 }).toBeGreaterThan(0);
+    expect((await runCli(home, ['endpoint', 'remove', 'refused'])).code).toBe(0);
+  });
+
   it('an invalid config on disk shows as a banner until it is fixed', async () => {
     const file = join(home, 'config.json');
     const valid = readFileSync(file, 'utf8');

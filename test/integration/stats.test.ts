@@ -253,3 +253,24 @@ describe('what the request log shows by default', () => {
     expect(checks.stdout).toContain('(health check)');
   });
 });
+
+describe('failures in words', () => {
+  it('an attempt refused at connect reads "connection refused" in the log, not a class or a status of 0', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'qcc-refused-'));
+    const dead = await h.sim({ name: 'dead' });
+    await dead.close();
+    const up = await h.sim({ name: 'up' });
+    const { url, app } = await h.proxy(
+      { version: 1, proxy: { strategy: 'priority' }, endpoints: [endpoint('dead', dead, { priority: 0 }), endpoint('up', up, { priority: 1 })] },
+      { statsFile: join(home, 'qcc.db') },
+    );
+    await new Anthropic({ baseURL: url, apiKey: 'k', maxRetries: 0 }).messages.create(MESSAGE);
+    app.flushStats();
+    const store = new StatsStore(join(home, 'qcc.db'), { readonly: true });
+    const [entry] = recentRequests(store.db, { limit: 1 });
+    store.close();
+    expect(entry!.attempts[0]).toMatchObject({ endpoint: 'dead', status: null, error: 'connect', reason: 'connection refused' });
+    expect(entry!.attempts[1]).toMatchObject({ endpoint: 'up', status: 200 });
+    expect(entry!.attempts[1]!.reason).toBeUndefined();
+  });
+});

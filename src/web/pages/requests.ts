@@ -3,6 +3,19 @@ import { api } from '../api.js';
 import { fmtMs, fmtTime, fmtUsd, html } from '../html.js';
 import type { LogEntry, Status } from '../types.js';
 
+/** A request's status for people: 0 means nobody got an answer, and says why. */
+function statusText(r: LogEntry): string {
+  if (r.status !== 0) return String(r.status);
+  return r.end === 'client-abort' ? 'client left' : 'no answer';
+}
+
+/** An attempt's outcome: its status, else what went wrong in words ("connection refused", not a class name). */
+function attemptText(a: LogEntry['attempts'][number]): string {
+  if (a.lost) return 'lost';
+  if (a.status !== null) return String(a.status);
+  return a.reason ?? a.error ?? '?';
+}
+
 export function Requests({ status, tick }: { status: Status | undefined; tick: number }) {
   const [rows, setRows] = useState<LogEntry[]>([]);
   const [filter, setFilter] = useState({ endpoint: '', model: '', status: '', failed: false, health: 'exclude' });
@@ -45,7 +58,7 @@ export function Requests({ status, tick }: { status: Status | undefined; tick: n
         ${rows.map(
           (r) => html`<tr class=${r.ok ? '' : 'fail-row'} data-request=${r.request_id}>
             <td>${fmtTime(r.time)}</td>
-            <td class=${r.ok ? 'ok' : 'error'}>${r.status}${r.error ? html`<div class="muted">${r.error}</div>` : ''}</td>
+            <td class=${r.ok ? 'ok' : 'error'}>${statusText(r)}${r.error ? html`<div class="muted">${r.error}</div>` : ''}</td>
             <td>${r.endpoint ?? '–'}${simulated.has(r.endpoint ?? '') ? html` <span class="muted" title="a simulated endpoint (--demo): costs nothing">(simulated)</span>` : ''}${r.health_check ? html` <span class="muted">(health check)</span>` : ''}</td>
             <td>${r.model ?? '–'}${r.stream ? ' (stream)' : ''}</td>
             <td>${fmtMs(r.total_ms)}</td>
@@ -53,7 +66,7 @@ export function Requests({ status, tick }: { status: Status | undefined; tick: n
             <td>${r.tokens.input}/${r.tokens.output}</td>
             <td>${fmtUsd(r.cost_usd)}</td>
             <td class="chain" title=${r.hedge ? `hedged: ${r.hedge.outcome === 'won' ? 'the hedge answered first' : r.hedge.outcome === 'lost' ? 'the first attempt answered first' : 'neither answered'}; the abandoned attempt may have cost ~${r.hedge.loser_tokens} input tokens` : ''}>${r.attempts
-              .map((a) => `${a.hedge ? 'hedge ' : ''}${a.endpoint}:${a.lost ? 'lost' : (a.status ?? a.error ?? '?')} ${Math.round(a.ms)}ms`)
+              .map((a) => `${a.hedge ? 'hedge ' : ''}${a.endpoint}:${attemptText(a)} ${Math.round(a.ms)}ms`)
               .join(' → ')}</td>
           </tr>`,
         )}
