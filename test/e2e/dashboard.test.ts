@@ -111,6 +111,18 @@ describe('dashboard', () => {
     await page.getByRole('button', { name: 'Endpoints' }).click(); // where the next test works
   });
 
+  it('a form the server refuses keeps what was typed, and says why', async () => {
+    const form = page.locator('[data-testid=add-form]');
+    await form.locator('input[name=id]').fill('lan');
+    await form.locator('input[name=base_url]').fill('http://192.168.1.10:3000');
+    await form.locator('button[type=submit]').click();
+    await expect.poll(() => page.locator('[data-testid=message]').textContent(), { timeout: 5000 }).toMatch(/^error: .*allow_insecure_http/);
+    expect(await form.locator('input[name=id]').inputValue()).toBe('lan');
+    expect(await form.locator('input[name=base_url]').inputValue()).toBe('http://192.168.1.10:3000');
+    await form.locator('input[name=id]').fill('');
+    await form.locator('input[name=base_url]').fill('');
+  });
+
   it('adds an endpoint; its key is stored but never shown back', async () => {
     const form = page.locator('[data-testid=add-form]');
     await form.locator('input[name=id]').fill('gamma');

@@ -52,15 +52,19 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
   useEffect(() => void reload(), [tick]);
   const runtime = (id: string) => status?.endpoints.find((s) => s.id === id);
 
-  const act = async (fn: () => Promise<unknown>, msg: string) => {
+  /** Run an action, say how it went, re-read the list; true when it succeeded. */
+  const act = async (fn: () => Promise<unknown>, msg: string): Promise<boolean> => {
+    let ok = true;
     try {
       const r = (await fn()) as { note?: string; persisted?: boolean } | undefined;
       // The server's word on what the change did beyond itself (the demo's simulated endpoints replaced).
       if (msg) setMessage(r?.note ? `${msg}; ${r.note}` : msg);
     } catch (e) {
       setMessage(`error: ${(e as Error).message}`);
+      ok = false;
     }
     await reload();
+    return ok;
   };
   const toggle = (e: EndpointView) => act(() => api(`/api/endpoints/${encodeURIComponent(e.id)}`, { method: 'PATCH', body: { enabled: !e.enabled } }), `${e.enabled ? 'disabled' : 'enabled'} ${e.id}`);
   const remove = (e: EndpointView) => confirm(`Delete ${e.id}?`) && act(() => api(`/api/endpoints/${encodeURIComponent(e.id)}`, { method: 'DELETE' }), `deleted ${e.id}`);
@@ -77,7 +81,7 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
   };
   const add = async (ev: Event) => {
     ev.preventDefault();
-    await act(
+    const added = await act(
       () =>
         api('/api/endpoints', {
           method: 'POST',
@@ -93,7 +97,8 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
         }),
       `added ${draft.id}`,
     );
-    setDraft(EMPTY);
+    // Refused: the form keeps what was typed, to be corrected rather than typed again.
+    if (added) setDraft(EMPTY);
   };
   const field = (k: keyof Draft) => (ev: Event) => setDraft({ ...draft, [k]: (ev.target as HTMLInputElement).value });
   const sorted = [...list].sort((a, b) => a.priority - b.priority);
@@ -108,7 +113,7 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
           // Keyed rows: when the order changes, each row (and its buttons) stays with its endpoint.
           return html`<tr key=${e.id} data-endpoint=${e.id}>
               <td><strong>${e.id}</strong>${r?.simulated ? html` <span class="badge" title="a simulated endpoint (--demo): its traffic costs nothing">simulated</span>` : ''}<div class="muted">${e.base_url}</div><div class="muted">key ${e.key ?? "client's"} · ${e.protocol} · p${e.priority}</div>${r ? html`<div class="muted" data-testid="route" title=${`route decided by: ${r.route.source}`}>${r.route.label}</div>` : ''}</td>
-              <td><span class=${`badge ${r?.state ?? ''}`} data-testid="state">${r?.state ?? '?'}</span>${r?.last_error ? html`<div class="muted" title=${r.last_error}>${r.last_error.slice(0, 40)}</div>` : ''}</td>
+              <td><span class=${`badge ${r?.state ?? ''}`} data-testid="state" title=${r?.state === 'healthy' && r.last_error ? `recovered; the last error was: ${r.last_error}` : ''}>${r?.state ?? '?'}</span>${r?.last_error && r.state !== 'healthy' ? html`<div class="muted error-text" data-testid="last-error" title=${r.last_error}>${r.last_error}</div>` : ''}</td>
               <td>${r?.health_score ?? '–'}</td>
               <td>${e.weight} / ${r?.effective_weight ?? '–'}</td>
               <td>${r?.inflight ?? 0}</td>
