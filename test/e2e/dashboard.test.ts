@@ -303,6 +303,21 @@ describe('dashboard', () => {
     await shot('config');
   });
 
+  it('works at 420 px wide: no page scrolls sideways (wide tables scroll inside themselves)', async () => {
+    await page.setViewportSize({ width: 420, height: 900 });
+    try {
+      for (const tab of ['Overview', 'Endpoints', 'Requests', 'Health', 'Config']) {
+        await page.getByRole('button', { name: tab }).click();
+        await page.waitForTimeout(300);
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        expect(overflow, tab).toBeLessThanOrEqual(0);
+        await page.screenshot({ path: join(SHOTS, `${tab.toLowerCase()}-420.png`), fullPage: true });
+      }
+    } finally {
+      await page.setViewportSize({ width: 1400, height: 900 });
+    }
+  });
+
   it('without the token: 401 from the API, a clear page in the browser', async () => {
     const bare = await browser.newPage();
     await bare.goto(`${url}/dashboard/`);
