@@ -265,6 +265,31 @@ describe('dashboard', () => {
     expect((await runCli(home, ['endpoint', 'remove', 'delta'])).code).toBe(0);
   });
 
+  it('every other proxy, health and stats setting is shown and edited on the Config page, checked by the schema', async () => {
+    const config = () => JSON.parse(readFileSync(join(home, 'config.json'), 'utf8')) as { health: { interval_s?: number }; stats: { retention_days?: number }; proxy: { session_affinity?: boolean } };
+    await page.getByRole('button', { name: 'Config' }).click();
+    const form = page.locator('[data-testid=all-settings]');
+    const field = (name: string) => form.locator(`input[name="${name}"]`);
+    expect(await field('health.interval_s').inputValue()).toBe('300');
+    expect(await field('health.models').inputValue()).toBe('claude-haiku-4-5-20251001');
+    await field('health.interval_s').fill('soon');
+    await form.locator('button[type=submit]').click();
+    await expect.poll(() => page.locator('[data-testid=all-settings-message]').textContent(), { timeout: 5000 }).toMatch(/^error: .*health\.interval_s/s);
+    expect(await field('health.interval_s').inputValue()).toBe('soon'); // kept, to be corrected
+    await field('health.interval_s').fill('120');
+    await field('stats.retention_days').fill('7');
+    await form.locator('input[name="proxy.session_affinity"]').uncheck();
+    await form.locator('button[type=submit]').click();
+    await expect.poll(() => page.locator('[data-testid=all-settings-message]').textContent(), { timeout: 5000 }).toContain('saved:');
+    expect(config()).toMatchObject({ health: { interval_s: 120 }, stats: { retention_days: 7 }, proxy: { session_affinity: false } });
+    // An emptied field goes back to its default.
+    await field('health.interval_s').fill('');
+    await form.locator('input[name="proxy.session_affinity"]').check();
+    await form.locator('button[type=submit]').click();
+    await expect.poll(() => config().health.interval_s, { timeout: 5000 }).toBe(300);
+    await shot('config-all-settings');
+  });
+
   it('a refused connection reads as such in the request list', async () => {
     expect((await runCli(home, ['endpoint', 'add', 'refused', '--base-url', 'http://127.0.0.1:1', '--models', 'claude-refused'])).code).toBe(0);
     await expect.poll(async () => (await runCli(home, ['proxy', 'status'])).stdout, { timeout: 5000 }).toContain('refused');

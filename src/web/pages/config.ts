@@ -60,6 +60,75 @@ function Settings() {
   </form>`;
 }
 
+type Section = 'proxy' | 'health' | 'stats';
+/** Shown by the main form above, or set only with the CLI (where and who may connect, applied at restart). */
+const ELSEWHERE = new Set(['proxy.strategy', 'proxy.upstream_proxy', 'proxy.hedge', 'proxy.host', 'proxy.port', 'proxy.access_keys']);
+
+type Scalar = string | number | boolean | string[];
+
+/** The field as typed in its input: lists comma-separated. */
+function asText(v: Scalar): string {
+  return Array.isArray(v) ? v.join(', ') : String(v);
+}
+
+/** What the input holds, as the value it was (a number stays a number; an empty field means "back to the default"). */
+function fromText(text: string, was: Scalar): Scalar | null {
+  if (text.trim() === '') return null;
+  if (typeof was === 'number') return Number.isNaN(Number(text)) ? text : Number(text);
+  if (Array.isArray(was)) return text.split(',').map((x) => x.trim()).filter(Boolean);
+  return text;
+}
+
+/** Every other proxy, health and stats setting, each validated by the server's schema when saved. */
+function AllSettings() {
+  const [settings, setSettings] = useState<SettingsView>();
+  const [draft, setDraft] = useState<Record<string, string | boolean>>({});
+  const [message, setMessage] = useState<string>();
+  const fields = (s: SettingsView): [Section, string, Scalar][] =>
+    (['proxy', 'health', 'stats'] as Section[]).flatMap((section) =>
+      Object.entries(s[section] as Record<string, unknown>)
+        .filter(([field, v]) => !ELSEWHERE.has(`${section}.${field}`) && (typeof v !== 'object' || Array.isArray(v)) && v !== null)
+        .map(([field, v]): [Section, string, Scalar] => [section, field, v as Scalar]),
+    );
+  const load = () =>
+    api<SettingsView>('/api/settings').then((s) => {
+      setSettings(s);
+      setDraft(Object.fromEntries(fields(s).map(([sec, f, v]) => [`${sec}.${f}`, typeof v === 'boolean' ? v : asText(v)])));
+    });
+  useEffect(() => void load().catch((e: Error) => setMessage(`error: ${e.message}`)), []);
+  if (!settings) return html``;
+  const save = async (ev: Event) => {
+    ev.preventDefault();
+    const patch: Record<string, Record<string, unknown>> = {};
+    for (const [section, field, was] of fields(settings)) {
+      const typed = draft[`${section}.${field}`];
+      const value = typeof typed === 'boolean' ? typed : fromText(typed ?? '', was);
+      if (JSON.stringify(value) !== JSON.stringify(was)) (patch[section] ??= {})[field] = value;
+    }
+    if (Object.keys(patch).length === 0) return setMessage('nothing changed');
+    try {
+      await api('/api/settings', { method: 'PATCH', body: patch });
+      await load();
+      setMessage(`saved: ${Object.entries(patch).flatMap(([sec, f]) => Object.keys(f).map((k) => `${sec}.${k}`)).join(', ')}`);
+    } catch (e) {
+      setMessage(`error: ${(e as Error).message}`); // what was typed stays, to be corrected
+    }
+  };
+  return html`<form class="grid" onSubmit=${save} data-testid="all-settings">
+    ${fields(settings).map(([section, field]) => {
+      const key = `${section}.${field}`;
+      const v = draft[key];
+      return typeof v === 'boolean'
+        ? html`<label><span><input type="checkbox" name=${key} checked=${v} onChange=${(e: Event) => setDraft({ ...draft, [key]: (e.target as HTMLInputElement).checked })} /> ${key}</span></label>`
+        : html`<label>${key}<input name=${key} value=${v ?? ''} onInput=${(e: Event) => setDraft({ ...draft, [key]: (e.target as HTMLInputElement).value })} /></label>`;
+    })}
+    <label>proxy.host, proxy.port<input disabled value=${`${settings.proxy.host}:${settings.proxy.port} (qcc config set; at restart)`} /></label>
+    <label>proxy.access_keys<input disabled value=${`${settings.proxy.access_keys} set (qcc config set; never shown)`} /></label>
+    <div class="actions"><button class="primary" type="submit">Save all settings</button></div>
+    ${message && html`<span class=${message.startsWith('error') ? 'error' : 'ok'} data-testid="all-settings-message">${message}</span>`}
+  </form>`;
+}
+
 export function ConfigPage() {
   const [text, setText] = useState('');
   const [mode, setMode] = useState<'merge' | 'replace'>('merge');
@@ -85,6 +154,8 @@ export function ConfigPage() {
   };
   return html`<section>
     <${Settings} />
+    <h3>All settings</h3>
+    <${AllSettings} />
     <div class="toolbar">
       <button onClick=${() => exportConfig(false)}>Export</button>
       <button onClick=${() => exportConfig(true)}>Export with keys</button>
