@@ -334,7 +334,7 @@ describe('dashboard', () => {
       for (const tab of ['Overview', 'Endpoints', 'Requests', 'Health', 'Config']) {
         await page.getByRole('button', { name: tab }).click();
         await page.waitForTimeout(300);
-        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+        const overflow = (await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth')) as number;
         expect(overflow, tab).toBeLessThanOrEqual(0);
         await page.screenshot({ path: join(SHOTS, `${tab.toLowerCase()}-420.png`), fullPage: true });
       }
