@@ -31,6 +31,9 @@ export function LineChart({ title, series, unit = '' }: { title: string; series:
       ${series.map((s) => html`<path d=${path(s.values)} fill="none" stroke=${s.color} stroke-width="1.8" />`)}
       ${series.map((s) => s.values.map((v, i) => (v === null || v === 0 ? '' : html`<circle cx=${x(i)} cy=${y(v)} r="2.2" fill=${s.color} />`)))}
     </svg>
-    <div class="muted">${series.map((s) => html`<span style=${`color:${s.color};margin-right:10px`}>● ${s.name}: ${last(s) ?? '–'}${unit}</span>`)}</div>
+    <div class="muted">${series.map((s) => {
+      const v = last(s);
+      return html`<span style=${`color:${s.color};margin-right:10px`}>● ${s.name}: ${v === undefined ? '–' : `${Number(v.toPrecision(3))}${unit}`}</span>`;
+    })}</div>
   </div>`;
 }

@@ -314,6 +314,13 @@ describe('dashboard', () => {
     await expect.poll(() => page.locator('[data-testid=config-problem]').count(), { timeout: 8000 }).toBe(0);
   });
 
+  it('the overview reads in the units of its cards: the success chart in per cent', async () => {
+    await page.getByRole('button', { name: 'Overview' }).click();
+    const success = page.locator('.chart', { hasText: 'Success rate' });
+    await expect.poll(() => success.textContent(), { timeout: 8000 }).toMatch(/latest: \d+(\.\d+)? %/);
+    expect(await page.locator('.card', { hasText: 'success rate' }).first().textContent()).toMatch(/\d+(\.\d+)? %/);
+  });
+
   it('health and config pages render; export leaves keys out', async () => {
     await page.getByRole('button', { name: 'Health' }).click();
     await page.locator('[data-health=alpha]').waitFor();

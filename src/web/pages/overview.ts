@@ -54,7 +54,7 @@ export function Overview({ status, tick }: { status: Status | undefined; tick: n
     </div>
     <div class="charts">
       ${LineChart({ title: 'Requests/s', series: [{ name: 'rps', color: '#c15f3c', values: series((b) => b.rps) }] })}
-      ${LineChart({ title: 'Success rate', unit: '', series: [{ name: 'success', color: '#1f8a4c', values: series((b) => b.success_rate) }] })}
+      ${LineChart({ title: 'Success rate', unit: ' %', series: [{ name: 'latest', color: '#1f8a4c', values: series((b) => (b.success_rate === null ? null : b.success_rate * 100)) }] })}
       ${LineChart({ title: 'Latency', unit: ' ms', series: [{ name: 'p50', color: '#3b6fd4', values: series((b) => b.p50_ms) }, { name: 'p95', color: '#9aa9d8', values: series((b) => b.p95_ms) }] })}
       ${LineChart({ title: 'Time to first byte', unit: ' ms', series: [{ name: 'p50', color: '#7b4bd4', values: series((b) => b.ttfb_p50_ms) }, { name: 'p95', color: '#bba6e3', values: series((b) => b.ttfb_p95_ms) }] })}
       ${LineChart({ title: 'Time to first content', unit: ' ms', series: [{ name: 'p50', color: '#1f6f8a', values: series((b) => b.first_content_p50_ms) }, { name: 'p95', color: '#8fc1d1', values: series((b) => b.first_content_p95_ms) }] })}
