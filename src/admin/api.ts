@@ -208,6 +208,9 @@ export function createAdminApi(ctx: AdminContext) {
           ...(query.get('model') && { model: query.get('model')! }),
           ...(status && { status: Number(status) }),
           healthChecks: healthFilter(query.get('health')),
+          ...(Number(query.get('before')) > 0 && { beforeId: Number(query.get('before')) }),
+          // A request looked up by its id is found whatever it was (a health check too).
+          ...(query.get('request_id') && { requestId: query.get('request_id')!.trim(), healthChecks: 'include' as const }),
         }).reverse(),
       );
     }

@@ -164,6 +164,10 @@ export type { LogEntry };
 
 export interface LogFilter {
   afterId?: number;
+  /** Only rows older than this id (the next page back). */
+  beforeId?: number;
+  /** The one request with this id (`x-qcc-request-id`). */
+  requestId?: string;
   limit?: number;
   failedOnly?: boolean;
   endpoint?: string;
@@ -206,6 +210,8 @@ function hedgeEntry(h: StoredHedge): NonNullable<LogEntry['hedge']> {
 /** The query behind `recentRequests`: newest ids first, filtered as they are read. */
 export function recentRequestsSql(f: LogFilter): string {
   const where: string[] = ['id > @afterId'];
+  if (f.beforeId !== undefined) where.push('id < @beforeId');
+  if (f.requestId !== undefined) where.push('request_id = @requestId');
   if (f.failedOnly) where.push("(status < 200 OR status >= 300 OR (end_reason IS NOT NULL AND end_reason <> 'complete'))");
   if (f.endpoint) where.push('endpoint_id = @endpoint');
   if (f.model) where.push('model = @model');
@@ -218,7 +224,15 @@ export function recentRequestsSql(f: LogFilter): string {
 export function recentRequests(db: Database.Database, f: LogFilter = {}): LogEntry[] {
   const rows = db
     .prepare(forSchema(db, recentRequestsSql(f)))
-    .all({ afterId: f.afterId ?? 0, limit: f.limit ?? 20, endpoint: f.endpoint ?? null, model: f.model ?? null, status: f.status ?? null }) as LogRow[];
+    .all({
+      afterId: f.afterId ?? 0,
+      beforeId: f.beforeId ?? null,
+      requestId: f.requestId ?? null,
+      limit: f.limit ?? 20,
+      endpoint: f.endpoint ?? null,
+      model: f.model ?? null,
+      status: f.status ?? null,
+    }) as LogRow[];
   return rows.reverse().map((r) => ({
     id: r.id,
     time: new Date(r.ts).toISOString(),

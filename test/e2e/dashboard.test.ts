@@ -290,6 +290,39 @@ describe('dashboard', () => {
     await shot('config-all-settings');
   });
 
+  it('requests: found by id, opened in detail with every attempt, and paged back past the newest', async () => {
+    // A request with a failover (the refused endpoint first), to see both attempts in its detail.
+    expect((await runCli(home, ['endpoint', 'add', 'first-refused', '--base-url', 'http://127.0.0.1:1', '--priority', '0', '--models', 'claude-paged'])).code).toBe(0);
+    expect((await runCli(home, ['endpoint', 'add', 'then-ok', '--base-url', sims.beta!.url, '--priority', '5', '--models', 'claude-paged'])).code).toBe(0);
+    await expect.poll(async () => (await runCli(home, ['proxy', 'status'])).stdout, { timeout: 5000 }).toContain('then-ok');
+    // Balanced by weighted round robin: send until one request went to the refused endpoint first.
+    let id: string | undefined;
+    for (let i = 0; i < 10 && id === undefined; i++) {
+      const res = await request(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify({ model: 'claude-paged', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) });
+      await res.body.dump();
+      if (res.headers['x-qcc-attempts'] === '2') id = res.headers['x-qcc-request-id'] as string;
+    }
+    expect(id).toBeDefined();
+    for (let i = 0; i < 110; i++) await post({ model: 'claude-haiku-4-5-20251001' }); // more than a page
+    await page.getByRole('button', { name: 'Requests' }).click();
+    await page.locator('input[name=request_id]').fill(id!);
+    const detail = page.locator(`[data-detail="${id}"]`);
+    await detail.waitFor();
+    expect(await detail.textContent()).toContain(id!);
+    expect(await detail.locator('table.attempts tbody tr').count()).toBe(2);
+    expect(await detail.textContent()).toMatch(/first-refused.*connection refused.*connect: .*ECONNREFUSED/s);
+    await shot('request-detail');
+    await page.locator('input[name=request_id]').fill('');
+    await expect.poll(() => page.locator('table[data-testid=requests] > tbody > tr[data-request]').count(), { timeout: 5000 }).toBe(100);
+    const newest = await page.locator('tr[data-request]').first().getAttribute('data-request');
+    await page.locator('[data-testid=older]').click();
+    await expect.poll(() => page.locator('tr[data-request]').first().getAttribute('data-request'), { timeout: 5000 }).not.toBe(newest);
+    await expect.poll(() => page.locator('tr[data-request]').count(), { timeout: 5000 }).toBeGreaterThan(0);
+    await page.getByRole('button', { name: 'Newest' }).click();
+    await expect.poll(() => page.locator('tr[data-request]').first().getAttribute('data-request'), { timeout: 5000 }).toBe(newest);
+    for (const e of ['first-refused', 'then-ok']) expect((await runCli(home, ['endpoint', 'remove', e])).code).toBe(0);
+  });
+
   it('a refused connection reads as such in the request list', async () => {
     expect((await runCli(home, ['endpoint', 'add', 'refused', '--base-url', 'http://127.0.0.1:1', '--models', 'claude-refused'])).code).toBe(0);
     await expect.poll(async () => (await runCli(home, ['proxy', 'status'])).stdout, { timeout: 5000 }).toContain('refused');
