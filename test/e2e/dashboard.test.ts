@@ -352,6 +352,14 @@ describe('dashboard', () => {
     const success = page.locator('.chart', { hasText: 'Success rate' });
     await expect.poll(() => success.textContent(), { timeout: 8000 }).toMatch(/latest: \d+(\.\d+)? %/);
     expect(await page.locator('.card', { hasText: 'success rate' }).first().textContent()).toMatch(/\d+(\.\d+)? %/);
+    // Axes: 0 and the maximum with the unit, three times along the bottom; a read-out of time and values per sample.
+    expect(await success.locator('.y-axis').textContent()).toMatch(/^[\d.]+ %0 %$/);
+    expect(await success.locator('.x-axis span').count()).toBe(3);
+    const readouts = await success.locator('rect.hover title').allTextContents();
+    expect(readouts).toHaveLength(60);
+    expect(readouts.at(-1)).toMatch(/^\d\d:\d\d( [AP]M)?: latest [\d.]+ %$/);
+    await success.hover();
+    await shot('overview');
   });
 
   it('health and config pages render; export leaves keys out', async () => {

@@ -23,8 +23,8 @@ function EndpointHealth({ id, tick }: { id: string; tick: number }) {
       <thead><tr><th>model</th><th>score</th><th>availability</th><th>correct</th><th>last</th></tr></thead>
       <tbody>${data.models.map((m) => html`<tr><td>${m.model}</td><td>${m.score ?? '–'}</td><td>${m.availability ?? '–'}</td><td>${m.correctness ?? '–'}</td><td class=${m.last ? (m.last.ok ? 'ok' : 'error') : 'muted'}>${m.last ? (m.last.ok ? `ok ${fmtMs(m.last.ttft_ms)}` : m.last.error) : 'not checked yet'}</td></tr>`)}</tbody>
     </table>
-    ${recent.length > 1 ? LineChart({ title: 'Check time to first token', unit: ' ms', series: [{ name: 'TTFT', color: '#7b4bd4', values: recent.map((p) => p.ttft_ms) }] }) : ''}
-    ${recent.length > 1 ? LineChart({ title: 'Score (0–100)', series: [{ name: 'score', color: '#1f8a4c', values: recent.map((p) => p.score) }] }) : ''}
+    ${recent.length > 1 ? LineChart({ times: recent.map((p) => p.at), title: 'Check time to first token', unit: ' ms', series: [{ name: 'TTFT', color: '#7b4bd4', values: recent.map((p) => p.ttft_ms) }] }) : ''}
+    ${recent.length > 1 ? LineChart({ times: recent.map((p) => p.at), title: 'Score (0–100)', series: [{ name: 'score', color: '#1f8a4c', values: recent.map((p) => p.score) }] }) : ''}
     <ul class="muted">${recent.filter((p) => p.change).slice(-10).map((p) => html`<li>${fmtTime(p.at)} ${p.model}: ${p.ok ? 'recovered' : `failing (${p.error})`}</li>`)}</ul>
   </div>`;
 }

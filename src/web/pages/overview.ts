@@ -24,6 +24,7 @@ export function Overview({ status, tick }: { status: Status | undefined; tick: n
   const last = recent.at(-1);
   const okShare = total ? buckets.reduce((n, b) => n + (b.success_rate ?? 0) * b.requests, 0) / total : null;
   const series = (pick: (b: Bucket) => number | null) => buckets.map(pick);
+  const times = buckets.map((b) => b.t);
   const hedges = buckets.reduce((n, b) => n + b.hedges, 0);
   const hedgesWon = buckets.reduce((n, b) => n + b.hedges_won, 0);
   const hedgeSaved = buckets.reduce((n, b) => n + b.hedge_saved_ms, 0);
@@ -53,15 +54,15 @@ export function Overview({ status, tick }: { status: Status | undefined; tick: n
       <div class="card"><div class="v">${status?.inflight ?? 0}</div><div class="k">in flight now</div></div>
     </div>
     <div class="charts">
-      ${LineChart({ title: 'Requests/s', series: [{ name: 'rps', color: '#c15f3c', values: series((b) => b.rps) }] })}
-      ${LineChart({ title: 'Success rate', unit: ' %', series: [{ name: 'latest', color: '#1f8a4c', values: series((b) => (b.success_rate === null ? null : b.success_rate * 100)) }] })}
-      ${LineChart({ title: 'Latency', unit: ' ms', series: [{ name: 'p50', color: '#3b6fd4', values: series((b) => b.p50_ms) }, { name: 'p95', color: '#9aa9d8', values: series((b) => b.p95_ms) }] })}
-      ${LineChart({ title: 'Time to first byte', unit: ' ms', series: [{ name: 'p50', color: '#7b4bd4', values: series((b) => b.ttfb_p50_ms) }, { name: 'p95', color: '#bba6e3', values: series((b) => b.ttfb_p95_ms) }] })}
-      ${LineChart({ title: 'Time to first content', unit: ' ms', series: [{ name: 'p50', color: '#1f6f8a', values: series((b) => b.first_content_p50_ms) }, { name: 'p95', color: '#8fc1d1', values: series((b) => b.first_content_p95_ms) }] })}
-      ${LineChart({ title: 'Failovers and hedges', series: [{ name: 'failovers', color: '#b7791f', values: series((b) => b.failovers) }, { name: 'hedges', color: '#1f6f8a', values: series((b) => b.hedges) }, { name: 'hedges won', color: '#1f8a4c', values: series((b) => b.hedges_won) }] })}
-      ${LineChart({ title: 'Tokens', series: [{ name: 'tokens', color: '#555', values: series((b) => b.tokens) }] })}
-      ${LineChart({ title: 'Cost (USD)', series: [{ name: 'cost', color: '#1f8a4c', values: series((b) => b.cost_usd) }] })}
-      ${LineChart({ title: 'qcc overhead p50', unit: ' ms', series: [{ name: 'overhead', color: '#c15f3c', values: series((b) => b.overhead_p50_ms) }] })}
+      ${LineChart({ times, title: 'Requests/s', series: [{ name: 'rps', color: '#c15f3c', values: series((b) => b.rps) }] })}
+      ${LineChart({ times, title: 'Success rate', unit: ' %', series: [{ name: 'latest', color: '#1f8a4c', values: series((b) => (b.success_rate === null ? null : b.success_rate * 100)) }] })}
+      ${LineChart({ times, title: 'Latency', unit: ' ms', series: [{ name: 'p50', color: '#3b6fd4', values: series((b) => b.p50_ms) }, { name: 'p95', color: '#9aa9d8', values: series((b) => b.p95_ms) }] })}
+      ${LineChart({ times, title: 'Time to first byte', unit: ' ms', series: [{ name: 'p50', color: '#7b4bd4', values: series((b) => b.ttfb_p50_ms) }, { name: 'p95', color: '#bba6e3', values: series((b) => b.ttfb_p95_ms) }] })}
+      ${LineChart({ times, title: 'Time to first content', unit: ' ms', series: [{ name: 'p50', color: '#1f6f8a', values: series((b) => b.first_content_p50_ms) }, { name: 'p95', color: '#8fc1d1', values: series((b) => b.first_content_p95_ms) }] })}
+      ${LineChart({ times, title: 'Failovers and hedges', series: [{ name: 'failovers', color: '#b7791f', values: series((b) => b.failovers) }, { name: 'hedges', color: '#1f6f8a', values: series((b) => b.hedges) }, { name: 'hedges won', color: '#1f8a4c', values: series((b) => b.hedges_won) }] })}
+      ${LineChart({ times, title: 'Tokens', series: [{ name: 'tokens', color: '#555', values: series((b) => b.tokens) }] })}
+      ${LineChart({ times, title: 'Cost (USD)', series: [{ name: 'cost', color: '#1f8a4c', values: series((b) => b.cost_usd) }] })}
+      ${LineChart({ times, title: 'qcc overhead p50', unit: ' ms', series: [{ name: 'overhead', color: '#c15f3c', values: series((b) => b.overhead_p50_ms) }] })}
     </div>
   </section>`;
 }
