@@ -63,7 +63,7 @@ async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> 
 }
 
 export function maskEndpoint(e: EndpointConfig): Omit<EndpointView, 'runtime'> {
-  const { api_key, api_keys, openai: _openai, health_models: _hm, ...rest } = e;
+  const { api_key, api_keys, ...rest } = e;
   return {
     ...rest,
     ...(rest.proxy !== undefined && { proxy: shownProxy(rest.proxy) }),
@@ -80,7 +80,10 @@ function validEndpoint(candidate: unknown): EndpointConfig {
 
 /** Fields the dashboard may set; a key given as "" removes it, a key left out keeps what is there. */
 function applyPatch(e: EndpointConfig, patch: Record<string, unknown>): EndpointConfig {
-  const allowed = ['base_url', 'weight', 'priority', 'enabled', 'models', 'model_map', 'auth_mode', 'max_concurrency', 'protocol', 'proxy', 'allow_insecure_http'];
+  const allowed = [
+    'base_url', 'weight', 'priority', 'enabled', 'models', 'model_map', 'auth_mode', 'max_concurrency', 'protocol', 'proxy', 'allow_insecure_http',
+    'openai', 'health_models', 'oauth_passthrough',
+  ];
   const next: Record<string, unknown> = { ...e };
   for (const k of allowed) if (k in patch) next[k] = patch[k] === null || patch[k] === '' ? undefined : patch[k];
   // The form shows the proxy masked; saving it unchanged keeps the password.
@@ -90,6 +93,13 @@ function applyPatch(e: EndpointConfig, patch: Record<string, unknown>): Endpoint
     delete next.api_keys;
     const key = typeof patch.api_key === 'string' ? patch.api_key.trim() : '';
     if (key) next.api_key = key;
+  }
+  if ('api_keys' in patch) {
+    // A new pool replaces whatever key or pool was there (write-only, as a single key).
+    delete next.api_key;
+    delete next.api_keys;
+    const keys = Array.isArray(patch.api_keys) ? patch.api_keys.filter((k): k is string => typeof k === 'string').map((k) => k.trim()).filter(Boolean) : [];
+    if (keys.length > 0) next.api_keys = keys;
   }
   return validEndpoint(next);
 }

@@ -161,6 +161,9 @@ export interface EndpointView {
   models: string[];
   model_map: Record<string, string>;
   max_concurrency?: number | undefined;
+  openai: { reasoning: string; map_effort: boolean };
+  health_models?: string[] | undefined;
+  oauth_passthrough?: boolean | undefined;
   /** Its own proxy setting, password masked: a URL or "direct"; absent: the default route. */
   proxy?: string | undefined;
   /** Masked (`sk-ant-…abcd`), "N keys" for a pool, or null when the client's own key is passed through. */

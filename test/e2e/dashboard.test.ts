@@ -144,7 +144,7 @@ describe('dashboard', () => {
     await row('beta').getByRole('button', { name: 'Edit' }).click();
     const form = page.locator('[data-testid=edit-form]');
     await form.locator('label', { hasText: 'weight' }).locator('input').fill('4');
-    await form.locator('input[type=password]').fill('sk-beta-secret-5555');
+    await form.locator('input[name=api_key]').fill('sk-beta-secret-5555');
     await form.locator('button[type=submit]').click();
     await expect.poll(() => saved().endpoints.find((e) => e.id === 'beta')!.weight, { timeout: 5000 }).toBe(4);
     expect((saved().endpoints.find((e) => e.id === 'beta') as { api_key?: string }).api_key).toBe('sk-beta-secret-5555');
@@ -321,6 +321,44 @@ describe('dashboard', () => {
     await page.getByRole('button', { name: 'Newest' }).click();
     await expect.poll(() => page.locator('tr[data-request]').first().getAttribute('data-request'), { timeout: 5000 }).toBe(newest);
     for (const e of ['first-refused', 'then-ok']) expect((await runCli(home, ['endpoint', 'remove', e])).code).toBe(0);
+  });
+
+  it('the edit form takes every field of an endpoint, saved to the config file; a refused value keeps the form', async () => {
+    expect((await runCli(home, ['endpoint', 'add', 'editme', '--base-url', sims.gamma!.url, '--models', 'claude-editme'])).code).toBe(0);
+    type Saved = { endpoints: Record<string, unknown>[] };
+    const saved = () => (JSON.parse(readFileSync(join(home, 'config.json'), 'utf8')) as Saved).endpoints.find((e) => e.id === 'editme')!;
+    await page.getByRole('button', { name: 'Endpoints' }).click();
+    await row('editme').waitFor();
+    await row('editme').getByRole('button', { name: 'Edit' }).click();
+    const form = page.locator('[data-testid=edit-form]');
+    await form.locator('input[name=models]').fill('claude-editme, claude-other');
+    await form.locator('input[name=model_map]').fill('claude-editme=vendor-editme');
+    await form.locator('select[name=auth_mode]').selectOption('bearer');
+    await form.locator('select[name=protocol]').selectOption('openai');
+    await form.locator('select[name=reasoning]').selectOption('drop');
+    await form.locator('input[name=map_effort]').check();
+    await form.locator('input[name=health_models]').fill('claude-editme');
+    await form.locator('input[name=oauth_passthrough]').check();
+    await form.locator('input[name=api_keys]').fill('sk-pool-one-1111, sk-pool-two-2222');
+    await form.locator('input[name=max_concurrency]').fill('-3');
+    await form.locator('button[type=submit]').click();
+    await expect.poll(() => form.locator('[data-testid=edit-error]').textContent(), { timeout: 5000 }).toContain('max_concurrency');
+    expect(await form.locator('input[name=models]').inputValue()).toBe('claude-editme, claude-other'); // kept
+    await form.locator('input[name=max_concurrency]').fill('4');
+    await form.locator('button[type=submit]').click();
+    await expect.poll(() => saved().max_concurrency, { timeout: 5000 }).toBe(4);
+    expect(saved()).toMatchObject({
+      models: ['claude-editme', 'claude-other'],
+      model_map: { 'claude-editme': 'vendor-editme' },
+      auth_mode: 'bearer',
+      protocol: 'openai',
+      openai: { reasoning: 'drop', map_effort: true },
+      health_models: ['claude-editme'],
+      oauth_passthrough: true,
+      api_keys: ['sk-pool-one-1111', 'sk-pool-two-2222'],
+    });
+    expect(await page.content()).not.toContain('sk-pool-one-1111');
+    expect((await runCli(home, ['endpoint', 'remove', 'editme'])).code).toBe(0);
   });
 
   it('a refused connection reads as such in the request list', async () => {

@@ -16,30 +16,91 @@ const EMPTY: Draft = { id: '', base_url: '', api_key: '', weight: '1', priority:
 
 const PROXY_HINT = 'http(s)://, socks5://, socks5h:// (user:pass@ allowed), or direct; empty: the default route';
 
+/** `a=b, c=d` ⇄ `{a: "b", c: "d"}`. */
+const mapText = (m: Record<string, string>) => Object.entries(m).map(([k, v]) => `${k}=${v}`).join(', ');
+function parseMap(text: string): Record<string, string> {
+  const map: Record<string, string> = {};
+  for (const pair of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = pair.indexOf('=');
+    // Left as typed when malformed: the server names the field and the problem.
+    if (eq <= 0) map[pair] = '';
+    else map[pair.slice(0, eq).trim()] = pair.slice(eq + 1).trim();
+  }
+  return map;
+}
+const listText = (l: string[] | undefined) => (l ?? []).join(', ');
+const parseList = (text: string) => text.split(',').map((x) => x.trim()).filter(Boolean);
+
+/** Every field of an endpoint, as the config file holds it; keys are write-only. */
 function EditRow({ e, onDone }: { e: EndpointView; onDone: (msg: string) => void }) {
-  const [draft, setDraft] = useState({ base_url: e.base_url, weight: String(e.weight), priority: String(e.priority), api_key: '', proxy: e.proxy ?? '' });
+  const [draft, setDraft] = useState({
+    base_url: e.base_url,
+    weight: String(e.weight),
+    priority: String(e.priority),
+    api_key: '',
+    api_keys: '',
+    proxy: e.proxy ?? '',
+    models: listText(e.models),
+    model_map: mapText(e.model_map),
+    auth_mode: e.auth_mode,
+    protocol: e.protocol,
+    max_concurrency: e.max_concurrency === undefined ? '' : String(e.max_concurrency),
+    reasoning: e.openai.reasoning,
+    map_effort: e.openai.map_effort,
+    health_models: listText(e.health_models),
+    oauth_passthrough: e.oauth_passthrough === true,
+  });
   const [error, setError] = useState<string>();
   const save = async (ev: Event) => {
     ev.preventDefault();
     try {
       // The proxy comes back masked; sent back unchanged, the server keeps its password. Empty: the default route.
-      const patch: Record<string, unknown> = { base_url: draft.base_url, weight: Number(draft.weight), priority: Number(draft.priority), proxy: draft.proxy.trim() || null };
-      if (draft.api_key) patch.api_key = draft.api_key; // write-only: left empty, the key stays as it is
+      const patch: Record<string, unknown> = {
+        base_url: draft.base_url,
+        weight: Number(draft.weight),
+        priority: Number(draft.priority),
+        proxy: draft.proxy.trim() || null,
+        models: parseList(draft.models),
+        model_map: parseMap(draft.model_map),
+        auth_mode: draft.auth_mode,
+        protocol: draft.protocol,
+        max_concurrency: draft.max_concurrency.trim() === '' ? null : Number(draft.max_concurrency),
+        openai: { reasoning: draft.reasoning, map_effort: draft.map_effort },
+        health_models: draft.health_models.trim() === '' ? null : parseList(draft.health_models),
+        oauth_passthrough: draft.oauth_passthrough || null,
+      };
+      // Write-only: left empty, the key (or pool) stays as it is.
+      if (draft.api_key) patch.api_key = draft.api_key;
+      if (draft.api_keys.trim()) patch.api_keys = parseList(draft.api_keys);
       await api(`/api/endpoints/${encodeURIComponent(e.id)}`, { method: 'PATCH', body: patch });
       onDone(`saved ${e.id}`);
     } catch (err) {
-      setError((err as Error).message);
+      setError((err as Error).message); // the form keeps what was typed
     }
   };
-  const field = (k: keyof typeof draft) => (ev: Event) => setDraft({ ...draft, [k]: (ev.target as HTMLInputElement).value });
+  const field = (k: keyof typeof draft) => (ev: Event) => {
+    const t = ev.target as HTMLInputElement;
+    setDraft({ ...draft, [k]: t.type === 'checkbox' ? t.checked : t.value });
+  };
   return html`<tr><td colspan="9"><form class="grid" onSubmit=${save} data-testid="edit-form">
-    <label>base URL<input value=${draft.base_url} onInput=${field('base_url')} /></label>
-    <label>weight<input value=${draft.weight} onInput=${field('weight')} /></label>
-    <label>priority<input value=${draft.priority} onInput=${field('priority')} /></label>
-    <label>new key (${e.key ?? 'none'})<input type="password" autocomplete="off" placeholder="leave empty to keep" value=${draft.api_key} onInput=${field('api_key')} /></label>
+    <label>base URL<input name="base_url" value=${draft.base_url} onInput=${field('base_url')} /></label>
+    <label>weight<input name="weight" value=${draft.weight} onInput=${field('weight')} /></label>
+    <label>priority<input name="priority" value=${draft.priority} onInput=${field('priority')} /></label>
+    <label>new key (${e.key ?? 'none'})<input type="password" name="api_key" autocomplete="off" placeholder="leave empty to keep" value=${draft.api_key} onInput=${field('api_key')} /></label>
+    <label title="several keys, comma-separated: rotated, and a bad one is set aside">new key pool<input type="password" name="api_keys" autocomplete="off" placeholder="k1, k2 (leave empty to keep)" value=${draft.api_keys} onInput=${field('api_keys')} /></label>
     <label title=${PROXY_HINT}>proxy<input name="proxy" placeholder=${`default: ${e.runtime?.route.label ?? 'direct'}`} value=${draft.proxy} onInput=${field('proxy')} /></label>
+    <label title="only these models are sent here; empty: every model">models<input name="models" placeholder="all" value=${draft.models} onInput=${field('models')} /></label>
+    <label title="the model name this endpoint is sent instead">model map<input name="model_map" placeholder="claude-x=vendor-y, …" value=${draft.model_map} onInput=${field('model_map')} /></label>
+    <label>auth<select name="auth_mode" value=${draft.auth_mode} onChange=${field('auth_mode')}>${['auto', 'x-api-key', 'bearer'].map((m) => html`<option value=${m}>${m}</option>`)}</select></label>
+    <label>protocol<select name="protocol" value=${draft.protocol} onChange=${field('protocol')}>${['anthropic', 'openai'].map((m) => html`<option value=${m}>${m}</option>`)}</select></label>
+    <label>max concurrency<input name="max_concurrency" placeholder="no limit" value=${draft.max_concurrency} onInput=${field('max_concurrency')} /></label>
+    <label title="models the health check uses for it">health models<input name="health_models" placeholder="default" value=${draft.health_models} onInput=${field('health_models')} /></label>
+    ${draft.protocol === 'openai' &&
+    html`<label>OpenAI reasoning<select name="reasoning" value=${draft.reasoning} onChange=${field('reasoning')}><option value="thinking">as a thinking block</option><option value="drop">dropped</option></select></label>
+      <label><span><input type="checkbox" name="map_effort" checked=${draft.map_effort} onChange=${field('map_effort')} /> map effort to reasoning_effort</span></label>`}
+    <label title="send clients' claude.ai subscription tokens here although it is not api.anthropic.com"><span><input type="checkbox" name="oauth_passthrough" checked=${draft.oauth_passthrough} onChange=${field('oauth_passthrough')} /> pass subscription tokens</span></label>
     <div class="actions"><button class="primary" type="submit">Save</button> <button type="button" onClick=${() => onDone('')}>Cancel</button></div>
-    ${error && html`<span class="error">${error}</span>`}
+    ${error && html`<span class="error" data-testid="edit-error">${error}</span>`}
   </form></td></tr>`;
 }
 
