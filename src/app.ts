@@ -3,6 +3,7 @@ import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { UpstreamClient } from './upstream/client.js';
 import type { Config, EndpointConfig } from './config/schema.js';
+import { DemoEndpoints } from './demo-endpoints.js';
 import type { AppStatus } from './shared/api-types.js';
 import { ProxyError, sendProxyError } from './errors.js';
 import { EndpointPool } from './endpoints/pool.js';
@@ -267,26 +268,20 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   }
 
   let listening: { host: string; port: number } | undefined;
-  /** The simulated endpoints still served (demo mode), until the config has a real one. */
-  let demoLeft: EndpointConfig[] = deps.demoEndpoints ?? [];
-  /** Serve `fileConfig`, or it plus the simulated endpoints while it has none; true when they were just replaced. */
-  const servingWithDemo = (fileConfig: Config): boolean => {
-    const replaced = demoLeft.length > 0 && fileConfig.endpoints.length > 0;
-    if (replaced) {
-      demoLeft = [];
-      logger.info({ endpoints: fileConfig.endpoints.map((e) => e.id) }, 'the simulated endpoints are replaced by the configured ones');
-    }
-    app.reload(demoLeft.length > 0 ? { ...fileConfig, endpoints: demoLeft } : fileConfig);
+  const demo = new DemoEndpoints(deps.demoEndpoints ?? []);
+  /** Serve a config as saved (over the simulated endpoints while it has none); true when they were just replaced. */
+  const serveSaved = (saved: Config): boolean => {
+    const { config: running, replaced } = demo.serve(saved);
+    if (replaced) logger.info({ endpoints: saved.endpoints.map((e) => e.id) }, 'the simulated endpoints are replaced by the configured ones');
+    app.reload(running);
     return replaced;
   };
   const admin = createAdminApi({
     config: () => config,
     apply: (next) => {
-      // Simulated endpoints live only in the running config: what is saved is the rest.
-      const saved = demoLeft.length > 0 ? { ...next, endpoints: next.endpoints.filter((e) => e.simulated !== true) } : next;
+      const saved = demo.toSave(next);
       if (deps.configPath) saveConfig(deps.configPath, saved);
-      demoLeft = next.endpoints.filter((e) => e.simulated === true);
-      const replaced = servingWithDemo(saved);
+      const replaced = serveSaved(saved);
       return { persisted: deps.configPath !== undefined, ...(replaced && { note: 'the simulated endpoints are gone: qcc now serves through yours' }) };
     },
     status,
@@ -387,7 +382,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
       store?.close();
     },
     reloadFromFile(fileConfig) {
-      servingWithDemo(fileConfig);
+      serveSaved(fileConfig);
     },
     configRejected(problem) {
       // The first failure's time is kept while the file stays invalid: "invalid since".
