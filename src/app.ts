@@ -12,7 +12,11 @@ import { RetryBudget } from './endpoints/retry-budget.js';
 import { DEFAULT_QUEUE, FailureQueue, type FailureQueueSettings, type QueueTimers, type QueuedEndpoint } from './endpoints/failure-queue.js';
 import { describeEndpoints } from './endpoints/status.js';
 import { readState, writeState } from './endpoints/state-store.js';
-import { AccessKeys, isLoopbackHost, secretEquals } from './proxy/access.js';
+import { checkClient, isLoopbackHost, secretEquals } from './proxy/access.js';
+import { ClientKeyRegistry } from './keys/registry.js';
+import { KeyLimiter } from './keys/limiter.js';
+import { loadPepper } from './keys/secret.js';
+import { keyUsageRows } from './stats/query.js';
 import { createProxyHandler } from './proxy/handler.js';
 import { ModelCatalog } from './proxy/model-catalog.js';
 import type { ClientRequest, ClientResponse } from './proxy/client.js';
@@ -26,7 +30,7 @@ import { StatsStore } from './stats/store.js';
 import { HealthMonitor } from './health/monitor.js';
 import { createAdminApi } from './admin/api.js';
 import { resolveAsset, serveAsset, webRootExists } from './admin/static.js';
-import { saveConfig } from './config/load.js';
+import { loadConfig, saveConfig } from './config/load.js';
 
 export interface AppDeps {
   logger?: Logger;
@@ -52,6 +56,12 @@ export interface AppDeps {
   demoEndpoints?: EndpointConfig[];
   /** Proxy variables (`HTTPS_PROXY`, `NO_PROXY`, …) for endpoints with no proxy setting; the process's own by default. */
   env?: ProxyEnvironment;
+  /**
+   * The client keys' pepper (keys/secret.ts): given (tests), or read from this file (made when the dashboard
+   * creates the first key), `QCC_KEY_PEPPER` winning over both.
+   */
+  keyPepper?: Buffer;
+  keyPepperFile?: string;
 }
 
 export interface App {
@@ -66,6 +76,8 @@ export interface App {
   listen(port: number, host: string): Promise<{ url: string; host: string; port: number }>;
   /** Stop accepting, let in-flight requests finish for up to `drainMs`, then cut what is left. */
   close(drainMs?: number): Promise<void>;
+  /** Client keys' limits and usage (rebuilt from the request log at start). */
+  readonly limiter: KeyLimiter;
   /** Apply a new config without a restart; in-flight requests keep the endpoint objects they hold. */
   reload(config: Config): void;
   /** The config file changed on disk: applied as it is, or over the simulated endpoints while it has none (demo). */
@@ -102,9 +114,26 @@ function sendJson(res: ServerResponse, status: number, value: unknown): void {
 
 export function createApp(initial: Config, deps: AppDeps = {}): App {
   let config = initial;
-  let accessKeys = new AccessKeys(config.proxy.access_keys);
   const logger = deps.logger ?? silentLogger();
   const now = deps.now ?? Date.now;
+  /** The pepper as it stands: read again on a reload while missing (`qcc key add` may just have made it). */
+  let pepper: Buffer | undefined = deps.keyPepper;
+  const pepperNow = (create = false): Buffer | undefined => {
+    if (pepper === undefined && deps.keyPepperFile !== undefined) pepper = loadPepper(deps.keyPepperFile, process.env, { create });
+    return pepper;
+  };
+  const registryFor = (c: Config): ClientKeyRegistry => {
+    try {
+      return new ClientKeyRegistry(c.client_keys, c.proxy.access_keys, c.client_keys.length > 0 ? pepperNow() : pepper);
+    } catch (e: unknown) {
+      // An unreadable pepper: every client key is refused (with that reason), the proxy itself keeps serving.
+      logger.error({ err: e }, 'client keys cannot be verified');
+      return new ClientKeyRegistry(c.client_keys, c.proxy.access_keys, undefined);
+    }
+  };
+  let registry = registryFor(config);
+  if (registry.unverifiable) logger.error('client keys are configured but their pepper is missing: every key will be refused until it is restored');
+  const limiter = new KeyLimiter();
   const started = Date.now();
   const dispatcher = new UpstreamClient({ keepAliveMs: 30_000, connectTimeoutMs: 10_000 });
   let queue: FailureQueue | undefined;
@@ -151,6 +180,14 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   }
 
   const store = deps.statsFile ? new StatsStore(deps.statsFile) : undefined;
+  if (store) {
+    // A restart resets no budget and empties no minute: the keys' windows are rebuilt from the log.
+    try {
+      limiter.restore(keyUsageRows(store.db, now() - 32 * 86_400_000));
+    } catch (e: unknown) {
+      logger.warn({ err: e }, 'could not rebuild client keys\' usage from the request log');
+    }
+  }
   const recorder = store ? new StatsRecorder(store, () => prices, () => config.stats, logger) : undefined;
   const observers: ProxyObserver[] = [metrics, ...(recorder ? [recorder] : []), ...(deps.observer ? [deps.observer] : [])];
   const observer: ProxyObserver = {
@@ -189,7 +226,8 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
 
   const budget = new RetryBudget();
   const catalog = new ModelCatalog({ dispatcher, endpoints: () => pool.all(), now });
-  const proxy = createProxyHandler({ settings: () => config.proxy, pool, budget, dispatcher, now, observer, catalog });
+  const keys = { limiter, cost: (r: RequestRecord) => (r.simulated === true ? 0 : prices.cost(r.model, r.usage)) };
+  const proxy = createProxyHandler({ settings: () => config.proxy, pool, budget, dispatcher, now, observer, catalog, keys });
   // Request ids: a random per-process prefix and a counter, unique without a random draw per request.
   const idPrefix = `req_qcc_${randomBytes(8).toString('hex')}`;
   let idCounter = 0;
@@ -246,10 +284,8 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   /** `/v1/*`: from Node's server (any method) and from the front server (the API's own requests). */
   function proxyRoute(req: ClientRequest, res: ClientResponse, requestId: string): void {
     if (closing) return sendProxyError(res, new ProxyError('shuttingDown', 'qcc is shutting down; retry in a moment'), requestId);
-    const auth = accessKeys.check(req);
-    if (!auth) {
-      return sendProxyError(res, new ProxyError('unauthorized', 'qcc requires an access key: send it as x-api-key or Authorization: Bearer'), requestId);
-    }
+    const auth = checkClient(registry, req, now());
+    if (auth instanceof ProxyError) return sendProxyError(res, auth, requestId);
     inflight++;
     res.once('close', () => {
       inflight--;
@@ -291,6 +327,13 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
       recorder?.flush();
       return store?.db;
     },
+    limiter,
+    now,
+    pepper: () => {
+      const p = pepperNow(true);
+      if (p === undefined) throw new Error('no key pepper: this proxy was started without a pepper file or QCC_KEY_PEPPER');
+      return p;
+    },
     origins: () => (listening ? [`http://${listening.host}:${listening.port}`, `http://127.0.0.1:${listening.port}`, `http://localhost:${listening.port}`] : []),
   });
 
@@ -298,6 +341,16 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   function adminRoute(req: IncomingMessage, res: ServerResponse, url: string, requestId: string): void {
     if (!adminAuthorized(req)) return sendProxyError(res, new ProxyError('unauthorized', 'admin token required: open the URL `qcc dashboard` prints'), requestId);
     if (url === '/_qcc/status' && req.method === 'GET') return sendJson(res, 200, status());
+    if (url === '/_qcc/reload' && req.method === 'POST') {
+      // The CLI changed the file and wants it in force before it says so (a revoked key refused from the next request).
+      if (!deps.configPath) return sendJson(res, 200, { reloaded: false });
+      try {
+        serveSaved(loadConfig(deps.configPath).config);
+        return sendJson(res, 200, { reloaded: true });
+      } catch (e: unknown) {
+        return sendProxyError(res, new ProxyError('invalidRequest', `the config file was not applied: ${e instanceof Error ? e.message : String(e)}`), requestId);
+      }
+    }
     void admin(req, res, url, requestId);
   }
 
@@ -344,6 +397,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     pool,
     queue,
     metrics,
+    limiter,
     health,
     flushStats: () => recorder?.flush(),
     config: () => config,
@@ -392,7 +446,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     reload(next) {
       configProblem = null;
       config = next;
-      accessKeys = new AccessKeys(next.proxy.access_keys);
+      registry = registryFor(next);
       prices = new PriceTable(next.pricing);
       pool.update(next);
       health.reschedule();

@@ -10,6 +10,7 @@ export type AnthropicErrorType =
   | 'invalid_request_error'
   | 'authentication_error'
   | 'permission_error'
+  | 'billing_error'
   | 'not_found_error'
   | 'request_too_large'
   | 'rate_limit_error'
@@ -31,6 +32,11 @@ export const ERROR_CODES = {
   bodyTimeout: { status: 408, type: 'timeout_error' },
   bodyBufferFull: { status: 503, type: 'overloaded_error' },
   oauthWithheld: { status: 403, type: 'permission_error' },
+  // A client key's own limits (keys/limiter.ts). A rate limit is a 429 Claude Code waits out (retry-after); an
+  // exhausted budget is a 429 it must not retry (x-should-retry: false), so the message reaches the person at once.
+  keyRateLimited: { status: 429, type: 'rate_limit_error' },
+  keyBudgetExhausted: { status: 429, type: 'billing_error' },
+  keyModelRefused: { status: 403, type: 'permission_error' },
 } as const satisfies Record<string, { status: number; type: AnthropicErrorType }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
@@ -43,6 +49,8 @@ export class ProxyError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly retryAfterSeconds?: number,
+    /** Headers of its own (the rate-limit headers of a refused client key). */
+    readonly headers?: Readonly<Record<string, string>>,
   ) {
     super(message);
     this.name = 'ProxyError';
@@ -78,6 +86,7 @@ export function sendProxyError(res: ClientResponse, err: ProxyError, requestId: 
     'x-qcc-request-id': requestId,
   };
   if (err.retryAfterSeconds !== undefined) headers['retry-after'] = err.retryAfterSeconds;
+  if (err.headers !== undefined) Object.assign(headers, err.headers);
   res.writeHead(err.status, headers);
   res.end(body);
 }

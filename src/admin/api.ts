@@ -13,6 +13,8 @@ import { keepProxySecret, shownProxy } from '../config/proxy-secrets.js';
 import { readBody } from '../proxy/body.js';
 import { recentRequests } from '../stats/query.js';
 import { RANGES, timeseries, type Range } from './timeseries.js';
+import { createKeysApi, KeysApiError } from './keys-api.js';
+import type { KeyLimiter } from '../keys/limiter.js';
 
 /**
  * The admin API behind the dashboard (`/api/…`). Every route needs the admin token — a client access key is
@@ -32,6 +34,10 @@ export interface AdminContext {
   db: () => Database.Database | undefined;
   /** Origins a write may come from (the proxy's own URLs). */
   origins: () => string[];
+  /** Client keys: their usage, the clock of their windows, and the pepper their hashes take (made on first use). */
+  limiter: KeyLimiter;
+  now: () => number;
+  pepper: () => Buffer;
 }
 
 class HttpError extends Error {
@@ -153,6 +159,8 @@ export function createAdminApi(ctx: AdminContext) {
     return ctx.apply(validateConfig(next, 'dashboard change'));
   }
 
+  const keysRoute = createKeysApi({ config: ctx.config, change, limiter: ctx.limiter, now: ctx.now, pepper: ctx.pepper });
+
   function events(req: IncomingMessage, res: ServerResponse): void {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     // One small snapshot every two seconds: cheap enough to leave open all day.
@@ -259,6 +267,10 @@ export function createAdminApi(ctx: AdminContext) {
       const { result: _r, ...summary } = plan;
       return json(res, 200, { ...summary, dry_run: body.dry_run === true, ...applied });
     }
+    if (path === '/api/keys' || path.startsWith('/api/keys/')) {
+      const answer = await keysRoute(method, path, () => readJson(req));
+      if (answer) return json(res, answer.status, answer.value);
+    }
     throw new HttpError(404, `no admin route ${method} ${path}`);
   }
 
@@ -269,6 +281,7 @@ export function createAdminApi(ctx: AdminContext) {
       await route(req, res, path, new URLSearchParams(q === -1 ? '' : url.slice(q + 1)));
     } catch (e: unknown) {
       if (res.headersSent) return void res.destroy();
+      if (e instanceof KeysApiError) return json(res, e.status, { type: 'error', error: { type: e.status === 404 ? 'not_found_error' : 'invalid_request_error', message: e.message } });
       if (e instanceof HttpError) return json(res, e.status, { type: 'error', error: { type: e.status === 404 ? 'not_found_error' : 'invalid_request_error', message: e.message } });
       if (e instanceof ProxyError) return sendProxyError(res, e, requestId);
       const message = e instanceof Error ? e.message : String(e);

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
 import { attemptChain, failoversOf, hedgeSummary, percentile, succeeded } from '../stats/query.js';
-import { forSchema, HEDGE_COLUMNS } from '../stats/store.js';
+import { forSchema, ADDED_COLUMNS } from '../stats/store.js';
 import type { Bucket } from '../shared/api-types.js';
 
 /** Buckets of the request log for the dashboard's charts: last hour, day or week. */
@@ -32,7 +32,7 @@ const BUCKETS = 60;
 
 /** The dashboard's charts read a time range of client requests, through the `ts` index. */
 export const TIMESERIES_SQL = `SELECT ts, status, end_reason, attempt_count, total_ms, ttfb_ms, attempts, endpoint_id, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_usd,
-  ${HEDGE_COLUMNS}
+  ${ADDED_COLUMNS}
 FROM requests WHERE ts >= ? AND health_check = 0 ORDER BY ts`;
 
 export function timeseries(db: Database.Database, range: Range, now = Date.now()): { range: Range; bucket_ms: number; buckets: Bucket[] } {

@@ -38,6 +38,8 @@ export function registerConfigCommands(program: Command, paths: () => QccPaths):
         ...c,
         proxy: { ...c.proxy, access_keys: c.proxy.access_keys.map(maskSecret), upstream_proxy: shownProxy(c.proxy.upstream_proxy) },
         endpoints: c.endpoints.map(maskedEndpoint),
+        // A key's hash identifies it; `qcc key list` is where keys are read.
+        client_keys: c.client_keys.map(({ hash: _hash, ...k }) => k),
       };
       if (!opts.json && !exists) process.stdout.write(`# no config file at ${paths().config} yet; these are the defaults\n`);
       printJson(masked);

@@ -10,6 +10,7 @@ import { registerStatsCommands } from './stats.js';
 import { registerServiceCommands } from './service.js';
 import { registerClaudeCommands } from './claude.js';
 import { registerDashboardCommand } from './dashboard.js';
+import { registerKeyCommands } from './key.js';
 import { VERSION } from './version.js';
 import { hoistGlobalOptions } from './global-options.js';
 
@@ -52,6 +53,7 @@ registerStatsCommands(program, paths);
 registerServiceCommands(program, paths);
 registerClaudeCommands(program, paths, globalArgs);
 registerDashboardCommand(program, paths);
+registerKeyCommands(program, paths);
 
 /** Examples for the commands that do not carry their own (every `--help` shows at least one). */
 const EXAMPLES: Record<string, string> = {

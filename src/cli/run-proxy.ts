@@ -41,10 +41,10 @@ async function startDemoEndpoints(config: Config): Promise<{ config: Config; sim
 }
 
 function checkBindSafety(host: string, config: Config): void {
-  if (!isLoopbackHost(host) && config.proxy.access_keys.length === 0) {
+  if (!isLoopbackHost(host) && config.proxy.access_keys.length === 0 && config.client_keys.length === 0) {
     throw new CliError(
       `refusing to listen on ${host} without an access key: anyone who can reach that address could spend your endpoints' keys.\n` +
-        'Add at least one key to "proxy.access_keys" in the config, or listen on 127.0.0.1.',
+        'Create a key for each person (qcc key add NAME), or add one to "proxy.access_keys", or listen on 127.0.0.1.',
     );
   }
 }
@@ -117,6 +117,7 @@ export async function runProxyForeground(paths: QccPaths, opts: RunOptions): Pro
     version: VERSION,
     statsFile: paths.db,
     configPath: paths.config,
+    keyPepperFile: paths.keyPepper,
     ...(sims.length > 0 && { demoEndpoints: config.endpoints }),
   });
   let address;

@@ -30,6 +30,12 @@ function summaryRow(g: GroupSummary): (string | number)[] {
   ];
 }
 
+/** `--by key` adds what each key's limits refused (before any upstream): that is the question a team lead asks. */
+function keyedRow(g: GroupSummary): (string | number)[] {
+  const row = summaryRow(g);
+  return [...row.slice(0, 2), g.refused, ...row.slice(2)];
+}
+
 /** One attempt in a chain: `a:200`, `a:reset`; a hedge is marked `+`, an attempt that lost the race `(lost)`. */
 function attemptText(a: LogEntry['attempts'][number]): string {
   return `${a.hedge ? '+' : ''}${a.endpoint}:${a.lost ? 'lost' : (a.status ?? a.error ?? '?')}`;
@@ -46,7 +52,7 @@ function logLine(e: LogEntry): string {
   const chain = e.attempts.map(attemptText).join(' → ');
   const tokens = `${e.tokens.input}in/${e.tokens.output}out`;
   const flag = e.ok ? 'ok ' : 'ERR';
-  return `${e.time}  ${flag} ${e.status} ${e.method} ${e.path} ${e.model ?? '-'} ${e.stream ? 'stream' : 'json'}  ${ms(e.total_ms)} ttfb ${ms(e.ttfb_ms)} first ${ms(e.first_content_ms)}  ${tokens} ${usd(e.cost_usd)}  [${chain || 'no attempt'}]${hedgeText(e)}${e.error ? `  ${e.error}` : ''}${e.health_check ? '  (health check)' : ''}  ${e.request_id}`;
+  return `${e.time}  ${flag} ${e.status} ${e.method} ${e.path} ${e.model ?? '-'} ${e.stream ? 'stream' : 'json'}${e.key === null ? '' : ` key:${e.key}`}  ${ms(e.total_ms)} ttfb ${ms(e.ttfb_ms)} first ${ms(e.first_content_ms)}  ${tokens} ${usd(e.cost_usd)}  [${chain || 'no attempt'}]${hedgeText(e)}${e.error ? `  ${e.error}` : ''}${e.health_check ? '  (health check)' : ''}  ${e.request_id}`;
 }
 
 export function registerStatsCommands(program: Command, paths: () => QccPaths): void {
@@ -54,11 +60,11 @@ export function registerStatsCommands(program: Command, paths: () => QccPaths): 
     .command('stats')
     .description('requests, success rate, failovers, latency, time to first content, hedges, tokens and cost, from the request log')
     .option('--since <when>', 'a duration (30m, 1h, 24h, 7d) or a date', '24h')
-    .option('--by <group>', 'endpoint | model | day', 'endpoint')
+    .option('--by <group>', 'endpoint | model | day | key', 'endpoint')
     .option('--json', 'machine-readable output')
-    .addHelpText('after', '\nExamples:\n  qcc stats --since 1h\n  qcc stats --since 7d --by day --json')
+    .addHelpText('after', '\nExamples:\n  qcc stats --since 1h\n  qcc stats --since 7d --by day --json\n  qcc stats --since 30d --by key     # per person: requests, refusals, tokens, cost')
     .action((opts: { since: string; by: string; json?: boolean }) => {
-      if (!['endpoint', 'model', 'day', 'none'].includes(opts.by)) throw new CliError(`--by must be endpoint, model or day, not "${opts.by}"`);
+      if (!['endpoint', 'model', 'day', 'key', 'none'].includes(opts.by)) throw new CliError(`--by must be endpoint, model, day or key, not "${opts.by}"`);
       let since: number;
       try {
         since = parseSince(opts.since);
@@ -75,7 +81,9 @@ export function registerStatsCommands(program: Command, paths: () => QccPaths): 
         if (opts.json) return printJson(s);
         process.stdout.write(`since ${s.since}\n\n`);
         const head = [opts.by.toUpperCase(), 'REQUESTS', 'SUCCESS', 'FAILOVERS', 'LATENCY p50/95/99', 'TTFB p50/95/99', 'FIRST CONTENT p50/95/99', 'TOKENS in/out/cw/cr', 'COST'];
-        process.stdout.write(`${table(head, [...s.groups.map(summaryRow), summaryRow(s.total)])}\n`);
+        const byKey = opts.by === 'key';
+        const rowOf = byKey ? keyedRow : summaryRow;
+        process.stdout.write(`${table(byKey ? [...head.slice(0, 2), 'REFUSED', ...head.slice(2)] : head, [...s.groups.map(rowOf), rowOf(s.total)])}\n`);
         const h = s.total.hedges;
         if (h.sent > 0) {
           process.stdout.write(
@@ -99,8 +107,9 @@ export function registerStatsCommands(program: Command, paths: () => QccPaths): 
     .option('--failed', 'only failed requests')
     .option('--json', 'one JSON object per line')
     .option('--health-checks [which]', 'show health checks too ("include", the default when given) or alone ("only")')
-    .addHelpText('after', '\nExamples:\n  qcc logs --failed\n  qcc logs --follow --json\n  qcc logs --health-checks only')
-    .action(async (opts: { tail: string; follow?: boolean; failed?: boolean; json?: boolean; healthChecks?: string | true }) => {
+    .option('--key <name>', "only this client key's requests (or access_keys[N])")
+    .addHelpText('after', '\nExamples:\n  qcc logs --failed\n  qcc logs --follow --json\n  qcc logs --health-checks only\n  qcc logs --key alice --failed')
+    .action(async (opts: { tail: string; follow?: boolean; failed?: boolean; json?: boolean; healthChecks?: string | true; key?: string }) => {
       const healthChecks = opts.healthChecks === undefined ? 'exclude' : opts.healthChecks === true || opts.healthChecks === 'include' ? 'include' : opts.healthChecks;
       if (healthChecks !== 'exclude' && healthChecks !== 'include' && healthChecks !== 'only') throw new CliError(`--health-checks is "include" or "only", not "${healthChecks}"`);
       const limit = Number(opts.tail);
@@ -112,7 +121,7 @@ export function registerStatsCommands(program: Command, paths: () => QccPaths): 
       if (!store && !opts.follow) return void process.stdout.write(opts.json ? '' : 'no requests logged yet\n');
       let lastId = 0;
       if (store) {
-        const entries = recentRequests(store.db, { limit, failedOnly: opts.failed ?? false, healthChecks });
+        const entries = recentRequests(store.db, { limit, failedOnly: opts.failed ?? false, healthChecks, ...(opts.key !== undefined && { key: opts.key }) });
         print(entries);
         lastId = entries.at(-1)?.id ?? (store.db.prepare('SELECT max(id) AS id FROM requests').get() as { id: number | null }).id ?? 0;
       }
@@ -121,7 +130,7 @@ export function registerStatsCommands(program: Command, paths: () => QccPaths): 
         await new Promise((r) => setTimeout(r, 500));
         store ??= openStore(paths());
         if (!store) continue;
-        const entries = recentRequests(store.db, { afterId: lastId, limit: 1000, failedOnly: opts.failed ?? false, healthChecks });
+        const entries = recentRequests(store.db, { afterId: lastId, limit: 1000, failedOnly: opts.failed ?? false, healthChecks, ...(opts.key !== undefined && { key: opts.key }) });
         print(entries);
         lastId = entries.at(-1)?.id ?? lastId;
       }

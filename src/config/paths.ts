@@ -10,6 +10,8 @@ export interface QccPaths {
   adminToken: string;
   state: string;
   db: string;
+  /** The client keys' pepper (keys/secret.ts): kept apart from the config that holds their hashes. */
+  keyPepper: string;
 }
 
 export function resolvePaths(env: NodeJS.ProcessEnv = process.env, configOverride?: string): QccPaths {
@@ -22,5 +24,6 @@ export function resolvePaths(env: NodeJS.ProcessEnv = process.env, configOverrid
     adminToken: join(home, 'admin-token'),
     state: join(home, 'state.json'),
     db: join(home, 'qcc.db'),
+    keyPepper: join(home, 'client-key-pepper'),
   };
 }

@@ -141,6 +141,37 @@ export const statsSchema = z
   })
   .strict();
 
+export const BUDGET_PERIODS = ['day', 'week', 'month'] as const;
+export const CLIENT_KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
+
+/**
+ * A team member's key (see keys/): who may call the proxy, within which limits. Only the key's keyed hash is
+ * kept (`hash`), with its first characters (`prefix`) to recognise it by; the secret is shown once, at creation.
+ */
+export const clientKeySchema = z
+  .object({
+    name: z.string().regex(CLIENT_KEY_NAME, 'use 1-64 letters, digits, ".", "_", "@" or "-", starting with a letter or digit'),
+    hash: z.string().regex(/^hmac-sha256:[0-9a-f]{64}$/, 'must be "hmac-sha256:" and 64 hex digits, as `qcc key add` writes it'),
+    prefix: z.string().min(4),
+    /** Requests per minute (a sliding minute). */
+    rpm: z.number().int().positive().optional(),
+    /** Input + output tokens per minute (a sliding minute; cache reads not counted, as in Anthropic's own limits). */
+    tpm: z.number().int().positive().optional(),
+    /** US dollars per calendar day, ISO week (from Monday) or month, in UTC. */
+    budget: z.object({ usd: z.number().positive(), per: z.enum(BUDGET_PERIODS) }).strict().optional(),
+    /** Models the key may use: exact names, or prefixes ending in "*" ("claude-haiku-*"); absent: all. */
+    models: z.array(z.string().min(1)).min(1, 'list at least one model, or leave the field out').optional(),
+    /** Endpoints the key's requests may go to; absent: all. */
+    endpoints: z.array(z.string().min(1)).min(1, 'list at least one endpoint, or leave the field out').optional(),
+    expires_at: z.iso.datetime({ offset: true }).optional(),
+    note: z.string().max(500).optional(),
+    created_at: z.iso.datetime({ offset: true }),
+    /** Revoked keys stay listed (their usage history keeps its name) but are refused. */
+    revoked_at: z.iso.datetime({ offset: true }).optional(),
+    rotated_at: z.iso.datetime({ offset: true }).optional(),
+  })
+  .strict();
+
 const priceSchema = z
   .object({
     input: z.number().nonnegative(),
@@ -159,6 +190,8 @@ export const configSchema = z
     health: healthSchema.default(() => healthSchema.parse({})),
     /** USD per million tokens, by model name prefix or family ("opus", "sonnet", "haiku"). */
     pricing: z.record(z.string(), priceSchema).default({}),
+    /** Team members' keys with their limits (`qcc key add`); none: the proxy is open as before (or guarded by access_keys). */
+    client_keys: z.array(clientKeySchema).default([]),
   })
   .strict()
   .superRefine((cfg, ctx) => {
@@ -169,6 +202,11 @@ export const configSchema = z
       }
       seen.add(e.id);
     });
+    const names = new Set<string>();
+    cfg.client_keys.forEach((k, i) => {
+      if (names.has(k.name)) ctx.addIssue({ code: 'custom', path: ['client_keys', i, 'name'], message: `duplicate key name "${k.name}": names must be unique` });
+      names.add(k.name);
+    });
   });
 
 export type Config = z.infer<typeof configSchema>;
@@ -177,6 +215,8 @@ export type ProxySettings = z.infer<typeof proxySchema>;
 export type StatsSettings = z.infer<typeof statsSchema>;
 export type HealthSettings = z.infer<typeof healthSchema>;
 export type HedgeSettings = z.infer<typeof hedgeSchema>;
+export type ClientKeyConfig = z.infer<typeof clientKeySchema>;
+export type BudgetPeriod = (typeof BUDGET_PERIODS)[number];
 export type AuthMode = (typeof AUTH_MODES)[number];
 export type StrategyName = (typeof STRATEGIES)[number];
 

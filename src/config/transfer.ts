@@ -18,9 +18,11 @@ export interface ExportMeta {
 export function exportConfig(config: Config, withSecrets: boolean, now = new Date()): Record<string, unknown> {
   const meta: ExportMeta = { exported_at: now.toISOString(), secrets: withSecrets ? 'included' : 'omitted' };
   if (withSecrets) return { [EXPORT_MARKER]: meta, ...config };
+  // Client keys' hashes go too: they identify people's keys, and are of no use without this machine's pepper.
+  const { client_keys: _clientKeys, ...shared } = config;
   return {
     [EXPORT_MARKER]: meta,
-    ...config,
+    ...shared,
     proxy: { ...config.proxy, access_keys: [], ...withProxy('upstream_proxy', exportedProxy(config.proxy.upstream_proxy)) },
     endpoints: config.endpoints.map(({ api_key: _k, api_keys: _ks, ...rest }) => ({ ...rest, ...withProxy('proxy', exportedProxy(rest.proxy)) })),
   };
@@ -106,6 +108,8 @@ export function planImport(
   const proxy = { ...baseProxy, access_keys: accessKeys, ...withProxy('upstream_proxy', keepProxySecret(baseProxy.upstream_proxy, current.proxy.upstream_proxy)) };
   plan.proxyChanged = canonical(proxy) !== canonical(current.proxy);
   const section = <K extends 'stats' | 'health' | 'pricing'>(k: K): Config[K] => (mode === 'merge' && !present.sections.includes(k) ? current[k] : incoming[k]);
-  plan.result = { ...current, version: 1, proxy, endpoints: merged, stats: section('stats'), health: section('health'), pricing: section('pricing') };
+  // Client keys likewise: an import that has none (an export without secrets) keeps the ones here.
+  const clientKeys = incoming.client_keys.length > 0 ? incoming.client_keys : current.client_keys;
+  plan.result = { ...current, version: 1, proxy, endpoints: merged, stats: section('stats'), health: section('health'), pricing: section('pricing'), client_keys: clientKeys };
   return plan;
 }

@@ -97,7 +97,8 @@ export class EndpointPool {
    * Candidates for one request, in the order to try them. Lazy: each call sees the state as it is then (an
    * endpoint that just failed for someone else is skipped). Each endpoint at most once.
    */
-  plan(model: string | undefined, sessionId: string | undefined): () => PlannedAttempt | undefined {
+  /** `only`: the endpoints a client key may use (absent: all). */
+  plan(model: string | undefined, sessionId: string | undefined, only?: readonly string[]): () => PlannedAttempt | undefined {
     const tried = new Set<string>();
     let picks = 0;
     // The session's last stream broke on this endpoint: its next request goes elsewhere while anything else can serve.
@@ -107,13 +108,13 @@ export class EndpointPool {
       const now = this.deps.now();
       if (picks === 0 && avoided === undefined && sessionId !== undefined && this.sessionAffinity) {
         const sticky = this.runtimes.get(this.affinity.get(sessionId) ?? '');
-        if (sticky && sticky.servesModel(model) && sticky.usable(now)) {
+        if (sticky && sticky.servesModel(model) && sticky.usable(now) && (only === undefined || only.includes(sticky.id))) {
           tried.add(sticky.id);
           picks++;
           return { endpoint: sticky, failOpen: false };
         }
       }
-      const candidates = this.candidatesFor(model);
+      const candidates = only === undefined ? this.candidatesFor(model) : this.candidatesFor(model).filter((e) => only.includes(e.id));
       let eligible = tried.size === 0 ? candidates : candidates.filter((e) => !tried.has(e.id));
       const best = this.bestTtfb();
       const pick = (): EndpointRuntime | undefined => {

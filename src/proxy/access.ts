@@ -1,50 +1,60 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { clientHeader, type ClientRequest } from './client.js';
 import type { ClientAuth } from './handler.js';
+import { ProxyError } from '../errors.js';
+import type { ClientKeyRegistry, Identified } from '../keys/registry.js';
+
+/** No key configured: the proxy is open (to the loopback clients it listens for). */
+const OPEN: ClientAuth = { accessKeyHeader: undefined, clientKey: undefined, keyName: undefined };
 
 /**
- * Client access keys, compared in constant time. Keys are hashed first so every comparison is between two
- * 32-byte digests: neither a key's length nor its prefix leaks through timing.
+ * The client's credential, checked against the registry (keys/registry.ts). Claude Code sends its key as
+ * `x-api-key` (ANTHROPIC_API_KEY), as `Authorization: Bearer` (ANTHROPIC_AUTH_TOKEN), or as both (apiKeyHelper):
+ * whichever headers carried qcc's key are never forwarded upstream.
  */
-export class AccessKeys {
-  private readonly digests: Buffer[];
-
-  constructor(keys: readonly string[]) {
-    this.digests = keys.map(digest);
+export function checkClient(registry: ClientKeyRegistry, req: ClientRequest, now: number): ClientAuth | ProxyError {
+  if (!registry.required) return OPEN;
+  const apiKey = clientHeader(req, 'x-api-key');
+  const authorization = clientHeader(req, 'authorization');
+  const bearer = typeof authorization === 'string' && /^bearer /i.test(authorization) ? authorization.slice(7).trim() : undefined;
+  let refused: Identified | undefined;
+  if (typeof apiKey === 'string' && apiKey.length > 0) {
+    const id = registry.identify(apiKey, now);
+    if (id.kind === 'key' || id.kind === 'access-key') return authFor(id, bearer === apiKey ? 'both' : 'x-api-key');
+    if (id.kind !== 'unknown') refused = id;
   }
-
-  get required(): boolean {
-    return this.digests.length > 0;
+  if (bearer !== undefined && bearer.length > 0 && bearer !== apiKey) {
+    const id = registry.identify(bearer, now);
+    if (id.kind === 'key' || id.kind === 'access-key') return authFor(id, 'authorization');
+    if (id.kind !== 'unknown') refused = id;
   }
-
-  /** The matching header, or null when a key is required and none matched. */
-  check(req: ClientRequest): ClientAuth | null {
-    if (!this.required) return { accessKeyHeader: undefined };
-    const xApiKey = clientHeader(req, 'x-api-key');
-    if (typeof xApiKey === 'string' && this.matches(xApiKey)) return { accessKeyHeader: 'x-api-key' };
-    const authorization = clientHeader(req, 'authorization');
-    if (typeof authorization === 'string' && /^bearer /i.test(authorization) && this.matches(authorization.slice(7).trim())) {
-      return { accessKeyHeader: 'authorization' };
-    }
-    return null;
+  if (refused?.kind === 'revoked') {
+    return new ProxyError('unauthorized', `qcc key "${refused.key.name}" was revoked at ${refused.key.revoked_at}; ask whoever runs qcc for a new one`);
   }
-
-  private matches(presented: string): boolean {
-    const d = digest(presented);
-    let ok = false;
-    // No early exit: every configured key is compared.
-    for (const k of this.digests) ok = timingSafeEqual(d, k) || ok;
-    return ok;
+  if (refused?.kind === 'expired') {
+    return new ProxyError('unauthorized', `qcc key "${refused.key.name}" expired at ${refused.key.expires_at}; ask whoever runs qcc to extend it (qcc key set ${refused.key.name} --expires …)`);
   }
+  if (registry.unverifiable) {
+    return new ProxyError('unauthorized', 'qcc cannot verify client keys: its key pepper is missing (QCC_KEY_PEPPER or the client-key-pepper file); restore it or rotate every key');
+  }
+  const presented = apiKey !== undefined || bearer !== undefined;
+  return new ProxyError(
+    'unauthorized',
+    presented ? 'the key sent is not one qcc knows: send a qcc key (qcc key add) as x-api-key or Authorization: Bearer' : 'qcc requires a key: send it as x-api-key or Authorization: Bearer',
+  );
 }
 
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
+function authFor(id: Extract<Identified, { kind: 'key' | 'access-key' }>, header: ClientAuth['accessKeyHeader']): ClientAuth {
+  return id.kind === 'key' ? { accessKeyHeader: header, clientKey: id.key, keyName: id.key.name } : { accessKeyHeader: header, clientKey: undefined, keyName: id.name };
 }
 
 /** Constant-time equality of two secrets (the admin token). */
 export function secretEquals(a: string, b: string): boolean {
   return timingSafeEqual(digest(a), digest(b));
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
 }
 
 export { isLoopbackHost } from '../shared/loopback.js';

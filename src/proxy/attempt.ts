@@ -6,7 +6,7 @@ import { anthropicErrorJson } from '../errors.js';
 import { forwardOpenAIAttempt } from '../openai/forward.js';
 import { toOpenAIRequest } from '../openai/request.js';
 import { forwardAttempt, type AttemptResult } from './forward.js';
-import { headerValue, upstreamRequestHeaders, upstreamRequestLines, type HeaderMap } from './headers.js';
+import { headerValue, upstreamRequestHeaders, upstreamRequestLines, type HeaderMap, type KeyHeader } from './headers.js';
 import { upstreamPath } from '../endpoints/upstream-url.js';
 import type { AttemptSeat } from './seat.js';
 
@@ -18,6 +18,8 @@ export interface ParsedRequest {
   stream: boolean;
   countTokens: boolean;
   messages: boolean;
+  /** The body's `max_tokens` (what a client key's token limit reserves). */
+  maxTokens?: number | undefined;
 }
 
 export interface AttemptInput {
@@ -31,7 +33,7 @@ export interface AttemptInput {
   path: string;
   body: Buffer | null;
   parsed: ParsedRequest;
-  accessKeyHeader: 'x-api-key' | 'authorization' | undefined;
+  accessKeyHeader: KeyHeader | undefined;
   /** The client's credential is a claude.ai subscription token (see oauth.ts). */
   oauthClient: boolean;
   headersTimeoutMs: number;
@@ -72,8 +74,8 @@ function openAIAttempt(a: AttemptInput): Promise<AttemptResult> {
   const model = endpoint.upstreamModel(parsed.model ?? '');
   const body = Buffer.from(JSON.stringify(toOpenAIRequest(request, { model, mapEffort: endpoint.config.openai.map_effort })));
   // Chat Completions takes a Bearer token; without a key of its own the client's credential is passed as one.
-  const clientKey = a.accessKeyHeader === 'x-api-key' ? undefined : headerValue(a.req.headers, 'x-api-key');
-  const clientBearer = a.accessKeyHeader === 'authorization' ? undefined : headerValue(a.req.headers, 'authorization');
+  const clientKey = a.accessKeyHeader === 'x-api-key' || a.accessKeyHeader === 'both' ? undefined : headerValue(a.req.headers, 'x-api-key');
+  const clientBearer = a.accessKeyHeader === 'authorization' || a.accessKeyHeader === 'both' ? undefined : headerValue(a.req.headers, 'authorization');
   const authorization = a.key ? `Bearer ${a.key.key}` : (clientBearer ?? (clientKey ? `Bearer ${clientKey}` : undefined));
   const headers: HeaderMap = {
     'content-type': 'application/json',

@@ -75,6 +75,10 @@ export interface RequestRecord {
   healthCheck: boolean;
   /** Served by a simulated endpoint (`--demo`): it costs nothing. */
   simulated?: boolean;
+  /** Who called: a client key's name or `access_keys[N]` (never the secret); absent on an open proxy. */
+  clientKey?: string | undefined;
+  /** Refused by the client key's own limits, before any upstream: which one. */
+  keyRefusal?: 'rpm' | 'tpm' | 'budget' | 'model' | undefined;
 }
 
 export interface ProxyObserver {

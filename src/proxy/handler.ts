@@ -18,6 +18,9 @@ import type { PlannedAttempt } from '../endpoints/pool.js';
 import { relayHeld } from './relay.js';
 import { Deadlines } from '../upstream/deadlines.js';
 import { AttemptRace, type RunningAttempt } from './race.js';
+import type { KeyHeader } from './headers.js';
+import type { ClientKeyConfig } from '../config/schema.js';
+import { countedTokens, type KeyLimiter, type Refusal, type Ticket } from '../keys/limiter.js';
 
 export interface ProxyContext {
   settings: () => ProxySettings;
@@ -29,11 +32,24 @@ export interface ProxyContext {
   observer?: ProxyObserver | undefined;
   /** Answers `GET /v1/models` from the endpoints' models (model discovery); without it, that passes through. */
   catalog?: ModelCatalog | undefined;
+  /** Client keys' limits (keys/limiter.ts), and what a finished request cost (priced as the request log prices it). */
+  keys?: { limiter: KeyLimiter; cost: (record: RequestRecord) => number } | undefined;
 }
 
-/** What the access check found: which client header carried the proxy's own key (never forwarded). */
+/** What the access check found: who is calling, and which client header(s) carried qcc's own key (never forwarded). */
 export interface ClientAuth {
-  accessKeyHeader: 'x-api-key' | 'authorization' | undefined;
+  accessKeyHeader: KeyHeader | undefined;
+  /** A client key with its limits; undefined for the shared access keys and an open proxy. */
+  clientKey: ClientKeyConfig | undefined;
+  /** The caller's name for the request log: a client key's name, or `access_keys[N]`. */
+  keyName: string | undefined;
+}
+
+/** A client key's refusal as the client sees it. */
+function refusalError(r: Refusal): ProxyError {
+  if (r.reason === 'model') return new ProxyError('keyModelRefused', r.message);
+  if (r.reason === 'budget') return new ProxyError('keyBudgetExhausted', r.message, r.retryAfterS, { 'x-should-retry': 'false' });
+  return new ProxyError('keyRateLimited', r.message, r.retryAfterS, r.headers);
 }
 
 const MESSAGES = '/v1/messages';
@@ -56,7 +72,7 @@ function parseRequest(method: string, pathname: string, body: Buffer | null, kno
     if (e.notAnObject && lazyObject(bytes, true)() !== undefined) throw new ProxyError('invalidRequest', 'request body must be a JSON object');
     throw new ProxyError('malformedJson', `request body is not valid JSON: ${e.message}`);
   }
-  return { json: lazyObject(bytes), model: scanned.model, stream: scanned.stream, countTokens, messages: !countTokens };
+  return { json: lazyObject(bytes), model: scanned.model, stream: scanned.stream, countTokens, messages: !countTokens, maxTokens: scanned.maxTokens };
 }
 
 /**
@@ -140,9 +156,12 @@ export function createProxyHandler(ctx: ProxyContext) {
       errorCode: undefined,
       healthCheck: false, // health checks are recorded by the health monitor, never inferred from client headers
     };
+    if (auth.keyName !== undefined) record.clientKey = auth.keyName;
+    let ticket: Ticket | undefined;
     const finish = (status: number) => {
       record.status = status;
       record.totalMs = performance.now() - t0;
+      if (ticket !== undefined) ctx.keys!.limiter.settle(ticket, countedTokens(record.usage), ctx.keys!.cost(record), ctx.now());
       ctx.observer?.requestFinished(record);
     };
     const proxyHeaders = (endpointId?: string): HeaderMap => {
@@ -187,6 +206,21 @@ export function createProxyHandler(ctx: ProxyContext) {
     record.model = parsed.model;
     record.stream = parsed.stream;
 
+    // A client key's limits, before any upstream is tried (keys/limiter.ts).
+    const clientKey = auth.clientKey;
+    if (clientKey !== undefined && ctx.keys !== undefined) {
+      const verdict = ctx.keys.limiter.admit(clientKey, { model: parsed.model, messages: parsed.messages, bodyBytes: body?.length ?? 0, maxTokens: parsed.maxTokens }, ctx.now());
+      if ('reason' in verdict) {
+        // Logged as `key-rpm`, `key-tpm`, `key-budget` or `key-model`: which limit, not just that one refused.
+        const err = refusalError(verdict);
+        record.keyRefusal = verdict.reason;
+        record.errorCode = `key-${verdict.reason}`;
+        sendProxyError(res, err, requestId);
+        return finish(err.status);
+      }
+      ticket = verdict;
+    }
+
     if (ctx.pool.all().length === 0) {
       return fail(
         new ProxyError(
@@ -198,7 +232,7 @@ export function createProxyHandler(ctx: ProxyContext) {
     }
     const now = ctx.now();
     ctx.budget.recordRequest(now);
-    const next = ctx.pool.plan(parsed.model, sessionId);
+    const next = ctx.pool.plan(parsed.model, sessionId, clientKey?.endpoints);
     const headersTimeoutMs = parsed.stream || !parsed.json ? settings.first_byte_timeout_ms : settings.non_stream_timeout_ms;
     let lastHeld: { held: HeldResponse; endpointId: string } | undefined;
     let lastFailure: { message: string; timeout: boolean } | undefined;
@@ -396,6 +430,11 @@ export function createProxyHandler(ctx: ProxyContext) {
       );
     }
     const wanted = parsed.model !== undefined ? ` for model "${parsed.model}"` : '';
+    if (clientKey?.endpoints !== undefined) {
+      return fail(
+        new ProxyError('noEndpoint', `no usable endpoint${wanted} among those key "${clientKey.name}" may use (${clientKey.endpoints.join(', ')}): disabled, cooling down, full, or not serving this model`, 5),
+      );
+    }
     return fail(new ProxyError('noEndpoint', `no usable endpoint${wanted}: all are disabled, cooling down, full, or do not serve this model`, 5));
   };
 }

@@ -54,12 +54,20 @@ function isHopByHopLine(upstream: ResponseHeaders, i: number, listed: Set<string
   return false;
 }
 
+/** Which client header(s) carried qcc's own key: apiKeyHelper sends the same key in both. */
+export type KeyHeader = 'x-api-key' | 'authorization' | 'both';
+
+/** Is `name` a client header that carried qcc's own key (never forwarded)? */
+function carriedOwnKey(dropped: KeyHeader | undefined, name: string): boolean {
+  return dropped === 'both' ? name === 'x-api-key' || name === 'authorization' : name === dropped;
+}
+
 export interface UpstreamAuth {
   /** The endpoint's own key; undefined means "forward the client's credentials unchanged". */
   key: string | undefined;
   mode: AuthMode;
   /** A client header that carried the proxy's access key: never forwarded. */
-  accessKeyHeader?: 'x-api-key' | 'authorization' | undefined;
+  accessKeyHeader?: KeyHeader | undefined;
   /** The client's credential was a subscription token, replaced by the key: its `oauth-…` beta goes too. */
   oauthClient?: boolean | undefined;
 }
@@ -83,7 +91,7 @@ export function upstreamRequestHeaders(client: IncomingHttpHeaders, auth: Upstre
   for (const name in client) {
     const value = client[name];
     if (value === undefined || isHopByHop(name, listed) || name === 'content-length') continue;
-    if ((ownKey && (name === 'x-api-key' || name === 'authorization')) || name === dropped) continue;
+    if ((ownKey && (name === 'x-api-key' || name === 'authorization')) || (dropped !== undefined && carriedOwnKey(dropped, name))) continue;
     if (name === 'anthropic-beta' && rewritesBeta(auth)) continue;
     out[name] = value;
   }
@@ -126,7 +134,7 @@ export function upstreamRequestLines(lines: RequestLines, auth: UpstreamAuth, re
       isHopByHop(name, listed) ||
       name === 'content-length' ||
       name === replaced ||
-      name === dropped ||
+      (dropped !== undefined && carriedOwnKey(dropped, name)) ||
       (ownKey && (name === 'x-api-key' || name === 'authorization')) ||
       (name === 'anthropic-beta' && rewritesBeta(auth));
     if (!leftOut) continue;

@@ -13,6 +13,7 @@ export const OFFICIAL_API_HOST = 'api.anthropic.com';
 
 /** The client's credential is a subscription (OAuth) token; `accessKeyHeader` (qcc's own key) is not looked at. */
 export function carriesOAuthToken(authorization: string | undefined, apiKey: string | undefined, accessKeyHeader: string | undefined): boolean {
+  if (accessKeyHeader === 'both') return false;
   if (accessKeyHeader !== 'authorization' && authorization !== undefined && authorization.startsWith(`Bearer ${OAUTH_PREFIX}`)) return true;
   return accessKeyHeader !== 'x-api-key' && apiKey !== undefined && apiKey.startsWith(OAUTH_PREFIX);
 }

@@ -19,6 +19,8 @@ export class RequestScanError extends Error {
 export interface ScannedRequest {
   model: string | undefined;
   stream: boolean;
+  /** A top-level `max_tokens` that is a non-negative integer (what a client key's token limit reserves). */
+  maxTokens: number | undefined;
 }
 
 const QUOTE = 0x22;
@@ -33,6 +35,7 @@ const MINUS = 0x2d;
 
 const MODEL = Buffer.from('model');
 const STREAM = Buffer.from('stream');
+const MAX_TOKENS = Buffer.from('max_tokens');
 const TRUE = Buffer.from('true');
 const FALSE = Buffer.from('false');
 const NULL = Buffer.from('null');
@@ -146,8 +149,24 @@ function stringValue(buf: Buffer, open: number, close: number, hasEscape: boolea
   return hasEscape ? (JSON.parse(buf.toString('utf8', open, close + 1)) as string) : buf.toString('utf8', open + 1, close);
 }
 
-/** What one top-level member sets: `model` (a string, or undefined for any other value), `stream`, or neither. */
-type MemberFact = { key: 'model'; model: string | undefined } | { key: 'stream'; stream: boolean } | undefined;
+/** What one top-level member sets: `model` (a string, or undefined for any other value), `stream`, `max_tokens`, or none. */
+type MemberFact =
+  | { key: 'model'; model: string | undefined }
+  | { key: 'stream'; stream: boolean }
+  | { key: 'max_tokens'; maxTokens: number | undefined }
+  | undefined;
+
+type TopKey = 'model' | 'stream' | 'max_tokens';
+
+function topKeyOf(name: string): TopKey | undefined {
+  return name === 'model' || name === 'stream' || name === 'max_tokens' ? name : undefined;
+}
+
+/** A number's value when it is a non-negative safe integer (as JSON.parse reads it: `1e3` is 1000), else undefined. */
+function integerValue(buf: Buffer, start: number, end: number): number | undefined {
+  const n = Number(buf.toString('latin1', start, end));
+  return Number.isSafeInteger(n) && n >= 0 ? n : undefined;
+}
 
 interface KnownBody {
   buf: Buffer;
@@ -205,7 +224,7 @@ export class KnownBodies {
  * large body scanned to its end becomes known.
  */
 export function scanMessageRequest(buf: Buffer, knownBodies?: KnownBodies): ScannedRequest {
-  const result: ScannedRequest = { model: undefined, stream: false };
+  const result: ScannedRequest = { model: undefined, stream: false, maxTokens: undefined };
   const slashes = new Backslashes(buf);
   let at = skipWhitespace(buf, 0);
   if (buf[at] !== OPEN_BRACE) {
@@ -217,7 +236,7 @@ export function scanMessageRequest(buf: Buffer, knownBodies?: KnownBodies): Scan
   // Containers still open, innermost last: true for an object, false for an array.
   const stack: boolean[] = [];
   /** What the top-level key just read names, so its value can be kept. */
-  let topKey: 'model' | 'stream' | undefined;
+  let topKey: TopKey | undefined;
   const known = knownBodies !== undefined && buf.length >= knownBodies.minBytes ? knownBodies : undefined;
   /** This body as it will be remembered, built while it is read (only when it is one `known` keeps). */
   const learning: KnownBody | undefined = known && buf.length <= known.maxBytes ? { buf, starts: new Map(), members: [] } : undefined;
@@ -233,6 +252,7 @@ export function scanMessageRequest(buf: Buffer, knownBodies?: KnownBodies): Scan
     // A later duplicate key replaces an earlier one, whatever its type (JSON.parse keeps the last).
     if (depth === 1 && topKey === 'model') result.model = undefined;
     else if (depth === 1 && topKey === 'stream') result.stream = false;
+    else if (depth === 1 && topKey === 'max_tokens') result.maxTokens = undefined;
     if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       const isObject = c === OPEN_BRACE;
       stack.push(isObject);
@@ -253,6 +273,7 @@ export function scanMessageRequest(buf: Buffer, knownBodies?: KnownBodies): Scan
       at = close + 1;
     } else if (c === MINUS || isDigit(c)) {
       at = numberEnd(buf, at);
+      if (depth === 1 && topKey === 'max_tokens') result.maxTokens = integerValue(buf, valueStart, at);
     } else if (c === 0x74) {
       at = literalEnd(buf, at, TRUE);
       if (depth === 1 && topKey === 'stream') result.stream = true;
@@ -301,6 +322,7 @@ export function scanMessageRequest(buf: Buffer, knownBodies?: KnownBodies): Scan
     const last = members.length - 1;
     if (topKey === 'model') members[last] = { key: 'model', model: result.model };
     else if (topKey === 'stream') members[last] = { key: 'stream', stream: result.stream };
+    else if (topKey === 'max_tokens') members[last] = { key: 'max_tokens', maxTokens: result.maxTokens };
   }
 
   /** The rest of the body, from a top-level member on, repeats a known body: take what those members set. */
@@ -308,6 +330,7 @@ export function scanMessageRequest(buf: Buffer, knownBodies?: KnownBodies): Scan
     for (const fact of rest) {
       if (fact?.key === 'model') result.model = fact.model;
       else if (fact?.key === 'stream') result.stream = fact.stream;
+      else if (fact?.key === 'max_tokens') result.maxTokens = fact.maxTokens;
     }
     knownRest = true;
   }
@@ -332,12 +355,9 @@ export function scanMessageRequest(buf: Buffer, knownBodies?: KnownBodies): Scan
     if (buf[from] !== QUOTE) fail(buf, from, 'expected a string key');
     const close = stringEnd(buf, from + 1, slashes);
     if (stack.length === 1) {
-      topKey = sameBytes(buf, from + 1, close, MODEL) ? 'model' : sameBytes(buf, from + 1, close, STREAM) ? 'stream' : undefined;
+      topKey = sameBytes(buf, from + 1, close, MODEL) ? 'model' : sameBytes(buf, from + 1, close, STREAM) ? 'stream' : sameBytes(buf, from + 1, close, MAX_TOKENS) ? 'max_tokens' : undefined;
       // A key spelled with escapes ("mod\u0065l") is still that key.
-      if (topKey === undefined && slashes.escaped) {
-        const key = stringValue(buf, from, close, true);
-        topKey = key === 'model' ? 'model' : key === 'stream' ? 'stream' : undefined;
-      }
+      if (topKey === undefined && slashes.escaped) topKey = topKeyOf(stringValue(buf, from, close, true));
     }
     const colon = skipWhitespace(buf, close + 1);
     if (buf[colon] !== COLON) fail(buf, colon, "expected ':' after a key");

@@ -79,6 +79,8 @@ export interface LogEntry {
   tokens: { input: number; output: number; cache_creation: number; cache_read: number };
   cost_usd: number;
   health_check: boolean;
+  /** Who made it: a client key's name or `access_keys[N]`; null on an open proxy. */
+  key: string | null;
   error: string | null;
   end: string | null;
   /** From arrival to the first content the client received. */
@@ -195,4 +197,37 @@ export interface SettingsView {
   };
   health: { interval_s: number; models: string[]; timeout_ms: number; concurrency: number; max_tokens: number };
   stats: { enabled: boolean; retention_days: number; max_db_mb: number; flush_ms: number };
+}
+
+/** A client key's usage in its current windows (keys/limiter.ts). */
+export interface KeyUsageView {
+  requests_last_minute: number;
+  tokens_last_minute: number;
+  /** Tokens reserved by the key's requests in flight. */
+  tokens_reserved: number;
+  inflight: number;
+  budget?: { spent_usd: number; limit_usd: number; per: string; resets_at: string };
+  last_used: string | null;
+  /** Since the proxy started. */
+  admitted: number;
+  refused: { rpm: number; tpm: number; budget: number; model: number };
+}
+
+/** A client key as the CLI and the dashboard see it: never its secret, nor its hash. */
+export interface ClientKeyView {
+  name: string;
+  /** Its first characters, to recognise it by (`qcc-AbC123`). */
+  prefix: string;
+  rpm: number | null;
+  tpm: number | null;
+  budget: { usd: number; per: 'day' | 'week' | 'month' } | null;
+  models: string[] | null;
+  endpoints: string[] | null;
+  expires_at: string | null;
+  note: string | null;
+  created_at: string;
+  revoked_at: string | null;
+  rotated_at: string | null;
+  state: 'active' | 'revoked' | 'expired';
+  usage: KeyUsageView;
 }

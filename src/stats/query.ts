@@ -1,11 +1,11 @@
 import type Database from 'better-sqlite3';
-import { forSchema, HEDGE_COLUMNS, parseHedge, type StoredHedge, type StoredRequest } from './store.js';
+import { forSchema, ADDED_COLUMNS, KEY_FILTER, parseHedge, type StoredHedge, type StoredRequest } from './store.js';
 import type { HedgeSummary, LogEntry } from '../shared/api-types.js';
 import { errnoInWords } from '../shared/errno-text.js';
 
 /** Reading the request log, for `qcc stats`, `qcc logs` and the dashboard. Works with or without a running proxy. */
 
-export type GroupBy = 'endpoint' | 'model' | 'day' | 'none';
+export type GroupBy = 'endpoint' | 'model' | 'day' | 'key' | 'none';
 
 const RELATIVE = /^(\d+(?:\.\d+)?)\s*(m|h|d|w)$/i;
 const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
@@ -38,6 +38,8 @@ export interface GroupSummary {
   hedges: HedgeSummary;
   tokens: { input: number; output: number; cache_creation: number; cache_read: number };
   cost_usd: number;
+  /** Refused by a client key's own limits (rpm, tpm, budget, model), before any upstream. */
+  refused: number;
 }
 
 export interface StatsSummary {
@@ -53,8 +55,13 @@ type Row = Pick<
   StoredRequest,
   | 'ts' | 'model' | 'endpoint_id' | 'attempt_count' | 'status' | 'end_reason' | 'ttfb_ms' | 'total_ms'
   | 'input_tokens' | 'output_tokens' | 'cache_creation_tokens' | 'cache_read_tokens' | 'cost_usd' | 'health_check'
-  | 'ttfc_ms' | 'hedge'
+  | 'ttfc_ms' | 'hedge' | 'client_key' | 'error'
 >;
+
+/** A request refused by its client key's limits (its error is `key-rpm`, `key-tpm`, `key-budget` or `key-model`). */
+export function refusedByKey(row: Pick<Row, 'error'>): boolean {
+  return row.error !== null && row.error.startsWith('key-');
+}
 
 /** Nearest-rank percentile of an ascending array. */
 export function percentile(sorted: readonly number[], p: number): number | null {
@@ -92,6 +99,7 @@ function summarizeRows(key: string, rows: Row[]): GroupSummary {
       cache_read: rows.reduce((n, r) => n + r.cache_read_tokens, 0),
     },
     cost_usd: Math.round(rows.reduce((n, r) => n + r.cost_usd, 0) * 1e6) / 1e6,
+    refused: rows.filter(refusedByKey).length,
   };
 }
 
@@ -126,6 +134,8 @@ function groupKey(row: Row, by: GroupBy): string {
       return row.model ?? '(none)';
     case 'day':
       return new Date(row.ts).toISOString().slice(0, 10);
+    case 'key':
+      return row.client_key ?? '(no key)';
     default:
       return 'all';
   }
@@ -133,8 +143,35 @@ function groupKey(row: Row, by: GroupBy): string {
 
 /** The rows a summary reads: a time range, through the `ts` index. */
 export const SUMMARY_SQL = `SELECT ts, model, endpoint_id, attempt_count, status, end_reason, ttfb_ms, total_ms, input_tokens, output_tokens,
-       cache_creation_tokens, cache_read_tokens, cost_usd, health_check, ${HEDGE_COLUMNS}
+       cache_creation_tokens, cache_read_tokens, cost_usd, health_check, error, ${ADDED_COLUMNS}
 FROM requests WHERE ts >= ? ORDER BY ts`;
+
+/** What client keys' admitted message requests used since a time: the limiter's windows, rebuilt at start. */
+export const KEY_USAGE_SQL = `SELECT client_key, ts, total_ms, input_tokens, cache_creation_tokens, output_tokens, cost_usd
+FROM requests WHERE ts >= ? AND client_key IS NOT NULL AND health_check = 0 AND path = '/v1/messages'
+  AND (error IS NULL OR error NOT LIKE 'key-%') ORDER BY ts`;
+
+export interface KeyUsageRow {
+  key: string;
+  startedAt: number;
+  endedAt: number;
+  tokens: number;
+  usd: number;
+}
+
+export function keyUsageRows(db: Database.Database, sinceMs: number): KeyUsageRow[] {
+  // Read from the proxy's own (migrated) store: the column is there.
+  const rows = db.prepare(KEY_USAGE_SQL).all(sinceMs) as {
+    client_key: string; ts: number; total_ms: number; input_tokens: number; cache_creation_tokens: number; output_tokens: number; cost_usd: number;
+  }[];
+  return rows.map((r) => ({
+    key: r.client_key,
+    startedAt: r.ts,
+    endedAt: r.ts + r.total_ms,
+    tokens: r.input_tokens + r.cache_creation_tokens + r.output_tokens,
+    usd: r.cost_usd,
+  }));
+}
 
 export function summarize(db: Database.Database, sinceMs: number, by: GroupBy): StatsSummary {
   const rows = db.prepare(forSchema(db, SUMMARY_SQL)).all(sinceMs) as Row[];
@@ -175,6 +212,8 @@ export interface LogFilter {
   status?: number;
   /** Health checks are the proxy's own traffic: left out unless asked for (`include`), or shown alone (`only`). */
   healthChecks?: 'exclude' | 'include' | 'only';
+  /** Only this caller's requests (a client key's name, or `access_keys[N]`). */
+  key?: string;
 }
 
 interface LogRow extends Row {
@@ -216,8 +255,9 @@ export function recentRequestsSql(f: LogFilter): string {
   if (f.endpoint) where.push('endpoint_id = @endpoint');
   if (f.model) where.push('model = @model');
   if (f.status !== undefined) where.push('status = @status');
+  if (f.key !== undefined) where.push(KEY_FILTER);
   if ((f.healthChecks ?? 'exclude') !== 'include') where.push(f.healthChecks === 'only' ? 'health_check = 1' : 'health_check = 0');
-  return `SELECT *, ${HEDGE_COLUMNS} FROM requests WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT @limit`;
+  return `SELECT *, ${ADDED_COLUMNS} FROM requests WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT @limit`;
 }
 
 /** The most recent `limit` rows matching the filter, oldest first. */
@@ -232,6 +272,7 @@ export function recentRequests(db: Database.Database, f: LogFilter = {}): LogEnt
       endpoint: f.endpoint ?? null,
       model: f.model ?? null,
       status: f.status ?? null,
+      clientKey: f.key ?? null,
     }) as LogRow[];
   return rows.reverse().map((r) => ({
     id: r.id,
@@ -251,6 +292,7 @@ export function recentRequests(db: Database.Database, f: LogFilter = {}): LogEnt
     // Nano-dollars: a sum of per-token prices is a binary fraction (0.00018899999999999999), not what to print.
     cost_usd: Math.round(r.cost_usd * 1e9) / 1e9,
     health_check: r.health_check === 1,
+    key: r.client_key,
     error: r.error,
     end: r.end_reason,
     first_content_ms: r.ttfc_ms === null ? null : Math.round(r.ttfc_ms * 10) / 10,

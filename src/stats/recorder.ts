@@ -102,6 +102,7 @@ export function toRow(r: RequestRecord, prices: PriceTable): StoredRequest {
     end_reason: r.end ?? null,
     ttfc_ms: r.firstContentMs ?? null,
     hedge: r.hedge === undefined ? null : hedgeJson(r.hedge),
+    client_key: r.clientKey ?? null,
   };
 }
 

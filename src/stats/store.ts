@@ -40,6 +40,8 @@ export interface StoredRequest {
    * insert far less than four that are always written.
    */
   hedge: string | null;
+  /** Who called: a client key's name or `access_keys[N]` (schema 6); NULL on an open proxy. */
+  client_key: string | null;
 }
 
 /** The `hedge` column of a hedged request. */
@@ -103,30 +105,39 @@ const MIGRATIONS: string[] = [
   // Hedging (#22): the client's time to first content, and each hedge's outcome, time saved and abandoned tokens.
   `ALTER TABLE requests ADD COLUMN ttfc_ms REAL;
    ALTER TABLE requests ADD COLUMN hedge TEXT;`,
+  // Client keys (#23): who made each request, by the key's name. No index: per-key queries read a time range
+  // through requests_ts, and an index would cost every insert (see the two dropped above).
+  `ALTER TABLE requests ADD COLUMN client_key TEXT;`,
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
-/** The schema that added the hedge columns. */
+/** The schemas that added the hedge columns and the client key. */
 const HEDGE_SCHEMA = MIGRATIONS.findIndex((m) => m.includes('ADD COLUMN ttfc_ms')) + 1;
-export const HEDGE_COLUMNS = 'ttfc_ms, hedge';
+const KEY_SCHEMA = MIGRATIONS.findIndex((m) => m.includes('ADD COLUMN client_key')) + 1;
+/** Columns later schemas added, selected by name in queries that `forSchema` adapts. */
+export const ADDED_COLUMNS = 'ttfc_ms, hedge, client_key';
+/** The key filter of a query (`qcc logs --key`); a file older than client keys has no keyed rows. */
+export const KEY_FILTER = 'client_key = @clientKey';
 
 /**
  * A query for this file's schema: `qcc stats` opens the log read-only and never migrates it, so a file an older
- * proxy still writes lacks the hedge columns; they read as "none" there.
+ * proxy still writes lacks the newer columns; they read as "none" there.
  */
 export function forSchema(db: Database.Database, sql: string): string {
   const version = db.pragma('user_version', { simple: true }) as number;
-  return version >= HEDGE_SCHEMA ? sql : sql.replace(HEDGE_COLUMNS, 'NULL AS ttfc_ms, NULL AS hedge');
+  if (version >= KEY_SCHEMA) return sql;
+  const columns = version >= HEDGE_SCHEMA ? 'ttfc_ms, hedge, NULL AS client_key' : 'NULL AS ttfc_ms, NULL AS hedge, NULL AS client_key';
+  return sql.replace(ADDED_COLUMNS, columns).replace(KEY_FILTER, '0');
 }
 
-/** Rows per INSERT statement (22 columns each, well under SQLite's limit of 32,766 parameters). */
+/** Rows per INSERT statement (23 columns each, well under SQLite's limit of 32,766 parameters). */
 const INSERT_CHUNK = 50;
 
 const COLUMNS: readonly (keyof StoredRequest)[] = [
   'ts', 'request_id', 'method', 'path', 'model', 'stream', 'endpoint_id', 'attempts', 'attempt_count', 'status', 'ttfb_ms', 'total_ms',
   'input_tokens', 'output_tokens', 'cache_creation_tokens', 'cache_read_tokens', 'cost_usd', 'health_check', 'error', 'end_reason',
-  'ttfc_ms', 'hedge',
+  'ttfc_ms', 'hedge', 'client_key',
 ];
 
 /**
@@ -158,6 +169,7 @@ function putValues(r: StoredRequest, values: unknown[], at: number): number {
   values[k++] = r.end_reason;
   values[k++] = r.ttfc_ms;
   values[k++] = r.hedge;
+  values[k++] = r.client_key;
   return k;
 }
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
 import { request } from 'undici';
 import { SCHEMA_VERSION, StatsStore } from '../../src/stats/store.js';
-import { recentRequests, recentRequestsSql, SUMMARY_SQL, summarize } from '../../src/stats/query.js';
+import { recentRequests, recentRequestsSql, SUMMARY_SQL, KEY_USAGE_SQL, summarize } from '../../src/stats/query.js';
 import { TIMESERIES_SQL } from '../../src/admin/timeseries.js';
 import { PriceTable } from '../../src/stats/pricing.js';
 import { runCli } from '../helpers/cli.js';
@@ -129,7 +129,7 @@ describe('store', () => {
   const row = (ts: number, i: number) => ({
     ts, request_id: `r${i}`, method: 'POST', path: '/v1/messages', model: 'm', stream: 0, endpoint_id: 'e', attempts: '[]', attempt_count: 1,
     status: 200, ttfb_ms: 1, total_ms: 2, input_tokens: 1, output_tokens: 1, cache_creation_tokens: 0, cache_read_tokens: 0, cost_usd: 0,
-    health_check: 0, error: null, end_reason: 'complete', ttfc_ms: 1.5, hedge: null,
+    health_check: 0, error: null, end_reason: 'complete', ttfc_ms: 1.5, hedge: null, client_key: null,
   });
 
   it('stores every column of a row where it belongs (a different value in each, read back as written)', () => {
@@ -138,7 +138,7 @@ describe('store', () => {
       ts: 1_700_000_000_001, request_id: 'req-x', method: 'PUT', path: '/v1/messages/count_tokens', model: 'model-x', stream: 1,
       endpoint_id: 'endpoint-x', attempts: '[{"endpoint":"endpoint-x"}]', attempt_count: 3, status: 529, ttfb_ms: 4.5, total_ms: 6.5,
       input_tokens: 7, output_tokens: 8, cache_creation_tokens: 9, cache_read_tokens: 10, cost_usd: 0.25, health_check: 1, error: 'overloaded',
-      end_reason: 'upstream-error', ttfc_ms: 11.5, hedge: '{"outcome":"lost","loser_tokens":13,"estimated":true}',
+      end_reason: 'upstream-error', ttfc_ms: 11.5, hedge: '{"outcome":"lost","loser_tokens":13,"estimated":true}', client_key: 'key-x',
     };
     // 120 rows: three statements of the multi-row insert, the last one partial; the marked row is in the middle one.
     store.insertMany(Array.from({ length: 120 }, (_, i) => (i === 77 ? written : row(i, i))));
@@ -177,6 +177,8 @@ describe('store', () => {
       [recentRequestsSql({}), log],
       [recentRequestsSql({ endpoint: 'e1' }), log],
       [recentRequestsSql({ failedOnly: true, model: 'm1', status: 200 }), log],
+      [recentRequestsSql({ key: 'alice' }), { ...log, clientKey: 'alice' }],
+      [KEY_USAGE_SQL, [now - 32 * 86_400_000]],
     ];
     for (const [sql, params] of queries) {
       const p = plan(sql, params);
@@ -189,9 +191,9 @@ describe('store', () => {
   it('upgrades a database written by an older qcc in place, rows kept', () => {
     const file = join(mkdtempSync(join(tmpdir(), 'qcc-migrate-')), 'qcc.db');
     const store = new StatsStore(file);
-    store.insertMany([{ ts: 1, request_id: 'r1', method: 'POST', path: '/v1/messages', model: 'm', stream: 0, endpoint_id: 'e', attempts: '[]', attempt_count: 1, status: 200, ttfb_ms: 1, total_ms: 2, input_tokens: 1, output_tokens: 1, cache_creation_tokens: 0, cache_read_tokens: 0, cost_usd: 0, health_check: 0, error: null, end_reason: 'complete', ttfc_ms: null, hedge: null }]);
+    store.insertMany([{ ts: 1, request_id: 'r1', method: 'POST', path: '/v1/messages', model: 'm', stream: 0, endpoint_id: 'e', attempts: '[]', attempt_count: 1, status: 200, ttfb_ms: 1, total_ms: 2, input_tokens: 1, output_tokens: 1, cache_creation_tokens: 0, cache_read_tokens: 0, cost_usd: 0, health_check: 0, error: null, end_reason: 'complete', ttfc_ms: null, hedge: null, client_key: null }]);
     // Put the file back to schema 1 as the first release wrote it.
-    for (const column of ['ttfc_ms', 'hedge']) store.db.exec(`ALTER TABLE requests DROP COLUMN ${column}`);
+    for (const column of ['ttfc_ms', 'hedge', 'client_key']) store.db.exec(`ALTER TABLE requests DROP COLUMN ${column}`);
     store.db.exec('CREATE INDEX requests_request_id ON requests (request_id)');
     store.db.exec('CREATE INDEX requests_endpoint_ts ON requests (endpoint_id, ts)');
     store.db.pragma('user_version = 1');
@@ -199,7 +201,8 @@ describe('store', () => {
     // `qcc stats` reads it read-only, unmigrated (an older proxy may still be writing it): no hedge columns, no error.
     const readOnly = new StatsStore(file, { readonly: true });
     expect(summarize(readOnly.db, 0, 'none').total.hedges).toMatchObject({ sent: 0 });
-    expect(recentRequests(readOnly.db)[0]).toMatchObject({ hedge: null, first_content_ms: null, status: 200 });
+    expect(recentRequests(readOnly.db)[0]).toMatchObject({ hedge: null, first_content_ms: null, status: 200, key: null });
+    expect(recentRequests(readOnly.db, { key: 'alice' })).toEqual([]);
     readOnly.close();
     const upgraded = new StatsStore(file);
     expect(upgraded.db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
@@ -207,7 +210,7 @@ describe('store', () => {
     expect(indexes.sort()).toEqual(['requests_ts']);
     expect((upgraded.db.prepare('SELECT count(*) AS n FROM requests').get() as { n: number }).n).toBe(1);
     // Older rows read as "no hedge, first content unknown".
-    expect(upgraded.db.prepare('SELECT ttfc_ms, hedge FROM requests').get()).toEqual({ ttfc_ms: null, hedge: null });
+    expect(upgraded.db.prepare('SELECT ttfc_ms, hedge, client_key FROM requests').get()).toEqual({ ttfc_ms: null, hedge: null, client_key: null });
     upgraded.close();
   });
 });

@@ -19,6 +19,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   config: ['shared'],
   balancer: ['shared', 'config'],
   endpoints: ['shared', 'config', 'balancer', 'upstream'],
+  // Client keys know their config and nothing of the proxy that enforces them.
+  keys: ['shared', 'config'],
 };
 
 function files(dir: string): string[] {

@@ -7,7 +7,9 @@ import { prng } from '../helpers/prng.js';
  * What JSON.parse makes of a body's bytes (as the proxy received them), in the scanner's terms; `invalid` when it
  * throws or is not an object.
  */
-function byJsonParse(text: string): { model: string | undefined; stream: boolean } | 'invalid' {
+type Read = { model: string | undefined; stream: boolean; maxTokens: number | undefined };
+
+function byJsonParse(text: string): Read | 'invalid' {
   let v: unknown;
   try {
     v = JSON.parse(Buffer.from(text).toString('utf8'));
@@ -16,10 +18,15 @@ function byJsonParse(text: string): { model: string | undefined; stream: boolean
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) return 'invalid';
   const o = v as Record<string, unknown>;
-  return { model: typeof o.model === 'string' ? o.model : undefined, stream: o.stream === true };
+  const m = o.max_tokens;
+  return {
+    model: typeof o.model === 'string' ? o.model : undefined,
+    stream: o.stream === true,
+    maxTokens: typeof m === 'number' && Number.isSafeInteger(m) && m >= 0 ? m : undefined,
+  };
 }
 
-function byScanner(text: string, known?: KnownBodies): { model: string | undefined; stream: boolean } | 'invalid' {
+function byScanner(text: string, known?: KnownBodies): Read | 'invalid' {
   try {
     return scanMessageRequest(Buffer.from(text), known);
   } catch (e: unknown) {
@@ -43,12 +50,12 @@ function randomValue(rand: () => number, depth: number): unknown {
   }
   if (pick < 0.6) return Array.from({ length: Math.floor(rand() * 5) }, () => randomValue(rand, depth + 1));
   const o: Record<string, unknown> = {};
-  for (let i = Math.floor(rand() * 5); i > 0; i--) o[rand() < 0.2 ? (rand() < 0.5 ? 'model' : 'stream') : TRICKY[Math.floor(rand() * TRICKY.length)]!] = randomValue(rand, depth + 1);
+  for (let i = Math.floor(rand() * 5); i > 0; i--) o[rand() < 0.2 ? (rand() < 0.4 ? 'model' : rand() < 0.7 ? 'stream' : 'max_tokens') : TRICKY[Math.floor(rand() * TRICKY.length)]!] = randomValue(rand, depth + 1);
   return o;
 }
 
 function randomBody(rand: () => number): string {
-  const body: Record<string, unknown> = { max_tokens: 64, messages: randomValue(rand, 1) };
+  const body: Record<string, unknown> = { max_tokens: rand() < 0.7 ? Math.floor(rand() * 64_000) : randomValue(rand, 3), messages: randomValue(rand, 1) };
   if (rand() < 0.8) body.model = rand() < 0.8 ? TRICKY[Math.floor(rand() * TRICKY.length)] : randomValue(rand, 3);
   if (rand() < 0.6) body.stream = rand() < 0.7 ? rand() < 0.6 : randomValue(rand, 3);
   const text = JSON.stringify(body, null, rand() < 0.3 ? 2 : undefined);
@@ -64,18 +71,25 @@ describe('request body scanner', () => {
   });
 
   it.each([
-    ['{"model":"claude-sonnet-4-5","stream":true}', { model: 'claude-sonnet-4-5', stream: true }],
-    ['{"model":"m","stream":false}', { model: 'm', stream: false }],
-    ['{"stream":"true","model":1}', { model: undefined, stream: false }],
-    ['{"model":"a","model":"b"}', { model: 'b', stream: false }],
-    ['{"model":"a","model":{"x":1}}', { model: undefined, stream: false }],
-    ['{"stream":true,"stream":[true]}', { model: undefined, stream: false }],
-    ['{"mod\\u0065l":"escaped key","str\\u0065am":true}', { model: 'escaped key', stream: true }],
-    ['{"model":"with \\"quotes\\" and \\\\ and \\u00e9"}', { model: 'with "quotes" and \\ and é', stream: false }],
-    ['{"nested":{"model":"inner","stream":true},"model":"outer"}', { model: 'outer', stream: false }],
-    ['{"messages":[{"content":"a \\" ] } , { ["}],"model":"m"}', { model: 'm', stream: false }],
-    ['  {}  ', { model: undefined, stream: false }],
-    ['{"n":[-0,1.5e-3,2E+10,0.0,-12]}', { model: undefined, stream: false }],
+    ['{"model":"claude-sonnet-4-5","stream":true}', { model: 'claude-sonnet-4-5', stream: true, maxTokens: undefined }],
+    ['{"model":"m","stream":false}', { model: 'm', stream: false, maxTokens: undefined }],
+    ['{"stream":"true","model":1}', { model: undefined, stream: false, maxTokens: undefined }],
+    ['{"model":"a","model":"b"}', { model: 'b', stream: false, maxTokens: undefined }],
+    ['{"model":"a","model":{"x":1}}', { model: undefined, stream: false, maxTokens: undefined }],
+    ['{"stream":true,"stream":[true]}', { model: undefined, stream: false, maxTokens: undefined }],
+    ['{"mod\\u0065l":"escaped key","str\\u0065am":true}', { model: 'escaped key', stream: true, maxTokens: undefined }],
+    ['{"model":"with \\"quotes\\" and \\\\ and \\u00e9"}', { model: 'with "quotes" and \\ and é', stream: false, maxTokens: undefined }],
+    ['{"nested":{"model":"inner","stream":true},"model":"outer"}', { model: 'outer', stream: false, maxTokens: undefined }],
+    ['{"messages":[{"content":"a \\" ] } , { ["}],"model":"m"}', { model: 'm', stream: false, maxTokens: undefined }],
+    ['  {}  ', { model: undefined, stream: false, maxTokens: undefined }],
+    ['{"n":[-0,1.5e-3,2E+10,0.0,-12]}', { model: undefined, stream: false, maxTokens: undefined }],
+    ['{"max_tokens":32000,"model":"m"}', { model: 'm', stream: false, maxTokens: 32000 }],
+    ['{"max_tokens":1e3}', { model: undefined, stream: false, maxTokens: 1000 }],
+    ['{"max_tokens":-1}', { model: undefined, stream: false, maxTokens: undefined }],
+    ['{"max_tokens":1.5}', { model: undefined, stream: false, maxTokens: undefined }],
+    ['{"max_tokens":"100"}', { model: undefined, stream: false, maxTokens: undefined }],
+    ['{"max_tokens":100,"max_tokens":null}', { model: undefined, stream: false, maxTokens: undefined }],
+    ['{"max_t\u006fkens":7,"x":{"max_tokens":9}}', { model: undefined, stream: false, maxTokens: 7 }],
   ])('reads %s', (text, expected) => {
     expect(byScanner(text)).toEqual(expected);
     expect(byJsonParse(text)).toEqual(expected);
@@ -178,7 +192,7 @@ describe('request body scanner', () => {
       const knows = (tail: string) => {
         // A body of another start (within the size range) whose last member is the known body's.
         const before = known.hits;
-        expect(byScanner(`{"zzzzzzzzzzzzzzzz":0,"t":"${tail}"}`, known)).toEqual({ model: undefined, stream: false });
+        expect(byScanner(`{"zzzzzzzzzzzzzzzz":0,"t":"${tail}"}`, known)).toEqual({ model: undefined, stream: false, maxTokens: undefined });
         return known.hits > before;
       };
       // Known ends first: a probe that is not answered from memory is scanned and kept in turn.
@@ -188,7 +202,7 @@ describe('request body scanner', () => {
 
   it('handles nesting deeper than a recursive parser would like', () => {
     const deep = `{"model":"m","x":${'['.repeat(100_000)}${']'.repeat(100_000)}}`;
-    expect(byScanner(deep)).toEqual({ model: 'm', stream: false });
+    expect(byScanner(deep)).toEqual({ model: 'm', stream: false, maxTokens: undefined });
     expect(byScanner(deep.slice(0, -2) + '}')).toBe('invalid');
   });
 });
