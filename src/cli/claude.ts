@@ -8,6 +8,7 @@ import { loadConfig } from '../config/load.js';
 import type { QccPaths } from '../config/paths.js';
 import { maskSecret } from '../log.js';
 import { CliError, printJson } from './output.js';
+import { KEY_PREFIX, keyHash, loadPepper, looksLikeClientKey } from '../keys/secret.js';
 import { startBackground } from './proxy.js';
 import { inspectRecord } from './runtime-record.js';
 
@@ -26,9 +27,42 @@ function claudeSettingsPath(): string {
   return join(dir, 'settings.json');
 }
 
-function clientEnv(paths: QccPaths, url: string): Record<string, string> {
+/**
+ * The environment that points Claude Code at qcc. The key: a client key's secret when given (or in QCC_KEY), else
+ * the first access key, else a placeholder (an open proxy uses its endpoints' own keys). A proxy with client keys
+ * and no secret at hand is an error that says how to get one, not a 401 later.
+ */
+function clientEnv(paths: QccPaths, url: string, secret?: string): Record<string, string> {
+  const given = secret ?? process.env.QCC_KEY;
+  if (given !== undefined && given.length > 0) return { ANTHROPIC_BASE_URL: url, ANTHROPIC_AUTH_TOKEN: given };
   const { config } = loadConfig(paths.config);
+  if (config.proxy.access_keys.length === 0 && config.client_keys.length > 0) {
+    throw new CliError('this qcc needs a key: `qcc claude setup --key NAME` (it asks for the secret `qcc key add` printed), or set QCC_KEY=qcc-…');
+  }
   return { ANTHROPIC_BASE_URL: url, ANTHROPIC_AUTH_TOKEN: config.proxy.access_keys[0] ?? PLACEHOLDER_KEY };
+}
+
+/** A client key's secret for `setup --key`: given as the option itself, in QCC_KEY, on stdin, or typed (hidden). */
+async function secretFor(paths: QccPaths, key: string): Promise<string> {
+  let secret: string;
+  let name: string | undefined;
+  if (key.startsWith(KEY_PREFIX)) secret = key;
+  else {
+    name = key;
+    if (process.env.QCC_KEY) secret = process.env.QCC_KEY;
+    else if (!process.stdin.isTTY) secret = readFileSync(0, 'utf8').trim();
+    else {
+      const { password } = await import('@inquirer/prompts');
+      secret = (await password({ message: `the secret of key "${name}" (qcc-…, as \`qcc key add\` printed it):`, mask: '*' })).trim();
+    }
+  }
+  if (!looksLikeClientKey(secret)) throw new CliError(`that is not a qcc key: they start with "${KEY_PREFIX}" and are ${KEY_PREFIX.length + 43} characters long`);
+  // Where the key's record is on this machine, the secret is checked against it: a typo is caught here, not as a 401.
+  const { config } = loadConfig(paths.config);
+  const record = name === undefined ? undefined : config.client_keys.find((k) => k.name === name);
+  const pepper = record ? loadPepper(paths.keyPepper) : undefined;
+  if (record && pepper && keyHash(secret, pepper) !== record.hash) throw new CliError(`that secret is not key "${name}"'s (a rotated key's old secret?)`);
+  return secret;
 }
 
 /**
@@ -73,7 +107,11 @@ export function registerClaudeCommands(program: Command, paths: () => QccPaths, 
   const claude = program
     .command('claude')
     .description('use Claude Code through qcc')
-    .addHelpText('after', '\nExamples:\n  qcc claude -- -p "say hi"      # run claude against the proxy\n  qcc claude setup --dry-run\n  qcc claude reset');
+    .addHelpText(
+      'after',
+      '\nExamples:\n  qcc claude -- -p "say hi"      # run claude against the proxy\n  qcc claude setup --dry-run\n' +
+        '  qcc claude setup --key alice --url http://qcc.team.lan:7860   # a team member, with their key\n  qcc claude reset',
+    );
 
   claude
     .command('run [args...]', { isDefault: true })
@@ -105,13 +143,17 @@ export function registerClaudeCommands(program: Command, paths: () => QccPaths, 
     .description("write ANTHROPIC_BASE_URL and a key into Claude Code's settings.json (backup kept)")
     .option('--dry-run', 'show the change, write nothing')
     .option('--json', 'machine-readable output')
-    .action((opts: { dryRun?: boolean; json?: boolean }) => {
+    .option('--key <name>', 'a client key (qcc key add): its secret is asked for, read from stdin or QCC_KEY, and checked')
+    .option('--url <url>', "the qcc to use (a team's shared one); default: this machine's")
+    .action(async (opts: { dryRun?: boolean; json?: boolean; key?: string; url?: string }) => {
       const file = claudeSettingsPath();
       const settings = readSettings(file);
       const env = (typeof settings.env === 'object' && settings.env !== null ? settings.env : {}) as Record<string, string>;
-      const url = configuredUrl(paths());
+      if (opts.url !== undefined && !/^https?:\/\/[^/]+/.test(opts.url)) throw new CliError(`--url is qcc's address, like http://qcc.team.lan:7860, not "${opts.url}"`);
+      const url = opts.url?.replace(/\/+$/, '') ?? configuredUrl(paths());
+      const secret = opts.key === undefined ? undefined : await secretFor(paths(), opts.key);
       // NO_PROXY from the settings file where it sets one, else from this shell: the user's entries are kept.
-      const wanted = { ...clientEnv(paths(), url), ...bypassProxyFor(url, { NO_PROXY: env.NO_PROXY ?? process.env.NO_PROXY, no_proxy: env.no_proxy ?? process.env.no_proxy }) };
+      const wanted = { ...clientEnv(paths(), url, secret), ...bypassProxyFor(url, { NO_PROXY: env.NO_PROXY ?? process.env.NO_PROXY, no_proxy: env.no_proxy ?? process.env.no_proxy }) };
       const changes = Object.entries(wanted)
         .filter(([k, v]) => env[k] !== v)
         .map(([k, v]) => ({ key: `env.${k}`, from: env[k] ?? null, to: v }));
