@@ -27,6 +27,9 @@ const STATES = ['healthy', 'cooling', 'open', 'half-open', 'disabled', 'queued']
 const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600];
 const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1];
 
+/** Client keys with series of their own; more (never expected: names come from the config) share "other". */
+const MAX_KEY_SERIES = 1_000;
+
 /**
  * Prometheus metrics, in a registry of this app's own (never prom-client's global one). The per-request series
  * are tallies (tally.ts): a request adds to numbers it already holds, and the text is made when scraped. Gauges
@@ -48,6 +51,10 @@ export class ProxyMetrics implements ProxyObserver {
   private readonly hedgeTokens: TallyCounter<never>;
   private readonly stalls: TallyCounter<'endpoint'>;
   private readonly firstContent: TallyHistogram<'endpoint'>;
+  private readonly keyRequests: TallyCounter<'key' | 'outcome'>;
+  private readonly keyTokens: TallyCounter<'key'>;
+  private readonly keyCost: TallyCounter<'key'>;
+  private readonly keySeries = new Map<string, { admitted: Tally; tokens: Tally; cost: Tally }>();
   private readonly series = new Map<string, Series>();
   /** The process's collections, observed from the first ProxyMetrics on. */
   private readonly gc: TallyHistogram<'kind'>;
@@ -70,6 +77,14 @@ export class ProxyMetrics implements ProxyObserver {
     this.hedgeTokens = new TallyCounter({ name: 'qcc_hedge_loser_input_tokens_total', help: 'Input tokens the attempts abandoned by a hedge race may have cost (reported, else estimated)', labelNames: [], registers });
     this.stalls = new TallyCounter({ name: 'qcc_stalls_total', help: 'First attempts overtaken by their hedge (no first content in time), by endpoint', labelNames: ['endpoint'], registers });
     this.firstContent = new TallyHistogram('qcc_first_content_seconds', 'Time from the request to the first content the client received, by the endpoint that served it', ['endpoint'], LATENCY_BUCKETS);
+    this.keyRequests = new TallyCounter({
+      name: 'qcc_client_key_requests_total',
+      help: 'Requests by client key (name, or access_keys[N]) and outcome: admitted, or refused by rpm, tpm, budget or model',
+      labelNames: ['key', 'outcome'],
+      registers,
+    });
+    this.keyTokens = new TallyCounter({ name: 'qcc_client_key_tokens_total', help: 'Tokens counted towards client keys\' tpm (input, cache writes, output)', labelNames: ['key'], registers });
+    this.keyCost = new TallyCounter({ name: 'qcc_client_key_cost_usd_total', help: 'Estimated cost by client key, in US dollars', labelNames: ['key'], registers });
     this.cost = new TallyCounter({ name: 'qcc_cost_usd_total', help: 'Estimated cost in US dollars from the pricing table', labelNames: ['endpoint', 'model'], registers });
     new Gauge({
       name: 'qcc_inflight_requests',
@@ -135,14 +150,35 @@ export class ProxyMetrics implements ProxyObserver {
     }
     this.overheadAll.observe(Math.max(0, r.totalMs - upstreamMs) / 1000);
     const u = r.usage;
+    let cost = 0;
     if (u) {
       series.input.value += u.input_tokens;
       series.output.value += u.output_tokens;
       series.cacheCreation.value += u.cache_creation_input_tokens;
       series.cacheRead.value += u.cache_read_input_tokens;
-      const cost = r.simulated === true ? 0 : this.prices().cost(r.model, u);
+      cost = r.simulated === true ? 0 : this.prices().cost(r.model, u);
       if (cost > 0) series.cost.value += cost;
     }
+    if (r.clientKey !== undefined) this.countKey(r, cost);
+  }
+
+  /** Per client key. Names are the operator's (config), so the label is bounded; still capped, as a guard. */
+  private countKey(r: RequestRecord, cost: number): void {
+    let name = r.clientKey!;
+    if (!this.keySeries.has(name) && this.keySeries.size >= MAX_KEY_SERIES) name = 'other';
+    if (r.keyRefusal !== undefined) {
+      this.keyRequests.tally({ key: name, outcome: r.keyRefusal }).value++;
+      return;
+    }
+    let k = this.keySeries.get(name);
+    if (!k) {
+      k = { admitted: this.keyRequests.tally({ key: name, outcome: 'admitted' }), tokens: this.keyTokens.tally({ key: name }), cost: this.keyCost.tally({ key: name }) };
+      this.keySeries.set(name, k);
+    }
+    k.admitted.value++;
+    const u = r.usage;
+    if (u) k.tokens.value += u.input_tokens + u.cache_creation_input_tokens + u.output_tokens;
+    if (cost > 0) k.cost.value += cost;
   }
 
   /** The series of one (endpoint, model), made once and kept: a request then only adds to them. */

@@ -72,6 +72,10 @@ describe('client keys', () => {
     clock.t += 100;
     expect((await ask(c)).status).toBe(200);
     expect(app.limiter.view(config.client_keys[0]!, clock.t)).toMatchObject({ requests_last_minute: 1, admitted: 6, refused: { rpm: 8 } });
+    const metrics = await app.metrics.render();
+    expect(metrics).toContain('qcc_client_key_requests_total{key="alice",outcome="admitted"} 6');
+    expect(metrics).toContain('qcc_client_key_requests_total{key="alice",outcome="rpm"} 8');
+    expect(metrics).toMatch(/qcc_client_key_tokens_total\{key="alice"\} \d+/);
   });
 
   it('a tpm limit settles each streamed answer to its real usage, and refuses once the minute is full', async () => {
