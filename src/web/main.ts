@@ -5,11 +5,12 @@ import { html } from './html.js';
 import { ConfigPage } from './pages/config.js';
 import { Endpoints } from './pages/endpoints.js';
 import { Health } from './pages/health.js';
+import { Keys } from './pages/keys.js';
 import { Overview } from './pages/overview.js';
 import { Requests } from './pages/requests.js';
 import type { Status } from './types.js';
 
-const TABS = ['Overview', 'Endpoints', 'Requests', 'Health', 'Config'] as const;
+const TABS = ['Overview', 'Endpoints', 'Requests', 'Keys', 'Health', 'Config'] as const;
 type Tab = (typeof TABS)[number];
 
 function NeedsToken({ reason }: { reason: string }) {
@@ -48,6 +49,7 @@ function App() {
     Overview: () => html`<${Overview} status=${status} tick=${tick} />`,
     Endpoints: () => html`<${Endpoints} status=${status} tick=${tick} />`,
     Requests: () => html`<${Requests} status=${status} tick=${tick} />`,
+    Keys: () => html`<${Keys} tick=${Math.floor(tick / 3)} />`,
     Health: () => html`<${Health} status=${status} tick=${tick} />`,
     Config: () => html`<${ConfigPage} />`,
   }[tab];

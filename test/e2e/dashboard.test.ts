@@ -414,11 +414,68 @@ describe('dashboard', () => {
     await shot('config');
   });
 
+  it('keys: created with limits (secret shown once), enforced, edited, rotated and revoked; no secret or hash in any answer', async () => {
+    page.on('dialog', (d) => void d.accept());
+    await page.getByRole('button', { name: 'Keys', exact: true }).click();
+    await page.getByText('No client keys').waitFor();
+    const add = page.locator('[data-testid=key-add]');
+    await add.locator('input[name=name]').fill('carol');
+    await add.locator('input[name=rpm]').fill('2');
+    await add.locator('input[name=budget]').fill('1');
+    await add.locator('select[name=per]').selectOption('day');
+    await add.getByRole('button', { name: 'create' }).click();
+    const secret = (await page.locator('[data-testid=secret-value]').textContent())!;
+    expect(secret).toMatch(/^qcc-[A-Za-z0-9_-]{43}$/);
+    await shot('keys-secret');
+    await page.getByRole('button', { name: 'I have saved it' }).click();
+    const call = async (key: string) => {
+      const res = await request(`${url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': key }, body: JSON.stringify({ model: 'claude-haiku-4-5-20251001', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }) });
+      await res.body.dump();
+      return res.statusCode;
+    };
+    expect([await call(secret), await call(secret), await call(secret)]).toEqual([200, 200, 429]);
+    const carol = page.locator('tr[data-key=carol]');
+    await expect.poll(() => carol.textContent(), { timeout: 10_000 }).toContain('2/2 req');
+    expect(await carol.textContent()).toContain('of $1.00 / day');
+    await shot('keys');
+    // Edit: the rpm emptied (no limit), a model allowlist set.
+    await carol.getByRole('button', { name: 'edit' }).click();
+    const edit = page.locator('[data-testid=key-edit]');
+    await edit.locator('input[name=rpm]').fill('');
+    await edit.locator('input[name=models]').fill('claude-haiku-*');
+    await edit.getByRole('button', { name: 'save' }).click();
+    await expect.poll(() => carol.textContent()).toContain('models claude-haiku-*');
+    expect(await call(secret)).toBe(200);
+    // Rotate: a new secret, the old one refused at once; revoke: refused, listed as such.
+    await carol.getByRole('button', { name: 'rotate' }).click();
+    await page.locator('[data-testid=secret-value]').waitFor();
+    const rotated = (await page.locator('[data-testid=secret-value]').textContent())!;
+    expect(rotated).not.toBe(secret);
+    await page.getByRole('button', { name: 'I have saved it' }).click();
+    expect([await call(secret), await call(rotated)]).toEqual([401, 200]);
+    await carol.getByRole('button', { name: 'revoke' }).click();
+    await expect.poll(() => carol.locator('td').nth(2).textContent()).toBe('revoked');
+    expect(await call(rotated)).toBe(401);
+    const token = readFileSync(join(home, 'admin-token'), 'utf8').trim();
+    const listed = await request(`${url}/api/keys`, { headers: { authorization: `Bearer ${token}` } });
+    const text = await listed.body.text();
+    expect(text).toContain('"carol"');
+    expect(text).not.toContain(secret.slice(10));
+    expect(text).not.toContain(rotated.slice(10));
+    expect(text).not.toContain('hmac-sha256');
+    expect(readFileSync(join(home, 'config.json'), 'utf8')).not.toContain(rotated);
+    // Removed (through the API): the proxy is open again for the tests after this one.
+    const removed = await request(`${url}/api/keys/carol`, { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+    expect(removed.statusCode).toBe(200);
+    await removed.body.dump();
+    expect(await call('anything')).toBe(200);
+  });
+
   it('works at 420 px wide: no page scrolls sideways (wide tables scroll inside themselves)', async () => {
     await page.setViewportSize({ width: 420, height: 900 });
     try {
-      for (const tab of ['Overview', 'Endpoints', 'Requests', 'Health', 'Config']) {
-        await page.getByRole('button', { name: tab }).click();
+      for (const tab of ['Overview', 'Endpoints', 'Requests', 'Keys', 'Health', 'Config']) {
+        await page.getByRole('button', { name: tab, exact: true }).click();
         await page.waitForTimeout(300);
         const overflow = (await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth')) as number;
         expect(overflow, tab).toBeLessThanOrEqual(0);
