@@ -9,6 +9,7 @@
 //        big (256 KB bodies); the large ones run ROUND/10 requests a round at concurrency 4.
 //        Each target after the first also gets the median of its per-round differences from the first.
 //        FRESH=1 starts every target anew each round (two processes of one build differ for their whole life).
+//        TARGET#keyed sends every request with a client key that has every limit set (bench/qcc-at.mjs).
 //        HEADERS=api has the simulator answer with the real API's headers too (bench/api-headers.mjs), and
 //        CLIENT=cc sends Claude Code's request headers.
 import { existsSync, readFileSync, statSync } from 'node:fs';
@@ -29,15 +30,19 @@ if (targets.length === 0) {
 
 const sims = await spawnReady(process.execPath, [join(here, 'sim-process.mjs'), JSON.stringify([{ name: 'fast', behavior: { deltas: 50, ...simHeaders() } }])], /^\{.*\}$/m);
 const upstream = JSON.parse(sims.match[0]).fast;
+/** The client key `#keyed` targets send (any well-formed key: its hash is made from it). */
+const BENCH_KEY = `qcc-${'b'.repeat(43)}`;
 const spawnTarget = async (t) => {
-  // "TARGET@--node-flag@--another" runs the target under those Node/V8 flags.
-  const [path, ...flags] = t.split('@');
+  // "TARGET@--node-flag@--another" runs the target under those Node/V8 flags; "TARGET#keyed" with a client key.
+  const keyed = t.endsWith('#keyed');
+  const [path, ...flags] = (keyed ? t.slice(0, -'#keyed'.length) : t).split('@');
   const isBuild = existsSync(path) && statSync(path).isDirectory();
   // A build runs with the Node flags it ships with (`qcc proxy start` gives them; builds before them had none).
   const shipped = isBuild && existsSync(join(path, 'cli/node-flags.js')) ? (await import(pathToFileURL(resolve(path, 'cli/node-flags.js')).href)).PROXY_NODE_FLAGS : [];
   const args = [...shipped, ...flags, ...(isBuild ? [join(here, 'qcc-at.mjs'), resolve(path), upstream] : [resolve(path), upstream])];
-  return spawnReady(process.execPath, args, /listening on (http:\/\/[\d.]+:\d+)/);
+  return spawnReady(process.execPath, args, /listening on (http:\/\/[\d.]+:\d+)/, keyed ? { env: { ...process.env, QCC_BENCH_KEY: BENCH_KEY } } : {});
 };
+const headersFor = (x) => (x.name.endsWith('#keyed') ? { ...clientHeaders, 'x-api-key': BENCH_KEY } : clientHeaders);
 const procs = [];
 for (const t of targets) procs.push({ name: t, p: await spawnTarget(t) });
 // Two processes of one build can differ by several µs per request for as long as they live (where their code
@@ -58,7 +63,7 @@ for (const name of (process.env.SCENARIOS ?? 'json,sse').split(',')) {
   if (!scenario) throw new Error(`unknown scenario ${name}`);
   const body = scenario.body();
   const ROUND_N = scenario.n;
-  const warm = (x) => load({ url: x.p.match[1], body, n: ROUND_N * Number(process.env.WARM ?? 1), concurrency: scenario.concurrency, headers: clientHeaders }); // JIT warm-up
+  const warm = (x) => load({ url: x.p.match[1], body, n: ROUND_N * Number(process.env.WARM ?? 1), concurrency: scenario.concurrency, headers: headersFor(x) }); // JIT warm-up
   for (const x of procs) await warm(x);
   const cpu = procs.map(() => []);
   const p50 = procs.map(() => []);
@@ -73,10 +78,12 @@ for (const name of (process.env.SCENARIOS ?? 'json,sse').split(',')) {
     for (let i = 0; i < procs.length; i++) {
       const k = (i + r) % procs.length;
       const { p } = procs[k];
+      const headers = headersFor(procs[k]);
       const before = cpuMicros(p.child.pid);
-      await load({ url: p.match[1], body, n: ROUND_N, concurrency: scenario.concurrency, headers: clientHeaders });
+      const run = await load({ url: p.match[1], body, n: ROUND_N, concurrency: scenario.concurrency, headers });
+      if (run.failures > 0) throw new Error(`${procs[k].name}: ${run.failures} requests failed`);
       cpu[k].push((cpuMicros(p.child.pid) - before) / ROUND_N);
-      p50[k].push(median((await load({ url: p.match[1], body, n: 300, concurrency: 1, headers: clientHeaders })).latencies));
+      p50[k].push(median((await load({ url: p.match[1], body, n: 300, concurrency: 1, headers })).latencies));
     }
   }
   // Each round measures every target one after another, so a round's figures share the machine's phase: the

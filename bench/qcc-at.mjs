@@ -14,7 +14,20 @@ if (existsSync(flagsModule)) {
   if (!hasProxyNodeFlags()) throw new Error(`run this with the build's Node flags: node ${PROXY_NODE_FLAGS.join(' ')} ${process.argv.slice(1).join(' ')}`);
 }
 const home = mkdtempSync(join(tmpdir(), 'qcc-ab-'));
-writeFileSync(join(home, 'config.json'), JSON.stringify({ version: 1, endpoints: [{ id: 'a', base_url: upstream }, { id: 'b', base_url: upstream }] }));
+const config = { version: 1, endpoints: [{ id: 'a', base_url: upstream }, { id: 'b', base_url: upstream }] };
+// QCC_BENCH_KEY: requests carry this client key, which has every limit set (none of them reached), so the figures
+// are a keyed request's cost: identification, admission under rpm, tpm, budget, model and endpoint allowlists, settlement.
+const benchKey = process.env.QCC_BENCH_KEY;
+if (benchKey) {
+  process.env.QCC_KEY_PEPPER = 'bench-pepper-bench-pepper-bench-pepper';
+  const { keyHash } = await import(pathToFileURL(join(resolve(dist), 'keys/secret.js')).href);
+  config.client_keys = [{
+    name: 'bench', hash: keyHash(benchKey, Buffer.from(process.env.QCC_KEY_PEPPER)), prefix: benchKey.slice(0, 10), created_at: new Date().toISOString(),
+    rpm: 100_000_000, tpm: 1e15, budget: { usd: 1e9, per: 'month' }, models: ['bench*'], endpoints: ['a', 'b'],
+    expires_at: new Date(Date.now() + 86_400_000).toISOString(),
+  }];
+}
+writeFileSync(join(home, 'config.json'), JSON.stringify(config));
 process.env.QCC_HOME = home;
 process.argv = [process.argv[0], 'qcc', 'proxy', 'start', '--foreground', '--port', '0', '--log-level', 'warn'];
 await import(pathToFileURL(join(resolve(dist), 'cli/main.js')).href);

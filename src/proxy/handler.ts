@@ -155,8 +155,10 @@ export function createProxyHandler(ctx: ProxyContext) {
       end: undefined,
       errorCode: undefined,
       healthCheck: false, // health checks are recorded by the health monitor, never inferred from client headers
+      // Always present (undefined when unset), so every record has one shape whoever calls.
+      clientKey: auth.keyName,
+      keyRefusal: undefined,
     };
-    if (auth.keyName !== undefined) record.clientKey = auth.keyName;
     let ticket: Ticket | undefined;
     const finish = (status: number) => {
       record.status = status;
