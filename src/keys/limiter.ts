@@ -94,7 +94,7 @@ class KeyUsage {
   }
 
   addSpend(at: number, usd: number): void {
-    if (!(usd > 0)) return;
+    if (!(usd > 0 && Number.isFinite(usd))) return;
     const day = at - (at % DAY_MS);
     this.daily.set(day, (this.daily.get(day) ?? 0) + usd);
     if (this.daily.size > DAYS_KEPT) {

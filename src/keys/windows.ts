@@ -57,7 +57,8 @@ export class SlidingSum {
   }
 
   add(now: number, amount: number): void {
-    if (amount <= 0) return;
+    // Usage comes from the endpoint's answer (untrusted): a NaN or infinite count must not disable the limit.
+    if (!(amount > 0 && Number.isFinite(amount))) return;
     // Settlements arrive in time order, except rows rebuilt from the log: kept sorted so expiry stays a prefix.
     let i = this.times.length;
     while (i > this.head && this.times[i - 1]! > now) i--;

@@ -38,6 +38,10 @@ describe('sliding windows', () => {
     expect(s.dropsBelowAt(0)).toBeUndefined();
     expect(s.sum(T0 + 65_000)).toBe(200);
     expect(s.sum(T0 + 70_000)).toBe(0);
+    // Counts come from endpoints' answers: nonsense is ignored rather than poisoning the sum.
+    for (const bad of [Number.NaN, Number.POSITIVE_INFINITY, -5, 0]) s.add(T0 + 80_000, bad);
+    s.add(T0 + 80_000, 7);
+    expect(s.sum(T0 + 80_000)).toBe(7);
   });
 
   it('budget windows are UTC days, ISO weeks from Monday, and months', () => {
