@@ -13,9 +13,8 @@ import { DEFAULT_QUEUE, FailureQueue, type FailureQueueSettings, type QueueTimer
 import { describeEndpoints } from './endpoints/status.js';
 import { readState, writeState } from './endpoints/state-store.js';
 import { checkClient, isLoopbackHost, secretEquals } from './proxy/access.js';
-import { ClientKeyRegistry } from './keys/registry.js';
+import { Keyring } from './keys/keyring.js';
 import { KeyLimiter } from './keys/limiter.js';
-import { loadPepper } from './keys/secret.js';
 import { keyUsageRows } from './stats/query.js';
 import { createProxyHandler } from './proxy/handler.js';
 import { ModelCatalog } from './proxy/model-catalog.js';
@@ -116,23 +115,8 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   let config = initial;
   const logger = deps.logger ?? silentLogger();
   const now = deps.now ?? Date.now;
-  /** The pepper as it stands: read again on a reload while missing (`qcc key add` may just have made it). */
-  let pepper: Buffer | undefined = deps.keyPepper;
-  const pepperNow = (create = false): Buffer | undefined => {
-    if (pepper === undefined && deps.keyPepperFile !== undefined) pepper = loadPepper(deps.keyPepperFile, process.env, { create });
-    return pepper;
-  };
-  const registryFor = (c: Config): ClientKeyRegistry => {
-    try {
-      return new ClientKeyRegistry(c.client_keys, c.proxy.access_keys, c.client_keys.length > 0 ? pepperNow() : pepper);
-    } catch (e: unknown) {
-      // An unreadable pepper: every client key is refused (with that reason), the proxy itself keeps serving.
-      logger.error({ err: e }, 'client keys cannot be verified');
-      return new ClientKeyRegistry(c.client_keys, c.proxy.access_keys, undefined);
-    }
-  };
-  let registry = registryFor(config);
-  if (registry.unverifiable) logger.error('client keys are configured but their pepper is missing: every key will be refused until it is restored');
+  const keyring = new Keyring(config, { pepper: deps.keyPepper, pepperFile: deps.keyPepperFile }, (e) => logger.error({ err: e }, 'client keys cannot be verified'));
+  if (keyring.registry.unverifiable) logger.error('client keys are configured but their pepper is missing: every key will be refused until it is restored');
   const limiter = new KeyLimiter();
   const started = Date.now();
   const dispatcher = new UpstreamClient({ keepAliveMs: 30_000, connectTimeoutMs: 10_000 });
@@ -284,7 +268,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   /** `/v1/*`: from Node's server (any method) and from the front server (the API's own requests). */
   function proxyRoute(req: ClientRequest, res: ClientResponse, requestId: string): void {
     if (closing) return sendProxyError(res, new ProxyError('shuttingDown', 'qcc is shutting down; retry in a moment'), requestId);
-    const auth = checkClient(registry, req, now());
+    const auth = checkClient(keyring.registry, req, now());
     if (auth instanceof ProxyError) return sendProxyError(res, auth, requestId);
     inflight++;
     res.once('close', () => {
@@ -329,11 +313,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     },
     limiter,
     now,
-    pepper: () => {
-      const p = pepperNow(true);
-      if (p === undefined) throw new Error('no key pepper: this proxy was started without a pepper file or QCC_KEY_PEPPER');
-      return p;
-    },
+    pepper: () => keyring.pepperForNewKey(),
     origins: () => (listening ? [`http://${listening.host}:${listening.port}`, `http://127.0.0.1:${listening.port}`, `http://localhost:${listening.port}`] : []),
   });
 
@@ -446,7 +426,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     reload(next) {
       configProblem = null;
       config = next;
-      registry = registryFor(next);
+      keyring.reload(next);
       prices = new PriceTable(next.pricing);
       pool.update(next);
       health.reschedule();
