@@ -26,7 +26,7 @@ const response = Buffer.from(`HTTP/1.1 200 OK\r\n${lines.join('\r\n')}\r\n\r\n${
 async function reader(dist) {
   const url = (file) => pathToFileURL(resolve(dist, file)).href;
   const { ResponseParser } = await import(url('upstream/response-parser.js'));
-  const { forwardedLines, clientResponseHeaders } = await import(url('proxy/headers.js'));
+  const { forwardedLines, clientResponseHeaders } = await import(url('protocols/anthropic/headers.js'));
   // Builds before ResponseHeaders handed over an object, which the proxy then copied without the hop-by-hop ones.
   const forClient = forwardedLines ? (headers) => forwardedLines(headers).text.length : (headers) => Object.keys(clientResponseHeaders(headers)).length;
   let sink = 0;

@@ -18,7 +18,7 @@ import { KeyLimiter } from './keys/limiter.js';
 import { keyUsageRows } from './stats/query.js';
 import { createProxyHandler } from './proxy/handler.js';
 import { ModelCatalog } from './proxy/model-catalog.js';
-import type { ClientRequest, ClientResponse } from './proxy/client.js';
+import type { ClientRequest, ClientResponse } from './server/client.js';
 import { FrontServer } from './server/front-server.js';
 import type { ProxyObserver, RequestRecord } from './proxy/events.js';
 import { silentLogger, type Logger } from './log.js';

@@ -1,4 +1,4 @@
-import type { ClientResponse } from './proxy/client.js';
+import type { ClientResponse } from './server/client.js';
 
 /**
  * The one place Anthropic-shaped error bodies are built. Everything the proxy itself refuses goes through

@@ -3,16 +3,14 @@ import { createParser } from 'eventsource-parser';
 import type { Upstream } from '../upstream/client.js';
 import { requestResponse } from '../upstream/request.js';
 import type { EndpointRuntime } from '../endpoints/endpoint.js';
-import { upstreamRequestHeaders } from '../proxy/headers.js';
-import { upstreamPath } from '../endpoints/upstream-url.js';
-import { applyUsage, emptyUsage, type Usage } from '../proxy/sse.js';
-import { toOpenAIRequest } from '../openai/request.js';
-import { toAnthropicMessage } from '../openai/response.js';
-import { StreamTranslator } from '../openai/stream.js';
+import { applyUsage, emptyUsage, type Usage } from '../protocols/messages/sse.js';
+import { isUnsent, type MessagesCall, type ParsedRequest } from '../protocols/contract.js';
+import { protocolNamed } from '../protocols/index.js';
 
 /**
  * One health check: a real, tiny, streaming conversation whose answer can be verified (the model is asked to
- * echo a fresh nonce), sent the way live traffic is sent (same URL joining, headers and auth). A relay that
+ * echo a fresh nonce), sent the way live traffic is sent: through the endpoint's protocol (protocols/), with the
+ * same URL, headers, auth, signing and answer translation. A relay that
  * answers 200 with an empty, wrong or error-laden body fails. Runs off the hot path, so it uses the
  * eventsource-parser library rather than the proxy's hand-written scanner.
  */
@@ -69,17 +67,21 @@ export async function runHealthCheck(dispatcher: Upstream, endpoint: EndpointRun
     usage: null,
     error: null,
   };
-  const anthropicRequest = { model: endpoint.upstreamModel(model), max_tokens: opts.maxTokens, stream: true, messages: [{ role: 'user', content: checkPrompt(nonce) }] };
-  const openai = endpoint.config.protocol === 'openai';
-  // The same translation live traffic gets, for endpoints that speak OpenAI's protocol.
-  const body = Buffer.from(JSON.stringify(openai ? toOpenAIRequest(anthropicRequest, { model: anthropicRequest.model, mapEffort: false }) : anthropicRequest));
-  const key = endpoint.keys.pick(Number.POSITIVE_INFINITY);
-  const headers = upstreamRequestHeaders(
-    { 'content-type': 'application/json', accept: 'text/event-stream', 'x-qcc-health-check': 'check' },
-    { key: key?.key, mode: openai ? 'bearer' : endpoint.config.auth_mode },
-    body.length,
-  );
-  if (openai) delete headers['anthropic-version'];
+  const anthropicRequest = { model, max_tokens: opts.maxTokens, stream: true, messages: [{ role: 'user', content: checkPrompt(nonce) }] };
+  const requestBody = Buffer.from(JSON.stringify(anthropicRequest));
+  const parsed: ParsedRequest = { json: () => ({ ...anthropicRequest }), model, stream: true, countTokens: false, messages: true, maxTokens: opts.maxTokens };
+  const protocol = protocolNamed(endpoint.config.protocol);
+  const call: MessagesCall = {
+    endpoint,
+    key: endpoint.keys.pick(Number.POSITIVE_INFINITY),
+    client: { headers: { 'content-type': 'application/json', accept: 'text/event-stream', 'x-qcc-health-check': 'check', 'content-length': String(requestBody.length) } },
+    method: 'POST',
+    path: '/v1/messages',
+    body: requestBody,
+    parsed,
+    accessKeyHeader: undefined,
+    oauthClient: false,
+  };
   let text = '';
   let sawStop = false;
   let firstTokenAt: number | undefined;
@@ -111,13 +113,16 @@ export async function runHealthCheck(dispatcher: Upstream, endpoint: EndpointRun
   };
 
   try {
+    const prepared = await protocol.prepare(call);
+    if (isUnsent(prepared)) throw new Error('refused' in prepared ? prepared.refused.body.toString('utf8').slice(0, 200) : prepared.failed);
+    const translation = protocol.translation?.(call);
     const res = await requestResponse(dispatcher, {
       origin: endpoint.target.origin,
       route: endpoint.route,
-      path: upstreamPath(endpoint.target, openai ? '/v1/chat/completions' : '/v1/messages'),
-      method: 'POST',
-      headers,
-      body,
+      path: prepared.path,
+      method: prepared.method,
+      headers: prepared.headers,
+      body: prepared.body,
       headersTimeout: opts.timeoutMs,
       bodyTimeout: opts.timeoutMs,
     }, AbortSignal.timeout(opts.timeoutMs));
@@ -125,21 +130,21 @@ export async function runHealthCheck(dispatcher: Upstream, endpoint: EndpointRun
     const contentType = String(res.headers['content-type'] ?? '');
     if (res.statusCode !== 200) {
       const errText = await res.text();
-      result.error = `HTTP ${res.statusCode}: ${errText.slice(0, 200)}`;
-    } else if (contentType.includes('text/event-stream')) {
-      // OpenAI streams are read through the live translator, so a check sees what Claude Code would see.
-      const translator = openai ? new StreamTranslator(model, { reasoning: 'drop' }) : undefined;
-      const anthropicParser = createParser({ onEvent: (e) => onData(e.data, e.event) });
-      const parser = translator ? createParser({ onEvent: (e) => anthropicParser.feed(translator.push(e.data)) }) : anthropicParser;
+      const shown = translation ? translation.error(res.statusCode, Buffer.from(errText), res.headers).body.toString('utf8') : errText;
+      result.error = `HTTP ${res.statusCode}: ${shown.slice(0, 200)}`;
+    } else if (translation ? translation.streams(contentType) : contentType.includes('text/event-stream')) {
+      // Translated streams are read through the live translator, so a check sees what Claude Code would see.
+      const parser = createParser({ onEvent: (e) => onData(e.data, e.event) });
+      const stream = translation?.stream();
       const decoder = new TextDecoder();
-      for await (const chunk of res.body) parser.feed(decoder.decode(chunk as Buffer, { stream: true }));
-      if (translator?.complete) anthropicParser.feed(translator.finish());
+      for await (const chunk of res.body) parser.feed(stream ? stream.push(chunk as Buffer) : decoder.decode(chunk as Buffer, { stream: true }));
+      if (stream) parser.feed(stream.finish());
       if (streamError) result.error = `stream error: ${streamError}`;
       else if (!sawStop) result.error = 'stream ended without message_stop';
     } else {
       // A relay that ignores `stream: true`: judge the JSON it sent instead.
-      const raw = (await res.json()) as Record<string, unknown>;
-      const json = (openai ? toAnthropicMessage(raw, model, { reasoning: 'drop' }) : raw) as { content?: { type?: string; text?: string }[]; usage?: unknown };
+      const raw = Buffer.from(await res.text());
+      const json = (translation ? translation.message(raw) : JSON.parse(raw.toString('utf8'))) as { content?: { type?: string; text?: string }[]; usage?: unknown };
       firstTokenAt = performance.now();
       text = (json.content ?? []).map((b) => (b.type === 'text' ? (b.text ?? '') : '')).join('');
       result.usage_present = json.usage !== undefined;

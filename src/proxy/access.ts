@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { clientHeader, type ClientRequest } from './client.js';
+import { clientHeader, type ClientRequest } from '../server/client.js';
 import type { ClientAuth } from './handler.js';
 import { ProxyError } from '../errors.js';
 import type { ClientKeyRegistry, Identified } from '../keys/registry.js';

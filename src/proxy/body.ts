@@ -1,6 +1,6 @@
 import { IncomingMessage } from 'node:http';
 import { ProxyError } from '../errors.js';
-import type { ClientRequest } from './client.js';
+import type { ClientRequest } from '../server/client.js';
 
 /**
  * Read the whole request body, counting bytes as they arrive (a `content-length` header is a claim, not a

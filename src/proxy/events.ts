@@ -1,6 +1,6 @@
-import type { StreamEnd } from './forward.js';
+import type { StreamEnd } from '../protocols/contract.js';
 import type { Penalty } from './policy.js';
-import type { Usage } from './sse.js';
+import type { Usage } from '../protocols/messages/sse.js';
 
 /**
  * What the proxy tells the rest of the program. Exactly one `RequestRecord` per client request, carrying its

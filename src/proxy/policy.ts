@@ -1,4 +1,4 @@
-import type { FailureKind } from './forward.js';
+import type { FailureKind } from '../protocols/contract.js';
 
 /**
  * The failover decision, as one pure function over (what happened, in which phase). It is the whole of

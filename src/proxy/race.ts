@@ -4,9 +4,9 @@ import { hedgeDelayMs, type LatencyByModel } from '../endpoints/first-content.js
 import type { PickedKey } from '../endpoints/key-pool.js';
 import type { Deadlines, Timed } from '../upstream/deadlines.js';
 import type { AttemptRecord, RequestRecord } from './events.js';
-import type { AttemptResult } from './forward.js';
-import { ClientSeat } from './seat.js';
-import type { Usage } from './sse.js';
+import type { AttemptResult } from '../protocols/contract.js';
+import { ClientSeat } from '../protocols/seat.js';
+import type { Usage } from '../protocols/messages/sse.js';
 
 /**
  * The attempts of one request when two may run at once (an attempt and its hedge): what is running, the hedge

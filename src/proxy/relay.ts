@@ -1,6 +1,6 @@
-import type { ClientResponse } from './client.js';
-import { clientResponseHeaders, type HeaderMap } from './headers.js';
-import type { HeldResponse } from './forward.js';
+import type { ClientResponse } from '../server/client.js';
+import { clientResponseHeaders, type HeaderMap } from '../protocols/anthropic/headers.js';
+import type { HeldResponse } from '../protocols/contract.js';
 import { MAX_RELAYED_RETRY_AFTER_SECONDS, parseRetryAfter } from './policy.js';
 
 /**

@@ -4,7 +4,7 @@ import { fieldValue } from './header-memo.js';
 
 /**
  * A request's header lines as the front server read them (validated, no name repeated): looked up by name,
- * passed on as text (upstreamRequestLines in proxy/headers.ts), and made into an object only for whoever asks
+ * passed on as text (upstreamRequestLines in protocols/anthropic/headers.ts), and made into an object only for whoever asks
  * for `object`. Claude Code sends some twenty headers, and an object given that many names one by one turns into
  * a dictionary: building it was the largest part of reading a request head (~3 of ~4 µs).
  */

@@ -121,7 +121,7 @@ export class FrontResponse implements ClientResponse {
 
   /**
    * writeHead with an upstream's header lines first, written as they are: the upstream response parser has
-   * validated them already, and they are hop-by-hop free (forwardedLines in proxy/headers.ts).
+   * validated them already, and they are hop-by-hop free (forwardedLines in protocols/anthropic/headers.ts).
    */
   writeForwardedHead(status: number, lines: ForwardedLines, headers: OutgoingHttpHeaders): this {
     if (this.headersSent) throw new Error('headers already sent');

@@ -1,4 +1,4 @@
-import type { Usage } from '../proxy/sse.js';
+import type { Usage } from '../protocols/messages/sse.js';
 
 /**
  * Estimated cost from a pricing table, US dollars per million tokens. Built-in defaults cover the current

@@ -1,8 +1,8 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { endpointSchema } from '../../src/config/schema.js';
 import { EndpointRuntime } from '../../src/endpoints/endpoint.js';
-import { upstreamRequestHeaders } from '../../src/proxy/headers.js';
-import { carriesOAuthToken, takesOAuthClient, withoutOAuthBeta } from '../../src/proxy/oauth.js';
+import { upstreamRequestHeaders } from '../../src/protocols/anthropic/headers.js';
+import { carriesOAuthToken, takesOAuthClient, withoutOAuthBeta } from '../../src/protocols/anthropic/oauth.js';
 import { Harness, rawRequest } from '../helpers/servers.js';
 
 /** A claude.ai subscription token (sk-ant-oat…) is only ever sent to the Anthropic API (or an endpoint that opts in). */

@@ -8,7 +8,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppDeps } from '../../src/app.js';
 import { createLogger } from '../../src/log.js';
-import { failureOf } from '../../src/proxy/forward.js';
+import { failureOf } from '../../src/protocols/contract.js';
 import { isProxySpec, parseProxyUrl } from '../../src/shared/proxy-url.js';
 import { UpstreamClient, type Route, type UpstreamError } from '../../src/upstream/client.js';
 import { requestResponse } from '../../src/upstream/request.js';

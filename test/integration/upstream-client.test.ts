@@ -4,7 +4,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { failureOf } from '../../src/proxy/forward.js';
+import { failureOf } from '../../src/protocols/contract.js';
 import { UpstreamClient, type ExchangeController, type UpstreamRequest } from '../../src/upstream/client.js';
 import { requestResponse } from '../../src/upstream/request.js';
 import { eventually, sleep } from '../helpers/servers.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bodyAtHand, readBody } from '../../src/proxy/body.js';
-import type { BufferedRequest } from '../../src/proxy/client.js';
+import type { BufferedRequest } from '../../src/server/client.js';
 
 /** A request as the front server hands it over when the whole body came with the head. */
 function arrived(body: Buffer): BufferedRequest {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { IncomingHttpHeaders } from 'node:http';
-import { clientResponseHeaders, forwardedLines, upstreamRequestHeaders, upstreamRequestLines, type UpstreamAuth } from '../../src/proxy/headers.js';
+import { clientResponseHeaders, forwardedLines, upstreamRequestHeaders, upstreamRequestLines, type UpstreamAuth } from '../../src/protocols/anthropic/headers.js';
 import { parseFastHead } from '../../src/server/request-head.js';
 import { ResponseParser } from '../../src/upstream/response-parser.js';
 import type { ResponseHeaders } from '../../src/upstream/response-headers.js';

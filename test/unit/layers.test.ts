@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 /**
  * The layers point down (shared/docs/architecture.md): the transport (server/, upstream/) is plain HTTP/1.1 that
  * knows nothing above it; endpoints/ and balancer/ know no proxy, health or stats; config/ and shared/ know
- * nothing of the running program. Every import in src/ is checked, so a new one that points up fails here.
+ * nothing of the running program; protocols/ never reach into proxy/. Every import in src/ is checked, so a new one that points up fails here.
  */
 
 const SRC = resolve('src');
@@ -21,6 +21,9 @@ const ALLOWED: Record<string, readonly string[]> = {
   endpoints: ['shared', 'config', 'balancer', 'upstream'],
   // Client keys know their config and nothing of the proxy that enforces them.
   keys: ['shared', 'config'],
+  // Protocols turn a Messages request into an endpoint's own and its answer back; they know nothing of the proxy
+  // that drives them (proxy/attempt.ts), nor of the observers.
+  protocols: ['shared', 'config', 'endpoints', 'upstream', 'server', 'errors.js'],
 };
 
 function files(dir: string): string[] {

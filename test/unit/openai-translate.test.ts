@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { toOpenAIRequest } from '../../src/openai/request.js';
-import { stopReason, toAnthropicError, toAnthropicMessage, usageFrom } from '../../src/openai/response.js';
-import { StreamTranslator } from '../../src/openai/stream.js';
+import { toOpenAIRequest } from '../../src/protocols/openai/request.js';
+import { stopReason, toAnthropicError, toAnthropicMessage, usageFrom } from '../../src/protocols/openai/response.js';
+import { StreamTranslator } from '../../src/protocols/openai/stream.js';
 import { validateAnthropicStream } from '../helpers/stream-validator.js';
 
 const OPTS = { model: 'vendor-model', mapEffort: false };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ClientSeat } from '../../src/proxy/seat.js';
+import { ClientSeat } from '../../src/protocols/seat.js';
 
 describe('ClientSeat', () => {
   it('gives the client to the first attempt that claims it and cancels the other at that moment', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SseScanner, usageFromJson } from '../../src/proxy/sse.js';
+import { SseScanner, usageFromJson } from '../../src/protocols/messages/sse.js';
 
 const STREAM = [
   'event: message_start\ndata: {"type":"message_start","message":{"usage":{"input_tokens":120,"cache_creation_input_tokens":30,"cache_read_input_tokens":400,"output_tokens":1}}}\n\n',

@@ -1,9 +1,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { withoutOAuthBeta } from './oauth.js';
-import type { AuthMode } from '../config/schema.js';
-import type { ResponseHeaders } from '../upstream/response-headers.js';
-import type { RequestLines } from '../server/request-lines.js';
-import type { ClientResponse, ForwardedLines } from './client.js';
+import type { AuthMode } from '../../config/schema.js';
+import type { ResponseHeaders } from '../../upstream/response-headers.js';
+import type { RequestLines } from '../../server/request-lines.js';
+import type { ClientResponse, ForwardedLines } from '../../server/client.js';
 
 /** Headers that describe one hop, never the message (RFC 9110 §7.6.1), plus ones the proxy must set itself. */
 const HOP_BY_HOP = new Set([
@@ -21,7 +21,9 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
-export type HeaderMap = Record<string, string | string[]>;
+import type { HeaderMap, KeyHeader } from '../contract.js';
+
+export type { HeaderMap, KeyHeader };
 
 export const DEFAULT_ANTHROPIC_VERSION = '2023-06-01';
 
@@ -54,8 +56,6 @@ function isHopByHopLine(upstream: ResponseHeaders, i: number, listed: Set<string
   return false;
 }
 
-/** Which client header(s) carried qcc's own key: apiKeyHelper sends the same key in both. */
-export type KeyHeader = 'x-api-key' | 'authorization' | 'both';
 
 /** Is `name` a client header that carried qcc's own key (never forwarded)? */
 function carriedOwnKey(dropped: KeyHeader | undefined, name: string): boolean {

@@ -1,4 +1,4 @@
-import type { EndpointRuntime } from '../endpoints/endpoint.js';
+import type { EndpointRuntime } from '../../endpoints/endpoint.js';
 
 /**
  * claude.ai subscription tokens (`sk-ant-oat…`, sent by Claude Code as `Authorization: Bearer`) belong to the

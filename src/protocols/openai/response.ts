@@ -1,4 +1,4 @@
-import type { Usage } from '../proxy/sse.js';
+import type { Usage } from '../messages/sse.js';
 
 /**
  * OpenAI Chat Completions response → Anthropic message (JSON), and OpenAI errors → Anthropic errors with the

@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
-import type { RequestLines } from '../server/request-lines.js';
-import type { BufferedRequest } from '../server/exchange-types.js';
+import type { RequestLines } from './request-lines.js';
+import type { BufferedRequest } from './exchange-types.js';
 
-export type { BufferedRequest, ClientResponse, ForwardedLines } from '../server/exchange-types.js';
+export type { BufferedRequest, ClientResponse, ForwardedLines } from './exchange-types.js';
 
 /**
  * The client's side of an exchange as the proxy handler uses it. Two servers provide it: Node's HTTP server

@@ -1,38 +1,31 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { ClientResponse } from '../proxy/client.js';
-import { createParser, type EventSourceParser } from 'eventsource-parser';
+import type { ClientResponse } from '../server/client.js';
 import type { ExchangeController, ExchangeHandler, Route, Upstream } from '../upstream/client.js';
 import { anthropicErrorEvent } from '../errors.js';
-import { failureOf, type AttemptResult, type StreamEnd } from '../proxy/forward.js';
-import type { HeaderMap } from '../proxy/headers.js';
-import type { Usage } from '../proxy/sse.js';
-import { toAnthropicError, toAnthropicMessage, type ReasoningPolicy } from './response.js';
-import { StreamTranslator } from './stream.js';
-import type { AttemptSeat } from '../proxy/seat.js';
+import { failureOf, type AnswerTranslation, type AttemptResult, type HeaderMap, type StreamEnd, type UpstreamCall } from './contract.js';
+import type { Usage } from './messages/sse.js';
+import type { AttemptSeat } from './seat.js';
 
 /**
- * One attempt against an OpenAI-protocol endpoint: the request is already translated; the response is
- * translated back on the fly. The same contract as the Anthropic attempt (proxy/forward.ts): nothing reaches
- * the client until the first translated event exists, errors come back as Anthropic-shaped held responses
- * with their status kept, and after the first byte a failure is reported in-band.
+ * One attempt against an endpoint whose answers are not in the Messages format (OpenAI's SSE, Bedrock's
+ * event-stream): the protocol's AnswerTranslation turns them into it on the fly. The same contract as the
+ * pass-through attempt (messages/forward.ts): nothing reaches the client until the first translated content
+ * event exists, errors come back as Anthropic-shaped held responses with their status kept, and after the first
+ * byte a failure is reported in-band.
  */
 
-export interface OpenAIAttemptRequest {
+export interface TranslatedAttemptRequest {
   dispatcher: Upstream;
   origin: string;
   route: Route;
-  path: string;
-  headers: HeaderMap;
-  body: Buffer;
-  stream: boolean;
-  requestModel: string;
-  policy: ReasoningPolicy;
+  call: UpstreamCall;
+  translation: AnswerTranslation;
   headersTimeoutMs: number;
   idleTimeoutMs: number;
   res: ClientResponse;
   /** The proxy's own response headers (request id, endpoint, attempt number). */
   ownHeaders: () => HeaderMap;
-  /** Shared with a hedge of the same request (proxy/seat.ts). */
+  /** Shared with a hedge of the same request (seat.ts). */
   seat?: AttemptSeat | undefined;
 }
 
@@ -43,7 +36,7 @@ const MAX_HOLD_CHARS = 256 * 1024;
 
 const MAX_JSON_BYTES = 32 * 1024 * 1024;
 
-export function forwardOpenAIAttempt(req: OpenAIAttemptRequest): Promise<AttemptResult> {
+export function forwardTranslatedAttempt(req: TranslatedAttemptRequest): Promise<AttemptResult> {
   const { res } = req;
   const started = performance.now();
   return new Promise<AttemptResult>((resolve) => {
@@ -60,10 +53,9 @@ export function forwardOpenAIAttempt(req: OpenAIAttemptRequest): Promise<Attempt
     let firstContentMs = 0;
     /** Translated events not yet sent: everything before the first content. */
     let held = '';
-    const translator = new StreamTranslator(req.requestModel, req.policy);
-    const decoder = new TextDecoder();
+    const { translation } = req;
+    const translator = translation.stream();
     let pending = '';
-    const parser: EventSourceParser = createParser({ onEvent: (e) => (pending += translator.push(e.data)) });
 
     const finish = (result: AttemptResult) => {
       if (mode === 'done') return;
@@ -132,7 +124,7 @@ export function forwardOpenAIAttempt(req: OpenAIAttemptRequest): Promise<Attempt
         upstreamHeaders = headers.object;
         ttfbMs = performance.now() - started;
         const type = headers.get('content-type') ?? '';
-        mode = statusCode >= 400 ? 'error' : type.includes('text/event-stream') ? 'stream' : 'json';
+        mode = statusCode >= 400 ? 'error' : translation.streams(type) ? 'stream' : 'json';
       },
       onResponseData(c, chunk) {
         if (mode === 'error' || mode === 'json') {
@@ -141,14 +133,14 @@ export function forwardOpenAIAttempt(req: OpenAIAttemptRequest): Promise<Attempt
           return;
         }
         if (mode !== 'stream') return;
-        parser.feed(decoder.decode(chunk, { stream: true }));
+        pending += translator.push(chunk);
         if (pending === '') return;
         let out = pending;
         pending = '';
-        if (!committed && translator.hasEnded) {
+        if (!committed && translator.failed) {
           // The stream failed before any content: nothing was sent, so another endpoint can still answer.
           c.abort(new Error('stream opened with an error'));
-          return finish({ kind: 'failed', failure: 'error-event', message: 'OpenAI stream opened with an error', ttfbMs, held: { status: 200, headers: { 'content-type': 'text/event-stream' }, body: Buffer.from(held + out) } });
+          return finish({ kind: 'failed', failure: 'error-event', message: `stream opened with an error: ${errorMessage(held + out)}`, ttfbMs, held: { status: 200, headers: { 'content-type': 'text/event-stream' }, body: Buffer.from(held + out) } });
         }
         if (!committed) {
           held += out;
@@ -158,7 +150,7 @@ export function forwardOpenAIAttempt(req: OpenAIAttemptRequest): Promise<Attempt
           held = '';
         }
         write(out);
-        if (translator.hasEnded) {
+        if (translator.failed) {
           c.abort(new Error('upstream reported an error mid-stream'));
           res.end();
           finish(committedResult('upstream-error', translator.usage, 'upstream reported an error mid-stream'));
@@ -166,17 +158,14 @@ export function forwardOpenAIAttempt(req: OpenAIAttemptRequest): Promise<Attempt
       },
       onResponseEnd() {
         if (mode === 'error') {
-          const translated = Buffer.from(toAnthropicError(status, Buffer.concat(body)));
-          const headers: IncomingHttpHeaders = { 'content-type': 'application/json' };
-          if (upstreamHeaders['retry-after'] !== undefined) headers['retry-after'] = upstreamHeaders['retry-after'];
-          return finish({ kind: 'error-response', ttfbMs, response: { status, headers, body: translated } });
+          return finish({ kind: 'error-response', ttfbMs, response: translation.error(status, Buffer.concat(body), upstreamHeaders) });
         }
         if (mode === 'json') {
           let message: Record<string, unknown>;
           try {
-            message = toAnthropicMessage(JSON.parse(Buffer.concat(body).toString('utf8')) as Record<string, unknown>, req.requestModel, req.policy);
-          } catch {
-            return finish({ kind: 'failed', failure: 'upstream', message: 'OpenAI endpoint answered with a body that is not JSON', ttfbMs });
+            message = translation.message(Buffer.concat(body));
+          } catch (e: unknown) {
+            return finish({ kind: 'failed', failure: 'upstream', message: `the answer is not a message: ${(e as Error).message}`, ttfbMs });
           }
           const text = JSON.stringify(message);
           if (!claim()) return;
@@ -185,17 +174,23 @@ export function forwardOpenAIAttempt(req: OpenAIAttemptRequest): Promise<Attempt
           return finish(committedResult('complete', message.usage as Usage));
         }
         if (mode !== 'stream') return;
-        parser.feed(decoder.decode());
+        pending += translator.finish();
         const rest = held + pending;
         held = '';
         pending = '';
+        if (translator.failed) {
+          // The error came with the end of the body: the same as one seen mid-stream.
+          if (!committed) return finish({ kind: 'failed', failure: 'error-event', message: `stream ended with an error: ${errorMessage(rest)}`, ttfbMs, held: { status: 200, headers: { 'content-type': 'text/event-stream' }, body: Buffer.from(rest) } });
+          res.end(rest);
+          return finish(committedResult('upstream-error', translator.usage, 'upstream reported an error at the end of the stream'));
+        }
         if (!translator.complete) {
-          if (!committed) return finish({ kind: 'failed', failure: 'empty-stream', message: 'OpenAI stream closed before it finished', ttfbMs });
+          if (!committed) return finish({ kind: 'failed', failure: 'empty-stream', message: 'stream closed before it finished', ttfbMs });
           res.end(rest + anthropicErrorEvent('api_error', 'upstream stream ended before the response finished'));
-          return finish(committedResult('truncated', translator.usage, 'OpenAI stream ended without finish_reason or [DONE]'));
+          return finish(committedResult('truncated', translator.usage, 'stream ended before its proper end'));
         }
         if (!committed && !commitStream()) return;
-        res.end(rest + translator.finish());
+        res.end(rest);
         finish(committedResult('complete', translator.usage));
       },
       onResponseError(_c, err) {
@@ -210,8 +205,20 @@ export function forwardOpenAIAttempt(req: OpenAIAttemptRequest): Promise<Attempt
     };
 
     req.dispatcher.dispatch(
-      { origin: req.origin, route: req.route, path: req.path, method: 'POST', headers: req.headers, body: req.body, headersTimeout: req.headersTimeoutMs, bodyTimeout: req.idleTimeoutMs },
+      { origin: req.origin, route: req.route, path: req.call.path, method: req.call.method, headers: req.call.headers, body: req.call.body, headersTimeout: req.headersTimeoutMs, bodyTimeout: req.idleTimeoutMs },
       handler,
     );
   });
+}
+
+/** The message of the first error event in translated output, for the attempt's log line. */
+function errorMessage(events: string): string {
+  const m = /event: error\ndata: (.*)\n/.exec(events);
+  if (!m) return 'error event';
+  try {
+    const parsed = JSON.parse(m[1]!) as { error?: { message?: unknown } };
+    return typeof parsed.error?.message === 'string' ? parsed.error.message : 'error event';
+  } catch {
+    return 'error event';
+  }
 }

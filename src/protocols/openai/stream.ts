@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { emptyUsage, type Usage } from '../proxy/sse.js';
+import { emptyUsage, type Usage } from '../messages/sse.js';
 import { stopReason, usageFrom, type ReasoningPolicy } from './response.js';
 
 /**

@@ -1,13 +1,14 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import type { ClientResponse } from './client.js';
-import type { ExchangeController, ExchangeHandler, Route, Upstream } from '../upstream/client.js';
-import { anthropicErrorEvent } from '../errors.js';
+import type { ClientResponse } from '../../server/client.js';
+import { failureOf, type AttemptResult, type HeldResponse, type StreamEnd } from '../contract.js';
+import type { ExchangeController, ExchangeHandler, Route, Upstream } from '../../upstream/client.js';
+import { anthropicErrorEvent } from '../../errors.js';
 import { SseScanner, usageFromJson, type Usage } from './sse.js';
 import { messageToSse } from './json-to-sse.js';
 import { contentCoding, decodeBody, DecodeError, MAX_DECODED_BYTES } from './decode.js';
-import { clientResponseHeaders, forwardHead, type HeaderMap } from './headers.js';
-import { ResponseHeaders } from '../upstream/response-headers.js';
-import type { AttemptSeat } from './seat.js';
+import { clientResponseHeaders, forwardHead, type HeaderMap } from '../anthropic/headers.js';
+import { ResponseHeaders } from '../../upstream/response-headers.js';
+import type { AttemptSeat } from '../seat.js';
 
 /**
  * One attempt against one endpoint, through the upstream client's `dispatch` (callbacks, no stream objects,
@@ -17,42 +18,6 @@ import type { AttemptSeat } from './seat.js';
  * stream that dies, stalls or sends `event: error` after `message_start` can still fail over or be overtaken by a
  * hedge. After that, bytes pass straight through with backpressure, and a failure can only be reported in-band.
  */
-
-export type FailureKind =
-  | 'connect' // refused, unreachable, DNS, TLS: the request was never written
-  | 'first-byte-timeout'
-  | 'reset' // the connection broke after the request was written, before the response started
-  | 'empty-stream' // a 200 stream that closed or broke before its first content
-  | 'error-event' // a 200 stream that sent `event: error` before its first content
-  | 'upstream'; // anything else the client reports
-
-export type StreamEnd = 'complete' | 'truncated' | 'upstream-error' | 'client-abort';
-
-/** What reached the client, if anything, when an attempt failed before committing. */
-export interface HeldResponse {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
-
-export type AttemptResult =
-  | { kind: 'error-response'; ttfbMs: number; response: HeldResponse }
-  | { kind: 'failed'; failure: FailureKind; message: string; ttfbMs?: number; held?: HeldResponse }
-  | { kind: 'client-abort'; ttfbMs?: number }
-  /** Another attempt of the same request answered first (a hedge race): stopped, not a failure. */
-  | { kind: 'cancelled'; ttfbMs?: number; usage?: Usage | undefined }
-  | {
-      kind: 'committed';
-      status: number;
-      ttfbMs: number;
-      /** From the attempt's start to its first content (for a non-streaming answer: to the whole answer). */
-      firstContentMs: number;
-      end: StreamEnd;
-      usage?: Usage | undefined;
-      message?: string;
-      /** Why usage could not be read, when it could not (e.g. a compressed answer too large to decode). */
-      usageNote?: string;
-    };
 
 export interface AttemptRequest {
   dispatcher: Upstream;
@@ -84,23 +49,6 @@ const MAX_HELD_ERROR_BYTES = 1024 * 1024;
  */
 export const MAX_SSE_HOLD = 256 * 1024;
 const MAX_USAGE_SIDE_COPY = 4 * 1024 * 1024;
-
-export function failureOf(err: Error): FailureKind {
-  // The request never left: whatever the cause (refused, DNS, TLS, connect timeout), another endpoint is safe to
-  // try. The upstream client marks every error from before the connection was established this way.
-  if ((err as { beforeWrite?: boolean }).beforeWrite === true) return 'connect';
-  const code = (err as NodeJS.ErrnoException).code ?? '';
-  switch (code) {
-    case 'QCC_HEADERS_TIMEOUT':
-      return 'first-byte-timeout';
-    case 'ECONNRESET':
-    case 'EPIPE':
-    case 'QCC_UPSTREAM_CLOSED':
-      return 'reset';
-    default:
-      return 'upstream';
-  }
-}
 
 /** Usage from a decoded JSON answer; undefined when it is not readable (accounting must never fail a request). */
 function jsonUsage(body: Buffer): Usage | undefined {
