@@ -3,7 +3,7 @@ import type Database from 'better-sqlite3';
 import type { AppStatus, EndpointView, SettingsView } from '../shared/api-types.js';
 import { formatPath, validateConfig } from '../config/load.js';
 import { migrate } from '../config/migrate.js';
-import { endpointSchema, type Config, type EndpointConfig } from '../config/schema.js';
+import { endpointBaseUrl, endpointSchema, type Config, type EndpointConfig } from '../config/schema.js';
 import { exportConfig, planImport, stripExportMarker } from '../config/transfer.js';
 import type { EndpointPool } from '../endpoints/pool.js';
 import { ProxyError, sendProxyError } from '../errors.js';
@@ -72,6 +72,7 @@ export function maskEndpoint(e: EndpointConfig): Omit<EndpointView, 'runtime'> {
   const { api_key, api_keys, ...rest } = e;
   return {
     ...rest,
+    address: endpointBaseUrl(e),
     ...(rest.proxy !== undefined && { proxy: shownProxy(rest.proxy) }),
     key: api_keys ? `${api_keys.length} keys` : api_key ? maskSecret(api_key) : null,
     has_key: api_key !== undefined || api_keys !== undefined,
@@ -88,7 +89,7 @@ function validEndpoint(candidate: unknown): EndpointConfig {
 function applyPatch(e: EndpointConfig, patch: Record<string, unknown>): EndpointConfig {
   const allowed = [
     'base_url', 'weight', 'priority', 'enabled', 'models', 'model_map', 'auth_mode', 'max_concurrency', 'protocol', 'proxy', 'allow_insecure_http',
-    'openai', 'health_models', 'oauth_passthrough',
+    'openai', 'health_models', 'oauth_passthrough', 'bedrock', 'vertex',
   ];
   const next: Record<string, unknown> = { ...e };
   for (const k of allowed) if (k in patch) next[k] = patch[k] === null || patch[k] === '' ? undefined : patch[k];

@@ -2,7 +2,7 @@ import { confirm, input, password, select, Separator } from '@inquirer/prompts';
 import { loadConfig, updateConfig } from '../config/load.js';
 import type { QccPaths } from '../config/paths.js';
 import { PRESETS, type EndpointPreset } from '../config/presets.js';
-import { endpointSchema, type EndpointConfig } from '../config/schema.js';
+import { endpointBaseUrl, endpointSchema, type EndpointConfig } from '../config/schema.js';
 import { maskSecret } from '../log.js';
 import { checkBaseUrl } from './endpoint.js';
 import { printReport, runChecks } from './health.js';
@@ -18,7 +18,7 @@ type EndpointAction = 'toggle' | 'key' | 'url' | 'weight' | 'priority' | 'test' 
 
 function describe(e: EndpointConfig): string {
   const key = e.api_keys ? `${e.api_keys.length} keys` : e.api_key ? maskSecret(e.api_key) : "client's key";
-  return `${e.enabled ? '●' : '○'} ${e.id.padEnd(16)} ${e.base_url.padEnd(44)} w=${e.weight} p=${e.priority} ${key}`;
+  return `${e.enabled ? '●' : '○'} ${e.id.padEnd(16)} ${endpointBaseUrl(e).padEnd(44)} w=${e.weight} p=${e.priority} ${key}`;
 }
 
 const validId = (v: string) => endpointSchema.shape.id.safeParse(v).success || 'letters, digits, ".", "_" or "-", starting with a letter or digit';

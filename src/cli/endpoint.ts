@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfig, updateConfig } from '../config/load.js';
 import type { QccPaths } from '../config/paths.js';
-import { AUTH_MODES, endpointSchema, type Config, type EndpointConfig } from '../config/schema.js';
+import { AUTH_MODES, endpointBaseUrl, endpointSchema, type Config, type EndpointConfig } from '../config/schema.js';
 import { endpointRoute, routeInfo, type EndpointRoute } from '../endpoints/route.js';
 import { formatPath } from '../config/load.js';
 import { baseUrlProblem } from '../config/url-rule.js';
@@ -152,7 +152,7 @@ export function maskedEndpoint(e: EndpointConfig): Record<string, unknown> {
  * (`qcc proxy start`) inherits the same proxy variables.
  */
 function routeOf(e: EndpointConfig, config: Config): EndpointRoute {
-  return endpointRoute(e.base_url, e.proxy, config.proxy.upstream_proxy, process.env);
+  return endpointRoute(endpointBaseUrl(e), e.proxy, config.proxy.upstream_proxy, process.env);
 }
 
 function keySummary(e: EndpointConfig): string {
@@ -217,7 +217,7 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
         c.endpoints.push(e);
       });
       const config = loadConfig(paths().config).config;
-      info(`added endpoint ${id} (${e.base_url}, key ${keySummary(e)}, ${routeOf(e, config).label})\n`);
+      info(`added endpoint ${id} (${endpointBaseUrl(e)}, key ${keySummary(e)}, ${routeOf(e, config).label})\n`);
       const running = inspectRecord(paths().runtime);
       // The demo's simulated endpoints give way to the first real one: say so, where it happens.
       if (running.kind === 'running' && running.record.demo === true && config.endpoints.length === 1) {
@@ -279,7 +279,7 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
         changed = validated(next);
         c.endpoints[i] = changed;
       });
-      info(`updated endpoint ${id} (${changed!.base_url}, key ${keySummary(changed!)}, weight ${changed!.weight}, ${routeOf(changed!, loadConfig(paths().config).config).label})\n`);
+      info(`updated endpoint ${id} (${endpointBaseUrl(changed!)}, key ${keySummary(changed!)}, weight ${changed!.weight}, ${routeOf(changed!, loadConfig(paths().config).config).label})\n`);
     });
 
   endpoint
@@ -290,7 +290,7 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
       const { config } = loadConfig(paths().config);
       if (opts.json) return printJson(config.endpoints.map((e) => ({ ...maskedEndpoint(e), route: routeInfo(routeOf(e, config)) })));
       if (config.endpoints.length === 0) return void process.stdout.write('no endpoints; add one with `qcc endpoint add`\n');
-      const rows = config.endpoints.map((e) => [e.id, e.enabled ? 'yes' : 'no', e.base_url, keySummary(e), e.auth_mode, e.weight, e.priority, e.models.join(',') || '*', routeOf(e, config).label]);
+      const rows = config.endpoints.map((e) => [e.id, e.enabled ? 'yes' : 'no', endpointBaseUrl(e), keySummary(e), e.auth_mode, e.weight, e.priority, e.models.join(',') || '*', routeOf(e, config).label]);
       process.stdout.write(`${table(['ID', 'ENABLED', 'BASE URL', 'KEY', 'AUTH', 'WEIGHT', 'PRIORITY', 'MODELS', 'ROUTE'], rows)}\n`);
     });
 

@@ -30,10 +30,42 @@ const proxySetting = z.string().superRefine((s, ctx) => {
   if (!isProxySpec(spec)) ctx.addIssue({ code: 'custom', message: spec.problem });
 });
 
+export const PROTOCOLS = ['anthropic', 'openai', 'bedrock', 'vertex'] as const;
+
+/** AWS region names as AWS writes them: us-east-1, eu-central-2, us-gov-west-1, ap-southeast-4, … */
+const AWS_REGION = /^[a-z]{2}(-gov|-iso[a-z]*)?-[a-z]+-\d{1,2}$/;
+/** Google Cloud regions (us-east5, europe-west1, asia-southeast1) or "global". */
+const GCP_REGION = /^(global|[a-z]+-[a-z]+\d{1,2})$/;
+
+/** Claude on Amazon Bedrock: signed with SigV4 from the standard AWS credential chain, or a Bedrock API key (`api_key`). */
+export const bedrockSchema = z
+  .object({
+    region: z.string().regex(AWS_REGION, 'must be an AWS region such as "us-east-1"'),
+    /** A profile of ~/.aws/config and ~/.aws/credentials (SSO included); absent: AWS_PROFILE, else the default chain. */
+    profile: z.string().min(1).optional(),
+    /**
+     * Cross-region inference profile prefix for the built-in model ids: "auto" takes it from the region
+     * (us-…→"us", eu-…→"eu", ap-…→"apac"), "global" uses the global profiles, "none" the plain regional ids.
+     */
+    inference_profile: z.enum(['auto', 'us', 'eu', 'apac', 'global', 'none']).default('auto'),
+  })
+  .strict();
+
+/** Claude on Google Vertex AI: a service-account key file, else Application Default Credentials. */
+export const vertexSchema = z
+  .object({
+    project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a Google Cloud project id such as "my-project-123"'),
+    region: z.string().regex(GCP_REGION, 'must be a Vertex AI region such as "us-east5", or "global"'),
+    /** A service account's JSON key file; absent: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud, metadata server). */
+    credentials_file: z.string().min(1).optional(),
+  })
+  .strict();
+
 export const endpointSchema = z
   .object({
     id: z.string().regex(ENDPOINT_ID, 'use 1-64 letters, digits, ".", "_" or "-", starting with a letter or digit'),
-    base_url: baseUrl,
+    /** Required for "anthropic" and "openai"; for "bedrock" and "vertex" it overrides the regional host. */
+    base_url: baseUrl.optional(),
     api_key: z.string().min(1, 'must not be empty; leave the field out to pass the client\'s own credentials through').optional(),
     api_keys: z.array(z.string().min(1)).min(1, 'list at least one key, or leave the field out').optional(),
     auth_mode: z.enum(AUTH_MODES).default('auto'),
@@ -43,8 +75,10 @@ export const endpointSchema = z
     priority: z.number().int().min(0).max(1000).default(0),
     enabled: z.boolean().default(true),
     max_concurrency: z.number().int().positive().optional(),
-    /** Wire protocol: Anthropic Messages, or OpenAI Chat Completions (translated both ways). */
-    protocol: z.enum(['anthropic', 'openai']).default('anthropic'),
+    /** Wire protocol: Anthropic Messages, OpenAI Chat Completions (translated both ways), Amazon Bedrock or Google Vertex AI. */
+    protocol: z.enum(PROTOCOLS).default('anthropic'),
+    bedrock: bedrockSchema.optional(),
+    vertex: vertexSchema.optional(),
     /** OpenAI endpoints only: what reasoning text becomes, and whether `output_config.effort` maps to `reasoning_effort`. */
     openai: z
       .object({ reasoning: z.enum(['thinking', 'drop']).default('thinking'), map_effort: z.boolean().default(false) })
@@ -70,6 +104,16 @@ export const endpointSchema = z
     path: ['api_keys'],
   })
   .superRefine((e, ctx) => {
+    const cloud = e.protocol === 'bedrock' || e.protocol === 'vertex';
+    if (e.protocol === 'bedrock' && e.bedrock === undefined) ctx.addIssue({ code: 'custom', path: ['bedrock'], message: 'a Bedrock endpoint needs "bedrock": { "region": "us-east-1" } (and optionally "profile")' });
+    if (e.protocol === 'vertex' && e.vertex === undefined) ctx.addIssue({ code: 'custom', path: ['vertex'], message: 'a Vertex endpoint needs "vertex": { "project": "…", "region": "us-east5" } (and optionally "credentials_file")' });
+    if (e.protocol !== 'bedrock' && e.bedrock !== undefined) ctx.addIssue({ code: 'custom', path: ['bedrock'], message: 'only for "protocol": "bedrock"' });
+    if (e.protocol !== 'vertex' && e.vertex !== undefined) ctx.addIssue({ code: 'custom', path: ['vertex'], message: 'only for "protocol": "vertex"' });
+    if (e.protocol === 'vertex' && (e.api_key !== undefined || e.api_keys !== undefined)) ctx.addIssue({ code: 'custom', path: ['api_key'], message: 'Vertex authenticates with a service account ("vertex.credentials_file") or Application Default Credentials, not an API key' });
+    if (e.base_url === undefined) {
+      if (!cloud) ctx.addIssue({ code: 'custom', path: ['base_url'], message: 'required: the endpoint\'s address, such as "https://api.anthropic.com"' });
+      return;
+    }
     const problem = baseUrlProblem(e.base_url, e.allow_insecure_http === true);
     if (problem !== undefined) ctx.addIssue({ code: 'custom', path: ['base_url'], message: problem });
   });
@@ -222,6 +266,17 @@ export type StrategyName = (typeof STRATEGIES)[number];
 
 export function defaultConfig(): Config {
   return configSchema.parse({ version: 1 });
+}
+
+/**
+ * Where an endpoint is reached: its `base_url`, or for a cloud endpoint without one, the regional host
+ * (bedrock-runtime.REGION.amazonaws.com; REGION-aiplatform.googleapis.com, aiplatform.googleapis.com for "global").
+ */
+export function endpointBaseUrl(e: EndpointConfig): string {
+  if (e.base_url !== undefined) return e.base_url;
+  if (e.bedrock !== undefined) return `https://bedrock-runtime.${e.bedrock.region}.amazonaws.com`;
+  if (e.vertex !== undefined) return e.vertex.region === 'global' ? 'https://aiplatform.googleapis.com' : `https://${e.vertex.region}-aiplatform.googleapis.com`;
+  throw new Error(`endpoint ${e.id} has no base_url`); // the schema makes this unreachable
 }
 
 /** Keys an endpoint authenticates with; empty means "pass the client's credentials through". */

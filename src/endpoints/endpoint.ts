@@ -1,5 +1,6 @@
-import { endpointKeys, type EndpointConfig } from '../config/schema.js';
+import { endpointBaseUrl, endpointKeys, type EndpointConfig } from '../config/schema.js';
 import type { Penalty } from './penalty.js';
+import { upstreamModelName } from '../config/cloud-models.js';
 import { upstreamTarget, type UpstreamTarget } from './upstream-url.js';
 import { Breaker, type BreakerTransition } from './breaker.js';
 import { endpointRoute, type EndpointRoute, type ProxyEnvironment } from './route.js';
@@ -52,8 +53,8 @@ export class EndpointRuntime {
 
   constructor(config: EndpointConfig, routing: Routing = NO_ROUTING, onTransition?: (id: string, t: BreakerTransition) => void) {
     this.config = config;
-    this.target = upstreamTarget(config.base_url);
-    this.route = endpointRoute(config.base_url, config.proxy, routing.defaultProxy, routing.env);
+    this.target = upstreamTarget(endpointBaseUrl(config));
+    this.route = endpointRoute(endpointBaseUrl(config), config.proxy, routing.defaultProxy, routing.env);
     this.keys = new KeyPool(endpointKeys(config));
     this.keysSignature = endpointKeys(config).join('\n');
     this.breaker = new Breaker(undefined, onTransition ? (t) => onTransition(config.id, t) : undefined);
@@ -66,8 +67,8 @@ export class EndpointRuntime {
   /** Apply a new config for the same id, keeping counters and breaker; key state resets only if keys changed. */
   reconfigure(config: EndpointConfig, routing: Routing = NO_ROUTING): void {
     this.config = config;
-    this.target = upstreamTarget(config.base_url);
-    this.route = endpointRoute(config.base_url, config.proxy, routing.defaultProxy, routing.env);
+    this.target = upstreamTarget(endpointBaseUrl(config));
+    this.route = endpointRoute(endpointBaseUrl(config), config.proxy, routing.defaultProxy, routing.env);
     const signature = endpointKeys(config).join('\n');
     if (signature !== this.keysSignature) {
       this.keys = new KeyPool(endpointKeys(config));
@@ -75,13 +76,26 @@ export class EndpointRuntime {
     }
   }
 
-  servesModel(model: string | undefined): boolean {
-    const { models } = this.config;
-    return models.length === 0 || model === undefined || models.includes(model);
+  /**
+   * It authenticates with a credential of its own (a key, or a cloud's signature or token) rather than the
+   * client's: a 401/403 is then its problem, not the client's, and another endpoint is tried.
+   */
+  get ownsCredential(): boolean {
+    const { protocol } = this.config;
+    return !this.keys.passThrough || protocol === 'bedrock' || protocol === 'vertex';
   }
 
+  servesModel(model: string | undefined): boolean {
+    const { models } = this.config;
+    if (model === undefined) return true;
+    if (models.length > 0 && !models.includes(model)) return false;
+    // A cloud endpoint serves what it has a name for (config/cloud-models.ts); the others, anything.
+    return upstreamModelName(this.config, model) !== undefined;
+  }
+
+  /** The model name this endpoint is sent: its model_map's, its cloud's id, or the client's as it is. */
   upstreamModel(model: string): string {
-    return this.config.model_map[model] ?? model;
+    return upstreamModelName(this.config, model) ?? model;
   }
 
   atCapacity(): boolean {

@@ -1,3 +1,4 @@
+import { endpointBaseUrl } from '../config/schema.js';
 import type { EndpointStatus } from '../shared/api-types.js';
 import type { EndpointPool } from './pool.js';
 import { routeInfo } from './route.js';
@@ -17,7 +18,7 @@ export function describeEndpoints(pool: EndpointPool, now: number, lastCheck: (i
   const best = pool.bestTtfb();
   return pool.all().map((e) => ({
     id: e.id,
-    base_url: e.config.base_url,
+    base_url: endpointBaseUrl(e.config),
     enabled: e.config.enabled,
     state: e.state(now),
     priority: e.config.priority,

@@ -371,7 +371,7 @@ export function createProxyHandler(ctx: ProxyContext) {
         }
 
         const outcome = outcomeOf(result)!;
-        const decision: Decision = decide(outcome, { endpointOwnsKey: !endpoint.keys.passThrough, countTokens: parsed.countTokens });
+        const decision: Decision = decide(outcome, { endpointOwnsKey: endpoint.ownsCredential, countTokens: parsed.countTokens });
         attempt.penalty = decision.penalty;
         if (result.kind === 'error-response') {
           attempt.status = result.response.status;

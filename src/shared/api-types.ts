@@ -154,7 +154,12 @@ export interface HistoryPoint {
 /** An endpoint as the admin API shows it: its settings with the key masked, and its live state. */
 export interface EndpointView {
   id: string;
-  base_url: string;
+  /** As configured; absent for a cloud endpoint reached at its regional host. */
+  base_url?: string | undefined;
+  /** Where it is reached: base_url, or the cloud's regional host. */
+  address: string;
+  bedrock?: { region: string; profile?: string | undefined; inference_profile: string } | undefined;
+  vertex?: { project: string; region: string; credentials_file?: string | undefined } | undefined;
   enabled: boolean;
   weight: number;
   priority: number;

@@ -20,9 +20,9 @@ export function carriesOAuthToken(authorization: string | undefined, apiKey: str
 
 /** May this endpoint be sent a request whose client credential is a subscription token? */
 export function takesOAuthClient(endpoint: EndpointRuntime): boolean {
-  if (!endpoint.keys.passThrough) return true; // its own key replaces the token, which is never sent
+  if (endpoint.ownsCredential) return true; // its own credential replaces the token, which is never sent
   if (endpoint.config.oauth_passthrough) return true;
-  const url = new URL(endpoint.config.base_url);
+  const url = new URL(endpoint.target.origin);
   return url.protocol === 'https:' && url.hostname === OFFICIAL_API_HOST;
 }
 

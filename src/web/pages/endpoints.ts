@@ -173,7 +173,7 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
           const r = e.runtime ?? runtime(e.id); // the list is re-read after every action, so it is the freshest
           // Keyed rows: when the order changes, each row (and its buttons) stays with its endpoint.
           return html`<tr key=${e.id} data-endpoint=${e.id}>
-              <td><strong>${e.id}</strong>${r?.simulated ? html` <span class="badge" title="a simulated endpoint (--demo): its traffic costs nothing">simulated</span>` : ''}<div class="muted">${e.base_url}</div><div class="muted">key ${e.key ?? "client's"} · ${e.protocol} · p${e.priority}</div>${r ? html`<div class="muted" data-testid="route" title=${`route decided by: ${r.route.source}`}>${r.route.label}</div>` : ''}</td>
+              <td><strong>${e.id}</strong>${r?.simulated ? html` <span class="badge" title="a simulated endpoint (--demo): its traffic costs nothing">simulated</span>` : ''}<div class="muted">${e.address}</div><div class="muted">key ${e.key ?? "client's"} · ${e.protocol} · p${e.priority}</div>${r ? html`<div class="muted" data-testid="route" title=${`route decided by: ${r.route.source}`}>${r.route.label}</div>` : ''}</td>
               <td><span class=${`badge ${r?.state ?? ''}`} data-testid="state" title=${r?.state === 'healthy' && r.last_error ? `recovered; the last error was: ${r.last_error}` : ''}>${r?.state ?? '?'}</span>${r?.last_error && r.state !== 'healthy' ? html`<div class="muted error-text" data-testid="last-error" title=${r.last_error}>${r.last_error}</div>` : ''}</td>
               <td>${r?.health_score ?? '–'}</td>
               <td>${e.weight} / ${r?.effective_weight ?? '–'}</td>
