@@ -30,6 +30,7 @@ import { HealthMonitor } from './health/monitor.js';
 import { createAdminApi } from './admin/api.js';
 import { resolveAsset, serveAsset, webRootExists } from './admin/static.js';
 import { loadConfig, saveConfig } from './config/load.js';
+import { protocolNamed } from './protocols/index.js';
 
 export interface AppDeps {
   logger?: Logger;
@@ -124,6 +125,21 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   let prices = new PriceTable(config.pricing);
   let publicBind = false;
 
+  /**
+   * Fetch what cloud endpoints sign or authenticate with (AWS credentials, a Vertex token) as soon as their config
+   * applies, so the first request does not wait for it; a failure is logged and shown as the endpoint's last error.
+   */
+  const warmProtocols = (): void => {
+    for (const endpoint of pool.all()) {
+      if (!endpoint.config.enabled) continue;
+      protocolNamed(endpoint.config.protocol)
+        .warm?.(endpoint, dispatcher)
+        .catch((e: unknown) => {
+          endpoint.lastError = e instanceof Error ? e.message : String(e);
+          logger.warn({ endpoint: endpoint.id, problem: endpoint.lastError }, 'endpoint credentials are not ready');
+        });
+    }
+  };
   const metrics = new ProxyMetrics(() => describeEndpoints(pool, now(), (id) => health.lastCheck(id)), () => prices);
   const pool: EndpointPool = new EndpointPool(config, {
     now,
@@ -393,6 +409,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
           publicBind = !isLoopbackHost(addr.address);
           listening = { host: addr.family === 'IPv6' ? `[${addr.address}]` : addr.address, port: addr.port };
           health.start();
+          warmProtocols();
           const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
           resolve({ url: `http://${shownHost}:${addr.port}`, host: addr.address, port: addr.port });
         });
@@ -429,6 +446,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
       keyring.reload(next);
       prices = new PriceTable(next.pricing);
       pool.update(next);
+      warmProtocols();
       health.reschedule();
       for (const q of queue.list()) {
         const e = pool.get(q.id);

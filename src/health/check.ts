@@ -72,6 +72,7 @@ export async function runHealthCheck(dispatcher: Upstream, endpoint: EndpointRun
   const parsed: ParsedRequest = { json: () => ({ ...anthropicRequest }), model, stream: true, countTokens: false, messages: true, maxTokens: opts.maxTokens };
   const protocol = protocolNamed(endpoint.config.protocol);
   const call: MessagesCall = {
+    upstream: dispatcher,
     endpoint,
     key: endpoint.keys.pick(Number.POSITIVE_INFINITY),
     client: { headers: { 'content-type': 'application/json', accept: 'text/event-stream', 'x-qcc-health-check': 'check', 'content-length': String(requestBody.length) } },

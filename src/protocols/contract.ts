@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { ClientRequest } from '../server/client.js';
 import type { EndpointRuntime } from '../endpoints/endpoint.js';
 import type { PickedKey } from '../endpoints/key-pool.js';
-import type { HeaderMap } from '../upstream/types.js';
+import type { HeaderMap, Upstream } from '../upstream/types.js';
 import type { Usage } from './messages/sse.js';
 
 /**
@@ -88,6 +88,8 @@ export type ClientHeaders = ClientRequest | { readonly headers: IncomingHttpHead
 
 /** One Messages API request, to be sent to one endpoint with one of its keys. */
 export interface MessagesCall {
+  /** The upstream client: for what a protocol must fetch first (an access token), by the endpoint's route. */
+  upstream: Upstream;
   endpoint: EndpointRuntime;
   key: PickedKey | undefined;
   client: ClientHeaders;
@@ -152,6 +154,11 @@ export interface Protocol {
   translation?(call: MessagesCall): AnswerTranslation;
   /** For pass-through protocols whose errors come in another shape (Vertex's Google API errors). */
   translateError?(response: HeldResponse): HeldResponse;
+  /**
+   * Get ready to serve an endpoint (its config applied): fetch the credentials requests will need, so that the
+   * first request does not wait for them. Rejects with a message for the log when they cannot be had.
+   */
+  warm?(endpoint: EndpointRuntime, upstream: Upstream): Promise<void>;
 }
 
 export function isUnsent(p: Prepared): p is Unsent {

@@ -137,14 +137,16 @@ export function forwardTranslatedAttempt(req: TranslatedAttemptRequest): Promise
         if (pending === '') return;
         let out = pending;
         pending = '';
-        if (!committed && translator.failed) {
-          // The stream failed before any content: nothing was sent, so another endpoint can still answer.
-          c.abort(new Error('stream opened with an error'));
-          return finish({ kind: 'failed', failure: 'error-event', message: `stream opened with an error: ${errorMessage(held + out)}`, ttfbMs, held: { status: 200, headers: { 'content-type': 'text/event-stream' }, body: Buffer.from(held + out) } });
-        }
         if (!committed) {
           held += out;
-          if (!CONTENT_EVENT.test(out) && held.length <= MAX_HOLD_CHARS) return;
+          // Content may come in the same read as an error that follows it: that is an error after content.
+          const content = CONTENT_EVENT.test(held.slice(0, errorAt(held)));
+          if (translator.failed && !content) {
+            // The stream failed before any content: nothing was sent, so another endpoint can still answer.
+            c.abort(new Error('stream opened with an error'));
+            return finish({ kind: 'failed', failure: 'error-event', message: `stream opened with an error: ${errorMessage(held)}`, ttfbMs, held: { status: 200, headers: { 'content-type': 'text/event-stream' }, body: Buffer.from(held) } });
+          }
+          if (!content && held.length <= MAX_HOLD_CHARS) return;
           if (!commitStream()) return;
           out = held;
           held = '';
@@ -209,6 +211,12 @@ export function forwardTranslatedAttempt(req: TranslatedAttemptRequest): Promise
       handler,
     );
   });
+}
+
+/** Where the first error event starts in translated output (its length when there is none). */
+function errorAt(events: string): number {
+  const at = events.indexOf('event: error\n');
+  return at === -1 ? events.length : at;
 }
 
 /** The message of the first error event in translated output, for the attempt's log line. */

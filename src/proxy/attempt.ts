@@ -40,6 +40,7 @@ export interface AttemptInput {
 export function runAttempt(a: AttemptInput): Promise<AttemptResult> {
   const protocol = protocolNamed(a.endpoint.config.protocol);
   const call: MessagesCall = {
+    upstream: a.dispatcher,
     endpoint: a.endpoint,
     key: a.key,
     client: a.req,

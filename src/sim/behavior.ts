@@ -47,7 +47,7 @@ export interface SimBehavior {
   ignoreStream?: boolean;
   /** Answer 404 not_found_error for these models (a relay that lacks some models). */
   failModels?: string[];
-  /** OpenAI mode: answer with these tool calls (streamed in interleaved pieces) unless the turn ends in a tool result. */
+  /** Answer with these tool calls (OpenAI: streamed in interleaved pieces) when the request offers those tools, unless its turn ends in a tool result. */
   toolCalls?: { name: string; arguments: Record<string, unknown> }[];
   /** OpenAI mode: stream this as `reasoning_content` before the answer. */
   reasoning?: string;

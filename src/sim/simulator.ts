@@ -4,6 +4,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { errorTypeForStatus, type SimBehavior, type SimUsage } from './behavior.js';
 import { handleChatCompletions, openAIErrorBody } from './openai.js';
+import { handleBedrock, handleVertex, isBedrockPath, isVertexPath, VertexTokens, type BedrockSimOptions, type CloudState, type VertexSimOptions } from './clouds.js';
 
 /**
  * A scripted Anthropic Messages upstream on loopback: real SSE event sequences and error shapes, with knobs for
@@ -25,6 +26,10 @@ export interface SimulatorOptions {
   record?: boolean;
   /** Serve https with this certificate (tests of TLS endpoints); plain http otherwise. */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /** Also be Amazon Bedrock, checking SigV4 signatures made with these credentials (clouds.ts). */
+  bedrock?: BedrockSimOptions;
+  /** Also be Google Vertex AI and its token endpoint (`POST /token`), for this service account (clouds.ts). */
+  vertex?: VertexSimOptions;
 }
 
 export interface Simulator {
@@ -40,13 +45,35 @@ export interface Simulator {
   messageCalls: number;
   /** Responses whose client (the proxy) went away before they were complete. */
   abortedResponses: number;
+  /** The simulated clouds' token and credential counters (see clouds.ts). */
+  cloud: CloudState;
   close(): Promise<void>;
 }
 
-interface MessageRequest {
+export interface MessageRequest {
   model?: unknown;
   stream?: unknown;
   messages?: unknown;
+  tools?: unknown;
+}
+
+/**
+ * How an answer's events are written: Anthropic SSE here; the cloud simulators (clouds.ts) frame the same
+ * events as AWS event-stream messages, or as Vertex's SSE.
+ */
+export interface Framer {
+  contentType: string;
+  event(name: string, data: unknown): string | Uint8Array;
+}
+
+export const SSE_FRAMER: Framer = { contentType: 'text/event-stream; charset=utf-8', event: (name, data) => sse(name, data) };
+
+/** What a Messages answer holds: text, or tool calls (stop_reason "tool_use"). */
+export interface SimAnswer {
+  model: string;
+  text: string;
+  tools: { id: string; name: string; input: string }[];
+  usage: SimUsage;
 }
 
 const HEALTH_ECHO = /reply with exactly[:\s]+([^\n]+?)\s*$/i;
@@ -66,7 +93,29 @@ function lastUserText(body: MessageRequest): string {
   return '';
 }
 
+/** The text of the tool results the last user turn carries, if it carries any (the second half of a tool round trip). */
+function toolResultText(body: MessageRequest): string | undefined {
+  if (!Array.isArray(body.messages)) return undefined;
+  const last = body.messages.at(-1) as { role?: unknown; content?: unknown } | undefined;
+  if (last?.role !== 'user' || !Array.isArray(last.content)) return undefined;
+  const results = (last.content as { type?: unknown; content?: unknown }[]).filter((b) => b.type === 'tool_result');
+  if (results.length === 0) return undefined;
+  const text = (c: unknown): string =>
+    typeof c === 'string' ? c : Array.isArray(c) ? c.map((p: { type?: unknown; text?: unknown }) => (p.type === 'text' ? String(p.text) : '')).join('\n') : '';
+  return results.map((r) => text(r.content)).join('\n');
+}
+
+/** Tool calls to answer with: the behaviour's, when the request offers every one of those tools and is not a result. */
+function toolCallsFor(body: MessageRequest, behavior: SimBehavior): { id: string; name: string; input: string }[] {
+  if (behavior.toolCalls === undefined || toolResultText(body) !== undefined) return [];
+  const offered = new Set((Array.isArray(body.tools) ? (body.tools as { name?: unknown }[]) : []).map((t) => String(t.name)));
+  if (!behavior.toolCalls.every((c) => offered.has(c.name))) return [];
+  return behavior.toolCalls.map((c, i) => ({ id: `toolu_sim_${i}_${randomBytes(6).toString('hex')}`, name: c.name, input: JSON.stringify(c.arguments) }));
+}
+
 function answerFor(name: string, body: MessageRequest, behavior: SimBehavior): string {
+  const result = toolResultText(body);
+  if (result !== undefined) return `Tool result: ${result.trim()}`;
   if (behavior.answer !== undefined) return behavior.answer;
   const echo = HEALTH_ECHO.exec(lastUserText(body));
   if (echo?.[1]) return echo[1];
@@ -89,6 +138,15 @@ function usageFor(bodyBytes: number, outputTokens: number, behavior: SimBehavior
     cache_read_input_tokens: 0,
     ...behavior.usage,
   };
+}
+
+/** The answer a Messages request gets: tool calls when the behaviour has them and the request offers the tools, else text. */
+export function simAnswer(name: string, model: string, body: MessageRequest, bodyBytes: number, behavior: SimBehavior): SimAnswer {
+  const tools = toolCallsFor(body, behavior);
+  const text = tools.length > 0 ? '' : answerFor(name, body, behavior);
+  const pieces = behavior.deltas ?? 8;
+  const usage = usageFor(bodyBytes, tools.length > 0 ? tools.length * 3 : Math.max(1, Math.min(pieces, text.length)), behavior);
+  return { model, text, tools, usage };
 }
 
 function sse(event: string, data: unknown): string {
@@ -121,17 +179,13 @@ function sendError(res: ServerResponse, status: number, behavior: SimBehavior): 
 
 const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function sendStream(
-  res: ServerResponse,
-  model: string,
-  text: string,
-  usage: SimUsage,
-  behavior: SimBehavior,
-): Promise<void> {
-  const pieces = splitInto(text, behavior.deltas ?? 8);
+export async function sendStream(res: ServerResponse, answer: SimAnswer, behavior: SimBehavior, framer: Framer = SSE_FRAMER): Promise<void> {
+  const { model, text, usage } = answer;
+  const sse = (name: string, data: unknown) => framer.event(name, data);
+  const pieces = answer.tools.length > 0 ? [] : splitInto(text, behavior.deltas ?? 8);
   const interval = behavior.deltaIntervalMs ?? 0;
   res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
+    'content-type': framer.contentType,
     'cache-control': 'no-cache',
     'request-id': `req_sim_${randomBytes(6).toString('hex')}`,
   });
@@ -140,7 +194,7 @@ async function sendStream(
     res.end(sse('error', { type: 'error', error: { type: 'overloaded_error', message: 'Overloaded' } }));
     return;
   }
-  const write = async (chunk: string) => {
+  const write = async (chunk: string | Uint8Array) => {
     if (res.destroyed) return;
     if (interval > 0) await delay(interval);
     res.write(chunk);
@@ -152,7 +206,7 @@ async function sendStream(
       message: { id, type: 'message', role: 'assistant', model, content: [], stop_reason: null, stop_sequence: null, usage: { ...usage, output_tokens: 1 } },
     }),
   );
-  await write(sse('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }));
+  if (answer.tools.length === 0) await write(sse('content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }));
   await write(sse('ping', { type: 'ping' }));
   if (behavior.stallAfterStartMs) {
     const ping = behavior.stallPingMs;
@@ -179,23 +233,35 @@ async function sendStream(
     if (behavior.truncateAfterDeltas === i) return void res.end();
     await write(sse('content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: pieces[i] } }));
   }
-  await write(sse('content_block_stop', { type: 'content_block_stop', index: 0 }));
-  await write(sse('message_delta', { type: 'message_delta', delta: { stop_reason: 'end_turn', stop_sequence: null }, usage: { output_tokens: usage.output_tokens } }));
+  if (answer.tools.length === 0) await write(sse('content_block_stop', { type: 'content_block_stop', index: 0 }));
+  for (const [index, tool] of answer.tools.entries()) {
+    await write(sse('content_block_start', { type: 'content_block_start', index, content_block: { type: 'tool_use', id: tool.id, name: tool.name, input: {} } }));
+    for (const piece of splitInto(tool.input, 3)) await write(sse('content_block_delta', { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: piece } }));
+    await write(sse('content_block_stop', { type: 'content_block_stop', index }));
+  }
+  const stopReason = answer.tools.length > 0 ? 'tool_use' : 'end_turn';
+  await write(sse('message_delta', { type: 'message_delta', delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: usage.output_tokens } }));
   await write(sse('message_stop', { type: 'message_stop' }));
   res.end();
 }
 
-function sendMessage(res: ServerResponse, model: string, text: string, usage: SimUsage): void {
-  const body = JSON.stringify({
+/** A whole Messages answer as an object (what a non-streaming call returns). */
+export function messageOf(answer: SimAnswer): Record<string, unknown> {
+  const tools = answer.tools.map((t) => ({ type: 'tool_use', id: t.id, name: t.name, input: JSON.parse(t.input) as unknown }));
+  return {
     id: `msg_sim_${randomBytes(8).toString('hex')}`,
     type: 'message',
     role: 'assistant',
-    model,
-    content: [{ type: 'text', text }],
-    stop_reason: 'end_turn',
+    model: answer.model,
+    content: tools.length > 0 ? tools : [{ type: 'text', text: answer.text }],
+    stop_reason: tools.length > 0 ? 'tool_use' : 'end_turn',
     stop_sequence: null,
-    usage,
-  });
+    usage: answer.usage,
+  };
+}
+
+function sendMessage(res: ServerResponse, answer: SimAnswer): void {
+  const body = JSON.stringify(messageOf(answer));
   res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
   res.end(body);
 }
@@ -210,21 +276,27 @@ const MODELS = ['claude-opus-4-8', 'claude-sonnet-5', 'claude-haiku-4-5-20251001
 
 export async function startSimulator(options: SimulatorOptions = {}, port = 0, host = '127.0.0.1'): Promise<Simulator> {
   const sockets = new Set<Socket>();
-  const state: Pick<Simulator, 'behavior' | 'script' | 'requests' | 'messageCalls' | 'abortedResponses'> = {
+  const state: Pick<Simulator, 'behavior' | 'script' | 'requests' | 'messageCalls' | 'abortedResponses' | 'cloud'> = {
     behavior: options.behavior ?? {},
     script: options.script ?? [],
     requests: [],
     messageCalls: 0,
     abortedResponses: 0,
+    cloud: { tokenRequests: 0, tokensIssued: 0, authFailures: 0 },
   };
   const name = options.name ?? 'sim';
+  const vertexTokens = options.vertex ? new VertexTokens(options.vertex) : undefined;
+  let tokenUrl = '';
 
   async function handle(req: IncomingMessage, res: ServerResponse, raw: Buffer): Promise<void> {
     const url = req.url ?? '/';
     const path = url.split('?')[0] ?? '/';
     if (options.record) state.requests.push({ method: req.method ?? 'GET', path: url, headers: req.headers, body: raw });
+    if (vertexTokens && req.method === 'POST' && path === '/token') return vertexTokens.grant(req, res, raw, tokenUrl, state.cloud);
     const isChat = req.method === 'POST' && path.endsWith('/v1/chat/completions');
-    const isMessages = (req.method === 'POST' && path.endsWith('/v1/messages')) || isChat;
+    const bedrock = options.bedrock !== undefined && req.method === 'POST' && isBedrockPath(path);
+    const vertex = vertexTokens !== undefined && req.method === 'POST' && isVertexPath(path) && !path.includes('/models/count-tokens:');
+    const isMessages = (req.method === 'POST' && path.endsWith('/v1/messages')) || isChat || bedrock || vertex;
     const scripted = isMessages ? state.script.shift() : undefined;
     if (isMessages) state.messageCalls++;
     const behavior: SimBehavior = { ...state.behavior, ...scripted };
@@ -242,6 +314,8 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
     if (behavior.requireKey !== undefined && presentedKey(req) !== behavior.requireKey) {
       return sendError(res, 401, { errorMessage: 'invalid x-api-key' });
     }
+    if (bedrock) return handleBedrock(req, res, raw, behavior, name, options.bedrock!, state.cloud);
+    if (vertexTokens && req.method === 'POST' && isVertexPath(path)) return handleVertex(req, res, raw, behavior, name, options.vertex!, vertexTokens, state.cloud);
     if (isChat) {
       if (behavior.status !== undefined && behavior.status >= 400) {
         const out = openAIErrorBody(behavior.status, behavior.errorMessage ?? `simulated ${behavior.status}`);
@@ -275,11 +349,9 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
       if (path.endsWith('/count_tokens')) return sendJson(res, 200, { input_tokens: Math.max(1, Math.ceil(raw.length / 4)) });
       const model = typeof body.model === 'string' ? body.model : 'claude-sim';
       if (behavior.failModels?.includes(model)) return sendError(res, 404, { errorMessage: `model: ${model} not found` });
-      const text = answerFor(name, body, behavior);
-      const pieces = behavior.deltas ?? 8;
-      const usage = usageFor(raw.length, Math.max(1, Math.min(pieces, text.length)), behavior);
-      if (body.stream === true && !behavior.ignoreStream) return sendStream(res, model, text, usage, behavior);
-      return sendMessage(res, model, text, usage);
+      const answer = simAnswer(name, model, body, raw.length, behavior);
+      if (body.stream === true && !behavior.ignoreStream) return sendStream(res, answer, behavior);
+      return sendMessage(res, answer);
     }
     return sendError(res, 404, { errorMessage: `simulator: no route for ${req.method} ${path}` });
   }
@@ -305,6 +377,7 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
     server.listen({ port, host, backlog: 4096 }, () => resolve());
   });
   const address = server.address() as AddressInfo;
+  tokenUrl = `${options.tls ? 'https' : 'http'}://${host}:${address.port}/token`;
 
   // The handle is the state: tests read and change its fields directly between requests.
   return Object.assign(state, {

@@ -1,0 +1,114 @@
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Hash } from '@smithy/hash-node';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { EndpointRuntime } from '../../endpoints/endpoint.js';
+import { anthropicErrorJson } from '../../errors.js';
+import { headerValue } from '../anthropic/headers.js';
+import { withoutOAuthBeta } from '../anthropic/oauth.js';
+import { jsonAnswer, type AnswerTranslation, type HeaderMap, type MessagesCall, type Prepared, type Protocol, type UpstreamCall } from '../contract.js';
+import { awsCredentials } from './credentials.js';
+import { bedrockHttpError } from './errors.js';
+import { BedrockStream } from './stream.js';
+
+/**
+ * Claude on Amazon Bedrock (InvokeModel / InvokeModelWithResponseStream). The Messages request becomes Bedrock's:
+ * the model moves into the URL (its Bedrock id, config/cloud-models.ts), `stream` goes (the URL says it),
+ * `anthropic_version: "bedrock-2023-05-31"` is added and the `anthropic-beta` header becomes the body's
+ * `anthropic_beta` array. It is signed with SigV4 (@smithy/signature-v4) from the AWS credential chain, or sent
+ * with a Bedrock API key as a bearer token when the endpoint has one (`api_key`, or a pool in `api_keys`).
+ * Answers: JSON is already a Messages object; streams are AWS event-stream, translated in stream.ts.
+ */
+
+export const BEDROCK_VERSION = 'bedrock-2023-05-31';
+export const EVENT_STREAM_TYPE = 'application/vnd.amazon.eventstream';
+
+const Sha256 = Hash.bind(null, 'sha256');
+
+function notServed(call: MessagesCall, what: string): Prepared {
+  return { refused: jsonAnswer(404, anthropicErrorJson('not_found_error', `endpoint ${call.endpoint.id} is Amazon Bedrock and cannot serve ${what}`)) };
+}
+
+/** The betas the client asked for, from its header and its body, without the subscription-only one. */
+export function requestedBetas(headers: IncomingHttpHeaders, body: Record<string, unknown>): string[] {
+  const fromHeader = withoutOAuthBeta(headerValue(headers, 'anthropic-beta') ?? '') ?? '';
+  const fromBody = Array.isArray(body.anthropic_beta) ? body.anthropic_beta.filter((b): b is string => typeof b === 'string') : [];
+  const all = [...fromHeader.split(','), ...fromBody].map((b) => b.trim()).filter(Boolean);
+  return [...new Set(all)];
+}
+
+/** The Messages body as a cloud wants it: no model, no stream flag, its own `anthropic_version`. */
+export function cloudBody(request: Record<string, unknown>, version: string, extra: Record<string, unknown>): Buffer {
+  const { model: _model, stream: _stream, anthropic_beta: _beta, anthropic_version: _version, ...rest } = request;
+  return Buffer.from(JSON.stringify({ anthropic_version: version, ...extra, ...rest }));
+}
+
+function buildCall(call: MessagesCall): UpstreamCall | Prepared {
+  const { endpoint, parsed } = call;
+  if (parsed.countTokens) return notServed(call, 'count_tokens'); // the handler answers with an estimate
+  if (!parsed.messages || !parsed.json) return notServed(call, `${call.method} ${call.path.split('?')[0]}`);
+  const request = parsed.json();
+  if (request === undefined) return { refused: jsonAnswer(400, anthropicErrorJson('invalid_request_error', 'request body is not valid JSON (a raw control character in a string?)')) };
+  if (parsed.model === undefined) return { refused: jsonAnswer(400, anthropicErrorJson('invalid_request_error', 'model: Field required')) };
+  const modelId = endpoint.upstreamModel(parsed.model);
+  const betas = requestedBetas(call.client.headers, request);
+  const body = cloudBody(request, BEDROCK_VERSION, betas.length > 0 ? { anthropic_beta: betas } : {});
+  const action = parsed.stream ? 'invoke-with-response-stream' : 'invoke';
+  const headers: HeaderMap = {
+    'content-type': 'application/json',
+    accept: parsed.stream ? EVENT_STREAM_TYPE : 'application/json',
+    'content-length': String(body.length),
+  };
+  return { method: 'POST', path: `${endpoint.target.prefix}/model/${encodeURIComponent(modelId)}/${action}`, headers, body };
+}
+
+async function signed(call: MessagesCall, upstream: UpstreamCall): Promise<Prepared> {
+  const { endpoint } = call;
+  const region = endpoint.config.bedrock!.region;
+  let credentials;
+  try {
+    credentials = await awsCredentials(endpoint.config.bedrock!.profile);
+  } catch (e: unknown) {
+    return { failed: `Bedrock endpoint ${endpoint.id}: ${(e as Error).message}` };
+  }
+  const url = new URL(endpoint.target.origin);
+  const signer = new SignatureV4({ service: 'bedrock', region, credentials, sha256: Sha256 });
+  const request = await signer.sign({
+    method: upstream.method,
+    protocol: url.protocol,
+    hostname: url.hostname,
+    ...(url.port !== '' && { port: Number(url.port) }),
+    path: upstream.path,
+    headers: { ...(upstream.headers as Record<string, string>), host: url.host },
+    body: upstream.body,
+  });
+  const { host: _host, ...headers } = request.headers;
+  return { ...upstream, headers };
+}
+
+function prepare(call: MessagesCall): Prepared | Promise<Prepared> {
+  const built = buildCall(call);
+  if ('refused' in built || 'failed' in built) return built;
+  // A Bedrock API key: a bearer token, no signature.
+  if (call.key !== undefined) return { ...built, headers: { ...built.headers, authorization: `Bearer ${call.key.key}` } };
+  return signed(call, built);
+}
+
+function translation(): AnswerTranslation {
+  return {
+    streams: (contentType) => contentType.includes(EVENT_STREAM_TYPE),
+    stream: () => new BedrockStream(),
+    message(body: Buffer) {
+      const message = JSON.parse(body.toString('utf8')) as Record<string, unknown>;
+      if (message.type !== 'message') throw new Error('Bedrock answered with JSON that is not a message');
+      return message;
+    },
+    error: bedrockHttpError,
+  };
+}
+
+/** Load the AWS credentials a signing endpoint will use (an API-key endpoint needs none). */
+async function warm(endpoint: EndpointRuntime): Promise<void> {
+  if (endpoint.keys.passThrough) await awsCredentials(endpoint.config.bedrock!.profile);
+}
+
+export const bedrock: Protocol = { name: 'bedrock', prepare, translation, warm };
