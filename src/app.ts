@@ -122,7 +122,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   const started = Date.now();
   const dispatcher = new UpstreamClient({ keepAliveMs: 30_000, connectTimeoutMs: 10_000 });
   let queue: FailureQueue | undefined;
-  let prices = new PriceTable(config.pricing);
+  let prices = pricesFor(config);
   let publicBind = false;
 
   /**
@@ -226,7 +226,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
 
   const budget = new RetryBudget();
   const catalog = new ModelCatalog({ dispatcher, endpoints: () => pool.all(), now });
-  const keys = { limiter, cost: (r: RequestRecord) => (r.simulated === true ? 0 : prices.cost(r.model, r.usage)) };
+  const keys = { limiter, cost: (r: RequestRecord) => prices.requestCost(r) };
   const proxy = createProxyHandler({ settings: () => config.proxy, pool, budget, dispatcher, now, observer, catalog, keys });
   // Request ids: a random per-process prefix and a counter, unique without a random draw per request.
   const idPrefix = `req_qcc_${randomBytes(8).toString('hex')}`;
@@ -444,7 +444,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
       configProblem = null;
       config = next;
       keyring.reload(next);
-      prices = new PriceTable(next.pricing);
+      prices = pricesFor(next);
       pool.update(next);
       warmProtocols();
       health.reschedule();
@@ -455,6 +455,12 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     },
   };
   return app;
+}
+
+/** The price table of a config: its `pricing` overrides and its endpoints' price factors. */
+function pricesFor(config: Config): PriceTable {
+  const factors = new Map(config.endpoints.flatMap((e) => (e.price_factor === undefined ? [] : [[e.id, e.price_factor] as const])));
+  return new PriceTable(config.pricing, factors);
 }
 
 function persistQueue(path: string, queued: QueuedEndpoint[], logger: Logger): void {

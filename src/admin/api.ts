@@ -74,9 +74,16 @@ export function maskEndpoint(e: EndpointConfig): Omit<EndpointView, 'runtime'> {
     ...rest,
     address: endpointBaseUrl(e),
     ...(rest.proxy !== undefined && { proxy: shownProxy(rest.proxy) }),
-    key: api_keys ? `${api_keys.length} keys` : api_key ? maskSecret(api_key) : null,
+    key: api_keys ? `${api_keys.length} keys` : api_key ? maskSecret(api_key) : cloudCredential(e),
     has_key: api_key !== undefined || api_keys !== undefined,
   };
+}
+
+/** How a cloud endpoint without a key authenticates (it never passes the client's credential on). */
+function cloudCredential(e: EndpointConfig): string | null {
+  if (e.bedrock) return e.bedrock.profile ? `AWS profile ${e.bedrock.profile}` : 'AWS credential chain';
+  if (e.vertex) return e.vertex.credentials_file ? `service account ${e.vertex.credentials_file}` : 'Google ADC';
+  return null;
 }
 
 function validEndpoint(candidate: unknown): EndpointConfig {
@@ -89,7 +96,7 @@ function validEndpoint(candidate: unknown): EndpointConfig {
 function applyPatch(e: EndpointConfig, patch: Record<string, unknown>): EndpointConfig {
   const allowed = [
     'base_url', 'weight', 'priority', 'enabled', 'models', 'model_map', 'auth_mode', 'max_concurrency', 'protocol', 'proxy', 'allow_insecure_http',
-    'openai', 'health_models', 'oauth_passthrough', 'bedrock', 'vertex',
+    'openai', 'health_models', 'oauth_passthrough', 'bedrock', 'vertex', 'price_factor',
   ];
   const next: Record<string, unknown> = { ...e };
   for (const k of allowed) if (k in patch) next[k] = patch[k] === null || patch[k] === '' ? undefined : patch[k];

@@ -2,7 +2,8 @@ import { confirm, input, password, select, Separator } from '@inquirer/prompts';
 import { loadConfig, updateConfig } from '../config/load.js';
 import type { QccPaths } from '../config/paths.js';
 import { PRESETS, type EndpointPreset } from '../config/presets.js';
-import { endpointBaseUrl, endpointSchema, type EndpointConfig } from '../config/schema.js';
+import { bedrockSchema, endpointBaseUrl, endpointSchema, vertexSchema, type EndpointConfig } from '../config/schema.js';
+import { resolve } from 'node:path';
 import { maskSecret } from '../log.js';
 import { checkBaseUrl } from './endpoint.js';
 import { printReport, runChecks } from './health.js';
@@ -52,6 +53,7 @@ async function addEndpoint(paths: QccPaths, preset: EndpointPreset | undefined):
     default: preset && !existing.has(preset.id) ? preset.id : undefined,
     validate: (v) => (existing.has(v) ? `"${v}" exists already` : validId(v)),
   });
+  if (preset?.protocol !== undefined) return addCloudEndpoint(paths, preset, id);
   const baseUrl = preset ? preset.base_url : await input({ message: 'Base URL', validate: validUrl });
   if (preset) process.stdout.write(`  key: ${preset.key_hint}\n`);
   const key = await password({ message: 'API key (empty: pass the client\'s own key through)', mask: '*' });
@@ -63,6 +65,34 @@ async function addEndpoint(paths: QccPaths, preset: EndpointPreset | undefined):
     weight,
     ...(key.trim() && { api_key: key.trim() }),
   });
+  if (!(await confirm({ message: `Add ${describe(candidate)}?`, default: true }))) return;
+  updateConfig(paths.config, (c) => {
+    c.endpoints.push(candidate);
+  });
+  process.stdout.write(`added ${id}\n`);
+}
+
+/** A Bedrock or Vertex endpoint: its region and credentials instead of a base URL and key. */
+async function addCloudEndpoint(paths: QccPaths, preset: EndpointPreset, id: string): Promise<void> {
+  process.stdout.write(`  credentials: ${preset.key_hint}\n`);
+  const checked = (schema: typeof bedrockSchema | typeof vertexSchema, field: string) => (v: string) => {
+    const r = schema.shape[field as keyof typeof schema.shape].safeParse(v);
+    return r.success || r.error.issues[0]?.message || 'not valid';
+  };
+  let fields: Record<string, unknown>;
+  if (preset.protocol === 'bedrock') {
+    const region = await input({ message: 'AWS region', default: 'us-east-1', validate: checked(bedrockSchema, 'region') });
+    const profile = (await input({ message: 'AWS profile (empty: AWS_PROFILE, else the default credential chain)' })).trim();
+    const key = (await password({ message: 'Bedrock API key (empty: sign with the AWS credentials)', mask: '*' })).trim();
+    fields = { bedrock: { region, ...(profile && { profile }) }, ...(key && { api_key: key }) };
+  } else {
+    const project = await input({ message: 'Google Cloud project id', validate: checked(vertexSchema, 'project') });
+    const region = await input({ message: 'Region (us-east5, europe-west1, … or global)', default: 'global', validate: checked(vertexSchema, 'region') });
+    const file = (await input({ message: 'Service account key file (empty: Application Default Credentials)' })).trim();
+    fields = { vertex: { project, region, ...(file && { credentials_file: resolve(file) }) } };
+  }
+  const weight = Number(await input({ message: WEIGHT_PROMPT, default: '1', validate: validField('weight') }));
+  const candidate = endpointSchema.parse({ id, protocol: preset.protocol, weight, ...fields });
   if (!(await confirm({ message: `Add ${describe(candidate)}?`, default: true }))) return;
   updateConfig(paths.config, (c) => {
     c.endpoints.push(candidate);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig, updateConfig } from '../config/load.js';
 import type { QccPaths } from '../config/paths.js';
@@ -26,6 +27,12 @@ interface FieldOptions {
   openaiMapEffort?: string;
   healthModels?: string;
   oauthPassthrough?: string;
+  region?: string;
+  awsProfile?: string;
+  inferenceProfile?: string;
+  project?: string;
+  credentialsFile?: string;
+  priceFactor?: string;
 }
 
 /** Every field a config file can hold for an endpoint can be given on the command line too (issue #20 item 8). */
@@ -33,11 +40,17 @@ function fieldOptions(cmd: Command, clearable: boolean): Command {
   const clear = (what: string) => (clearable ? ` ("" ${what})` : '');
   return cmd
     .option('--model-map <from=to,...>', `rewrite model names for this endpoint${clear('to clear')}`)
-    .option('--protocol <anthropic|openai>', 'its wire protocol: the Messages API, or OpenAI Chat Completions (translated both ways)')
+    .option('--protocol <anthropic|openai|bedrock|vertex>', 'its wire protocol: the Messages API, OpenAI Chat Completions (translated both ways), Amazon Bedrock or Google Vertex AI')
     .option('--openai-reasoning <thinking|drop>', 'OpenAI endpoints: their reasoning text as a thinking block, or dropped')
     .option('--openai-map-effort <true|false>', 'OpenAI endpoints: map output_config.effort to reasoning_effort')
     .option('--health-models <a,b>', `models the health check uses for it${clear('for the default')}`)
-    .option('--oauth-passthrough <true|false>', 'send clients\' claude.ai subscription tokens to it although it is not api.anthropic.com');
+    .option('--oauth-passthrough <true|false>', 'send clients\' claude.ai subscription tokens to it although it is not api.anthropic.com')
+    .option('--region <name>', 'Bedrock: the AWS region (us-east-1, …); Vertex: the region (us-east5, europe-west1, global)')
+    .option('--aws-profile <name>', `Bedrock: the AWS profile to sign with${clear('for the default chain')}; default: AWS_PROFILE, else the default credential chain`)
+    .option('--inference-profile <auto|us|eu|apac|global|none>', 'Bedrock: the cross-region inference profile of the built-in model ids')
+    .option('--project <id>', 'Vertex: the Google Cloud project')
+    .option('--credentials-file <path>', `Vertex: a service account key file${clear('for Application Default Credentials')}; default: Application Default Credentials`)
+    .option('--price-factor <n>', 'its prices relative to the list prices (1.1 for a regional cloud endpoint billed 10 % over global)');
 }
 
 function booleanOption(name: string, value: string): boolean {
@@ -62,7 +75,39 @@ function fieldsFrom(opts: FieldOptions, current?: EndpointConfig): Record<string
     out.health_models = models.length > 0 ? models : undefined;
   }
   if (opts.oauthPassthrough !== undefined) out.oauth_passthrough = booleanOption('oauth-passthrough', opts.oauthPassthrough);
+  if (opts.priceFactor !== undefined) out.price_factor = opts.priceFactor === '' ? undefined : numberOption('price-factor', opts.priceFactor);
+  Object.assign(out, cloudFields(opts, current));
   return out;
+}
+
+/** The `bedrock` or `vertex` block from the cloud flags, over the endpoint's current one. */
+function cloudFields(opts: FieldOptions, current?: EndpointConfig): Record<string, unknown> {
+  const protocol = opts.protocol ?? current?.protocol ?? 'anthropic';
+  const given = (names: (keyof FieldOptions)[]) => names.filter((n) => opts[n] !== undefined);
+  const bedrockFlags = given(['awsProfile', 'inferenceProfile']);
+  const vertexFlags = given(['project', 'credentialsFile']);
+  const flag = (n: string) => `--${n.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+  if (protocol === 'bedrock') {
+    if (vertexFlags.length > 0) throw new CliError(`${vertexFlags.map(flag).join(', ')} ${vertexFlags.length > 1 ? 'are' : 'is'} for Vertex endpoints (--protocol vertex)`);
+    if (opts.region === undefined && bedrockFlags.length === 0 && current?.bedrock !== undefined) return {};
+    const bedrock: Record<string, unknown> = { ...(current?.bedrock ?? {}) };
+    if (opts.region !== undefined) bedrock.region = opts.region;
+    if (opts.awsProfile !== undefined) bedrock.profile = opts.awsProfile === '' ? undefined : opts.awsProfile;
+    if (opts.inferenceProfile !== undefined) bedrock.inference_profile = opts.inferenceProfile;
+    return { bedrock, vertex: undefined };
+  }
+  if (protocol === 'vertex') {
+    if (bedrockFlags.length > 0) throw new CliError(`${bedrockFlags.map(flag).join(', ')} ${bedrockFlags.length > 1 ? 'are' : 'is'} for Bedrock endpoints (--protocol bedrock)`);
+    if (opts.region === undefined && vertexFlags.length === 0 && current?.vertex !== undefined) return {};
+    const vertex: Record<string, unknown> = { ...(current?.vertex ?? {}) };
+    if (opts.region !== undefined) vertex.region = opts.region;
+    if (opts.project !== undefined) vertex.project = opts.project;
+    if (opts.credentialsFile !== undefined) vertex.credentials_file = opts.credentialsFile === '' ? undefined : resolve(opts.credentialsFile);
+    return { vertex, bedrock: undefined };
+  }
+  const cloudOnly = given(['region', 'awsProfile', 'inferenceProfile', 'project', 'credentialsFile']);
+  if (cloudOnly.length > 0) throw new CliError(`${cloudOnly.map(flag).join(', ')} ${cloudOnly.length > 1 ? 'are' : 'is'} for cloud endpoints: add --protocol bedrock or --protocol vertex`);
+  return current?.protocol === 'bedrock' || current?.protocol === 'vertex' ? { bedrock: undefined, vertex: undefined } : {};
 }
 
 interface SetOptions extends Omit<KeyOptions, 'apiKey'>, FieldOptions {
@@ -88,7 +133,7 @@ function parseModelMap(value: string): Record<string, string> {
 }
 
 interface AddOptions extends KeyOptions, FieldOptions {
-  baseUrl: string;
+  baseUrl?: string;
   weight?: string;
   priority?: string;
   models?: string;
@@ -157,7 +202,11 @@ function routeOf(e: EndpointConfig, config: Config): EndpointRoute {
 
 function keySummary(e: EndpointConfig): string {
   if (e.api_keys) return `${e.api_keys.length} keys`;
-  return e.api_key ? maskSecret(e.api_key) : '(client\'s)';
+  if (e.api_key) return maskSecret(e.api_key);
+  // A cloud endpoint signs or authenticates itself; the client's credential is never passed on to it.
+  if (e.bedrock) return e.bedrock.profile ? `AWS profile ${e.bedrock.profile}` : 'AWS credential chain';
+  if (e.vertex) return e.vertex.credentials_file ? `service account ${e.vertex.credentials_file}` : 'Google ADC';
+  return '(client\'s)';
 }
 
 export function registerEndpointCommands(program: Command, paths: () => QccPaths): Command {
@@ -173,7 +222,7 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
   const add = endpoint
     .command('add <id>')
     .description('add an endpoint')
-    .requiredOption('--base-url <url>', 'the endpoint\'s base URL, e.g. https://api.anthropic.com')
+    .option('--base-url <url>', 'the endpoint\'s base URL, e.g. https://api.anthropic.com (Bedrock and Vertex: optional, their regional host by default)')
     .option('--api-key <key>', 'its API key (prefer --api-key-env or --api-key-stdin to keep it out of shell history)')
     .option('--api-keys <k1,k2>', 'a pool of keys, rotated')
     .option('--api-key-env <VAR>', 'read the key from this environment variable')
@@ -193,13 +242,15 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
         '  qcc endpoint add abroad --base-url https://api.anthropic.com --api-key-env KEY --proxy socks5h://127.0.0.1:1080\n' +
         '  qcc endpoint add ds --base-url https://api.deepseek.com/anthropic --api-key-env DS_KEY \\\n' +
         '      --models claude-sonnet-4-5 --model-map claude-sonnet-4-5=deepseek-v4-flash\n' +
-        '  qcc endpoint add chat --base-url https://llm.example/v1 --api-key-env KEY --protocol openai --openai-reasoning drop',
+        '  qcc endpoint add chat --base-url https://llm.example/v1 --api-key-env KEY --protocol openai --openai-reasoning drop\n' +
+        '  qcc endpoint add aws --protocol bedrock --region us-east-1 --aws-profile team\n' +
+        '  qcc endpoint add gcp --protocol vertex --project my-project --region us-east5 --credentials-file ~/sa.json',
     )
     .action((id: string, opts: AddOptions) => {
       const keys = keysFrom(opts);
       const e = validated({
         id,
-        base_url: opts.baseUrl,
+        ...(opts.baseUrl !== undefined && { base_url: opts.baseUrl }),
         ...(keys && keys.length === 1 && opts.apiKeys === undefined ? { api_key: keys[0] } : {}),
         ...(keys && (keys.length > 1 || opts.apiKeys !== undefined) ? { api_keys: keys } : {}),
         weight: numberOption('weight', opts.weight),

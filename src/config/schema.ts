@@ -95,6 +95,11 @@ export const endpointSchema = z
     oauth_passthrough: z.boolean().optional(),
     /** Allow a plain `http://` base URL to a host that is not this machine (a LAN relay): keys go in clear text. */
     allow_insecure_http: z.boolean().optional(),
+    /**
+     * Its prices relative to the list prices (`pricing`): 1.1 for a cloud's regional endpoints where they bill 10 %
+     * over the global price, a reseller's margin, 0 for traffic already paid for.
+     */
+    price_factor: z.number().min(0).max(100).optional(),
     /** A simulated endpoint (`qcc proxy start --demo`): its traffic is marked as such and costs nothing. */
     simulated: z.boolean().optional(),
   })

@@ -173,7 +173,7 @@ export interface EndpointView {
   oauth_passthrough?: boolean | undefined;
   /** Its own proxy setting, password masked: a URL or "direct"; absent: the default route. */
   proxy?: string | undefined;
-  /** Masked (`sk-ant-…abcd`), "N keys" for a pool, or null when the client's own key is passed through. */
+  /** Masked (`sk-ant-…abcd`), "N keys" for a pool, how a cloud endpoint authenticates, or null when the client's own key is passed through. */
   key: string | null;
   has_key: boolean;
   runtime: EndpointStatus | null;

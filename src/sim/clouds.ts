@@ -49,7 +49,7 @@ export interface CloudState {
 }
 
 const Sha256 = Hash.bind(null, 'sha256');
-const BEDROCK_PATH = /^\/model\/([^/]+)\/(invoke|invoke-with-response-stream)$/;
+const BEDROCK_PATH = /^\/model\/([^/]+)\/(invoke|invoke-with-response-stream|count-tokens)$/;
 const VERTEX_PATH = /^\/v1\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/anthropic\/models\/([^/:]+):(rawPredict|streamRawPredict)$/;
 const SIGNATURE_MAX_SKEW_MS = 5 * 60_000;
 
@@ -174,8 +174,16 @@ export async function handleBedrock(req: IncomingMessage, res: ServerResponse, r
     return awsError(res, behavior.status, exception, behavior.errorMessage ?? `simulated ${exception}`);
   }
   let body: MessageRequest & { anthropic_version?: unknown; anthropic_beta?: unknown };
+  let invokeBytes = raw;
   try {
     body = JSON.parse(raw.toString('utf8')) as typeof body;
+    if (m[2] === 'count-tokens') {
+      // CountTokens wraps the InvokeModel body it counts: {"input":{"invokeModel":{"body":"<base64>"}}}.
+      const wrapped = (body as { input?: { invokeModel?: { body?: unknown } } }).input?.invokeModel?.body;
+      if (typeof wrapped !== 'string') return awsError(res, 400, 'ValidationException', 'input.invokeModel.body is required');
+      invokeBytes = Buffer.from(wrapped, 'base64');
+      body = JSON.parse(invokeBytes.toString('utf8')) as typeof body;
+    }
   } catch {
     return awsError(res, 400, 'ValidationException', 'Malformed input request, please reformat your input and try again.');
   }
@@ -185,6 +193,10 @@ export async function handleBedrock(req: IncomingMessage, res: ServerResponse, r
   const modelId = decodeURIComponent(m[1]!);
   if (!/^((us|eu|apac|global|us-gov)\.)?anthropic\.claude-[a-z0-9-]+(-v\d+(:\d+)?)?$/.test(modelId) || behavior.failModels?.includes(modelId)) {
     return awsError(res, 400, 'ValidationException', 'The provided model identifier is invalid.');
+  }
+  if (m[2] === 'count-tokens') {
+    if (/^(us|eu|apac|global|us-gov)\./.test(modelId)) return awsError(res, 400, 'ValidationException', 'CountTokens takes a foundation model id');
+    return sendJson(res, 200, { inputTokens: Math.max(1, Math.ceil(invokeBytes.length / 4)) });
   }
   const answer: SimAnswer = simAnswer(name, modelId, body, raw.length, behavior);
   if (m[2] === 'invoke-with-response-stream') return sendStream(res, answer, behavior, EVENT_STREAM_FRAMER);

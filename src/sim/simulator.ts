@@ -294,7 +294,8 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
     if (options.record) state.requests.push({ method: req.method ?? 'GET', path: url, headers: req.headers, body: raw });
     if (vertexTokens && req.method === 'POST' && path === '/token') return vertexTokens.grant(req, res, raw, tokenUrl, state.cloud);
     const isChat = req.method === 'POST' && path.endsWith('/v1/chat/completions');
-    const bedrock = options.bedrock !== undefined && req.method === 'POST' && isBedrockPath(path);
+    const bedrockPath = options.bedrock !== undefined && req.method === 'POST' && isBedrockPath(path);
+    const bedrock = bedrockPath && !path.endsWith('/count-tokens');
     const vertex = vertexTokens !== undefined && req.method === 'POST' && isVertexPath(path) && !path.includes('/models/count-tokens:');
     const isMessages = (req.method === 'POST' && path.endsWith('/v1/messages')) || isChat || bedrock || vertex;
     const scripted = isMessages ? state.script.shift() : undefined;
@@ -314,7 +315,7 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
     if (behavior.requireKey !== undefined && presentedKey(req) !== behavior.requireKey) {
       return sendError(res, 401, { errorMessage: 'invalid x-api-key' });
     }
-    if (bedrock) return handleBedrock(req, res, raw, behavior, name, options.bedrock!, state.cloud);
+    if (bedrockPath) return handleBedrock(req, res, raw, behavior, name, options.bedrock!, state.cloud);
     if (vertexTokens && req.method === 'POST' && isVertexPath(path)) return handleVertex(req, res, raw, behavior, name, options.vertex!, vertexTokens, state.cloud);
     if (isChat) {
       if (behavior.status !== undefined && behavior.status >= 400) {

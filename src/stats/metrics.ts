@@ -156,7 +156,7 @@ export class ProxyMetrics implements ProxyObserver {
       series.output.value += u.output_tokens;
       series.cacheCreation.value += u.cache_creation_input_tokens;
       series.cacheRead.value += u.cache_read_input_tokens;
-      cost = r.simulated === true ? 0 : this.prices().cost(r.model, u);
+      cost = this.prices().requestCost(r);
       if (cost > 0) series.cost.value += cost;
     }
     if (r.clientKey !== undefined) this.countKey(r, cost);

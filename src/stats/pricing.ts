@@ -33,7 +33,14 @@ export class PriceTable {
   private readonly prices: [string, Price][];
   private readonly memo = new Map<string, Price | undefined>();
 
-  constructor(overrides: Record<string, Price> = {}) {
+  /**
+   * @param factors per endpoint id, a multiplier on its list prices (`price_factor`): a cloud's regional
+   *   endpoints bill some models above the global price, a reseller bills its own margin.
+   */
+  constructor(
+    overrides: Record<string, Price> = {},
+    private readonly factors: ReadonlyMap<string, number> = new Map(),
+  ) {
     const merged = { ...DEFAULT_PRICES, ...overrides };
     // Longest prefix first, so "claude-opus-4-1" beats "claude-opus".
     this.prices = Object.entries(merged).sort((a, b) => b[0].length - a[0].length);
@@ -56,6 +63,14 @@ export class PriceTable {
     for (const [key, price] of this.prices) if (!FAMILIES.includes(key) && model.startsWith(key)) return price;
     const family = FAMILIES.find((f) => model.includes(f));
     return family ? this.prices.find(([k]) => k === family)?.[1] : undefined;
+  }
+
+  /** What a request cost: the model's price for its usage, times the serving endpoint's price factor. */
+  requestCost(r: { model?: string | undefined; usage?: Usage | undefined; endpointId?: string | undefined; simulated?: boolean | undefined }): number {
+    if (r.simulated === true) return 0;
+    const cost = this.cost(r.model, r.usage);
+    const factor = r.endpointId === undefined ? undefined : this.factors.get(r.endpointId);
+    return factor === undefined || cost === 0 ? cost : cost * factor;
   }
 
   cost(model: string | undefined, usage: Usage | undefined): number {

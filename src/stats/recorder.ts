@@ -96,7 +96,7 @@ export function toRow(r: RequestRecord, prices: PriceTable): StoredRequest {
     output_tokens: u?.output_tokens ?? 0,
     cache_creation_tokens: u?.cache_creation_input_tokens ?? 0,
     cache_read_tokens: u?.cache_read_input_tokens ?? 0,
-    cost_usd: r.simulated === true ? 0 : prices.cost(r.model, u),
+    cost_usd: prices.requestCost(r),
     health_check: r.healthCheck ? 1 : 0,
     error: lastError(r),
     end_reason: r.end ?? null,

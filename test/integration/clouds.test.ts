@@ -400,3 +400,24 @@ describe('secrets of cloud credentials', () => {
     }
   });
 });
+
+describe('count_tokens on the clouds', () => {
+  it('Bedrock: CountTokens with the InvokeModel body for the foundation model; its failure becomes an estimate, not an error', async () => {
+    const sim = await bedrockSim();
+    const { url } = await h.proxy({ version: 1, endpoints: [bedrockEndpoint(sim)] });
+    const client = new Anthropic({ baseURL: url, apiKey: 'client-key', maxRetries: 0 });
+    const counted = await client.messages.countTokens({ model: SONNET, messages: ASK.messages }).withResponse();
+    expect(counted.data.input_tokens).toBeGreaterThan(0);
+    expect(counted.response.headers.get('x-qcc-estimated')).toBeNull();
+    const sent = sim.requests.at(-1)!;
+    expect(sent.path).toBe('/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/count-tokens');
+    const inner = JSON.parse(Buffer.from((JSON.parse(sent.body.toString()) as { input: { invokeModel: { body: string } } }).input.invokeModel.body, 'base64').toString()) as Record<string, unknown>;
+    expect(inner).toMatchObject({ anthropic_version: 'bedrock-2023-05-31', messages: ASK.messages });
+    expect(inner.model).toBeUndefined();
+
+    sim.behavior = { status: 400 };
+    const estimated = await client.messages.countTokens({ model: SONNET, messages: ASK.messages }).withResponse();
+    expect(estimated.response.headers.get('x-qcc-estimated')).toBe('true');
+    expect(estimated.data.input_tokens).toBeGreaterThan(0);
+  });
+});

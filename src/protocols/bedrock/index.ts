@@ -42,15 +42,32 @@ export function cloudBody(request: Record<string, unknown>, version: string, ext
   return Buffer.from(JSON.stringify({ anthropic_version: version, ...extra, ...rest }));
 }
 
+/**
+ * count_tokens as Bedrock's CountTokens: the InvokeModel body it would count, base64 in `input.invokeModel.body`,
+ * sent for the foundation model (not an inference profile). An InvokeModel body needs max_tokens; a count does not
+ * depend on it.
+ */
+function countTokensCall(call: MessagesCall, request: Record<string, unknown>, modelId: string, betas: string[]): UpstreamCall {
+  const invoke = cloudBody({ max_tokens: 1, ...request }, BEDROCK_VERSION, betas.length > 0 ? { anthropic_beta: betas } : {});
+  const body = Buffer.from(JSON.stringify({ input: { invokeModel: { body: invoke.toString('base64') } } }));
+  const foundation = modelId.replace(/^(us|us-gov|eu|apac|global)\./, '');
+  return {
+    method: 'POST',
+    path: `${call.endpoint.target.prefix}/model/${encodeURIComponent(foundation)}/count-tokens`,
+    headers: { 'content-type': 'application/json', accept: 'application/json', 'content-length': String(body.length) },
+    body,
+  };
+}
+
 function buildCall(call: MessagesCall): UpstreamCall | Prepared {
   const { endpoint, parsed } = call;
-  if (parsed.countTokens) return notServed(call, 'count_tokens'); // the handler answers with an estimate
-  if (!parsed.messages || !parsed.json) return notServed(call, `${call.method} ${call.path.split('?')[0]}`);
+  if ((!parsed.messages && !parsed.countTokens) || !parsed.json) return notServed(call, `${call.method} ${call.path.split('?')[0]}`);
   const request = parsed.json();
   if (request === undefined) return { refused: jsonAnswer(400, anthropicErrorJson('invalid_request_error', 'request body is not valid JSON (a raw control character in a string?)')) };
   if (parsed.model === undefined) return { refused: jsonAnswer(400, anthropicErrorJson('invalid_request_error', 'model: Field required')) };
   const modelId = endpoint.upstreamModel(parsed.model);
   const betas = requestedBetas(call.client.headers, request);
+  if (parsed.countTokens) return countTokensCall(call, request, modelId, betas);
   const body = cloudBody(request, BEDROCK_VERSION, betas.length > 0 ? { anthropic_beta: betas } : {});
   const action = parsed.stream ? 'invoke-with-response-stream' : 'invoke';
   const headers: HeaderMap = {
@@ -93,7 +110,27 @@ function prepare(call: MessagesCall): Prepared | Promise<Prepared> {
   return signed(call, built);
 }
 
-function translation(): AnswerTranslation {
+/**
+ * CountTokens' answer (`{"inputTokens": N}`) as count_tokens' (`{"input_tokens": N}`). Its errors become a 404, so
+ * that qcc counts elsewhere or estimates (count_tokens is advice; a region without CountTokens must not fail it).
+ */
+const COUNT_TRANSLATION: AnswerTranslation = {
+  streams: () => false,
+  stream: () => new BedrockStream(),
+  message(body: Buffer) {
+    const answer = JSON.parse(body.toString('utf8')) as { inputTokens?: unknown };
+    if (typeof answer.inputTokens !== 'number') throw new Error('Bedrock CountTokens answered without inputTokens');
+    return { input_tokens: answer.inputTokens };
+  },
+  error(status: number, body: Buffer, headers: IncomingHttpHeaders) {
+    const mapped = bedrockHttpError(status, body, headers);
+    const message = (JSON.parse(mapped.body.toString('utf8')) as { error: { message: string } }).error.message;
+    return jsonAnswer(404, anthropicErrorJson('not_found_error', `count_tokens not available: ${message}`));
+  },
+};
+
+function translation(call: MessagesCall): AnswerTranslation {
+  if (call.parsed.countTokens) return COUNT_TRANSLATION;
   return {
     streams: (contentType) => contentType.includes(EVENT_STREAM_TYPE),
     stream: () => new BedrockStream(),

@@ -11,8 +11,21 @@ interface Draft {
   priority: string;
   protocol: string;
   proxy: string;
+  /** Bedrock and Vertex: the region; Vertex: the project and a service account key file; Bedrock: an AWS profile. */
+  region: string;
+  project: string;
+  credentials_file: string;
+  aws_profile: string;
 }
-const EMPTY: Draft = { id: '', base_url: '', api_key: '', weight: '1', priority: '0', protocol: 'anthropic', proxy: '' };
+const EMPTY: Draft = { id: '', base_url: '', api_key: '', weight: '1', priority: '0', protocol: 'anthropic', proxy: '', region: '', project: '', credentials_file: '', aws_profile: '' };
+
+/** The protocol's own block for a new endpoint, from the form (empty fields left out, the server names what is missing). */
+function cloudBlock(d: Draft): Record<string, unknown> {
+  const set = (v: string) => v.trim() || undefined;
+  if (d.protocol === 'bedrock') return { bedrock: { region: set(d.region), profile: set(d.aws_profile) } };
+  if (d.protocol === 'vertex') return { vertex: { project: set(d.project), region: set(d.region), credentials_file: set(d.credentials_file) } };
+  return {};
+}
 
 const PROXY_HINT = 'http(s)://, socks5://, socks5h:// (user:pass@ allowed), or direct; empty: the default route';
 
@@ -148,10 +161,11 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
           method: 'POST',
           body: {
             id: draft.id,
-            base_url: draft.base_url,
+            ...(draft.base_url.trim() && { base_url: draft.base_url.trim() }),
             weight: Number(draft.weight),
             priority: Number(draft.priority),
             protocol: draft.protocol,
+            ...cloudBlock(draft),
             ...(draft.api_key && { api_key: draft.api_key }),
             ...(draft.proxy.trim() && { proxy: draft.proxy.trim() }),
           },
@@ -163,6 +177,7 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
   };
   const field = (k: keyof Draft) => (ev: Event) => setDraft({ ...draft, [k]: (ev.target as HTMLInputElement).value });
   const sorted = [...list].sort((a, b) => a.priority - b.priority);
+  const cloud = draft.protocol === 'bedrock' || draft.protocol === 'vertex';
 
   return html`<section>
     ${message && html`<p class=${message.startsWith('error') ? 'error' : 'ok'} data-testid="message">${message}</p>`}
@@ -196,11 +211,15 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
     </table>
     <form class="grid" onSubmit=${add} data-testid="add-form">
       <label>id<input name="id" required value=${draft.id} onInput=${field('id')} /></label>
-      <label>base URL<input name="base_url" required placeholder="https://api.anthropic.com" value=${draft.base_url} onInput=${field('base_url')} /></label>
+      <label>base URL<input name="base_url" required=${!cloud} placeholder=${cloud ? 'the region\'s host (optional)' : 'https://api.anthropic.com'} value=${draft.base_url} onInput=${field('base_url')} /></label>
       <label>API key (write-only)<input name="api_key" type="password" autocomplete="off" value=${draft.api_key} onInput=${field('api_key')} /></label>
       <label>weight<input name="weight" value=${draft.weight} onInput=${field('weight')} /></label>
       <label>priority<input name="priority" value=${draft.priority} onInput=${field('priority')} /></label>
-      <label>protocol<select name="protocol" value=${draft.protocol} onChange=${field('protocol')}><option value="anthropic">anthropic</option><option value="openai">openai</option></select></label>
+      <label>protocol<select name="protocol" value=${draft.protocol} onChange=${field('protocol')}><option value="anthropic">anthropic</option><option value="openai">openai</option><option value="bedrock">Amazon Bedrock</option><option value="vertex">Google Vertex AI</option></select></label>
+      ${cloud && html`<label>region<input name="region" required placeholder=${draft.protocol === 'bedrock' ? 'us-east-1' : 'us-east5 or global'} value=${draft.region} onInput=${field('region')} /></label>`}
+      ${draft.protocol === 'bedrock' && html`<label title="empty: AWS_PROFILE, else the default AWS credential chain; or give a Bedrock API key above">AWS profile (optional)<input name="aws_profile" value=${draft.aws_profile} onInput=${field('aws_profile')} /></label>`}
+      ${draft.protocol === 'vertex' && html`<label>project<input name="project" required value=${draft.project} onInput=${field('project')} /></label>
+      <label title="a service account's JSON key file on the proxy's machine; empty: Application Default Credentials">credentials file (optional)<input name="credentials_file" value=${draft.credentials_file} onInput=${field('credentials_file')} /></label>`}
       <label title=${PROXY_HINT}>proxy (optional)<input name="proxy" placeholder="default route" value=${draft.proxy} onInput=${field('proxy')} /></label>
       <div class="actions"><button class="primary" type="submit">Add endpoint</button></div>
     </form>
