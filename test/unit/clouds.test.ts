@@ -93,7 +93,7 @@ describe('event-stream splitting (hand-written cut, the library decodes): the sa
   it('a corrupted CRC or an absurd length is an EventStreamError, never a crash or an allocation', () => {
     const [frame] = frames(prng(7), 1);
     const bad = Buffer.from(frame!);
-    bad[bad.length - 1] ^= 0xff;
+    bad[bad.length - 1] = bad[bad.length - 1]! ^ 0xff;
     expect(() => new EventStreamSplitter().push(bad)).toThrow(EventStreamError);
     const huge = Buffer.alloc(8);
     huge.writeUInt32BE(MAX_MESSAGE_BYTES + 1, 0);
@@ -136,7 +136,7 @@ describe('Bedrock stream → Anthropic SSE', () => {
 
     const broken = new BedrockStream();
     const bad = chunk({ type: 'ping' });
-    bad[10] ^= 1;
+    bad[10] = bad[10]! ^ 1;
     expect(parseSse(broken.push(bad))[0]!.data).toMatchObject({ error: { type: 'api_error' } });
     const cut = new BedrockStream();
     cut.push(chunk({ type: 'ping' }).subarray(0, 20));
