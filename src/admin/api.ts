@@ -3,7 +3,7 @@ import type Database from 'better-sqlite3';
 import type { AppStatus, EndpointView, SettingsView } from '../shared/api-types.js';
 import { formatPath, validateConfig } from '../config/load.js';
 import { migrate } from '../config/migrate.js';
-import { endpointBaseUrl, endpointSchema, type Config, type EndpointConfig } from '../config/schema.js';
+import { cloudCredentialSummary, endpointBaseUrl, endpointSchema, type Config, type EndpointConfig } from '../config/schema.js';
 import { exportConfig, planImport, stripExportMarker } from '../config/transfer.js';
 import type { EndpointPool } from '../endpoints/pool.js';
 import { ProxyError, sendProxyError } from '../errors.js';
@@ -74,16 +74,9 @@ export function maskEndpoint(e: EndpointConfig): Omit<EndpointView, 'runtime'> {
     ...rest,
     address: endpointBaseUrl(e),
     ...(rest.proxy !== undefined && { proxy: shownProxy(rest.proxy) }),
-    key: api_keys ? `${api_keys.length} keys` : api_key ? maskSecret(api_key) : cloudCredential(e),
+    key: api_keys ? `${api_keys.length} keys` : api_key ? maskSecret(api_key) : (cloudCredentialSummary(e) ?? null),
     has_key: api_key !== undefined || api_keys !== undefined,
   };
-}
-
-/** How a cloud endpoint without a key authenticates (it never passes the client's credential on). */
-function cloudCredential(e: EndpointConfig): string | null {
-  if (e.bedrock) return e.bedrock.profile ? `AWS profile ${e.bedrock.profile}` : 'AWS credential chain';
-  if (e.vertex) return e.vertex.credentials_file ? `service account ${e.vertex.credentials_file}` : 'Google ADC';
-  return null;
 }
 
 function validEndpoint(candidate: unknown): EndpointConfig {

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig, updateConfig } from '../config/load.js';
 import type { QccPaths } from '../config/paths.js';
-import { AUTH_MODES, endpointBaseUrl, endpointSchema, type Config, type EndpointConfig } from '../config/schema.js';
+import { AUTH_MODES, cloudCredentialSummary, endpointBaseUrl, endpointSchema, type Config, type EndpointConfig } from '../config/schema.js';
 import { endpointRoute, routeInfo, type EndpointRoute } from '../endpoints/route.js';
 import { formatPath } from '../config/load.js';
 import { baseUrlProblem } from '../config/url-rule.js';
@@ -46,10 +46,10 @@ function fieldOptions(cmd: Command, clearable: boolean): Command {
     .option('--health-models <a,b>', `models the health check uses for it${clear('for the default')}`)
     .option('--oauth-passthrough <true|false>', 'send clients\' claude.ai subscription tokens to it although it is not api.anthropic.com')
     .option('--region <name>', 'Bedrock: the AWS region (us-east-1, …); Vertex: the region (us-east5, europe-west1, global)')
-    .option('--aws-profile <name>', `Bedrock: the AWS profile to sign with${clear('for the default chain')}; default: AWS_PROFILE, else the default credential chain`)
+    .option('--aws-profile <name[,name]>', `Bedrock: the AWS profile to sign with (several: rotated as a pool)${clear('for the default chain')}; default: AWS_PROFILE, else the default credential chain`)
     .option('--inference-profile <auto|us|eu|apac|global|none>', 'Bedrock: the cross-region inference profile of the built-in model ids')
     .option('--project <id>', 'Vertex: the Google Cloud project')
-    .option('--credentials-file <path>', `Vertex: a service account key file${clear('for Application Default Credentials')}; default: Application Default Credentials`)
+    .option('--credentials-file <path[,path]>', `Vertex: a service account key file (several: rotated as a pool)${clear('for Application Default Credentials')}; default: Application Default Credentials`)
     .option('--price-factor <n>', 'its prices relative to the list prices (1.1 for a regional cloud endpoint billed 10 % over global)');
 }
 
@@ -92,7 +92,12 @@ function cloudFields(opts: FieldOptions, current?: EndpointConfig): Record<strin
     if (opts.region === undefined && bedrockFlags.length === 0 && current?.bedrock !== undefined) return {};
     const bedrock: Record<string, unknown> = { ...(current?.bedrock ?? {}) };
     if (opts.region !== undefined) bedrock.region = opts.region;
-    if (opts.awsProfile !== undefined) bedrock.profile = opts.awsProfile === '' ? undefined : opts.awsProfile;
+    if (opts.awsProfile !== undefined) {
+      // One profile, or several rotated as a pool.
+      const names = opts.awsProfile.split(',').map((p) => p.trim()).filter(Boolean);
+      bedrock.profile = names.length === 1 ? names[0] : undefined;
+      bedrock.profiles = names.length > 1 ? names : undefined;
+    }
     if (opts.inferenceProfile !== undefined) bedrock.inference_profile = opts.inferenceProfile;
     return { bedrock, vertex: undefined };
   }
@@ -102,7 +107,11 @@ function cloudFields(opts: FieldOptions, current?: EndpointConfig): Record<strin
     const vertex: Record<string, unknown> = { ...(current?.vertex ?? {}) };
     if (opts.region !== undefined) vertex.region = opts.region;
     if (opts.project !== undefined) vertex.project = opts.project;
-    if (opts.credentialsFile !== undefined) vertex.credentials_file = opts.credentialsFile === '' ? undefined : resolve(opts.credentialsFile);
+    if (opts.credentialsFile !== undefined) {
+      const files = opts.credentialsFile.split(',').map((f) => f.trim()).filter(Boolean).map((f) => resolve(f));
+      vertex.credentials_file = files.length === 1 ? files[0] : undefined;
+      vertex.credentials_files = files.length > 1 ? files : undefined;
+    }
     return { vertex, bedrock: undefined };
   }
   const cloudOnly = given(['region', 'awsProfile', 'inferenceProfile', 'project', 'credentialsFile']);
@@ -204,9 +213,7 @@ function keySummary(e: EndpointConfig): string {
   if (e.api_keys) return `${e.api_keys.length} keys`;
   if (e.api_key) return maskSecret(e.api_key);
   // A cloud endpoint signs or authenticates itself; the client's credential is never passed on to it.
-  if (e.bedrock) return e.bedrock.profile ? `AWS profile ${e.bedrock.profile}` : 'AWS credential chain';
-  if (e.vertex) return e.vertex.credentials_file ? `service account ${e.vertex.credentials_file}` : 'Google ADC';
-  return '(client\'s)';
+  return cloudCredentialSummary(e) ?? '(client\'s)';
 }
 
 export function registerEndpointCommands(program: Command, paths: () => QccPaths): Command {

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { UpstreamClient } from '../upstream/client.js';
 import { loadConfig } from '../config/load.js';
 import type { QccPaths } from '../config/paths.js';
-import { endpointKeys, type Config, type EndpointConfig } from '../config/schema.js';
+import { endpointKeys, shownCredential, withOneCredential, type Config, type EndpointConfig } from '../config/schema.js';
 import { EndpointRuntime, type Routing } from '../endpoints/endpoint.js';
 import { maskSecret } from '../log.js';
 import type { ProxyEnvironment } from '../endpoints/route.js';
@@ -31,9 +31,8 @@ function targetsOf(e: EndpointConfig, routing: Routing): Target[] {
   const keys = endpointKeys(e);
   if (keys.length <= 1) return [{ parent: e, runtime: new EndpointRuntime(e, routing) }];
   return keys.map((k) => {
-    const { api_keys: _pool, ...rest } = e;
-    const masked = maskSecret(k);
-    return { parent: e, key: masked, runtime: new EndpointRuntime({ ...rest, id: `${e.id} key ${masked}`, api_key: k }, routing) };
+    const shown = shownCredential(k, maskSecret);
+    return { parent: e, key: shown, runtime: new EndpointRuntime({ ...withOneCredential(e, k), id: `${e.id} key ${shown}` }, routing) };
   });
 }
 

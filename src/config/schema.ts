@@ -43,13 +43,16 @@ export const bedrockSchema = z
     region: z.string().regex(AWS_REGION, 'must be an AWS region such as "us-east-1"'),
     /** A profile of ~/.aws/config and ~/.aws/credentials (SSO included); absent: AWS_PROFILE, else the default chain. */
     profile: z.string().min(1).optional(),
+    /** Several profiles (accounts), rotated as a key pool: a throttled or refused one is set aside for the next. */
+    profiles: z.array(z.string().min(1)).min(1, 'list at least one profile, or leave the field out').optional(),
     /**
      * Cross-region inference profile prefix for the built-in model ids: "auto" takes it from the region
      * (us-…→"us", eu-…→"eu", ap-…→"apac"), "global" uses the global profiles, "none" the plain regional ids.
      */
     inference_profile: z.enum(['auto', 'us', 'eu', 'apac', 'global', 'none']).default('auto'),
   })
-  .strict();
+  .strict()
+  .refine((b) => !(b.profile !== undefined && b.profiles !== undefined), { message: 'set either "profile" or "profiles", not both', path: ['profiles'] });
 
 /** Claude on Google Vertex AI: a service-account key file, else Application Default Credentials. */
 export const vertexSchema = z
@@ -58,8 +61,11 @@ export const vertexSchema = z
     region: z.string().regex(GCP_REGION, 'must be a Vertex AI region such as "us-east5", or "global"'),
     /** A service account's JSON key file; absent: Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud, metadata server). */
     credentials_file: z.string().min(1).optional(),
+    /** Several service accounts' key files, rotated as a key pool (quota is per project and account). */
+    credentials_files: z.array(z.string().min(1)).min(1, 'list at least one file, or leave the field out').optional(),
   })
-  .strict();
+  .strict()
+  .refine((v) => !(v.credentials_file !== undefined && v.credentials_files !== undefined), { message: 'set either "credentials_file" or "credentials_files", not both', path: ['credentials_files'] });
 
 export const endpointSchema = z
   .object({
@@ -114,6 +120,7 @@ export const endpointSchema = z
     if (e.protocol === 'vertex' && e.vertex === undefined) ctx.addIssue({ code: 'custom', path: ['vertex'], message: 'a Vertex endpoint needs "vertex": { "project": "…", "region": "us-east5" } (and optionally "credentials_file")' });
     if (e.protocol !== 'bedrock' && e.bedrock !== undefined) ctx.addIssue({ code: 'custom', path: ['bedrock'], message: 'only for "protocol": "bedrock"' });
     if (e.protocol !== 'vertex' && e.vertex !== undefined) ctx.addIssue({ code: 'custom', path: ['vertex'], message: 'only for "protocol": "vertex"' });
+    if (e.bedrock?.profiles !== undefined && (e.api_key !== undefined || e.api_keys !== undefined)) ctx.addIssue({ code: 'custom', path: ['bedrock', 'profiles'], message: 'a pool of AWS profiles signs requests; a Bedrock API key replaces signing: set one or the other' });
     if (e.protocol === 'vertex' && (e.api_key !== undefined || e.api_keys !== undefined)) ctx.addIssue({ code: 'custom', path: ['api_key'], message: 'Vertex authenticates with a service account ("vertex.credentials_file") or Application Default Credentials, not an API key' });
     if (e.base_url === undefined) {
       if (!cloud) ctx.addIssue({ code: 'custom', path: ['base_url'], message: 'required: the endpoint\'s address, such as "https://api.anthropic.com"' });
@@ -284,8 +291,50 @@ export function endpointBaseUrl(e: EndpointConfig): string {
   throw new Error(`endpoint ${e.id} has no base_url`); // the schema makes this unreachable
 }
 
-/** Keys an endpoint authenticates with; empty means "pass the client's credentials through". */
+/** How a cloud endpoint without an API key authenticates, in words (it never passes the client's credential on). */
+export function cloudCredentialSummary(e: EndpointConfig): string | undefined {
+  if (e.bedrock) return e.bedrock.profiles ? `${e.bedrock.profiles.length} AWS profiles` : e.bedrock.profile ? `AWS profile ${e.bedrock.profile}` : 'AWS credential chain';
+  if (e.vertex) return e.vertex.credentials_files ? `${e.vertex.credentials_files.length} service accounts` : e.vertex.credentials_file ? `service account ${e.vertex.credentials_file}` : 'Google ADC';
+  return undefined;
+}
+
+/** How a pool of AWS profiles or service accounts is written as the credentials of a key pool. */
+const AWS_PROFILE = 'aws-profile:';
+const SERVICE_ACCOUNT = 'service-account:';
+
+/**
+ * Credentials an endpoint rotates as a key pool (endpoints/key-pool.ts): API keys, or a cloud endpoint's AWS
+ * profiles or service-account files. Empty: the client's credentials pass through (or, for a cloud, its one
+ * profile, file or default chain signs).
+ */
 export function endpointKeys(e: EndpointConfig): string[] {
   if (e.api_keys) return e.api_keys;
-  return e.api_key ? [e.api_key] : [];
+  if (e.api_key) return [e.api_key];
+  if (e.bedrock?.profiles) return e.bedrock.profiles.map((p) => AWS_PROFILE + p);
+  if (e.vertex?.credentials_files) return e.vertex.credentials_files.map((f) => SERVICE_ACCOUNT + f);
+  return [];
+}
+
+/** A credential picked from a pool: an API key, or the AWS profile or service-account file it stands for. */
+export type PoolCredential = { apiKey: string } | { awsProfile: string } | { serviceAccountFile: string };
+
+export function poolCredential(key: string): PoolCredential {
+  if (key.startsWith(AWS_PROFILE)) return { awsProfile: key.slice(AWS_PROFILE.length) };
+  if (key.startsWith(SERVICE_ACCOUNT)) return { serviceAccountFile: key.slice(SERVICE_ACCOUNT.length) };
+  return { apiKey: key };
+}
+
+/** The endpoint with one of its pool's credentials only (checking each key, profile or account on its own). */
+export function withOneCredential(e: EndpointConfig, key: string): EndpointConfig {
+  const c = poolCredential(key);
+  if ('awsProfile' in c) return { ...e, bedrock: { ...e.bedrock!, profiles: undefined, profile: c.awsProfile } };
+  if ('serviceAccountFile' in c) return { ...e, vertex: { ...e.vertex!, credentials_files: undefined, credentials_file: c.serviceAccountFile } };
+  const { api_keys: _pool, ...rest } = e;
+  return { ...rest, api_key: c.apiKey };
+}
+
+/** A pool credential as it may be shown: a key masked, a profile or file by name. */
+export function shownCredential(key: string, mask: (secret: string) => string): string {
+  const c = poolCredential(key);
+  return 'awsProfile' in c ? `profile ${c.awsProfile}` : 'serviceAccountFile' in c ? `account ${c.serviceAccountFile}` : mask(c.apiKey);
 }

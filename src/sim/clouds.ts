@@ -27,6 +27,8 @@ export interface BedrockSimOptions {
   sessionToken?: string;
   /** A Bedrock API key accepted as `Authorization: Bearer`. */
   apiKey?: string;
+  /** Further accounts accepted besides the first (a pool of profiles), each with its own secret. */
+  more?: { accessKeyId: string; secretAccessKey: string }[];
 }
 
 export interface VertexSimOptions {
@@ -36,6 +38,8 @@ export interface VertexSimOptions {
   publicKey: string;
   /** Lifetime of issued tokens, seconds (default 3600). */
   tokenTtlS?: number;
+  /** Further service accounts accepted besides the first (a pool of accounts). */
+  more?: { clientEmail: string; publicKey: string }[];
 }
 
 export interface CloudState {
@@ -46,6 +50,10 @@ export interface CloudState {
   tokenFailStatus?: number | undefined;
   /** Requests refused for their credentials (bad signature, unknown or expired token). */
   authFailures: number;
+  /** Model calls by the account that made them (AWS access key id, or service account email). */
+  callsByAccount: Record<string, number>;
+  /** Accounts answered with 429 (ThrottlingException, RESOURCE_EXHAUSTED) whatever they ask. */
+  throttled: string[];
 }
 
 const Sha256 = Hash.bind(null, 'sha256');
@@ -99,14 +107,15 @@ function amzDate(value: string): number {
 const AUTHORIZATION = /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/;
 
 /** The signature check AWS does, as an error to answer with, or undefined when the request is genuine. */
-async function sigV4Problem(req: IncomingMessage, raw: Buffer, creds: BedrockSimOptions): Promise<{ name: string; message: string } | undefined> {
+async function sigV4Problem(req: IncomingMessage, raw: Buffer, options: BedrockSimOptions): Promise<{ name: string; message: string } | undefined> {
   const authorization = req.headers.authorization ?? '';
   const m = AUTHORIZATION.exec(authorization);
   if (!m) return { name: 'IncompleteSignatureException', message: 'Authorization header requires Credential, SignedHeaders and Signature' };
   const [, accessKeyId, , region, service, signedHeaders] = m;
-  if (accessKeyId !== creds.accessKeyId) return { name: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.' };
+  const creds = [options, ...(options.more ?? [])].find((c) => c.accessKeyId === accessKeyId);
+  if (creds === undefined) return { name: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.' };
   const token = req.headers['x-amz-security-token'];
-  if (creds.sessionToken !== undefined && token !== creds.sessionToken) return { name: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.' };
+  if (options.sessionToken !== undefined && token !== options.sessionToken) return { name: 'UnrecognizedClientException', message: 'The security token included in the request is invalid.' };
   const date = amzDate(String(req.headers['x-amz-date'] ?? ''));
   if (!(Math.abs(Date.now() - date) <= SIGNATURE_MAX_SKEW_MS)) return { name: 'InvalidSignatureException', message: 'Signature expired or x-amz-date missing' };
   const names = signedHeaders!.split(';');
@@ -169,6 +178,9 @@ export async function handleBedrock(req: IncomingMessage, res: ServerResponse, r
       return awsError(res, 403, problem.name, problem.message);
     }
   }
+  const account = bearer !== undefined ? 'api-key' : AUTHORIZATION.exec(req.headers.authorization ?? '')![1]!;
+  if (m[2] !== 'count-tokens') state.callsByAccount[account] = (state.callsByAccount[account] ?? 0) + 1;
+  if (state.throttled.includes(account)) return awsError(res, 429, 'ThrottlingException', 'Too many requests, please wait before trying again.');
   if (behavior.status !== undefined && behavior.status >= 400) {
     const exception = AWS_ERRORS[behavior.status] ?? 'InternalServerException';
     return awsError(res, behavior.status, exception, behavior.errorMessage ?? `simulated ${exception}`);
@@ -219,11 +231,12 @@ function base64urlJson(part: string | undefined): Record<string, unknown> | unde
 }
 
 export class VertexTokens {
-  private readonly issued = new Map<string, number>();
-  private readonly key: KeyObject;
+  /** Token → its expiry and the account it was issued to. */
+  private readonly issued = new Map<string, { expires: number; account: string }>();
+  private readonly keys: Map<string, KeyObject>;
 
   constructor(private readonly options: VertexSimOptions) {
-    this.key = createPublicKey(options.publicKey);
+    this.keys = new Map([options, ...(options.more ?? [])].map((a) => [a.clientEmail, createPublicKey(a.publicKey)]));
   }
 
   /** RFC 7523 JWT bearer grant: checks the assertion as Google's token endpoint does. */
@@ -236,10 +249,11 @@ export class VertexTokens {
     const header = base64urlJson(head);
     const payload = base64urlJson(claims);
     const now = Math.floor(Date.now() / 1000);
+    const key = typeof payload?.iss === 'string' ? this.keys.get(payload.iss) : undefined;
     const valid =
       header?.alg === 'RS256' &&
       payload !== undefined &&
-      payload.iss === this.options.clientEmail &&
+      key !== undefined &&
       payload.aud === tokenUrl &&
       typeof payload.scope === 'string' &&
       payload.scope.split(' ').includes('https://www.googleapis.com/auth/cloud-platform') &&
@@ -248,33 +262,37 @@ export class VertexTokens {
       Math.abs(payload.iat - now) < 300 &&
       payload.exp > now &&
       payload.exp - payload.iat <= 3600 &&
-      verify('RSA-SHA256', Buffer.from(`${head}.${claims}`), this.key, Buffer.from(signature ?? '', 'base64url'));
+      verify('RSA-SHA256', Buffer.from(`${head}.${claims}`), key, Buffer.from(signature ?? '', 'base64url'));
     if (!valid) {
       state.authFailures++;
       return sendJson(res, 400, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' });
     }
     const ttl = this.options.tokenTtlS ?? 3600;
     const token = `ya29.sim-${randomBytes(24).toString('base64url')}`;
-    this.issued.set(token, Date.now() + ttl * 1000);
+    this.issued.set(token, { expires: Date.now() + ttl * 1000, account: String(payload!.iss) });
     state.tokensIssued++;
     sendJson(res, 200, { access_token: token, expires_in: ttl, token_type: 'Bearer' });
   }
 
-  valid(authorization: string | undefined): boolean {
-    if (!authorization?.startsWith('Bearer ')) return false;
-    const expires = this.issued.get(authorization.slice(7));
-    return expires !== undefined && expires > Date.now();
+  /** The account a valid token was issued to; undefined for a token unknown or expired. */
+  account(authorization: string | undefined): string | undefined {
+    if (!authorization?.startsWith('Bearer ')) return undefined;
+    const token = this.issued.get(authorization.slice(7));
+    return token !== undefined && token.expires > Date.now() ? token.account : undefined;
   }
 }
 
 export async function handleVertex(req: IncomingMessage, res: ServerResponse, raw: Buffer, behavior: SimBehavior, name: string, options: VertexSimOptions, tokens: VertexTokens, state: CloudState): Promise<void> {
   const path = (req.url ?? '/').split('?')[0]!;
   const m = VERTEX_PATH.exec(path)!;
-  if (!tokens.valid(req.headers.authorization)) {
+  const account = tokens.account(req.headers.authorization);
+  if (account === undefined) {
     state.authFailures++;
     return googleError(res, 401, 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.');
   }
   if (m[1] !== options.project) return googleError(res, 403, `Permission denied on resource project ${m[1]}.`);
+  if (m[3] !== 'count-tokens') state.callsByAccount[account] = (state.callsByAccount[account] ?? 0) + 1;
+  if (state.throttled.includes(account)) return googleError(res, 429, 'Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model with base model: anthropic-claude.');
   if (behavior.status !== undefined && behavior.status >= 400) {
     if (behavior.status === 429) return googleError(res, 429, behavior.errorMessage ?? 'Quota exceeded for aiplatform.googleapis.com/online_prediction_requests_per_base_model with base model: anthropic-claude.');
     const type = behavior.status === 529 || behavior.status === 503 ? 'overloaded_error' : behavior.status >= 500 ? 'api_error' : 'invalid_request_error';

@@ -282,7 +282,7 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
     requests: [],
     messageCalls: 0,
     abortedResponses: 0,
-    cloud: { tokenRequests: 0, tokensIssued: 0, authFailures: 0 },
+    cloud: { tokenRequests: 0, tokensIssued: 0, authFailures: 0, callsByAccount: {}, throttled: [] },
   };
   const name = options.name ?? 'sim';
   const vertexTokens = options.vertex ? new VertexTokens(options.vertex) : undefined;

@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import Anthropic from '@anthropic-ai/sdk';
 import Database from 'better-sqlite3';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -419,5 +419,52 @@ describe('count_tokens on the clouds', () => {
     const estimated = await client.messages.countTokens({ model: SONNET, messages: ASK.messages }).withResponse();
     expect(estimated.response.headers.get('x-qcc-estimated')).toBe('true');
     expect(estimated.data.input_tokens).toBeGreaterThan(0);
+  });
+});
+
+describe('pools of cloud credentials', () => {
+  it('Bedrock: several AWS profiles rotate as a key pool; a throttled one is set aside for the next', async () => {
+    const first = { accessKeyId: 'AKIAQCCPOOLFIRST0001', secretAccessKey: 'first/secret/key/for/the/pool/test/000' };
+    const second = { accessKeyId: 'AKIAQCCPOOLSECOND002', secretAccessKey: 'second/secret/key/for/the/pool/test/00' };
+    writeFileSync(aws.env.AWS_SHARED_CREDENTIALS_FILE!, `[one]\naws_access_key_id = ${first.accessKeyId}\naws_secret_access_key = ${first.secretAccessKey}\n[two]\naws_access_key_id = ${second.accessKeyId}\naws_secret_access_key = ${second.secretAccessKey}\n`, { mode: 0o600 });
+    forgetAwsCredentials();
+    const sim = await h.sim({ name: 'bedrock', bedrock: { ...first, more: [second] } });
+    const { url, app } = await h.proxy({ version: 1, endpoints: [{ id: 'bedrock', protocol: 'bedrock', base_url: sim.url, bedrock: { region: 'us-east-1', profiles: ['one', 'two'] } }] });
+    sim.cloud.throttled = [first.accessKeyId];
+    for (let i = 0; i < 4; i++) {
+      const res = await request(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify(ASK) });
+      const text = await res.body.text();
+      expect(res.statusCode, text).toBe(200);
+    }
+    expect(sim.cloud.callsByAccount).toEqual({ [first.accessKeyId]: 1, [second.accessKeyId]: 4 }); // throttled once, then set aside
+    expect(app.pool.get('bedrock')!.keys.usableCount(Date.now())).toBe(1);
+    expect(sim.cloud.authFailures).toBe(0);
+  });
+
+  it('Vertex: several service accounts rotate as a key pool, each with its own token', async () => {
+    const a = serviceAccount();
+    const b = serviceAccount();
+    b.clientEmail = `second-${b.clientEmail}`;
+    const sim = await h.sim({ name: 'vertex', vertex: { project: a.project, clientEmail: a.clientEmail, publicKey: a.publicKey, more: [{ clientEmail: b.clientEmail, publicKey: b.publicKey }] } });
+    const files = [serviceAccountFile(a, `${sim.url}/token`), serviceAccountFile(b, `${sim.url}/token`)];
+    const { url } = await h.proxy({ version: 1, endpoints: [{ id: 'vertex', protocol: 'vertex', base_url: sim.url, vertex: { project: a.project, region: 'global', credentials_files: files } }] });
+    for (let i = 0; i < 4; i++) {
+      const res = await request(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify(ASK) });
+      const text = await res.body.text();
+      expect(res.statusCode, text).toBe(200);
+    }
+    expect(sim.cloud.callsByAccount[a.clientEmail]).toBeGreaterThan(0);
+    expect(sim.cloud.callsByAccount[b.clientEmail]).toBeGreaterThan(0);
+    expect(sim.cloud.tokensIssued).toBe(2); // one each, fetched ahead and reused
+
+    // Quota is per account: the throttled one is set aside, the other answers.
+    sim.cloud.throttled = [a.clientEmail];
+    const before = sim.cloud.callsByAccount[b.clientEmail]!;
+    for (let i = 0; i < 3; i++) {
+      const res = await request(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify(ASK) });
+      expect(res.statusCode).toBe(200);
+      await res.body.text();
+    }
+    expect(sim.cloud.callsByAccount[b.clientEmail]! - before).toBe(3);
   });
 });

@@ -28,12 +28,19 @@ export function credentialSource(profile: string | undefined): string {
     : 'the default AWS credential chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ~/.aws files, SSO, instance role)';
 }
 
-export async function awsCredentials(profile: string | undefined, now = Date.now()): Promise<AwsCredentialIdentity> {
+/**
+ * @param fresh read the chain again (the endpoint's config was just applied: a profile may have been added or
+ *   its keys rotated in the files since they were last read).
+ */
+export async function awsCredentials(profile: string | undefined, opts: { fresh?: boolean; now?: number } = {}): Promise<AwsCredentialIdentity> {
+  const now = opts.now ?? Date.now();
   const id = profile ?? '';
   let source = sources.get(id);
-  if (source === undefined) {
+  if (source === undefined || opts.fresh === true) {
     const { defaultProvider } = await import('@aws-sdk/credential-provider-node');
-    source = { provider: defaultProvider(profile === undefined ? {} : { profile }) };
+    // ignoreCache: the files are read whenever the chain is (not from the SDK's process-wide cache), which the
+    // memoised provider keeps to first use and expiry.
+    source = { provider: defaultProvider({ ignoreCache: true, ...(profile !== undefined && { profile }) }) };
     sources.set(id, source);
   }
   if (source.failure !== undefined && source.failure.until > now) throw source.failure.error;

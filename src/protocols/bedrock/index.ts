@@ -3,6 +3,7 @@ import { Hash } from '@smithy/hash-node';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { EndpointRuntime } from '../../endpoints/endpoint.js';
 import { anthropicErrorJson } from '../../errors.js';
+import { poolCredential } from '../../config/schema.js';
 import { headerValue } from '../anthropic/headers.js';
 import { withoutOAuthBeta } from '../anthropic/oauth.js';
 import { jsonAnswer, type AnswerTranslation, type HeaderMap, type MessagesCall, type Prepared, type Protocol, type UpstreamCall } from '../contract.js';
@@ -78,12 +79,12 @@ function buildCall(call: MessagesCall): UpstreamCall | Prepared {
   return { method: 'POST', path: `${endpoint.target.prefix}/model/${encodeURIComponent(modelId)}/${action}`, headers, body };
 }
 
-async function signed(call: MessagesCall, upstream: UpstreamCall): Promise<Prepared> {
+async function signed(call: MessagesCall, upstream: UpstreamCall, profile: string | undefined): Promise<Prepared> {
   const { endpoint } = call;
   const region = endpoint.config.bedrock!.region;
   let credentials;
   try {
-    credentials = await awsCredentials(endpoint.config.bedrock!.profile);
+    credentials = await awsCredentials(profile);
   } catch (e: unknown) {
     return { failed: `Bedrock endpoint ${endpoint.id}: ${(e as Error).message}` };
   }
@@ -105,9 +106,12 @@ async function signed(call: MessagesCall, upstream: UpstreamCall): Promise<Prepa
 function prepare(call: MessagesCall): Prepared | Promise<Prepared> {
   const built = buildCall(call);
   if ('refused' in built || 'failed' in built) return built;
+  const credential = call.key === undefined ? undefined : poolCredential(call.key.key);
   // A Bedrock API key: a bearer token, no signature.
-  if (call.key !== undefined) return { ...built, headers: { ...built.headers, authorization: `Bearer ${call.key.key}` } };
-  return signed(call, built);
+  if (credential !== undefined && 'apiKey' in credential) return { ...built, headers: { ...built.headers, authorization: `Bearer ${credential.apiKey}` } };
+  // A profile of the endpoint's pool, or its one profile (else AWS_PROFILE, else the default chain).
+  const profile = credential !== undefined && 'awsProfile' in credential ? credential.awsProfile : call.endpoint.config.bedrock!.profile;
+  return signed(call, built, profile);
 }
 
 /**
@@ -143,9 +147,11 @@ function translation(call: MessagesCall): AnswerTranslation {
   };
 }
 
-/** Load the AWS credentials a signing endpoint will use (an API-key endpoint needs none). */
+/** Load the AWS credentials a signing endpoint will use: its profile, or each of its pool (API keys need none). */
 async function warm(endpoint: EndpointRuntime): Promise<void> {
-  if (endpoint.keys.passThrough) await awsCredentials(endpoint.config.bedrock!.profile);
+  const bedrock = endpoint.config.bedrock!;
+  if (bedrock.profiles !== undefined) await Promise.all(bedrock.profiles.map((p) => awsCredentials(p, { fresh: true })));
+  else if (endpoint.keys.passThrough) await awsCredentials(bedrock.profile, { fresh: true });
 }
 
 export const bedrock: Protocol = { name: 'bedrock', prepare, translation, warm };

@@ -1,5 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { EndpointRuntime } from '../../endpoints/endpoint.js';
+import type { PickedKey } from '../../endpoints/key-pool.js';
+import { poolCredential } from '../../config/schema.js';
 import type { Upstream } from '../../upstream/types.js';
 import { anthropicErrorJson, type AnthropicErrorType } from '../../errors.js';
 import { headerValue } from '../anthropic/headers.js';
@@ -21,8 +23,13 @@ export const VERTEX_VERSION = 'vertex-2023-10-16';
 
 const sources = new Map<string, TokenSource>();
 
-function tokenSource(endpoint: EndpointRuntime, upstream: Upstream): TokenSource {
-  const file = endpoint.config.vertex?.credentials_file;
+/** The service-account file a request uses: the one its pool picked, or the endpoint's one (else ADC). */
+function credentialsFile(endpoint: EndpointRuntime, key: PickedKey | undefined): string | undefined {
+  const picked = key === undefined ? undefined : poolCredential(key.key);
+  return picked !== undefined && 'serviceAccountFile' in picked ? picked.serviceAccountFile : endpoint.config.vertex?.credentials_file;
+}
+
+function tokenSource(endpoint: EndpointRuntime, upstream: Upstream, file: string | undefined): TokenSource {
   const id = `${endpoint.id}\n${file ?? ''}\n${endpoint.route.label}`;
   let source = sources.get(id);
   if (source === undefined) {
@@ -73,7 +80,7 @@ function withToken(upstream: UpstreamCall, token: string): UpstreamCall {
 function prepare(call: MessagesCall): Prepared | Promise<Prepared> {
   const built = buildCall(call);
   if ('refused' in built || 'failed' in built) return built;
-  const source = tokenSource(call.endpoint, call.upstream);
+  const source = tokenSource(call.endpoint, call.upstream, credentialsFile(call.endpoint, call.key));
   const cached = source.cached();
   if (cached !== undefined) return withToken(built, cached);
   return source.get().then(
@@ -115,7 +122,8 @@ function translateError(response: HeldResponse): HeldResponse {
 }
 
 async function warm(endpoint: EndpointRuntime, upstream: Upstream): Promise<void> {
-  await tokenSource(endpoint, upstream).get();
+  const files = endpoint.config.vertex?.credentials_files ?? [endpoint.config.vertex?.credentials_file];
+  await Promise.all(files.map((file) => tokenSource(endpoint, upstream, file).get()));
 }
 
 export const vertex: Protocol = { name: 'vertex', prepare, translateError, warm };
