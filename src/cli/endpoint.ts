@@ -90,6 +90,7 @@ function cloudFields(opts: FieldOptions, current?: EndpointConfig): Record<strin
   if (protocol === 'bedrock') {
     if (vertexFlags.length > 0) throw new CliError(`${vertexFlags.map(flag).join(', ')} ${vertexFlags.length > 1 ? 'are' : 'is'} for Vertex endpoints (--protocol vertex)`);
     if (opts.region === undefined && bedrockFlags.length === 0 && current?.bedrock !== undefined) return {};
+    if (opts.region === undefined && current?.bedrock === undefined) throw new CliError('a Bedrock endpoint needs --region (the AWS region, e.g. --region us-east-1)');
     const bedrock: Record<string, unknown> = { ...(current?.bedrock ?? {}) };
     if (opts.region !== undefined) bedrock.region = opts.region;
     if (opts.awsProfile !== undefined) {
@@ -104,6 +105,8 @@ function cloudFields(opts: FieldOptions, current?: EndpointConfig): Record<strin
   if (protocol === 'vertex') {
     if (bedrockFlags.length > 0) throw new CliError(`${bedrockFlags.map(flag).join(', ')} ${bedrockFlags.length > 1 ? 'are' : 'is'} for Bedrock endpoints (--protocol bedrock)`);
     if (opts.region === undefined && vertexFlags.length === 0 && current?.vertex !== undefined) return {};
+    const missing = [current?.vertex?.project ?? opts.project ? undefined : '--project (the Google Cloud project id)', current?.vertex?.region ?? opts.region ? undefined : '--region (e.g. us-east5, or global)'].filter(Boolean);
+    if (missing.length > 0) throw new CliError(`a Vertex endpoint needs ${missing.join(' and ')}`);
     const vertex: Record<string, unknown> = { ...(current?.vertex ?? {}) };
     if (opts.region !== undefined) vertex.region = opts.region;
     if (opts.project !== undefined) vertex.project = opts.project;
