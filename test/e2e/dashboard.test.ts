@@ -5,6 +5,7 @@ import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../helpers/browser.js';
 import { request } from 'undici';
 import { runCli, tempHome, writeConfig } from '../helpers/cli.js';
+import { serviceAccount, serviceAccountFile } from '../helpers/clouds.js';
 import { Harness, endpoint, rawRequest } from '../helpers/servers.js';
 import type { Simulator } from '../../src/sim/simulator.js';
 import { startTinyproxy } from '../helpers/outbound-proxies.js';
@@ -137,6 +138,32 @@ describe('dashboard', () => {
     expect(await row('gamma').textContent()).toContain('…7777');
     await row('gamma').getByRole('button', { name: 'Test now' }).click();
     await expect.poll(() => page.locator('[data-testid=message]').textContent(), { timeout: 10_000 }).toContain('gamma: claude-haiku-4-5-20251001 ok');
+  });
+
+  it('adds a Vertex AI endpoint: project, region and service account instead of a key; checked through its protocol', async () => {
+    const account = serviceAccount();
+    const cloud = await h.sim({ name: 'vertex', vertex: { project: account.project, clientEmail: account.clientEmail, publicKey: account.publicKey } });
+    const file = serviceAccountFile(account, `${cloud.url}/token`);
+    const form = page.locator('[data-testid=add-form]');
+    await form.locator('input[name=id]').fill('gcp');
+    await form.locator('select[name=protocol]').selectOption('vertex');
+    // The base URL is optional for a cloud (its regional host); here it points at the simulated Vertex.
+    await form.locator('input[name=base_url]').fill(cloud.url);
+    await form.locator('input[name=project]').fill(account.project);
+    await form.locator('input[name=region]').fill('global');
+    await form.locator('input[name=credentials_file]').fill(file);
+    await shot('endpoints-add-vertex');
+    await form.locator('button[type=submit]').click();
+    await row('gcp').waitFor();
+    expect(await row('gcp').textContent()).toContain(`service account ${file}`);
+    const saved = JSON.parse(readFileSync(join(home, 'config.json'), 'utf8')) as { endpoints: { id: string; vertex?: unknown }[] };
+    expect(saved.endpoints.find((e) => e.id === 'gcp')!.vertex).toEqual({ project: account.project, region: 'global', credentials_file: file });
+    await row('gcp').getByRole('button', { name: 'Test now' }).click();
+    await expect.poll(() => page.locator('[data-testid=message]').textContent(), { timeout: 10_000 }).toContain('gcp: claude-haiku-4-5-20251001 ok');
+    expect(cloud.cloud.tokensIssued).toBeGreaterThanOrEqual(1);
+    page.once('dialog', (d) => void d.accept());
+    await row('gcp').getByRole('button', { name: 'Delete' }).click();
+    await row('gcp').waitFor({ state: 'detached' });
   });
 
   it('edits a weight, reorders priority and deletes an endpoint, each saved to the config file', async () => {

@@ -212,7 +212,7 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
     <form class="grid" onSubmit=${add} data-testid="add-form">
       <label>id<input name="id" required value=${draft.id} onInput=${field('id')} /></label>
       <label>base URL<input name="base_url" required=${!cloud} placeholder=${cloud ? 'the region\'s host (optional)' : 'https://api.anthropic.com'} value=${draft.base_url} onInput=${field('base_url')} /></label>
-      <label>API key (write-only)<input name="api_key" type="password" autocomplete="off" value=${draft.api_key} onInput=${field('api_key')} /></label>
+      ${draft.protocol !== 'vertex' && html`<label title=${draft.protocol === 'bedrock' ? 'a Bedrock API key (sent as a bearer token); empty: sign with the AWS credentials' : ''}>${draft.protocol === 'bedrock' ? 'Bedrock API key (optional)' : 'API key (write-only)'}<input name="api_key" type="password" autocomplete="off" value=${draft.api_key} onInput=${field('api_key')} /></label>`}
       <label>weight<input name="weight" value=${draft.weight} onInput=${field('weight')} /></label>
       <label>priority<input name="priority" value=${draft.priority} onInput=${field('priority')} /></label>
       <label>protocol<select name="protocol" value=${draft.protocol} onChange=${field('protocol')}><option value="anthropic">anthropic</option><option value="openai">openai</option><option value="bedrock">Amazon Bedrock</option><option value="vertex">Google Vertex AI</option></select></label>
