@@ -10,9 +10,13 @@
 //        Each target after the first also gets the median of its per-round differences from the first.
 //        FRESH=1 starts every target anew each round (two processes of one build differ for their whole life).
 //        TARGET#keyed sends every request with a client key that has every limit set (bench/qcc-at.mjs).
+//        TARGET#bedrock and TARGET#vertex put its two endpoints on the simulated Bedrock (SigV4-signed, the
+//        answer's event-stream translated) or Vertex (a bearer token from the simulated token endpoint).
 //        HEADERS=api has the simulator answer with the real API's headers too (bench/api-headers.mjs), and
 //        CLIENT=cc sends Claude Code's request headers.
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cpuMicros, spawnReady } from './procs.mjs';
@@ -28,19 +32,40 @@ if (targets.length === 0) {
   process.exit(2);
 }
 
-const sims = await spawnReady(process.execPath, [join(here, 'sim-process.mjs'), JSON.stringify([{ name: 'fast', behavior: { deltas: 50, ...simHeaders() } }])], /^\{.*\}$/m);
+// The clouds' test credentials: AWS keys in the environment, a fresh service account whose public half the
+// simulator checks JWTs with (its key file is written once the simulator's token URL is known).
+const AWS = { accessKeyId: 'AKIAQCCBENCH00000001', secretAccessKey: 'bench/secret/access/key/000000000000000' };
+const account = generateKeyPairSync('rsa', { modulusLength: 2048 });
+const clientEmail = 'bench@qcc-bench-project.iam.gserviceaccount.com';
+const cloud = {
+  bedrock: AWS,
+  vertex: { project: 'qcc-bench-project', clientEmail, publicKey: account.publicKey.export({ type: 'spki', format: 'pem' }).toString() },
+};
+const sims = await spawnReady(process.execPath, [join(here, 'sim-process.mjs'), JSON.stringify([{ name: 'fast', behavior: { deltas: 50, ...simHeaders() }, ...cloud }])], /^\{.*\}$/m);
 const upstream = JSON.parse(sims.match[0]).fast;
+const serviceAccountFile = join(mkdtempSync(join(tmpdir(), 'qcc-ab-sa-')), 'sa.json');
+writeFileSync(serviceAccountFile, JSON.stringify({ type: 'service_account', client_email: clientEmail, private_key: account.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), token_uri: `${upstream}/token` }), { mode: 0o600 });
+const CLOUD_ENV = {
+  AWS_ACCESS_KEY_ID: AWS.accessKeyId,
+  AWS_SECRET_ACCESS_KEY: AWS.secretAccessKey,
+  AWS_EC2_METADATA_DISABLED: 'true',
+  AWS_SHARED_CREDENTIALS_FILE: join(tmpdir(), 'qcc-ab-no-aws-credentials'),
+  AWS_CONFIG_FILE: join(tmpdir(), 'qcc-ab-no-aws-config'),
+  QCC_BENCH_SERVICE_ACCOUNT: serviceAccountFile,
+};
 /** The client key `#keyed` targets send (any well-formed key: its hash is made from it). */
 const BENCH_KEY = `qcc-${'b'.repeat(43)}`;
 const spawnTarget = async (t) => {
   // "TARGET@--node-flag@--another" runs the target under those Node/V8 flags; "TARGET#keyed" with a client key.
-  const keyed = t.endsWith('#keyed');
-  const [path, ...flags] = (keyed ? t.slice(0, -'#keyed'.length) : t).split('@');
+  const [base, variant] = t.split('#');
+  const keyed = variant === 'keyed';
+  const [path, ...flags] = base.split('@');
   const isBuild = existsSync(path) && statSync(path).isDirectory();
   // A build runs with the Node flags it ships with (`qcc proxy start` gives them; builds before them had none).
   const shipped = isBuild && existsSync(join(path, 'cli/node-flags.js')) ? (await import(pathToFileURL(resolve(path, 'cli/node-flags.js')).href)).PROXY_NODE_FLAGS : [];
   const args = [...shipped, ...flags, ...(isBuild ? [join(here, 'qcc-at.mjs'), resolve(path), upstream] : [resolve(path), upstream])];
-  return spawnReady(process.execPath, args, /listening on (http:\/\/[\d.]+:\d+)/, keyed ? { env: { ...process.env, QCC_BENCH_KEY: BENCH_KEY } } : {});
+  const env = keyed ? { QCC_BENCH_KEY: BENCH_KEY } : variant === 'bedrock' || variant === 'vertex' ? { ...CLOUD_ENV, QCC_BENCH_CLOUD: variant } : undefined;
+  return spawnReady(process.execPath, args, /listening on (http:\/\/[\d.]+:\d+)/, env ? { env: { ...process.env, ...env } } : {});
 };
 const headersFor = (x) => (x.name.endsWith('#keyed') ? { ...clientHeaders, 'x-api-key': BENCH_KEY } : clientHeaders);
 const procs = [];

@@ -15,6 +15,14 @@ if (existsSync(flagsModule)) {
 }
 const home = mkdtempSync(join(tmpdir(), 'qcc-ab-'));
 const config = { version: 1, endpoints: [{ id: 'a', base_url: upstream }, { id: 'b', base_url: upstream }] };
+// QCC_BENCH_CLOUD=bedrock|vertex: the same two endpoints as simulated cloud endpoints (credentials from bench/ab.mjs).
+const cloud = process.env.QCC_BENCH_CLOUD;
+if (cloud === 'bedrock') {
+  for (const e of config.endpoints) Object.assign(e, { protocol: 'bedrock', bedrock: { region: 'us-east-1' }, model_map: { bench: 'anthropic.claude-bench-v1:0' } });
+} else if (cloud === 'vertex') {
+  const vertex = { project: 'qcc-bench-project', region: 'us-east5', credentials_file: process.env.QCC_BENCH_SERVICE_ACCOUNT };
+  for (const e of config.endpoints) Object.assign(e, { protocol: 'vertex', vertex, model_map: { bench: 'claude-bench' } });
+}
 // QCC_BENCH_KEY: requests carry this client key, which has every limit set (none of them reached), so the figures
 // are a keyed request's cost: identification, admission under rpm, tpm, budget, model and endpoint allowlists, settlement.
 const benchKey = process.env.QCC_BENCH_KEY;

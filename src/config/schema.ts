@@ -304,23 +304,26 @@ const SERVICE_ACCOUNT = 'service-account:';
 
 /**
  * Credentials an endpoint rotates as a key pool (endpoints/key-pool.ts): API keys, or a cloud endpoint's AWS
- * profiles or service-account files. Empty: the client's credentials pass through (or, for a cloud, its one
- * profile, file or default chain signs).
+ * profiles or service-account files — its one profile or file (or the default chain, ADC) being a pool of one, so
+ * that a throttled or refused cloud credential cools down like a key. Empty: the client's credentials pass through.
  */
 export function endpointKeys(e: EndpointConfig): string[] {
   if (e.api_keys) return e.api_keys;
   if (e.api_key) return [e.api_key];
-  if (e.bedrock?.profiles) return e.bedrock.profiles.map((p) => AWS_PROFILE + p);
-  if (e.vertex?.credentials_files) return e.vertex.credentials_files.map((f) => SERVICE_ACCOUNT + f);
+  if (e.bedrock) return (e.bedrock.profiles ?? [e.bedrock.profile ?? '']).map((p) => AWS_PROFILE + p);
+  if (e.vertex) return (e.vertex.credentials_files ?? [e.vertex.credentials_file ?? '']).map((f) => SERVICE_ACCOUNT + f);
   return [];
 }
 
-/** A credential picked from a pool: an API key, or the AWS profile or service-account file it stands for. */
-export type PoolCredential = { apiKey: string } | { awsProfile: string } | { serviceAccountFile: string };
+/**
+ * A credential picked from a pool: an API key, or the AWS profile or service-account file it stands for
+ * (undefined: AWS_PROFILE or the default chain; Application Default Credentials).
+ */
+export type PoolCredential = { apiKey: string } | { awsProfile: string | undefined } | { serviceAccountFile: string | undefined };
 
 export function poolCredential(key: string): PoolCredential {
-  if (key.startsWith(AWS_PROFILE)) return { awsProfile: key.slice(AWS_PROFILE.length) };
-  if (key.startsWith(SERVICE_ACCOUNT)) return { serviceAccountFile: key.slice(SERVICE_ACCOUNT.length) };
+  if (key.startsWith(AWS_PROFILE)) return { awsProfile: key.slice(AWS_PROFILE.length) || undefined };
+  if (key.startsWith(SERVICE_ACCOUNT)) return { serviceAccountFile: key.slice(SERVICE_ACCOUNT.length) || undefined };
   return { apiKey: key };
 }
 
@@ -336,5 +339,7 @@ export function withOneCredential(e: EndpointConfig, key: string): EndpointConfi
 /** A pool credential as it may be shown: a key masked, a profile or file by name. */
 export function shownCredential(key: string, mask: (secret: string) => string): string {
   const c = poolCredential(key);
-  return 'awsProfile' in c ? `profile ${c.awsProfile}` : 'serviceAccountFile' in c ? `account ${c.serviceAccountFile}` : mask(c.apiKey);
+  if ('awsProfile' in c) return c.awsProfile === undefined ? 'default AWS credentials' : `profile ${c.awsProfile}`;
+  if ('serviceAccountFile' in c) return c.serviceAccountFile === undefined ? 'Application Default Credentials' : `account ${c.serviceAccountFile}`;
+  return mask(c.apiKey);
 }

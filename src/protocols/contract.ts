@@ -155,6 +155,13 @@ export interface Protocol {
   /** For pass-through protocols whose errors come in another shape (Vertex's Google API errors). */
   translateError?(response: HeldResponse): HeldResponse;
   /**
+   * The endpoint refused the credential a call was prepared with (401, as the Messages answer has it). A protocol
+   * that caches one (an access token, temporary AWS credentials) drops it, and says whether a fresh one may fix
+   * this: then the attempt is prepared and sent once more, at once (nothing reached the client), as Google's and
+   * AWS's own clients do; else the refusal stands and the credential is set aside like a refused key.
+   */
+  credentialRefused?(call: MessagesCall, response: HeldResponse): boolean;
+  /**
    * Get ready to serve an endpoint (its config applied): fetch the credentials requests will need, so that the
    * first request does not wait for them. Rejects with a message for the log when they cannot be had.
    */

@@ -91,7 +91,9 @@ export function forwardTranslatedAttempt(req: TranslatedAttemptRequest): Promise
       return h;
     };
     const write = (text: string) => {
-      if (!res.write(text) && controller && !controller.paused) {
+      // As a Buffer: the server joins a Buffer with its chunk framing (and the head) into one write; a string is
+      // written in pieces.
+      if (!res.write(Buffer.from(text)) && controller && !controller.paused) {
         const c = controller;
         c.pause();
         res.once('drain', () => c.resume());
@@ -172,7 +174,7 @@ export function forwardTranslatedAttempt(req: TranslatedAttemptRequest): Promise
           const text = JSON.stringify(message);
           if (!claim()) return;
           res.writeHead(200, headersFor('application/json', Buffer.byteLength(text)));
-          res.end(text);
+          res.end(Buffer.from(text));
           return finish(committedResult('complete', message.usage as Usage));
         }
         if (mode !== 'stream') return;
@@ -183,7 +185,7 @@ export function forwardTranslatedAttempt(req: TranslatedAttemptRequest): Promise
         if (translator.failed) {
           // The error came with the end of the body: the same as one seen mid-stream.
           if (!committed) return finish({ kind: 'failed', failure: 'error-event', message: `stream ended with an error: ${errorMessage(rest)}`, ttfbMs, held: { status: 200, headers: { 'content-type': 'text/event-stream' }, body: Buffer.from(rest) } });
-          res.end(rest);
+          res.end(Buffer.from(rest));
           return finish(committedResult('upstream-error', translator.usage, 'upstream reported an error at the end of the stream'));
         }
         if (!translator.complete) {
@@ -192,7 +194,7 @@ export function forwardTranslatedAttempt(req: TranslatedAttemptRequest): Promise
           return finish(committedResult('truncated', translator.usage, 'stream ended before its proper end'));
         }
         if (!committed && !commitStream()) return;
-        res.end(rest);
+        res.end(Buffer.from(rest));
         finish(committedResult('complete', translator.usage));
       },
       onResponseError(_c, err) {

@@ -51,6 +51,16 @@ export function runAttempt(a: AttemptInput): Promise<AttemptResult> {
     accessKeyHeader: a.accessKeyHeader,
     oauthClient: a.oauthClient,
   };
+  const attempt = prepareAndSend(a, protocol, call);
+  if (protocol.credentialRefused === undefined) return attempt;
+  return attempt.then((r) => {
+    // A cached credential refused before it expired (revoked, rotated): once more with a fresh one.
+    if (r.kind === 'error-response' && r.response.status === 401 && protocol.credentialRefused!(call, r.response)) return prepareAndSend(a, protocol, call);
+    return r;
+  });
+}
+
+function prepareAndSend(a: AttemptInput, protocol: Protocol, call: MessagesCall): Promise<AttemptResult> {
   const prepared = protocol.prepare(call);
   if (!(prepared instanceof Promise)) return send(a, protocol, call, prepared);
   // Credentials being fetched or a signature computed: the client may leave meanwhile (the forwarders watch

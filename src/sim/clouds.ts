@@ -54,6 +54,8 @@ export interface CloudState {
   callsByAccount: Record<string, number>;
   /** Accounts answered with 429 (ThrottlingException, RESOURCE_EXHAUSTED) whatever they ask. */
   throttled: string[];
+  /** Vertex tokens issued before this time (epoch ms) are refused, as after a revocation. */
+  revokedBefore?: number | undefined;
 }
 
 const Sha256 = Hash.bind(null, 'sha256');
@@ -232,7 +234,7 @@ function base64urlJson(part: string | undefined): Record<string, unknown> | unde
 
 export class VertexTokens {
   /** Token → its expiry and the account it was issued to. */
-  private readonly issued = new Map<string, { expires: number; account: string }>();
+  private readonly issued = new Map<string, { issued: number; expires: number; account: string }>();
   private readonly keys: Map<string, KeyObject>;
 
   constructor(private readonly options: VertexSimOptions) {
@@ -269,23 +271,24 @@ export class VertexTokens {
     }
     const ttl = this.options.tokenTtlS ?? 3600;
     const token = `ya29.sim-${randomBytes(24).toString('base64url')}`;
-    this.issued.set(token, { expires: Date.now() + ttl * 1000, account: String(payload!.iss) });
+    this.issued.set(token, { issued: Date.now(), expires: Date.now() + ttl * 1000, account: String(payload!.iss) });
     state.tokensIssued++;
     sendJson(res, 200, { access_token: token, expires_in: ttl, token_type: 'Bearer' });
   }
 
   /** The account a valid token was issued to; undefined for a token unknown or expired. */
-  account(authorization: string | undefined): string | undefined {
+  account(authorization: string | undefined, state: CloudState): string | undefined {
     if (!authorization?.startsWith('Bearer ')) return undefined;
     const token = this.issued.get(authorization.slice(7));
-    return token !== undefined && token.expires > Date.now() ? token.account : undefined;
+    if (token === undefined || token.expires <= Date.now() || token.issued < (state.revokedBefore ?? 0)) return undefined;
+    return token.account;
   }
 }
 
 export async function handleVertex(req: IncomingMessage, res: ServerResponse, raw: Buffer, behavior: SimBehavior, name: string, options: VertexSimOptions, tokens: VertexTokens, state: CloudState): Promise<void> {
   const path = (req.url ?? '/').split('?')[0]!;
   const m = VERTEX_PATH.exec(path)!;
-  const account = tokens.account(req.headers.authorization);
+  const account = tokens.account(req.headers.authorization, state);
   if (account === undefined) {
     state.authFailures++;
     return googleError(res, 401, 'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.');

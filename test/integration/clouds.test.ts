@@ -193,8 +193,13 @@ describe('Amazon Bedrock endpoints', () => {
     const first = await client.messages.create(ASK).withResponse();
     expect(first.response.headers.get('x-qcc-endpoint')).toBe('api');
     expect(bedrock.messageCalls).toBe(1);
-    // Throttling set the credential aside; the endpoint itself stays closed (a key problem, as for a 429 from the API).
+    // Throttling set the credential aside, as a 429 sets a key aside: its breaker stays closed, and with its one
+    // credential cooling the endpoint is passed over until the cool-down ends, instead of being asked again.
     expect(app.pool.get('bedrock')!.breaker.state).toBe('closed');
+    expect(app.pool.get('bedrock')!.state(Date.now())).toBe('cooling');
+    const second = await client.messages.create(ASK).withResponse();
+    expect(second.response.headers.get('x-qcc-endpoint')).toBe('api');
+    expect(bedrock.messageCalls).toBe(1);
   });
 
   it('an exception frame before the first content fails over; one after it ends the stream with an error event', async () => {
@@ -324,6 +329,29 @@ describe('Google Vertex AI endpoints', () => {
     // The token endpoint comes back: the next fetch (after the failure is forgotten) serves from Vertex again.
     vertex.cloud.tokenFailStatus = undefined;
     expect(log.text()).toContain('endpoint credentials are not ready');
+  });
+
+  it('a token refused before its expiry (revoked) is dropped: the next request gets a fresh one', async () => {
+    const { sim, credentials } = await vertexSim();
+    const api = await h.sim({ name: 'api' });
+    const { url } = await h.proxy({ version: 1, proxy: { strategy: 'priority' }, endpoints: [vertexEndpoint(sim, credentials, { priority: 0 }), { id: 'api', base_url: api.url, priority: 1 }] });
+    await eventually(() => sim.cloud.tokensIssued === 1);
+    await new Promise((r) => setTimeout(r, 5));
+    sim.cloud.revokedBefore = Date.now();
+    // Refused once, then sent again at once with a new token: the client sees only the answer.
+    const first = await request(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify(ASK) });
+    expect(first.headers['x-qcc-endpoint']).toBe('vertex');
+    expect(first.statusCode).toBe(200);
+    await first.body.text();
+    expect(sim.cloud.authFailures).toBe(1);
+    expect(sim.cloud.tokensIssued).toBe(2);
+    expect(api.messageCalls).toBe(0);
+    // A token refused as soon as it is issued means the account is refused: no loop, the other endpoint answers.
+    sim.cloud.revokedBefore = Date.now() + 60_000;
+    const second = await request(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify(ASK) });
+    expect(second.headers['x-qcc-endpoint']).toBe('api');
+    await second.body.text();
+    expect(sim.cloud.tokensIssued).toBeLessThanOrEqual(3);
   });
 
   it('an expired or forged token is refused by the simulator (401), and qcc refreshes before expiry', async () => {

@@ -126,6 +126,22 @@ describe('Bedrock stream → Anthropic SSE', () => {
     expect(s.failed).toBe(false);
   });
 
+  it('hostile chunks: a raw newline, an event without a type, a payload without bytes, another layout of the payload', () => {
+    const raw = (json: string) => Buffer.from(encodeMessage({ ':message-type': 'event', ':event-type': 'chunk' }, Buffer.from(JSON.stringify({ bytes: Buffer.from(json).toString('base64') }))));
+    const newline = new BedrockStream();
+    expect(parseSse(newline.push(raw('{"type":"content_block_delta","delta":{"text":"a\nb"}}')))[0]!.data).toMatchObject({ error: { type: 'api_error', message: 'Bedrock stream: an event that is not JSON' } });
+    const spaced = new BedrockStream();
+    expect(spaced.push(raw('{"type":"ping",\n"x":1}'))).toBe('event: ping\ndata: {"type":"ping","x":1}\n\n');
+    const untyped = new BedrockStream();
+    expect(untyped.push(raw('{"kind":"delta"}'))).toContain('an event without a type');
+    const noBytes = new BedrockStream();
+    expect(noBytes.push(Buffer.from(encodeMessage({ ':message-type': 'event', ':event-type': 'chunk' }, Buffer.from('{"p":"x"}'))))).toContain('a chunk that is not JSON with bytes');
+    const reordered = new BedrockStream();
+    const payload = JSON.stringify({ p: 'pad', bytes: Buffer.from('{"type":"message_stop"}').toString('base64') });
+    expect(reordered.push(Buffer.from(encodeMessage({ ':message-type': 'event', ':event-type': 'chunk' }, Buffer.from(payload))))).toBe('event: message_stop\ndata: {"type":"message_stop"}\n\n');
+    expect(reordered.complete).toBe(true);
+  });
+
   it('an exception message is an Anthropic error event of the mapped type; so is a frame that does not decode', () => {
     const s = new BedrockStream();
     const exception = Buffer.from(encodeMessage({ ':message-type': 'exception', ':exception-type': 'throttlingException' }, Buffer.from('{"message":"slow down"}')));

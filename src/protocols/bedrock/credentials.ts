@@ -55,7 +55,12 @@ export async function awsCredentials(profile: string | undefined, opts: { fresh?
   }
 }
 
-/** Forget every provider (tests, and a config reload that may have changed the environment's files). */
+/** Forget one profile's provider (its credentials were refused): the chain is read again at the next call. */
+export function forgetAwsProfile(profile: string | undefined): void {
+  sources.delete(profile ?? '');
+}
+
+/** Forget every provider (tests). */
 export function forgetAwsCredentials(): void {
   sources.clear();
 }

@@ -3,11 +3,11 @@ import { Hash } from '@smithy/hash-node';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { EndpointRuntime } from '../../endpoints/endpoint.js';
 import { anthropicErrorJson } from '../../errors.js';
-import { poolCredential } from '../../config/schema.js';
+import { endpointKeys, poolCredential } from '../../config/schema.js';
 import { headerValue } from '../anthropic/headers.js';
 import { withoutOAuthBeta } from '../anthropic/oauth.js';
-import { jsonAnswer, type AnswerTranslation, type HeaderMap, type MessagesCall, type Prepared, type Protocol, type UpstreamCall } from '../contract.js';
-import { awsCredentials } from './credentials.js';
+import { jsonAnswer, type AnswerTranslation, type HeaderMap, type HeldResponse, type MessagesCall, type Prepared, type Protocol, type UpstreamCall } from '../contract.js';
+import { awsCredentials, forgetAwsProfile } from './credentials.js';
 import { bedrockHttpError } from './errors.js';
 import { BedrockStream } from './stream.js';
 
@@ -79,26 +79,52 @@ function buildCall(call: MessagesCall): UpstreamCall | Prepared {
   return { method: 'POST', path: `${endpoint.target.prefix}/model/${encodeURIComponent(modelId)}/${action}`, headers, body };
 }
 
+/**
+ * One signer per region and profile, made once: it takes its credentials from the chain's memoised provider at
+ * each signature (so refreshed temporary credentials are picked up) and keeps the derived signing key for the day.
+ */
+const signers = new Map<string, SignatureV4>();
+
+function signerFor(region: string, profile: string | undefined): SignatureV4 {
+  const id = `${region}\n${profile ?? ''}`;
+  let signer = signers.get(id);
+  if (signer === undefined) {
+    signer = new SignatureV4({ service: 'bedrock', region, credentials: () => awsCredentials(profile), sha256: Sha256 });
+    signers.set(id, signer);
+  }
+  return signer;
+}
+
+/** The endpoint's origin as the signature needs it, parsed once per target (a config change makes a new target). */
+const hosts = new WeakMap<object, URL>();
+
+function originOf(target: { origin: string }): URL {
+  let url = hosts.get(target);
+  if (url === undefined) {
+    url = new URL(target.origin);
+    hosts.set(target, url);
+  }
+  return url;
+}
+
 async function signed(call: MessagesCall, upstream: UpstreamCall, profile: string | undefined): Promise<Prepared> {
   const { endpoint } = call;
-  const region = endpoint.config.bedrock!.region;
-  let credentials;
+  const url = originOf(endpoint.target);
+  let request;
   try {
-    credentials = await awsCredentials(profile);
+    request = await signerFor(endpoint.config.bedrock!.region, profile).sign({
+      method: upstream.method,
+      protocol: url.protocol,
+      hostname: url.hostname,
+      ...(url.port !== '' && { port: Number(url.port) }),
+      path: upstream.path,
+      headers: { ...(upstream.headers as Record<string, string>), host: url.host },
+      body: upstream.body,
+    });
   } catch (e: unknown) {
+    // No credentials to sign with: nothing was sent, another endpoint answers (awsCredentials names the source).
     return { failed: `Bedrock endpoint ${endpoint.id}: ${(e as Error).message}` };
   }
-  const url = new URL(endpoint.target.origin);
-  const signer = new SignatureV4({ service: 'bedrock', region, credentials, sha256: Sha256 });
-  const request = await signer.sign({
-    method: upstream.method,
-    protocol: url.protocol,
-    hostname: url.hostname,
-    ...(url.port !== '' && { port: Number(url.port) }),
-    path: upstream.path,
-    headers: { ...(upstream.headers as Record<string, string>), host: url.host },
-    body: upstream.body,
-  });
   const { host: _host, ...headers } = request.headers;
   return { ...upstream, headers };
 }
@@ -149,9 +175,20 @@ function translation(call: MessagesCall): AnswerTranslation {
 
 /** Load the AWS credentials a signing endpoint will use: its profile, or each of its pool (API keys need none). */
 async function warm(endpoint: EndpointRuntime): Promise<void> {
-  const bedrock = endpoint.config.bedrock!;
-  if (bedrock.profiles !== undefined) await Promise.all(bedrock.profiles.map((p) => awsCredentials(p, { fresh: true })));
-  else if (endpoint.keys.passThrough) await awsCredentials(bedrock.profile, { fresh: true });
+  const profiles = endpointKeys(endpoint.config).map(poolCredential).flatMap((c) => ('awsProfile' in c ? [c.awsProfile] : []));
+  await Promise.all(profiles.map((p) => awsCredentials(p, { fresh: true })));
 }
 
-export const bedrock: Protocol = { name: 'bedrock', prepare, translation, warm };
+/**
+ * A refused signature: the chain is read again for the next call. Retried at once only for temporary credentials
+ * that expired (ExpiredTokenException), which a fresh read replaces; a wrong secret stays refused.
+ */
+function credentialRefused(call: MessagesCall, response: HeldResponse): boolean {
+  const credential = call.key === undefined ? undefined : poolCredential(call.key.key);
+  if (credential === undefined || 'apiKey' in credential) return false; // an API key: the key pool sets it aside
+  const profile = 'awsProfile' in credential ? credential.awsProfile : undefined;
+  forgetAwsProfile(profile);
+  return response.body.includes('ExpiredTokenException');
+}
+
+export const bedrock: Protocol = { name: 'bedrock', prepare, translation, warm, credentialRefused };

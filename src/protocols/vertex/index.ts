@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { EndpointRuntime } from '../../endpoints/endpoint.js';
 import type { PickedKey } from '../../endpoints/key-pool.js';
-import { poolCredential } from '../../config/schema.js';
+import { endpointKeys, poolCredential } from '../../config/schema.js';
 import type { Upstream } from '../../upstream/types.js';
 import { anthropicErrorJson, type AnthropicErrorType } from '../../errors.js';
 import { headerValue } from '../anthropic/headers.js';
@@ -73,7 +73,11 @@ function vertexPathSegment(model: string): string {
   return encodeURIComponent(model).replace(/%40/g, '@');
 }
 
-function withToken(upstream: UpstreamCall, token: string): UpstreamCall {
+/** The token each call was last sent with, and whether it came from the cache (to know what a 401 refused). */
+const sentTokens = new WeakMap<MessagesCall, { token: string; cached: boolean }>();
+
+function withToken(call: MessagesCall, upstream: UpstreamCall, token: string, cached: boolean): UpstreamCall {
+  sentTokens.set(call, { token, cached });
   return { ...upstream, headers: { ...upstream.headers, authorization: `Bearer ${token}` } };
 }
 
@@ -82,9 +86,9 @@ function prepare(call: MessagesCall): Prepared | Promise<Prepared> {
   if ('refused' in built || 'failed' in built) return built;
   const source = tokenSource(call.endpoint, call.upstream, credentialsFile(call.endpoint, call.key));
   const cached = source.cached();
-  if (cached !== undefined) return withToken(built, cached);
+  if (cached !== undefined) return withToken(call, built, cached, true);
   return source.get().then(
-    (token) => withToken(built, token),
+    (token) => withToken(call, built, token, false),
     (e: unknown) => ({ failed: `Vertex endpoint ${call.endpoint.id}: ${(e as Error).message}` }),
   );
 }
@@ -122,8 +126,20 @@ function translateError(response: HeldResponse): HeldResponse {
 }
 
 async function warm(endpoint: EndpointRuntime, upstream: Upstream): Promise<void> {
-  const files = endpoint.config.vertex?.credentials_files ?? [endpoint.config.vertex?.credentials_file];
+  const files = endpointKeys(endpoint.config).map(poolCredential).flatMap((c) => ('serviceAccountFile' in c ? [c.serviceAccountFile] : []));
   await Promise.all(files.map((file) => tokenSource(endpoint, upstream, file).get()));
 }
 
-export const vertex: Protocol = { name: 'vertex', prepare, translateError, warm };
+/**
+ * The token this call was sent with, refused: dropped. Worth one more try when it came from the cache (revoked or
+ * replaced since it was issued); one fetched for this very call and refused means the account itself is refused.
+ */
+function credentialRefused(call: MessagesCall): boolean {
+  const sent = sentTokens.get(call);
+  if (sent === undefined) return false;
+  sentTokens.delete(call);
+  tokenSource(call.endpoint, call.upstream, credentialsFile(call.endpoint, call.key)).refused(sent.token);
+  return sent.cached;
+}
+
+export const vertex: Protocol = { name: 'vertex', prepare, translateError, warm, credentialRefused };

@@ -162,6 +162,11 @@ export class TokenSource {
     return token.value;
   }
 
+  /** The endpoint refused this token (revoked, or its account changed): dropped, so the next call fetches another. */
+  refused(token: string): void {
+    if (this.token?.value === token) this.token = undefined;
+  }
+
   /** A valid token, fetched if need be; rejects with an error that names the token endpoint and the credentials. */
   async get(): Promise<string> {
     return this.cached() ?? (await this.refresh()).value;
