@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, tempHome, writeConfig } from '../helpers/cli.js';
 import { Harness } from '../helpers/servers.js';
-import { AWS, awsTestEnv, serviceAccount, serviceAccountFile } from '../helpers/clouds.js';
+import { AWS, awsTestEnv, privateKeyNeedle, serviceAccount, serviceAccountFile } from '../helpers/clouds.js';
 
 /** Bedrock and Vertex endpoints from the command line: added, listed, checked, refused with a reason. */
 
@@ -88,5 +88,31 @@ describe('qcc endpoint with cloud endpoints', () => {
     expect(report.endpoints.find((e) => e.id === 'gcp')).toMatchObject({ ok: true });
     expect(report.endpoints.find((e) => e.id === 'aws')).toMatchObject({ ok: true, keys: [{ key: 'profile good', ok: true }, { key: 'profile stale', ok: false }] });
     expect(report.results.find((x) => x.endpoint === 'aws key profile stale')!.error).toContain('InvalidSignatureException');
+
+    // What the CLI prints never carries the AWS secrets or the service account's private key.
+    const printed = [one.stdout, one.stderr, r.stdout, r.stderr];
+    for (const args of [['endpoint', 'list'], ['endpoint', 'list', '--json'], ['config', 'show'], ['health']]) {
+      const out = await runCli(home, args, { env: aws.env });
+      printed.push(out.stdout, out.stderr);
+    }
+    const all = printed.join('\n');
+    expect(all).toContain('gcp');
+    for (const secret of [AWS.secretAccessKey, 'not-the-secret-aws-knows', privateKeyNeedle(account.privateKey)]) expect(all).not.toContain(secret);
+  });
+
+  it('a Bedrock API key is masked wherever the CLI shows it', async () => {
+    const home = tempHome();
+    writeConfig(home, { version: 1, endpoints: [] });
+    const key = 'ABSKQmVkcm9ja0FQSUtleS1zZWNyZXQtdmFsdWUtMTIzNA==';
+    const add = await runCli(home, ['endpoint', 'add', 'aws', '--protocol', 'bedrock', '--region', 'us-west-2', '--api-key-stdin'], { input: key });
+    expect(add.code, add.stderr).toBe(0);
+    const outputs = [add.stdout, add.stderr];
+    for (const args of [['endpoint', 'list'], ['endpoint', 'list', '--json'], ['config', 'show'], ['config', 'export']]) {
+      const out = await runCli(home, args);
+      expect(out.code, args.join(' ')).toBe(0);
+      outputs.push(out.stdout, out.stderr);
+    }
+    expect(outputs.join('\n')).toContain('…');
+    expect(outputs.join('\n')).not.toContain(key);
   });
 });
