@@ -30,7 +30,7 @@ import { HealthMonitor } from './health/monitor.js';
 import { createAdminApi } from './admin/api.js';
 import { resolveAsset, serveAsset, webRootExists } from './admin/static.js';
 import { loadConfig, saveConfig } from './config/load.js';
-import { protocolNamed } from './protocols/index.js';
+import { warmEndpoints } from './protocols/index.js';
 
 export interface AppDeps {
   logger?: Logger;
@@ -122,24 +122,12 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   const started = Date.now();
   const dispatcher = new UpstreamClient({ keepAliveMs: 30_000, connectTimeoutMs: 10_000 });
   let queue: FailureQueue | undefined;
-  let prices = pricesFor(config);
+  let prices = PriceTable.forConfig(config);
   let publicBind = false;
 
-  /**
-   * Fetch what cloud endpoints sign or authenticate with (AWS credentials, a Vertex token) as soon as their config
-   * applies, so the first request does not wait for it; a failure is logged and shown as the endpoint's last error.
-   */
-  const warmProtocols = (): void => {
-    for (const endpoint of pool.all()) {
-      if (!endpoint.config.enabled) continue;
-      protocolNamed(endpoint.config.protocol)
-        .warm?.(endpoint, dispatcher)
-        .catch((e: unknown) => {
-          endpoint.lastError = e instanceof Error ? e.message : String(e);
-          logger.warn({ endpoint: endpoint.id, problem: endpoint.lastError }, 'endpoint credentials are not ready');
-        });
-    }
-  };
+  // What cloud endpoints sign or authenticate with is fetched as soon as their config applies (protocols/index.ts).
+  const warmProtocols = (): void =>
+    warmEndpoints(pool.all(), dispatcher, (endpoint, problem) => logger.warn({ endpoint: endpoint.id, problem }, 'endpoint credentials are not ready'));
   const metrics = new ProxyMetrics(() => describeEndpoints(pool, now(), (id) => health.lastCheck(id)), () => prices);
   const pool: EndpointPool = new EndpointPool(config, {
     now,
@@ -444,7 +432,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
       configProblem = null;
       config = next;
       keyring.reload(next);
-      prices = pricesFor(next);
+      prices = PriceTable.forConfig(next);
       pool.update(next);
       warmProtocols();
       health.reschedule();
@@ -455,12 +443,6 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     },
   };
   return app;
-}
-
-/** The price table of a config: its `pricing` overrides and its endpoints' price factors. */
-function pricesFor(config: Config): PriceTable {
-  const factors = new Map(config.endpoints.flatMap((e) => (e.price_factor === undefined ? [] : [[e.id, e.price_factor] as const])));
-  return new PriceTable(config.pricing, factors);
 }
 
 function persistQueue(path: string, queued: QueuedEndpoint[], logger: Logger): void {

@@ -1,8 +1,5 @@
-import type { ClientRequest, ClientResponse } from '../server/client.js';
-import type { Upstream } from '../upstream/client.js';
-import type { EndpointRuntime } from '../endpoints/endpoint.js';
-import type { PickedKey } from '../endpoints/key-pool.js';
-import { isUnsent, type AttemptResult, type HeaderMap, type KeyHeader, type MessagesCall, type ParsedRequest, type Prepared, type Protocol } from '../protocols/contract.js';
+import type { ClientResponse } from '../server/client.js';
+import { isUnsent, type AttemptResult, type HeaderMap, type MessagesCall, type ParsedRequest, type Prepared, type Protocol } from '../protocols/contract.js';
 import { protocolNamed } from '../protocols/index.js';
 import { forwardAttempt } from '../protocols/messages/forward.js';
 import { forwardTranslatedAttempt } from '../protocols/translated.js';
@@ -10,20 +7,10 @@ import type { AttemptSeat } from '../protocols/seat.js';
 
 export type { ParsedRequest };
 
+/** One attempt: the Messages call for one endpoint and key, and where and how its answer goes. */
 export interface AttemptInput {
-  dispatcher: Upstream;
-  endpoint: EndpointRuntime;
-  key: PickedKey | undefined;
-  req: ClientRequest;
+  call: MessagesCall;
   res: ClientResponse;
-  method: string;
-  /** The client's request target, query string included. */
-  path: string;
-  body: Buffer | null;
-  parsed: ParsedRequest;
-  accessKeyHeader: KeyHeader | undefined;
-  /** The client's credential is a claude.ai subscription token (see protocols/anthropic/oauth.ts). */
-  oauthClient: boolean;
   headersTimeoutMs: number;
   idleTimeoutMs: number;
   /** The proxy's own response headers (request id, endpoint, attempt number). */
@@ -38,19 +25,8 @@ export interface AttemptInput {
  * (translated.ts). Nothing here knows any protocol by name.
  */
 export function runAttempt(a: AttemptInput): Promise<AttemptResult> {
-  const protocol = protocolNamed(a.endpoint.config.protocol);
-  const call: MessagesCall = {
-    upstream: a.dispatcher,
-    endpoint: a.endpoint,
-    key: a.key,
-    client: a.req,
-    method: a.method,
-    path: a.path,
-    body: a.body,
-    parsed: a.parsed,
-    accessKeyHeader: a.accessKeyHeader,
-    oauthClient: a.oauthClient,
-  };
+  const { call } = a;
+  const protocol = protocolNamed(call.endpoint.config.protocol);
   const attempt = prepareAndSend(a, protocol, call);
   if (protocol.credentialRefused === undefined) return attempt;
   return attempt.then((r) => {
@@ -87,9 +63,9 @@ function send(a: AttemptInput, protocol: Protocol, call: MessagesCall, prepared:
     return Promise.resolve({ kind: 'failed', failure: 'connect', message: prepared.failed });
   }
   const common = {
-    dispatcher: a.dispatcher,
-    origin: a.endpoint.target.origin,
-    route: a.endpoint.route,
+    dispatcher: call.upstream,
+    origin: call.endpoint.target.origin,
+    route: call.endpoint.route,
     headersTimeoutMs: a.headersTimeoutMs,
     idleTimeoutMs: a.idleTimeoutMs,
     res: a.res,
@@ -97,7 +73,7 @@ function send(a: AttemptInput, protocol: Protocol, call: MessagesCall, prepared:
     seat: a.seat,
   };
   if (protocol.translation !== undefined) return forwardTranslatedAttempt({ ...common, call: prepared, translation: protocol.translation(call) });
-  const attempt = forwardAttempt({ ...common, ...prepared, expectStream: a.parsed.stream });
+  const attempt = forwardAttempt({ ...common, ...prepared, expectStream: call.parsed.stream });
   const translateError = protocol.translateError;
   if (translateError === undefined) return attempt;
   return attempt.then((r) => (r.kind === 'error-response' ? { ...r, response: translateError(r.response) } : r));

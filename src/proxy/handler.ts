@@ -283,17 +283,8 @@ export function createProxyHandler(ctx: ProxyContext) {
       record.attempts.push(attempt);
       const run: RunningAttempt = { n, endpoint, key, record: attempt, started: performance.now(), hedge: asHedge };
       const result = runAttempt({
-        dispatcher: ctx.dispatcher,
-        endpoint,
-        key,
-        req,
+        call: { upstream: ctx.dispatcher, endpoint, key, client: req, method, path, body, parsed, accessKeyHeader: auth.accessKeyHeader, oauthClient },
         res,
-        method,
-        path,
-        body,
-        parsed,
-        accessKeyHeader: auth.accessKeyHeader,
-        oauthClient,
         headersTimeoutMs,
         idleTimeoutMs: settings.idle_timeout_ms,
         ownHeaders: () => ({ 'x-qcc-request-id': requestId, 'x-qcc-endpoint': endpoint.id, 'x-qcc-attempts': String(n) }),

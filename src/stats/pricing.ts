@@ -1,4 +1,5 @@
 import type { Usage } from '../protocols/messages/sse.js';
+import type { Config } from '../config/schema.js';
 
 /**
  * Estimated cost from a pricing table, US dollars per million tokens. Built-in defaults cover the current
@@ -44,6 +45,12 @@ export class PriceTable {
     const merged = { ...DEFAULT_PRICES, ...overrides };
     // Longest prefix first, so "claude-opus-4-1" beats "claude-opus".
     this.prices = Object.entries(merged).sort((a, b) => b[0].length - a[0].length);
+  }
+
+  /** The price table of a config: its `pricing` overrides and its endpoints' price factors. */
+  static forConfig(config: Pick<Config, 'pricing' | 'endpoints'>): PriceTable {
+    const factors = new Map(config.endpoints.flatMap((e) => (e.price_factor === undefined ? [] : [[e.id, e.price_factor] as const])));
+    return new PriceTable(config.pricing, factors);
   }
 
   /**

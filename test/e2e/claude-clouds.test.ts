@@ -1,8 +1,8 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, tempHome, writeConfig } from '../helpers/cli.js';
 import { Harness } from '../helpers/servers.js';
 import { runClaude } from '../helpers/claude.js';
-import { AWS, awsTestEnv, serviceAccount, serviceAccountFile } from '../helpers/clouds.js';
+import { AWS, useAwsTestEnv, serviceAccount, serviceAccountFile } from '../helpers/clouds.js';
 import type { Simulator } from '../../src/sim/simulator.js';
 
 /**
@@ -14,11 +14,7 @@ import type { Simulator } from '../../src/sim/simulator.js';
 
 const h = new Harness();
 let home: string | undefined;
-let aws: ReturnType<typeof awsTestEnv>;
-beforeAll(() => {
-  aws = awsTestEnv();
-});
-afterAll(() => aws.restore());
+const aws = useAwsTestEnv();
 afterEach(async () => {
   if (home) await runCli(home, ['proxy', 'stop']);
   home = undefined;

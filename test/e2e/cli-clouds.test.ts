@@ -1,18 +1,14 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, tempHome, writeConfig } from '../helpers/cli.js';
 import { Harness } from '../helpers/servers.js';
-import { AWS, awsTestEnv, privateKeyNeedle, serviceAccount, serviceAccountFile } from '../helpers/clouds.js';
+import { AWS, useAwsTestEnv, privateKeyNeedle, serviceAccount, serviceAccountFile } from '../helpers/clouds.js';
 
 /** Bedrock and Vertex endpoints from the command line: added, listed, checked, refused with a reason. */
 
 const h = new Harness();
-let aws: ReturnType<typeof awsTestEnv>;
-beforeAll(() => {
-  aws = awsTestEnv();
-});
-afterAll(() => aws.restore());
+const aws = useAwsTestEnv();
 afterEach(() => h.closeAll());
 
 interface HealthReport {

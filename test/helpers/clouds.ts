@@ -2,6 +2,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll, beforeAll } from 'vitest';
 import { forgetAwsCredentials } from '../../src/protocols/bedrock/credentials.js';
 
 /** Test credentials for the simulated clouds. Never real ones; the values are checked for in logs and outputs. */
@@ -40,6 +41,24 @@ export function awsTestEnv(creds: { accessKeyId: string; secretAccessKey: string
         else process.env[name] = value;
       }
       forgetAwsCredentials();
+    },
+  };
+}
+
+/**
+ * awsTestEnv for a whole test file: applied before its tests, restored after them. Returns the environment (for
+ * child processes, and for writing profiles into its credentials file).
+ */
+export function useAwsTestEnv(): { readonly env: Record<string, string> } {
+  let applied: ReturnType<typeof awsTestEnv> | undefined;
+  beforeAll(() => {
+    applied = awsTestEnv();
+  });
+  afterAll(() => applied?.restore());
+  return {
+    get env() {
+      if (applied === undefined) throw new Error('useAwsTestEnv: read its env inside a test');
+      return applied.env;
     },
   };
 }

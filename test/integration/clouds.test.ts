@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import Anthropic from '@anthropic-ai/sdk';
 import Database from 'better-sqlite3';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { request } from 'undici';
 import { Harness, eventually } from '../helpers/servers.js';
 import { validateAnthropicStream } from '../helpers/stream-validator.js';
-import { AWS, awsTestEnv, privateKeyNeedle, serviceAccount, serviceAccountFile, writeAwsProfile } from '../helpers/clouds.js';
+import { AWS, useAwsTestEnv, privateKeyNeedle, serviceAccount, serviceAccountFile, writeAwsProfile } from '../helpers/clouds.js';
 import { createLogger } from '../../src/log.js';
 import { forgetAwsCredentials } from '../../src/protocols/bedrock/credentials.js';
 import type { Simulator } from '../../src/sim/simulator.js';
@@ -20,11 +20,7 @@ import type { Simulator } from '../../src/sim/simulator.js';
  */
 
 const h = new Harness();
-let aws: ReturnType<typeof awsTestEnv>;
-beforeAll(() => {
-  aws = awsTestEnv();
-});
-afterAll(() => aws.restore());
+const aws = useAwsTestEnv();
 afterEach(() => h.closeAll());
 
 const SONNET = 'claude-sonnet-4-5-20250929';

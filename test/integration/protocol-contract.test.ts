@@ -1,9 +1,9 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import Anthropic from '@anthropic-ai/sdk';
 import { request } from 'undici';
 import { Harness } from '../helpers/servers.js';
 import { validateAnthropicStream } from '../helpers/stream-validator.js';
-import { AWS, awsTestEnv, serviceAccount, serviceAccountFile } from '../helpers/clouds.js';
+import { AWS, useAwsTestEnv, serviceAccount, serviceAccountFile } from '../helpers/clouds.js';
 import { PROTOCOLS } from '../../src/config/schema.js';
 import { protocolNamed } from '../../src/protocols/index.js';
 import type { Simulator } from '../../src/sim/simulator.js';
@@ -16,11 +16,7 @@ import type { Simulator } from '../../src/sim/simulator.js';
  */
 
 const h = new Harness();
-let aws: ReturnType<typeof awsTestEnv>;
-beforeAll(() => {
-  aws = awsTestEnv();
-});
-afterAll(() => aws.restore());
+useAwsTestEnv();
 afterEach(() => h.closeAll());
 
 interface Setup {
