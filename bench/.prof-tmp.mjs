@@ -1,0 +1,18 @@
+import { spawnReady } from './procs.mjs';
+import { load, messageBody } from './load.mjs';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+const here = import.meta.dirname;
+const dist = resolve(process.argv[2]);
+const out = process.argv[3];
+const sims = await spawnReady(process.execPath, [join(here, 'sim-process.mjs'), JSON.stringify([{ name: 'fast', behavior: { deltas: 50 } }])], /^\{.*\}$/m);
+const upstream = JSON.parse(sims.match[0]).fast;
+const { PROXY_NODE_FLAGS } = await import(pathToFileURL(join(dist, 'cli/node-flags.js')).href);
+const q = await spawnReady(process.execPath, [...PROXY_NODE_FLAGS, '--cpu-prof', `--cpu-prof-dir=${out}`, join(here, 'qcc-at.mjs'), dist, upstream], /listening on (http:\/\/[\d.]+:\d+)/);
+const body = messageBody('bench', { stream: process.env.STREAM === '1' });
+await load({ url: q.match[1], body, n: 10000, concurrency: 8 });
+await load({ url: q.match[1], body, n: 40000, concurrency: 8 });
+q.child.kill('SIGTERM');
+await new Promise((r) => q.child.on('exit', r));
+sims.child.kill();
+process.exit(0);
