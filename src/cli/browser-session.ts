@@ -1,7 +1,7 @@
 import { confirm, input, password, select, Separator } from '@inquirer/prompts';
 import { loadConfig, updateConfig } from '../config/load.js';
 import type { QccPaths } from '../config/paths.js';
-import { PRESETS, type EndpointPreset } from '../config/presets.js';
+import { PRESETS, presetFields, type EndpointPreset } from '../config/presets.js';
 import { bedrockSchema, endpointBaseUrl, endpointSchema, vertexSchema, type EndpointConfig } from '../config/schema.js';
 import { resolve } from 'node:path';
 import { maskSecret } from '../log.js';
@@ -56,10 +56,12 @@ async function addEndpoint(paths: QccPaths, preset: EndpointPreset | undefined):
   if (preset?.protocol !== undefined) return addCloudEndpoint(paths, preset, id);
   const baseUrl = preset ? preset.base_url : await input({ message: 'Base URL', validate: validUrl });
   if (preset) process.stdout.write(`  key: ${preset.key_hint}\n`);
+  if (preset?.model_map) process.stdout.write(`  models: ${Object.entries(preset.model_map).map(([from, to]) => `${from} → ${to}`).join(', ')} (change later: qcc endpoint set ${id} --model-map …)\n`);
   const key = await password({ message: 'API key (empty: pass the client\'s own key through)', mask: '*' });
   const weight = Number(await input({ message: WEIGHT_PROMPT, default: '1', validate: validField('weight') }));
   const candidate = endpointSchema.parse({
     id,
+    ...(preset && presetFields(preset)),
     base_url: baseUrl,
     auth_mode: preset?.auth_mode ?? 'auto',
     weight,

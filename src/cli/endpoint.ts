@@ -11,6 +11,7 @@ import { maskSecret } from '../log.js';
 import { shownProxy } from '../config/proxy-secrets.js';
 import { CliError, info, printJson, table } from './output.js';
 import { inspectRecord } from './runtime-record.js';
+import { PRESETS, presetFields, presetNamed } from '../config/presets.js';
 
 interface KeyOptions {
   apiKey?: string;
@@ -146,6 +147,7 @@ function parseModelMap(value: string): Record<string, string> {
 
 interface AddOptions extends KeyOptions, FieldOptions {
   baseUrl?: string;
+  preset?: string;
   weight?: string;
   priority?: string;
   models?: string;
@@ -240,7 +242,8 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
     .option('--weight <n>', 'share of traffic relative to the others', '1')
     .option('--priority <n>', 'tier for the priority strategy: lower serves first', '0')
     .option('--models <a,b>', 'only serve these models')
-    .option('--auth-mode <mode>', `${AUTH_MODES.join('|')}`, 'auto')
+    .option('--auth-mode <mode>', `${AUTH_MODES.join('|')} (default: auto, or the preset's)`)
+    .option('--preset <id>', `start from a vendor's settings (its address, auth, models and model map): ${PRESETS.map((p) => p.id).join(', ')}`)
     .option('--max-concurrency <n>', 'at most this many requests at once')
     .option('--proxy <url|direct>', 'reach it through this proxy (http://, https://, socks5://, socks5h://; user:pass@ allowed) or "direct"; default: proxy.upstream_proxy, else HTTPS_PROXY/HTTP_PROXY/ALL_PROXY minus NO_PROXY')
     .option('--allow-insecure-http', 'allow a plain http:// base URL to another machine (a LAN relay): keys go in clear text')
@@ -250,23 +253,27 @@ export function registerEndpointCommands(program: Command, paths: () => QccPaths
       'after',
       '\nExamples:\n  qcc endpoint add main --base-url https://api.anthropic.com --api-key-env ANTHROPIC_API_KEY\n' +
         '  qcc endpoint add abroad --base-url https://api.anthropic.com --api-key-env KEY --proxy socks5h://127.0.0.1:1080\n' +
+        '  qcc endpoint add ds --preset deepseek --api-key-env DS_KEY     # its address, models and model map\n' +
         '  qcc endpoint add ds --base-url https://api.deepseek.com/anthropic --api-key-env DS_KEY \\\n' +
-        '      --models claude-sonnet-4-5 --model-map claude-sonnet-4-5=deepseek-v4-flash\n' +
+        '      --models \'claude-sonnet-*\' --model-map \'claude-sonnet-*=deepseek-chat\'\n' +
         '  qcc endpoint add chat --base-url https://llm.example/v1 --api-key-env KEY --protocol openai --openai-reasoning drop\n' +
         '  qcc endpoint add aws --protocol bedrock --region us-east-1 --aws-profile team\n' +
         '  qcc endpoint add gcp --protocol vertex --project my-project --region us-east5 --credentials-file ~/sa.json',
     )
     .action((id: string, opts: AddOptions) => {
       const keys = keysFrom(opts);
+      const preset = opts.preset === undefined ? undefined : presetNamed(opts.preset);
+      if (opts.preset !== undefined && preset === undefined) throw new CliError(`no preset "${opts.preset}"; there are: ${PRESETS.map((p) => p.id).join(', ')}`);
       const e = validated({
         id,
+        ...(preset && presetFields(preset)),
         ...(opts.baseUrl !== undefined && { base_url: opts.baseUrl }),
         ...(keys && keys.length === 1 && opts.apiKeys === undefined ? { api_key: keys[0] } : {}),
         ...(keys && (keys.length > 1 || opts.apiKeys !== undefined) ? { api_keys: keys } : {}),
         weight: numberOption('weight', opts.weight),
         priority: numberOption('priority', opts.priority),
-        models: opts.models ? opts.models.split(',').map((m) => m.trim()).filter(Boolean) : [],
-        auth_mode: opts.authMode,
+        ...(opts.models !== undefined && { models: opts.models.split(',').map((m) => m.trim()).filter(Boolean) }),
+        ...(opts.authMode !== undefined && { auth_mode: opts.authMode }),
         enabled: !opts.disabled,
         ...(opts.maxConcurrency !== undefined && { max_concurrency: numberOption('max-concurrency', opts.maxConcurrency) }),
         ...(opts.proxy !== undefined && { proxy: opts.proxy }),

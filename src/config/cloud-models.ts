@@ -1,4 +1,5 @@
 import type { EndpointConfig } from './schema.js';
+import { mappedModel } from './model-patterns.js';
 
 /**
  * Anthropic model ids → the ids Amazon Bedrock and Google Vertex AI give the same models. Claude Code sends
@@ -63,7 +64,7 @@ export function vertexModelId(model: string): string | undefined {
 
 /** The name an endpoint is sent for `model`; undefined when it has none for it (the endpoint does not serve it). */
 export function upstreamModelName(e: EndpointConfig, model: string): string | undefined {
-  const mapped = e.model_map[model];
+  const mapped = mappedModel(e.model_map, model);
   if (mapped !== undefined) return mapped;
   if (e.protocol === 'bedrock' && e.bedrock !== undefined) return bedrockModelId(model, e.bedrock.region, e.bedrock.inference_profile);
   if (e.protocol === 'vertex') return vertexModelId(model);

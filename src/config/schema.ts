@@ -75,7 +75,9 @@ export const endpointSchema = z
     api_key: z.string().min(1, 'must not be empty; leave the field out to pass the client\'s own credentials through').optional(),
     api_keys: z.array(z.string().min(1)).min(1, 'list at least one key, or leave the field out').optional(),
     auth_mode: z.enum(AUTH_MODES).default('auto'),
+    /** Models it serves: exact names, or prefixes ending in "*" ("claude-sonnet-*"); empty: all. */
     models: z.array(z.string().min(1)).default([]),
+    /** Model names rewritten for it: keys exact, or prefixes ending in "*" (the longest matching prefix wins). */
     model_map: z.record(z.string(), z.string().min(1)).default({}),
     weight: z.number().positive('must be greater than 0').max(1000).default(1),
     priority: z.number().int().min(0).max(1000).default(0),

@@ -1,6 +1,7 @@
 import { endpointBaseUrl, endpointKeys, type EndpointConfig } from '../config/schema.js';
 import type { Penalty } from './penalty.js';
 import { upstreamModelName } from '../config/cloud-models.js';
+import { matchesModel } from '../config/model-patterns.js';
 import { upstreamTarget, type UpstreamTarget } from './upstream-url.js';
 import { Breaker, type BreakerTransition } from './breaker.js';
 import { endpointRoute, type EndpointRoute, type ProxyEnvironment } from './route.js';
@@ -88,7 +89,7 @@ export class EndpointRuntime {
   servesModel(model: string | undefined): boolean {
     const { models } = this.config;
     if (model === undefined) return true;
-    if (models.length > 0 && !models.includes(model)) return false;
+    if (models.length > 0 && !matchesModel(models, model)) return false;
     // A cloud endpoint serves what it has a name for (config/cloud-models.ts); the others, anything.
     return upstreamModelName(this.config, model) !== undefined;
   }

@@ -1,4 +1,5 @@
 import type { ClientKeyConfig } from '../config/schema.js';
+import { matchesModel } from '../config/model-patterns.js';
 import type { ClientKeyView, KeyUsageView } from '../shared/api-types.js';
 import { budgetWindow, MINUTE_MS, SlidingCount, SlidingSum } from './windows.js';
 
@@ -62,13 +63,6 @@ export function countedTokens(u: { input_tokens?: number; output_tokens?: number
   return (u.input_tokens ?? 0) + (u.cache_creation_input_tokens ?? 0) + (u.output_tokens ?? 0);
 }
 
-/** Does `model` match one of the allowlist's entries (exact, or a prefix ending in "*")? */
-export function modelAllowed(patterns: readonly string[], model: string): boolean {
-  for (const p of patterns) {
-    if (p.endsWith('*') ? model.startsWith(p.slice(0, -1)) : model === p) return true;
-  }
-  return false;
-}
 
 class KeyUsage {
   readonly requests = new SlidingCount();
@@ -129,7 +123,7 @@ export class KeyLimiter {
   /** Admit a request under `key`'s limits, or say why not. Synchronous: no two admissions interleave. */
   admit(key: ClientKeyConfig, facts: RequestFacts, now: number): Ticket | Refusal {
     const u = this.of(key.name);
-    if (key.models !== undefined && facts.model !== undefined && !modelAllowed(key.models, facts.model)) {
+    if (key.models !== undefined && facts.model !== undefined && !matchesModel(key.models, facts.model)) {
       u.refused.model++;
       return {
         reason: 'model',

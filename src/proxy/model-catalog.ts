@@ -1,4 +1,5 @@
 import type { EndpointRuntime } from '../endpoints/endpoint.js';
+import { isPattern } from '../config/model-patterns.js';
 import type { Upstream } from '../upstream/client.js';
 import { requestResponse } from '../upstream/request.js';
 import { upstreamPath } from '../endpoints/upstream-url.js';
@@ -56,7 +57,7 @@ export class ModelCatalog {
     if (unknown && pending.length > 0) await Promise.race([Promise.allSettled(pending), new Promise((r) => setTimeout(r, ANSWER_WAIT_MS).unref())]);
     const byId = new Map<string, CatalogModel>();
     for (const e of endpoints) {
-      for (const id of [...e.config.models, ...Object.keys(e.config.model_map)]) if (!byId.has(id)) byId.set(id, { type: 'model', id, display_name: id, created_at: EPOCH });
+      for (const id of [...e.config.models, ...Object.keys(e.config.model_map)]) if (!isPattern(id) && !byId.has(id)) byId.set(id, { type: 'model', id, display_name: id, created_at: EPOCH });
       for (const m of this.listings.get(e.id)?.models ?? []) if (!byId.has(m.id) || byId.get(m.id)!.created_at === EPOCH) byId.set(m.id, m);
     }
     if (byId.size === 0) return undefined;

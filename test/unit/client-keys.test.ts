@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { configSchema, type ClientKeyConfig } from '../../src/config/schema.js';
-import { KeyLimiter, modelAllowed, type Refusal, type Ticket } from '../../src/keys/limiter.js';
+import { KeyLimiter, type Refusal, type Ticket } from '../../src/keys/limiter.js';
+import { matchesModel } from '../../src/config/model-patterns.js';
 import { addKey, parseBudgetPeriod, parseExpiry, removeKey, revokeKey, rotateKey, setKey } from '../../src/keys/manage.js';
 import { ClientKeyRegistry } from '../../src/keys/registry.js';
 import { keyHash, loadPepper, looksLikeClientKey, newKeySecret } from '../../src/keys/secret.js';
@@ -55,10 +56,10 @@ describe('sliding windows', () => {
 
 describe('key limiter', () => {
   it('model allowlists take exact names and prefixes ending in *', () => {
-    expect(modelAllowed(['claude-haiku-*'], 'claude-haiku-4-5-20251001')).toBe(true);
-    expect(modelAllowed(['claude-haiku-*'], 'claude-sonnet-4-5')).toBe(false);
-    expect(modelAllowed(['claude-sonnet-4-5'], 'claude-sonnet-4-5-20250929')).toBe(false);
-    expect(modelAllowed(['*'], 'anything')).toBe(true);
+    expect(matchesModel(['claude-haiku-*'], 'claude-haiku-4-5-20251001')).toBe(true);
+    expect(matchesModel(['claude-haiku-*'], 'claude-sonnet-4-5')).toBe(false);
+    expect(matchesModel(['claude-sonnet-4-5'], 'claude-sonnet-4-5-20250929')).toBe(false);
+    expect(matchesModel(['*'], 'anything')).toBe(true);
   });
 
   it('count_tokens and model listings are not counted, but the model allowlist applies to them', () => {
