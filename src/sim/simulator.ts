@@ -4,7 +4,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { errorTypeForStatus, type SimBehavior, type SimUsage } from './behavior.js';
 import { handleChatCompletions, openAIErrorBody } from './openai.js';
-import { handleBedrock, handleVertex, isBedrockPath, isVertexPath, VertexTokens, type BedrockSimOptions, type CloudState, type VertexSimOptions } from './clouds.js';
+import type { BedrockSimOptions, CloudState, VertexSimOptions } from './clouds.js';
+import { eventStreamsReady } from '../protocols/bedrock/event-stream.js';
 
 /**
  * A scripted Anthropic Messages upstream on loopback: real SSE event sequences and error shapes, with knobs for
@@ -285,7 +286,10 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
     cloud: { tokenRequests: 0, tokensIssued: 0, authFailures: 0, callsByAccount: {}, throttled: [] },
   };
   const name = options.name ?? 'sim';
-  const vertexTokens = options.vertex ? new VertexTokens(options.vertex) : undefined;
+  // The simulated clouds (and the AWS libraries they check signatures with) are loaded only when asked for.
+  const clouds = options.bedrock || options.vertex ? await import('./clouds.js') : undefined;
+  if (options.bedrock) await eventStreamsReady();
+  const vertexTokens = options.vertex ? new clouds!.VertexTokens(options.vertex) : undefined;
   let tokenUrl = '';
 
   async function handle(req: IncomingMessage, res: ServerResponse, raw: Buffer): Promise<void> {
@@ -294,9 +298,9 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
     if (options.record) state.requests.push({ method: req.method ?? 'GET', path: url, headers: req.headers, body: raw });
     if (vertexTokens && req.method === 'POST' && path === '/token') return vertexTokens.grant(req, res, raw, tokenUrl, state.cloud);
     const isChat = req.method === 'POST' && path.endsWith('/v1/chat/completions');
-    const bedrockPath = options.bedrock !== undefined && req.method === 'POST' && isBedrockPath(path);
+    const bedrockPath = options.bedrock !== undefined && req.method === 'POST' && clouds!.isBedrockPath(path);
     const bedrock = bedrockPath && !path.endsWith('/count-tokens');
-    const vertex = vertexTokens !== undefined && req.method === 'POST' && isVertexPath(path) && !path.includes('/models/count-tokens:');
+    const vertex = vertexTokens !== undefined && req.method === 'POST' && clouds!.isVertexPath(path) && !path.includes('/models/count-tokens:');
     const isMessages = (req.method === 'POST' && path.endsWith('/v1/messages')) || isChat || bedrock || vertex;
     const scripted = isMessages ? state.script.shift() : undefined;
     if (isMessages) state.messageCalls++;
@@ -315,8 +319,8 @@ export async function startSimulator(options: SimulatorOptions = {}, port = 0, h
     if (behavior.requireKey !== undefined && presentedKey(req) !== behavior.requireKey) {
       return sendError(res, 401, { errorMessage: 'invalid x-api-key' });
     }
-    if (bedrockPath) return handleBedrock(req, res, raw, behavior, name, options.bedrock!, state.cloud);
-    if (vertexTokens && req.method === 'POST' && isVertexPath(path)) return handleVertex(req, res, raw, behavior, name, options.vertex!, vertexTokens, state.cloud);
+    if (bedrockPath) return clouds!.handleBedrock(req, res, raw, behavior, name, options.bedrock!, state.cloud);
+    if (vertexTokens && req.method === 'POST' && clouds!.isVertexPath(path)) return clouds!.handleVertex(req, res, raw, behavior, name, options.vertex!, vertexTokens, state.cloud);
     if (isChat) {
       if (behavior.status !== undefined && behavior.status >= 400) {
         const out = openAIErrorBody(behavior.status, behavior.errorMessage ?? `simulated ${behavior.status}`);

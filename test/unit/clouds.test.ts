@@ -1,15 +1,17 @@
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createPublicKey, createPrivateKey, generateKeyPairSync, verify } from 'node:crypto';
 import { EventStreamCodec, getChunkedStream } from '@smithy/core/event-streams';
 import { prng } from '../helpers/prng.js';
 import { bedrockModelId, inferenceProfile, upstreamModelName, vertexModelId } from '../../src/config/cloud-models.js';
 import { endpointBaseUrl, endpointSchema } from '../../src/config/schema.js';
-import { EventStreamError, EventStreamSplitter, MAX_MESSAGE_BYTES, encodeMessage } from '../../src/protocols/bedrock/event-stream.js';
+import { EventStreamError, EventStreamSplitter, MAX_MESSAGE_BYTES, encodeMessage, eventStreamsReady } from '../../src/protocols/bedrock/event-stream.js';
 import { BedrockStream } from '../../src/protocols/bedrock/stream.js';
 import { bedrockHttpError, mapException } from '../../src/protocols/bedrock/errors.js';
 import { vertex } from '../../src/protocols/vertex/index.js';
 import { jwtAssertion, SCOPE } from '../../src/protocols/vertex/token.js';
 import { parseSse } from '../helpers/stream-validator.js';
+
+beforeAll(() => eventStreamsReady());
 
 describe('cloud model ids', () => {
   it('dated Anthropic ids follow one rule on each cloud; aliases resolve to their dated model; the rest are not guessed', () => {

@@ -1,4 +1,4 @@
-import { EventStreamCodec } from '@smithy/core/event-streams';
+import type { EventStreamCodec } from '@smithy/core/event-streams';
 import type { Message } from '@smithy/types';
 
 /**
@@ -14,10 +14,29 @@ export const MAX_MESSAGE_BYTES = 8 * 1024 * 1024;
 /** Prelude (8) + prelude CRC (4) + message CRC (4). */
 const MIN_MESSAGE_BYTES = 16;
 
-const codec = new EventStreamCodec(
-  (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'),
-  (text: string) => Buffer.from(text, 'utf8'),
-);
+/**
+ * The codec, loaded on first need: a qcc without Bedrock endpoints (and every CLI command) does not pay the ~30 ms
+ * its module takes to load. Bedrock's prepare waits for it, so a stream never finds it missing.
+ */
+let codec: EventStreamCodec | undefined;
+let loading: Promise<void> | undefined;
+
+/** Undefined once the codec is loaded; else a promise of it. */
+export function eventStreamsReady(): Promise<void> | undefined {
+  if (codec !== undefined) return undefined;
+  loading ??= import('@smithy/core/event-streams').then((m) => {
+    codec = new m.EventStreamCodec(
+      (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'),
+      (text: string) => Buffer.from(text, 'utf8'),
+    );
+  });
+  return loading;
+}
+
+function loadedCodec(): EventStreamCodec {
+  if (codec === undefined) throw new Error('the event-stream codec is not loaded: await eventStreamsReady() first');
+  return codec;
+}
 
 export class EventStreamError extends Error {}
 
@@ -37,7 +56,7 @@ export class EventStreamSplitter {
       if (this.pendingBytes < total) break;
       const all = this.joined();
       try {
-        out.push(codec.decode(all.subarray(0, total)));
+        out.push(loadedCodec().decode(all.subarray(0, total)));
       } catch (e: unknown) {
         throw new EventStreamError(`malformed event-stream message: ${(e as Error).message}`);
       }
@@ -69,5 +88,5 @@ export function stringHeader(message: Message, name: string): string | undefined
 export function encodeMessage(headers: Record<string, string>, body: Uint8Array): Uint8Array {
   const tagged: Message['headers'] = {};
   for (const [name, value] of Object.entries(headers)) tagged[name] = { type: 'string', value };
-  return codec.encode({ headers: tagged, body });
+  return loadedCodec().encode({ headers: tagged, body });
 }

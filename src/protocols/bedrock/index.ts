@@ -1,5 +1,4 @@
-import { SignatureV4 } from '@smithy/signature-v4';
-import { Hash } from '@smithy/hash-node';
+import type { SignatureV4 } from '@smithy/signature-v4';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { EndpointRuntime } from '../../endpoints/endpoint.js';
 import { anthropicErrorJson } from '../../errors.js';
@@ -10,6 +9,7 @@ import { jsonAnswer, type AnswerTranslation, type HeaderMap, type HeldResponse, 
 import { awsCredentials, forgetAwsProfile } from './credentials.js';
 import { bedrockHttpError } from './errors.js';
 import { BedrockStream } from './stream.js';
+import { eventStreamsReady } from './event-stream.js';
 
 /**
  * Claude on Amazon Bedrock (InvokeModel / InvokeModelWithResponseStream). The Messages request becomes Bedrock's:
@@ -22,8 +22,6 @@ import { BedrockStream } from './stream.js';
 
 export const BEDROCK_VERSION = 'bedrock-2023-05-31';
 export const EVENT_STREAM_TYPE = 'application/vnd.amazon.eventstream';
-
-const Sha256 = Hash.bind(null, 'sha256');
 
 function notServed(call: MessagesCall, what: string): Prepared {
   return { refused: jsonAnswer(404, anthropicErrorJson('not_found_error', `endpoint ${call.endpoint.id} is Amazon Bedrock and cannot serve ${what}`)) };
@@ -85,11 +83,16 @@ function buildCall(call: MessagesCall): UpstreamCall | Prepared {
  */
 const signers = new Map<string, SignatureV4>();
 
-function signerFor(region: string, profile: string | undefined): SignatureV4 {
+/** The signing library, loaded on first need (~60 ms that a qcc without Bedrock endpoints never spends). */
+let signing: Promise<{ SignatureV4: typeof SignatureV4; Sha256: ConstructorParameters<typeof SignatureV4>[0]['sha256'] }> | undefined;
+
+async function signerFor(region: string, profile: string | undefined): Promise<SignatureV4> {
   const id = `${region}\n${profile ?? ''}`;
   let signer = signers.get(id);
   if (signer === undefined) {
-    signer = new SignatureV4({ service: 'bedrock', region, credentials: () => awsCredentials(profile), sha256: Sha256 });
+    signing ??= Promise.all([import('@smithy/signature-v4'), import('@smithy/hash-node')]).then(([v4, hash]) => ({ SignatureV4: v4.SignatureV4, Sha256: hash.Hash.bind(null, 'sha256') }));
+    const lib = await signing;
+    signer = signers.get(id) ?? new lib.SignatureV4({ service: 'bedrock', region, credentials: () => awsCredentials(profile), sha256: lib.Sha256 });
     signers.set(id, signer);
   }
   return signer;
@@ -112,7 +115,7 @@ async function signed(call: MessagesCall, upstream: UpstreamCall, profile: strin
   const url = originOf(endpoint.target);
   let request;
   try {
-    request = await signerFor(endpoint.config.bedrock!.region, profile).sign({
+    request = await (await signerFor(endpoint.config.bedrock!.region, profile)).sign({
       method: upstream.method,
       protocol: url.protocol,
       hostname: url.hostname,
@@ -130,6 +133,9 @@ async function signed(call: MessagesCall, upstream: UpstreamCall, profile: strin
 }
 
 function prepare(call: MessagesCall): Prepared | Promise<Prepared> {
+  // The answer's translation needs the event-stream codec: loaded before the first call is sent.
+  const ready = eventStreamsReady();
+  if (ready !== undefined) return ready.then(() => prepare(call));
   const built = buildCall(call);
   if ('refused' in built || 'failed' in built) return built;
   const credential = call.key === undefined ? undefined : poolCredential(call.key.key);
