@@ -9,6 +9,7 @@ import { jsonAnswer, type AnswerTranslation, type HeaderMap, type HeldResponse, 
 import { awsCredentials, forgetAwsProfile } from './credentials.js';
 import { bedrockHttpError } from './errors.js';
 import { BedrockStream } from './stream.js';
+import { cloudBody } from '../cloud-body.js';
 import { eventStreamsReady } from './event-stream.js';
 
 /**
@@ -35,11 +36,6 @@ export function requestedBetas(headers: IncomingHttpHeaders, body: Record<string
   return [...new Set(all)];
 }
 
-/** The Messages body as a cloud wants it: no model, no stream flag, its own `anthropic_version`. */
-export function cloudBody(request: Record<string, unknown>, version: string, extra: Record<string, unknown>): Buffer {
-  const { model: _model, stream: _stream, anthropic_beta: _beta, anthropic_version: _version, ...rest } = request;
-  return Buffer.from(JSON.stringify({ anthropic_version: version, ...extra, ...rest }));
-}
 
 /**
  * count_tokens as Bedrock's CountTokens: the InvokeModel body it would count, base64 in `input.invokeModel.body`,

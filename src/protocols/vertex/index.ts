@@ -6,7 +6,7 @@ import type { Upstream } from '../../upstream/types.js';
 import { anthropicErrorJson, type AnthropicErrorType } from '../../errors.js';
 import { headerValue } from '../anthropic/headers.js';
 import { withoutOAuthBeta } from '../anthropic/oauth.js';
-import { cloudBody } from '../bedrock/index.js';
+import { cloudBody } from '../cloud-body.js';
 import { jsonAnswer, type HeaderMap, type HeldResponse, type MessagesCall, type Prepared, type Protocol, type UpstreamCall } from '../contract.js';
 import { TokenSource } from './token.js';
 
