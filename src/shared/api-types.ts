@@ -158,8 +158,9 @@ export interface EndpointView {
   base_url?: string | undefined;
   /** Where it is reached: base_url, or the cloud's regional host. */
   address: string;
-  bedrock?: { region: string; profile?: string | undefined; inference_profile: string } | undefined;
-  vertex?: { project: string; region: string; credentials_file?: string | undefined } | undefined;
+  bedrock?: { region: string; profile?: string | undefined; profiles?: string[] | undefined; inference_profile: string } | undefined;
+  vertex?: { project: string; region: string; credentials_file?: string | undefined; credentials_files?: string[] | undefined } | undefined;
+  price_factor?: number | undefined;
   enabled: boolean;
   weight: number;
   priority: number;

@@ -161,6 +161,26 @@ describe('dashboard', () => {
     await row('gcp').getByRole('button', { name: 'Test now' }).click();
     await expect.poll(() => page.locator('[data-testid=message]').textContent(), { timeout: 10_000 }).toContain('gcp: claude-haiku-4-5-20251001 ok');
     expect(cloud.cloud.tokensIssued).toBeGreaterThanOrEqual(1);
+
+    // Edited: another region, a pool of two service accounts, a price factor; all saved, checked by the schema.
+    await row('gcp').getByRole('button', { name: 'Edit' }).click();
+    const edit = page.locator('[data-testid=edit-form]');
+    expect(await edit.locator('select[name=protocol]').inputValue()).toBe('vertex');
+    await edit.locator('input[name=region]').fill('europe-west1');
+    await edit.locator('input[name=credentials_files]').fill(`${file}, ${file}.second`);
+    await edit.locator('input[name=price_factor]').fill('1.1');
+    await edit.locator('button[type=submit]').click();
+    const gcp = () => (JSON.parse(readFileSync(join(home, 'config.json'), 'utf8')) as { endpoints: { id: string; vertex?: unknown; price_factor?: number }[] }).endpoints.find((e) => e.id === 'gcp')!;
+    await expect.poll(() => gcp().price_factor, { timeout: 5000 }).toBe(1.1);
+    expect(gcp().vertex).toEqual({ project: account.project, region: 'europe-west1', credentials_files: [file, `${file}.second`] });
+    await expect.poll(() => row('gcp').textContent(), { timeout: 5000 }).toContain('2 service accounts');
+    // A region the schema refuses is said, and nothing changes.
+    await row('gcp').getByRole('button', { name: 'Edit' }).click();
+    await page.locator('[data-testid=edit-form]').locator('input[name=region]').fill('Frankfurt');
+    await page.locator('[data-testid=edit-form]').locator('button[type=submit]').click();
+    await expect.poll(() => page.locator('[data-testid=edit-error]').textContent(), { timeout: 5000 }).toContain('must be a Vertex AI region');
+    expect((gcp().vertex as { region: string }).region).toBe('europe-west1');
+    await page.locator('[data-testid=edit-form]').getByRole('button', { name: 'Cancel' }).click();
     page.once('dialog', (d) => void d.accept());
     await row('gcp').getByRole('button', { name: 'Delete' }).click();
     await row('gcp').waitFor({ state: 'detached' });

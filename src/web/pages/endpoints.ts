@@ -44,6 +44,21 @@ function parseMap(text: string): Record<string, string> {
 const listText = (l: string[] | undefined) => (l ?? []).join(', ');
 const parseList = (text: string) => text.split(',').map((x) => x.trim()).filter(Boolean);
 
+/** A cloud endpoint's own block from the edit form: one profile or file, or several as a pool; null removes it. */
+function editedCloudBlock(d: { protocol: string; region: string; aws_profiles: string; inference_profile: string; project: string; credentials_files: string }): Record<string, unknown> {
+  const one = (list: string[]) => (list.length === 1 ? list[0] : undefined);
+  const many = (list: string[]) => (list.length > 1 ? list : undefined);
+  if (d.protocol === 'bedrock') {
+    const profiles = parseList(d.aws_profiles);
+    return { bedrock: { region: d.region.trim(), profile: one(profiles), profiles: many(profiles), inference_profile: d.inference_profile }, vertex: null };
+  }
+  if (d.protocol === 'vertex') {
+    const files = parseList(d.credentials_files);
+    return { vertex: { project: d.project.trim(), region: d.region.trim(), credentials_file: one(files), credentials_files: many(files) }, bedrock: null };
+  }
+  return { bedrock: null, vertex: null };
+}
+
 /** Every field of an endpoint, as the config file holds it; keys are write-only. */
 function EditRow({ e, onDone }: { e: EndpointView; onDone: (msg: string) => void }) {
   const [draft, setDraft] = useState({
@@ -62,6 +77,12 @@ function EditRow({ e, onDone }: { e: EndpointView; onDone: (msg: string) => void
     map_effort: e.openai.map_effort,
     health_models: listText(e.health_models),
     oauth_passthrough: e.oauth_passthrough === true,
+    price_factor: e.price_factor === undefined ? '' : String(e.price_factor),
+    region: e.bedrock?.region ?? e.vertex?.region ?? '',
+    aws_profiles: listText(e.bedrock?.profiles ?? (e.bedrock?.profile === undefined ? [] : [e.bedrock.profile])),
+    inference_profile: e.bedrock?.inference_profile ?? 'auto',
+    project: e.vertex?.project ?? '',
+    credentials_files: listText(e.vertex?.credentials_files ?? (e.vertex?.credentials_file === undefined ? [] : [e.vertex.credentials_file])),
   });
   const [error, setError] = useState<string>();
   const save = async (ev: Event) => {
@@ -81,6 +102,8 @@ function EditRow({ e, onDone }: { e: EndpointView; onDone: (msg: string) => void
         openai: { reasoning: draft.reasoning, map_effort: draft.map_effort },
         health_models: draft.health_models.trim() === '' ? null : parseList(draft.health_models),
         oauth_passthrough: draft.oauth_passthrough || null,
+        price_factor: draft.price_factor.trim() === '' ? null : Number(draft.price_factor),
+        ...editedCloudBlock(draft),
       };
       // Write-only: left empty, the key (or pool) stays as it is.
       if (draft.api_key) patch.api_key = draft.api_key;
@@ -105,7 +128,13 @@ function EditRow({ e, onDone }: { e: EndpointView; onDone: (msg: string) => void
     <label title="only these models are sent here; empty: every model">models<input name="models" placeholder="all" value=${draft.models} onInput=${field('models')} /></label>
     <label title="the model name this endpoint is sent instead">model map<input name="model_map" placeholder="claude-x=vendor-y, …" value=${draft.model_map} onInput=${field('model_map')} /></label>
     <label>auth<select name="auth_mode" value=${draft.auth_mode} onChange=${field('auth_mode')}>${['auto', 'x-api-key', 'bearer'].map((m) => html`<option value=${m}>${m}</option>`)}</select></label>
-    <label>protocol<select name="protocol" value=${draft.protocol} onChange=${field('protocol')}>${['anthropic', 'openai'].map((m) => html`<option value=${m}>${m}</option>`)}</select></label>
+    <label>protocol<select name="protocol" value=${draft.protocol} onChange=${field('protocol')}>${['anthropic', 'openai', 'bedrock', 'vertex'].map((m) => html`<option value=${m}>${m}</option>`)}</select></label>
+    ${(draft.protocol === 'bedrock' || draft.protocol === 'vertex') && html`<label>region<input name="region" value=${draft.region} onInput=${field('region')} /></label>`}
+    ${draft.protocol === 'bedrock' && html`<label title="one profile, or several (comma-separated) rotated as a pool; empty: AWS_PROFILE, else the default chain">AWS profiles<input name="aws_profiles" placeholder="default chain" value=${draft.aws_profiles} onInput=${field('aws_profiles')} /></label>
+    <label title="the cross-region inference profile of the built-in model ids">inference profile<select name="inference_profile" value=${draft.inference_profile} onChange=${field('inference_profile')}>${['auto', 'us', 'eu', 'apac', 'global', 'none'].map((m) => html`<option value=${m}>${m}</option>`)}</select></label>`}
+    ${draft.protocol === 'vertex' && html`<label>project<input name="project" value=${draft.project} onInput=${field('project')} /></label>
+    <label title="service account key files on the proxy's machine, comma-separated (several: rotated as a pool); empty: Application Default Credentials">credentials files<input name="credentials_files" placeholder="ADC" value=${draft.credentials_files} onInput=${field('credentials_files')} /></label>`}
+    <label title="its prices relative to the list prices (1.1: 10 % over)">price factor<input name="price_factor" placeholder="1" value=${draft.price_factor} onInput=${field('price_factor')} /></label>
     <label>max concurrency<input name="max_concurrency" placeholder="no limit" value=${draft.max_concurrency} onInput=${field('max_concurrency')} /></label>
     <label title="models the health check uses for it">health models<input name="health_models" placeholder="default" value=${draft.health_models} onInput=${field('health_models')} /></label>
     ${draft.protocol === 'openai' &&
