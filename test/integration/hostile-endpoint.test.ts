@@ -3,10 +3,11 @@ import { Agent, request as httpRequest } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { brotliCompressSync, constants as zlibConstants, deflateSync, gzipSync } from 'node:zlib';
 import { Writable } from 'node:stream';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/log.js';
 import { eventually, Harness, rawRequest } from '../helpers/servers.js';
 import { raw } from '../helpers/raw-http.js';
+import { encodeMessage, eventStreamsReady } from '../../src/protocols/bedrock/event-stream.js';
 
 /**
  * Endpoints are third parties: what they send is untrusted input. These tests play a hostile endpoint and check
@@ -361,5 +362,75 @@ describe('clients that send slowly, or too much, cannot hold qcc\'s memory', () 
     await eventually(() => c.text().includes('authentication_error'), 2_000);
     expect(c.text()).toMatch(/^HTTP\/1\.1 401 /);
     c.socket.destroy();
+  });
+});
+
+describe('a hostile Bedrock endpoint: its event-stream is untrusted like any answer', () => {
+  const ask = (url: string) => rawRequest(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'claude-haiku-4-5-20251001', max_tokens: 8, stream: true, messages: [{ role: 'user', content: 'hi' }] }) });
+  const frame = (event: Record<string, unknown>) => Buffer.from(encodeMessage({ ':message-type': 'event', ':event-type': 'chunk' }, Buffer.from(JSON.stringify({ bytes: Buffer.from(JSON.stringify(event)).toString('base64') }))));
+  let START: Buffer;
+  let DELTA: Buffer;
+  beforeAll(async () => {
+    await eventStreamsReady();
+    START = frame({ type: 'message_start', message: { id: 'm', type: 'message', role: 'assistant', model: 'x', content: [], usage: { input_tokens: 1, output_tokens: 1 } } });
+    DELTA = frame({ type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'partial' } });
+  });
+
+  async function pool(answer: (res: ServerResponse) => void) {
+    const hostile = await endpointServer((_req, res) => answer(res));
+    const good = await harness.sim({ name: 'good' });
+    const { url } = await harness.proxy({
+      version: 1,
+      proxy: { strategy: 'priority' },
+      // A Bedrock API key: the hostile server checks nothing, and nothing needs signing.
+      endpoints: [{ id: 'hostile', protocol: 'bedrock', base_url: hostile, api_key: 'bedrock-key', bedrock: { region: 'us-east-1' }, priority: 0 }, { id: 'good', base_url: good.url, priority: 1 }],
+    });
+    return url;
+  }
+
+  it('a corrupted frame, or one announcing 4 GiB, before any content: failed over, nothing allocated for it', async () => {
+    const corrupt = Buffer.from(START);
+    corrupt[corrupt.length - 2] = corrupt[corrupt.length - 2]! ^ 0xff;
+    const huge = Buffer.alloc(12);
+    huge.writeUInt32BE(0xffff_fff0, 0);
+    for (const body of [corrupt, huge]) {
+      const url = await pool((res) => {
+        res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream' });
+        res.write(body); // and then silence: the cut must not wait for the rest
+      });
+      const rssBefore = process.memoryUsage().rss;
+      const res = await ask(url);
+      expect(res.status).toBe(200);
+      expect(res.headers['x-qcc-endpoint']).toBe('good');
+      expect(res.body).toContain('event: message_stop');
+      expect(process.memoryUsage().rss - rssBefore).toBeLessThan(64 * 1024 * 1024);
+    }
+  });
+
+  it('a corrupted frame after content: the stream ends with an error event, and qcc serves on', async () => {
+    const bad = Buffer.from(DELTA);
+    bad[bad.length - 2] = bad[bad.length - 2]! ^ 0xff;
+    const url = await pool((res) => {
+      res.writeHead(200, { 'content-type': 'application/vnd.amazon.eventstream' });
+      res.write(Buffer.concat([START, frame({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }), DELTA]));
+      setTimeout(() => res.end(bad), 20);
+    });
+    const res = await ask(url);
+    expect(res.headers['x-qcc-endpoint']).toBe('hostile');
+    expect(res.body).toContain('"text":"partial"');
+    expect(res.body).toMatch(/event: error\ndata: .*malformed event-stream message/);
+    const again = await ask(url);
+    expect(again.status).toBe(200);
+  });
+
+  it('a JSON answer that is not a message, to a non-streaming request: failed over', async () => {
+    const url = await pool((res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end('{"type":"not-a-message","content":"<script>"}');
+    });
+    const res = await rawRequest(`${url}/v1/messages`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'claude-haiku-4-5-20251001', max_tokens: 8, messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(res.status).toBe(200);
+    expect(res.headers['x-qcc-endpoint']).toBe('good');
+    expect(JSON.parse(res.body)).toMatchObject({ type: 'message' });
   });
 });
