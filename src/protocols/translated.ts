@@ -3,7 +3,8 @@ import type { ClientResponse } from '../server/client.js';
 import type { ExchangeController, ExchangeHandler, Route, Upstream } from '../upstream/client.js';
 import { anthropicErrorEvent } from '../errors.js';
 import { failureOf, type AnswerTranslation, type AttemptResult, type HeaderMap, type StreamEnd, type UpstreamCall } from './contract.js';
-import type { Usage } from './messages/sse.js';
+import { applyUsage, emptyUsage, type Usage } from './messages/sse.js';
+import { messageObjectToSse } from './messages/json-to-sse.js';
 import type { AttemptSeat } from './seat.js';
 
 /**
@@ -27,6 +28,8 @@ export interface TranslatedAttemptRequest {
   ownHeaders: () => HeaderMap;
   /** Shared with a hedge of the same request (seat.ts). */
   seat?: AttemptSeat | undefined;
+  /** The client asked for a stream: a whole answer (an endpoint that ignored the request's stream flag) is replayed as one. */
+  expectStream?: boolean;
 }
 
 /** Translated output that carries the answer itself: until it appears, the stream is held (as in proxy/forward.ts). */
@@ -171,11 +174,13 @@ export function forwardTranslatedAttempt(req: TranslatedAttemptRequest): Promise
           } catch (e: unknown) {
             return finish({ kind: 'failed', failure: 'upstream', message: `the answer is not a message: ${(e as Error).message}`, ttfbMs });
           }
-          const text = JSON.stringify(message);
+          // A client that asked for a stream cannot read one JSON message: it gets the events it would have streamed.
+          const events = req.expectStream === true ? messageObjectToSse(message) : undefined;
+          const text = events ?? JSON.stringify(message);
           if (!claim()) return;
-          res.writeHead(200, headersFor('application/json', Buffer.byteLength(text)));
+          res.writeHead(200, headersFor(events === undefined ? 'application/json' : 'text/event-stream; charset=utf-8', Buffer.byteLength(text)));
           res.end(Buffer.from(text));
-          return finish(committedResult('complete', message.usage as Usage));
+          return finish(committedResult('complete', usageOf(message)));
         }
         if (mode !== 'stream') return;
         pending += translator.finish();
@@ -213,6 +218,15 @@ export function forwardTranslatedAttempt(req: TranslatedAttemptRequest): Promise
       handler,
     );
   });
+}
+
+/** A translated message's usage, as far as it has the four numbers (absent ones counted as none). */
+function usageOf(message: Record<string, unknown>): Usage | undefined {
+  const u = message.usage;
+  if (typeof u !== 'object' || u === null) return undefined;
+  const usage = emptyUsage();
+  applyUsage(usage, u, true);
+  return usage;
 }
 
 /** Where the first error event starts in translated output (its length when there is none). */

@@ -75,6 +75,7 @@ function send(a: AttemptInput, protocol: Protocol, call: MessagesCall, prepared:
       res: a.res,
       ownHeaders: a.ownHeaders,
       seat: a.seat,
+      expectStream: call.parsed.stream,
     });
   }
   // Written out field by field rather than spread: this runs for every request, and an object made by spreading

@@ -64,7 +64,7 @@ export async function handleChatCompletions(res: ServerResponse, raw: Buffer, bo
   const finish = calls.length > 0 ? 'tool_calls' : 'stop';
   const id = `chatcmpl-${randomBytes(6).toString('hex')}`;
 
-  if (body.stream !== true) {
+  if (body.stream !== true || behavior.ignoreStream === true) {
     const message: Json = { role: 'assistant', content: calls.length > 0 ? null : text };
     if (behavior.reasoning) message.reasoning_content = behavior.reasoning;
     if (calls.length > 0) message.tool_calls = calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.args } }));

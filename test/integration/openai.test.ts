@@ -44,6 +44,17 @@ describe('OpenAI-protocol endpoints through the official SDK', () => {
     expect(events.find((e) => e.event === 'message_delta')!.data.usage).toMatchObject({ input_tokens: 30, output_tokens: 5 });
   });
 
+  it('an endpoint that ignores the stream flag and answers JSON: the client that asked for a stream gets one', async () => {
+    const { url, client } = await openaiProxy({ ignoreStream: true, usage: { input_tokens: 40, output_tokens: 6 } });
+    const res = await request(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify({ ...MESSAGE, stream: true }), headers: { 'content-type': 'application/json' } });
+    expect(res.headers['content-type']).toContain('text/event-stream');
+    const events = validateAnthropicStream(await res.body.text());
+    expect(events.find((e) => e.event === 'content_block_delta')!.data.delta).toEqual({ type: 'text_delta', text: 'purple-otter' });
+    expect(await client.messages.stream(MESSAGE).finalText()).toBe('purple-otter');
+    // A client that asked for JSON still gets JSON.
+    expect((await client.messages.create(MESSAGE)).content).toEqual([{ type: 'text', text: 'purple-otter' }]);
+  });
+
   it('tool calls, streamed in interleaved pieces, arrive as tool_use blocks with the right inputs (stream and JSON)', async () => {
     const toolCalls = [{ name: 'Read', arguments: { path: '/etc/hostname' } }, { name: 'Bash', arguments: { command: 'ls -la /tmp' } }];
     const { url, client } = await openaiProxy({ toolCalls });

@@ -45,6 +45,11 @@ export function messageToSse(body: Buffer): string | undefined {
   } catch {
     return undefined;
   }
+  return messageObjectToSse(message);
+}
+
+/** The same for a message already parsed (a translated answer). */
+export function messageObjectToSse(message: Json): string | undefined {
   if (message.type !== 'message' || !Array.isArray(message.content)) return undefined;
   const usage = (message.usage ?? {}) as Json;
   let out = event('message_start', {
