@@ -40,6 +40,8 @@ export interface VertexSimOptions {
   tokenTtlS?: number;
   /** Further service accounts accepted besides the first (a pool of accounts). */
   more?: { clientEmail: string; publicKey: string }[];
+  /** Users' logins (`gcloud auth application-default login`), granted tokens for their refresh token. */
+  users?: { clientId: string; clientSecret: string; refreshToken: string; email: string }[];
 }
 
 export interface CloudState {
@@ -246,6 +248,14 @@ export class VertexTokens {
     state.tokenRequests++;
     if (state.tokenFailStatus !== undefined) return sendJson(res, state.tokenFailStatus, { error: 'internal_failure', error_description: 'simulated token endpoint failure' });
     const form = new URLSearchParams(raw.toString('utf8'));
+    if (form.get('grant_type') === 'refresh_token') {
+      const user = this.options.users?.find((u) => u.clientId === form.get('client_id') && u.clientSecret === form.get('client_secret') && u.refreshToken === form.get('refresh_token'));
+      if (user === undefined) {
+        state.authFailures++;
+        return sendJson(res, 400, { error: 'invalid_grant', error_description: 'Bad Request' });
+      }
+      return this.issue(res, user.email, state);
+    }
     if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer') return sendJson(res, 400, { error: 'unsupported_grant_type', error_description: 'Invalid grant_type' });
     const [head, claims, signature] = (form.get('assertion') ?? '').split('.');
     const header = base64urlJson(head);
@@ -269,9 +279,13 @@ export class VertexTokens {
       state.authFailures++;
       return sendJson(res, 400, { error: 'invalid_grant', error_description: 'Invalid JWT Signature.' });
     }
+    this.issue(res, String(payload!.iss), state);
+  }
+
+  private issue(res: ServerResponse, account: string, state: CloudState): void {
     const ttl = this.options.tokenTtlS ?? 3600;
     const token = `ya29.sim-${randomBytes(24).toString('base64url')}`;
-    this.issued.set(token, { issued: Date.now(), expires: Date.now() + ttl * 1000, account: String(payload!.iss) });
+    this.issued.set(token, { issued: Date.now(), expires: Date.now() + ttl * 1000, account });
     state.tokensIssued++;
     sendJson(res, 200, { access_token: token, expires_in: ttl, token_type: 'Bearer' });
   }

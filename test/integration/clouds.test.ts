@@ -350,6 +350,30 @@ describe('Google Vertex AI endpoints', () => {
     expect(sim.cloud.tokensIssued).toBeLessThanOrEqual(3);
   });
 
+  it('Application Default Credentials from a gcloud user login: the refresh-token grant at its token URI, through qcc', async () => {
+    const account = serviceAccount();
+    const user = { clientId: '7640.apps.googleusercontent.com', clientSecret: 'd-FL95Q19q7MQmFpd7hHD0Ty', refreshToken: '1//qcc-test-refresh-token', email: 'dev@example.com' };
+    const sim = await h.sim({ name: 'vertex', vertex: { project: account.project, clientEmail: account.clientEmail, publicKey: account.publicKey, users: [user] } });
+    const adc = join(mkdtempSync(join(tmpdir(), 'qcc-adc-')), 'application_default_credentials.json');
+    writeFileSync(adc, JSON.stringify({ type: 'authorized_user', client_id: user.clientId, client_secret: user.clientSecret, refresh_token: user.refreshToken, token_uri: `${sim.url}/token` }), { mode: 0o600 });
+    const saved = process.env.GOOGLE_APPLICATION_CREDENTIALS;
+    process.env.GOOGLE_APPLICATION_CREDENTIALS = adc;
+    try {
+      const log = logSink();
+      // No credentials_file: Application Default Credentials.
+      const { url } = await h.proxy({ version: 1, endpoints: [{ id: 'adc', protocol: 'vertex', base_url: sim.url, vertex: { project: account.project, region: 'global' } }] }, { logger: log.logger });
+      const res = await request(`${url}/v1/messages`, { method: 'POST', body: JSON.stringify(ASK) });
+      expect(res.statusCode).toBe(200);
+      await res.body.text();
+      expect(sim.cloud.callsByAccount).toEqual({ 'dev@example.com': 1 });
+      expect(log.text()).not.toContain(user.refreshToken);
+      expect(log.text()).not.toContain(user.clientSecret);
+    } finally {
+      if (saved === undefined) delete process.env.GOOGLE_APPLICATION_CREDENTIALS;
+      else process.env.GOOGLE_APPLICATION_CREDENTIALS = saved;
+    }
+  });
+
   it('an expired or forged token is refused by the simulator (401), and qcc refreshes before expiry', async () => {
     const account = serviceAccount();
     const sim = await h.sim({ name: 'vertex', vertex: { project: account.project, clientEmail: account.clientEmail, publicKey: account.publicKey, tokenTtlS: 200 } });

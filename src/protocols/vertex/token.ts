@@ -6,13 +6,13 @@ import type { Route, Upstream } from '../../upstream/types.js';
 import { requestResponse } from '../../upstream/request.js';
 
 /**
- * Access tokens for Vertex AI. A service account's key file (`vertex.credentials_file`, or the file
- * GOOGLE_APPLICATION_CREDENTIALS or gcloud's application-default file holds, when it is a service account) is
- * exchanged for a token with the JWT-bearer grant (RFC 7523) at the file's own `token_uri`, through qcc's upstream
- * client and the endpoint's route (so a proxy applies, and a private or test token endpoint works). The JWT is
- * signed RS256 with node:crypto; google-auth-library's JWT client would post to Google's fixed token URL whatever
- * the file says, so it is used only for the other kinds of Application Default Credentials (a gcloud user login,
- * workload identity, the metadata server).
+ * Access tokens for Vertex AI. A credentials file (`vertex.credentials_file`, or the file GOOGLE_APPLICATION_CREDENTIALS
+ * or gcloud's application-default file holds) is exchanged for a token at the file's own `token_uri`, through qcc's
+ * upstream client and the endpoint's route (so a proxy applies, and a private or test token endpoint works): a
+ * service account with the JWT-bearer grant (RFC 7523, signed RS256 with node:crypto), a gcloud user login with the
+ * refresh-token grant. google-auth-library's JWT client would post to Google's fixed token URL whatever the file
+ * says, so it is used only for the rest of Application Default Credentials (workload identity federation, the
+ * metadata server).
  *
  * Tokens are cached per credential source and refreshed in the background once less than REFRESH_BEFORE_S of
  * their life is left, so requests find one ready; only the first request after a cold start (or a long outage)
@@ -45,27 +45,48 @@ interface Token {
   expiresAt: number;
 }
 
+const GOOGLE_TOKEN_URI = 'https://oauth2.googleapis.com/token';
+
+/**
+ * A credentials file's way to a token: the JWT-bearer grant of a service account, or the refresh-token grant of a
+ * user's login (`gcloud auth application-default login` writes an "authorized_user" file). Both are a form posted
+ * to the file's token URI.
+ */
+interface Grant {
+  tokenUri: string;
+  /** Who asks, in words for errors (never a secret). */
+  who: string;
+  form(nowS: number): Record<string, string>;
+}
+
 /** Where the credentials come from, in words for errors (never their content). */
-function describeSource(file: string | undefined, account?: ServiceAccount): string {
-  const who = account ? `service account ${account.client_email}` : 'credentials';
+function describeSource(file: string | undefined, who = 'credentials'): string {
   return file === undefined ? `Application Default Credentials (${who})` : `${who} from ${file}`;
 }
 
-async function readServiceAccount(file: string): Promise<ServiceAccount | undefined> {
+/** The grant a credentials file holds; undefined for the kinds left to google-auth-library (external accounts, …). */
+async function readGrant(file: string): Promise<Grant | undefined> {
   let parsed: Record<string, unknown>;
   try {
     parsed = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
   } catch (e: unknown) {
     throw new Error(`cannot read the credentials file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
+  const tokenUri = typeof parsed.token_uri === 'string' ? parsed.token_uri : GOOGLE_TOKEN_URI;
+  if (parsed.type === 'authorized_user') {
+    const { client_id, client_secret, refresh_token } = parsed;
+    if (typeof client_id !== 'string' || typeof client_secret !== 'string' || typeof refresh_token !== 'string') throw new Error(`${file} is a user credentials file without client_id, client_secret or refresh_token`);
+    return { tokenUri, who: 'a gcloud user login', form: () => ({ grant_type: 'refresh_token', client_id, client_secret, refresh_token }) };
+  }
   if (parsed.type !== 'service_account') return undefined;
-  const { client_email, private_key, private_key_id, token_uri } = parsed;
+  const { client_email, private_key, private_key_id } = parsed;
   if (typeof client_email !== 'string' || typeof private_key !== 'string') throw new Error(`${file} is a service account file without client_email or private_key`);
+  const account: ServiceAccount = { client_email, private_key, ...(typeof private_key_id === 'string' && { private_key_id }), token_uri: tokenUri };
+  const key = createPrivateKey(private_key);
   return {
-    client_email,
-    private_key,
-    ...(typeof private_key_id === 'string' && { private_key_id }),
-    token_uri: typeof token_uri === 'string' ? token_uri : 'https://oauth2.googleapis.com/token',
+    tokenUri,
+    who: `service account ${client_email}`,
+    form: (nowS) => ({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: jwtAssertion(account, key, nowS) }),
   };
 }
 
@@ -100,9 +121,9 @@ async function readBounded(body: AsyncIterable<unknown>): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-async function exchange(account: ServiceAccount, key: KeyObject, ctx: TokenContext, now: number): Promise<Token> {
-  const url = new URL(account.token_uri);
-  const body = Buffer.from(new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: jwtAssertion(account, key, Math.floor(now / 1000)) }).toString());
+async function exchange(grant: Grant, ctx: TokenContext, now: number): Promise<Token> {
+  const url = new URL(grant.tokenUri);
+  const body = Buffer.from(new URLSearchParams(grant.form(Math.floor(now / 1000))).toString());
   const res = await requestResponse(
     ctx.upstream,
     {
@@ -146,7 +167,8 @@ export class TokenSource {
   private token: Token | undefined;
   private inflight: Promise<Token> | undefined;
   private failure: { error: Error; until: number } | undefined;
-  private account: { value: ServiceAccount; key: KeyObject } | null | undefined;
+  /** The file's grant, read once; null: the library's kinds of credentials. */
+  private grant: Grant | null | undefined;
 
   constructor(
     private readonly ctx: TokenContext,
@@ -194,16 +216,16 @@ export class TokenSource {
 
   private async fetch(): Promise<Token> {
     const file = this.ctx.credentialsFile ?? adcFile();
-    if (this.account === undefined) {
-      const account = file === undefined ? undefined : await readServiceAccount(file).catch((e: unknown) => {
+    if (this.grant === undefined) {
+      const grant = file === undefined ? undefined : await readGrant(file).catch((e: unknown) => {
         // Without an explicit file, a missing ADC file only means "ask the library" (metadata server and the like).
         if (this.ctx.credentialsFile === undefined && !process.env.GOOGLE_APPLICATION_CREDENTIALS) return undefined;
         throw e;
       });
-      this.account = account === undefined ? null : { value: account, key: createPrivateKey(account.private_key) };
+      this.grant = grant ?? null;
     }
-    const account = this.account;
-    if (account === null) {
+    const grant = this.grant;
+    if (grant === null) {
       try {
         return await libraryToken(this.now());
       } catch (e: unknown) {
@@ -211,9 +233,9 @@ export class TokenSource {
       }
     }
     try {
-      return await exchange(account.value, account.key, this.ctx, this.now());
+      return await exchange(grant, this.ctx, this.now());
     } catch (e: unknown) {
-      throw new Error(`token refresh failed at ${account.value.token_uri} for ${describeSource(this.ctx.credentialsFile, account.value)}: ${(e as Error).message}`);
+      throw new Error(`token refresh failed at ${grant.tokenUri} for ${describeSource(this.ctx.credentialsFile, grant.who)}: ${(e as Error).message}`);
     }
   }
 }
