@@ -3,6 +3,7 @@ import type Database from 'better-sqlite3';
 import type { AppStatus, EndpointView, SettingsView } from '../shared/api-types.js';
 import { formatPath, validateConfig } from '../config/load.js';
 import { migrate } from '../config/migrate.js';
+import { PRESETS, presetFields, presetNamed } from '../config/presets.js';
 import { cloudCredentialSummary, endpointBaseUrl, endpointSchema, type Config, type EndpointConfig } from '../config/schema.js';
 import { exportConfig, planImport, stripExportMarker } from '../config/transfer.js';
 import type { EndpointPool } from '../endpoints/pool.js';
@@ -179,8 +180,13 @@ export function createAdminApi(ctx: AdminContext) {
     if (method === 'GET' && path === '/api/status') return json(res, 200, ctx.status());
     if (method === 'GET' && path === '/api/events') return events(req, res);
     if (method === 'GET' && path === '/api/endpoints') return json(res, 200, endpointsView());
+    if (method === 'GET' && path === '/api/presets') return json(res, 200, PRESETS);
     if (method === 'POST' && path === '/api/endpoints') {
-      const e = validEndpoint(await readJson(req));
+      // `preset`: a vendor's settings under what the form gave (as `qcc endpoint add --preset`).
+      const { preset: presetId, ...given } = await readJson(req);
+      const preset = presetId === undefined || presetId === '' ? undefined : presetNamed(String(presetId));
+      if (presetId !== undefined && presetId !== '' && preset === undefined) throw new HttpError(400, `no preset "${String(presetId)}"; there are: ${PRESETS.map((p) => p.id).join(', ')}`);
+      const e = validEndpoint({ ...(preset && presetFields(preset)), ...given });
       if (ctx.config().endpoints.some((x) => x.id === e.id)) throw new HttpError(409, `an endpoint "${e.id}" exists already`);
       const r = change((c) => ({ ...c, endpoints: [...c.endpoints, e] }));
       return json(res, 201, { endpoint: maskEndpoint(e), ...r });

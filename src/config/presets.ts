@@ -1,9 +1,11 @@
+import type { PresetView } from '../shared/api-types.js';
+
 /**
  * Endpoint presets for `qcc config browser` (and the dashboard): data only, so adding a vendor is one entry.
  * Every one speaks the Anthropic Messages API at its base URL, except the two clouds, which have a protocol of their
  * own and are reached at their regional host (the browser asks for the region and the credentials instead of a key).
  */
-export interface EndpointPreset {
+export interface EndpointPreset extends PresetView {
   id: string;
   name: string;
   /** The address, or for a cloud what it is derived from (shown, not stored). */

@@ -152,6 +152,17 @@ export interface HistoryPoint {
 }
 
 /** An endpoint as the admin API shows it: its settings with the key masked, and its live state. */
+/** `GET /api/presets`: vendors' settings the add form starts from (config/presets.ts). */
+export interface PresetView {
+  id: string;
+  name: string;
+  base_url: string;
+  protocol?: 'bedrock' | 'vertex';
+  key_hint: string;
+  models?: string[];
+  model_map?: Record<string, string>;
+}
+
 export interface EndpointView {
   id: string;
   /** As configured; absent for a cloud endpoint reached at its regional host. */

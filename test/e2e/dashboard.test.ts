@@ -140,6 +140,25 @@ describe('dashboard', () => {
     await expect.poll(() => page.locator('[data-testid=message]').textContent(), { timeout: 10_000 }).toContain('gamma: claude-haiku-4-5-20251001 ok');
   });
 
+  it('adds an endpoint from a vendor preset: its models and model map come with it', async () => {
+    const vendor = await h.sim({ name: 'vendor' });
+    const form = page.locator('[data-testid=add-form]');
+    await form.locator('select[name=preset]').selectOption('zhipu');
+    expect(await form.locator('input[name=id]').inputValue()).toBe('zhipu');
+    expect(await form.locator('input[name=base_url]').inputValue()).toBe('https://open.bigmodel.cn/api/anthropic');
+    await expect.poll(() => form.locator('[data-testid=preset-hint]').textContent()).toContain('claude-haiku-* → glm-4.5-air');
+    // Pointed at the simulator instead (no test reaches the vendor).
+    await form.locator('input[name=base_url]').fill(vendor.url);
+    await form.locator('input[name=api_key]').fill('zhipu-key-1234');
+    await form.locator('button[type=submit]').click();
+    await row('zhipu').waitFor();
+    const saved = JSON.parse(readFileSync(join(home, 'config.json'), 'utf8')) as { endpoints: { id: string; base_url?: string; models: string[]; model_map: Record<string, string> }[] };
+    expect(saved.endpoints.find((e) => e.id === 'zhipu')).toMatchObject({ base_url: vendor.url, models: ['claude-*', 'glm-*'], model_map: { 'claude-*': 'glm-4.6', 'claude-haiku-*': 'glm-4.5-air' } });
+    page.once('dialog', (d) => void d.accept());
+    await row('zhipu').getByRole('button', { name: 'Delete' }).click();
+    await row('zhipu').waitFor({ state: 'detached' });
+  });
+
   it('adds a Vertex AI endpoint: project, region and service account instead of a key; checked through its protocol', async () => {
     const account = serviceAccount();
     const cloud = await h.sim({ name: 'vertex', vertex: { project: account.project, clientEmail: account.clientEmail, publicKey: account.publicKey } });

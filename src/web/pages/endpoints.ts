@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api } from '../api.js';
 import { fmtMs, fmtTime, html } from '../html.js';
-import type { EndpointView, Status } from '../types.js';
+import type { EndpointView, PresetView, Status } from '../types.js';
 
 interface Draft {
   id: string;
@@ -16,8 +16,10 @@ interface Draft {
   project: string;
   credentials_file: string;
   aws_profile: string;
+  /** A vendor preset the endpoint starts from (its models and model map are added by the server). */
+  preset: string;
 }
-const EMPTY: Draft = { id: '', base_url: '', api_key: '', weight: '1', priority: '0', protocol: 'anthropic', proxy: '', region: '', project: '', credentials_file: '', aws_profile: '' };
+const EMPTY: Draft = { id: '', base_url: '', api_key: '', weight: '1', priority: '0', protocol: 'anthropic', proxy: '', region: '', project: '', credentials_file: '', aws_profile: '', preset: '' };
 
 /** The protocol's own block for a new endpoint, from the form (empty fields left out, the server names what is missing). */
 function cloudBlock(d: Draft): Record<string, unknown> {
@@ -151,8 +153,22 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
   const [editing, setEditing] = useState<string>();
   const [message, setMessage] = useState<string>();
   const [draft, setDraft] = useState<Draft>(EMPTY);
+  const [presets, setPresets] = useState<PresetView[]>([]);
   const reload = () => api<EndpointView[]>('/api/endpoints').then(setList).catch((e: Error) => setMessage(e.message));
   useEffect(() => void reload(), [tick]);
+  useEffect(() => void api<PresetView[]>('/api/presets').then(setPresets).catch(() => undefined), []);
+  const preset = presets.find((p) => p.id === draft.preset);
+  /** Choosing a preset fills what it decides; the models and their map are the server's to add. */
+  const choosePreset = (ev: Event) => {
+    const chosen = presets.find((p) => p.id === (ev.target as HTMLSelectElement).value);
+    setDraft({
+      ...draft,
+      preset: chosen?.id ?? '',
+      id: draft.id || (chosen?.id ?? ''),
+      base_url: chosen === undefined || chosen.protocol !== undefined ? '' : chosen.base_url,
+      protocol: chosen?.protocol ?? 'anthropic',
+    });
+  };
   const runtime = (id: string) => status?.endpoints.find((s) => s.id === id);
 
   /** Run an action, say how it went, re-read the list; true when it succeeded. */
@@ -195,6 +211,7 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
             priority: Number(draft.priority),
             protocol: draft.protocol,
             ...cloudBlock(draft),
+            ...(draft.preset && { preset: draft.preset }),
             ...(draft.api_key && { api_key: draft.api_key }),
             ...(draft.proxy.trim() && { proxy: draft.proxy.trim() }),
           },
@@ -239,6 +256,8 @@ export function Endpoints({ status, tick }: { status: Status | undefined; tick: 
       </tbody>
     </table>
     <form class="grid" onSubmit=${add} data-testid="add-form">
+      <label>preset<select name="preset" value=${draft.preset} onChange=${choosePreset}><option value="">none</option>${presets.map((p) => html`<option value=${p.id}>${p.name}</option>`)}</select></label>
+      ${preset && html`<p class="muted" data-testid="preset-hint">${preset.key_hint}${preset.model_map ? ` · models: ${Object.entries(preset.model_map).map(([from, to]) => `${from} → ${to}`).join(', ')}` : ''}</p>`}
       <label>id<input name="id" required value=${draft.id} onInput=${field('id')} /></label>
       <label>base URL<input name="base_url" required=${!cloud} placeholder=${cloud ? 'the region\'s host (optional)' : 'https://api.anthropic.com'} value=${draft.base_url} onInput=${field('base_url')} /></label>
       ${draft.protocol !== 'vertex' && html`<label title=${draft.protocol === 'bedrock' ? 'a Bedrock API key (sent as a bearer token); empty: sign with the AWS credentials' : ''}>${draft.protocol === 'bedrock' ? 'Bedrock API key (optional)' : 'API key (write-only)'}<input name="api_key" type="password" autocomplete="off" value=${draft.api_key} onInput=${field('api_key')} /></label>`}
