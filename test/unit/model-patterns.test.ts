@@ -5,7 +5,7 @@ import { endpointSchema } from '../../src/config/schema.js';
 import { EndpointRuntime } from '../../src/endpoints/endpoint.js';
 
 describe('model name patterns', () => {
-  it('an exact name, or a prefix ending in "*"', () => {
+  it('an exact name, or a prefix ending in "*" (endpoints\' models and client keys\' allowlists alike)', () => {
     expect(matchesModel(['claude-haiku-*'], 'claude-haiku-4-5-20251001')).toBe(true);
     expect(matchesModel(['claude-haiku-*'], 'claude-sonnet-5')).toBe(false);
     expect(matchesModel(['claude-sonnet-4-5'], 'claude-sonnet-4-5-20250929')).toBe(false);
