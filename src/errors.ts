@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   unauthorized: { status: 401, type: 'authentication_error' },
   notFound: { status: 404, type: 'not_found_error' },
   noEndpoint: { status: 503, type: 'overloaded_error' },
+  modelNotServed: { status: 404, type: 'not_found_error' },
   upstreamUnreachable: { status: 502, type: 'api_error' },
   upstreamTimeout: { status: 504, type: 'timeout_error' },
   shuttingDown: { status: 503, type: 'overloaded_error' },

@@ -87,11 +87,15 @@ export class EndpointRuntime {
   }
 
   servesModel(model: string | undefined): boolean {
-    const { models } = this.config;
     if (model === undefined) return true;
-    if (models.length > 0 && !matchesModel(models, model)) return false;
     // A cloud endpoint serves what it has a name for (config/cloud-models.ts); the others, anything.
-    return upstreamModelName(this.config, model) !== undefined;
+    return this.servesModelName(model) && upstreamModelName(this.config, model) !== undefined;
+  }
+
+  /** Its `models` list allows the name (an empty list allows every name). */
+  servesModelName(model: string): boolean {
+    const { models } = this.config;
+    return models.length === 0 || matchesModel(models, model);
   }
 
   /** The model name this endpoint is sent: its model_map's, its cloud's id, or the client's as it is. */

@@ -16,6 +16,7 @@ import type { HeaderMap } from '../protocols/anthropic/headers.js';
 import { decide, parseRetryAfter, type Decision, type Outcome, type Penalty } from './policy.js';
 import type { PlannedAttempt } from '../endpoints/pool.js';
 import { relayHeld } from './relay.js';
+import { unservedModel } from './unserved.js';
 import { Deadlines } from '../upstream/deadlines.js';
 import { AttemptRace, type RunningAttempt } from './race.js';
 import type { KeyHeader } from '../protocols/anthropic/headers.js';
@@ -422,6 +423,9 @@ export function createProxyHandler(ctx: ProxyContext) {
         ),
       );
     }
+    // No endpoint serves the model at all: a 404 that says which to change, not a 503 to wait out.
+    const unserved = parsed.model !== undefined && record.attempts.length === 0 ? unservedModel(clientKey?.endpoints === undefined ? ctx.pool.all() : ctx.pool.all().filter((e) => clientKey.endpoints!.includes(e.id)), parsed.model) : undefined;
+    if (unserved !== undefined) return fail(new ProxyError('modelNotServed', unserved));
     const wanted = parsed.model !== undefined ? ` for model "${parsed.model}"` : '';
     if (clientKey?.endpoints !== undefined) {
       return fail(

@@ -234,6 +234,17 @@ describe('Amazon Bedrock endpoints', () => {
     expect(mapped.headers['x-qcc-endpoint']).toBe('bedrock');
     await mapped.body.text();
     expect(bedrock.requests.at(-1)!.path).toBe('/model/global.anthropic.claude-opus-4-8-v1/invoke');
+
+    // Served nowhere: a 404 that says what to change (Claude Code shows it and does not retry), not a 503 to wait out.
+    const { url: alone } = await h.proxy({ version: 1, endpoints: [bedrockEndpoint(bedrock), { id: 'relay', base_url: api.url, models: ['claude-haiku-*'] }] });
+    const res = await request(`${alone}/v1/messages`, { method: 'POST', body: JSON.stringify({ ...ASK, model: 'claude-sonnet-5' }) });
+    expect(res.statusCode).toBe(404);
+    expect(await res.body.json()).toMatchObject({
+      error: {
+        type: 'not_found_error',
+        message: 'no endpoint serves model "claude-sonnet-5": bedrock has no Bedrock model id for it (map one: qcc endpoint set bedrock --model-map \'claude-sonnet-5=…\'); relay serves only claude-haiku-*',
+      },
+    });
   });
 
   it('health checks are real conversations through the same signing and translation', async () => {
