@@ -203,9 +203,10 @@ describe('routing', () => {
     expect(r2.headers['x-qcc-endpoint']).toBe('anthropic');
     await r2.body.dump();
     expect(anthropic.requests.at(-1)!.body.toString()).toBe(opusBody); // untouched bytes when nothing is mapped
+    // A model no endpoint serves: 404, each endpoint named with what it serves (a 503 would only be retried).
     const r3 = await post(url, { ...MESSAGE, model: 'claude-unknown' });
-    expect(r3.statusCode).toBe(503);
-    expect(await r3.body.json()).toMatchObject({ error: { message: expect.stringContaining('claude-unknown') } });
+    expect(r3.statusCode).toBe(404);
+    expect(await r3.body.json()).toMatchObject({ error: { type: 'not_found_error', message: 'no endpoint serves model "claude-unknown": vendor serves only claude-sonnet-5; anthropic serves only claude-opus-4-8' } });
   });
 
   it('keeps a Claude Code session on the endpoint that served it', async () => {
