@@ -82,8 +82,8 @@ export class EndpointRuntime {
    * client's: a 401/403 is then its problem, not the client's, and another endpoint is tried.
    */
   get ownsCredential(): boolean {
-    const { protocol } = this.config;
-    return !this.keys.passThrough || protocol === 'bedrock' || protocol === 'vertex';
+    // A cloud endpoint always has a pool (its one profile or file, or the default chain, is a pool of one).
+    return !this.keys.passThrough;
   }
 
   servesModel(model: string | undefined): boolean {

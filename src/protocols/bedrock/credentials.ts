@@ -21,7 +21,7 @@ interface Source {
 const sources = new Map<string, Source>();
 
 /** How the chain is described in errors: where the user should look. */
-export function credentialSource(profile: string | undefined): string {
+function credentialSource(profile: string | undefined): string {
   const named = profile ?? process.env.AWS_PROFILE;
   return named !== undefined
     ? `AWS profile "${named}" (~/.aws/config, ~/.aws/credentials, SSO cache)`

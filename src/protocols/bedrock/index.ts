@@ -29,7 +29,7 @@ function notServed(call: MessagesCall, what: string): Prepared {
 }
 
 /** The betas the client asked for, from its header and its body, without the subscription-only one. */
-export function requestedBetas(headers: IncomingHttpHeaders, body: Record<string, unknown>): string[] {
+function requestedBetas(headers: IncomingHttpHeaders, body: Record<string, unknown>): string[] {
   const fromHeader = withoutOAuthBeta(headerValue(headers, 'anthropic-beta') ?? '') ?? '';
   const fromBody = Array.isArray(body.anthropic_beta) ? body.anthropic_beta.filter((b): b is string => typeof b === 'string') : [];
   const all = [...fromHeader.split(','), ...fromBody].map((b) => b.trim()).filter(Boolean);

@@ -19,7 +19,7 @@ import { TokenSource } from './token.js';
  * own errors (quota, auth: Google's `{"error":{"code","message","status"}}`) are rewritten as Anthropic errors.
  */
 
-export const VERTEX_VERSION = 'vertex-2023-10-16';
+const VERTEX_VERSION = 'vertex-2023-10-16';
 
 const sources = new Map<string, TokenSource>();
 
