@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { UpstreamClient } from './upstream/client.js';
 import type { Config, EndpointConfig } from './config/schema.js';
 import { DemoEndpoints } from './demo-endpoints.js';
@@ -31,6 +32,8 @@ import { createAdminApi } from './admin/api.js';
 import { resolveAsset, serveAsset, webRootExists } from './admin/static.js';
 import { loadConfig, saveConfig } from './config/load.js';
 import { warmEndpoints } from './protocols/index.js';
+import { Cluster } from './cluster/cluster.js';
+import type { StoreSettings } from './cluster/settings.js';
 
 export interface AppDeps {
   logger?: Logger;
@@ -62,6 +65,8 @@ export interface AppDeps {
    */
   keyPepper?: Buffer;
   keyPepperFile?: string;
+  /** Where shared state and the request log live (cluster/settings.ts); absent: this process's memory and `statsFile`. */
+  stores?: StoreSettings;
 }
 
 export interface App {
@@ -73,6 +78,10 @@ export interface App {
   readonly health: HealthMonitor;
   /** Write pending request rows now (normally done on a timer). */
   flushStats(): void;
+  /** Several replicas: their shared state in Redis (undefined for a lone qcc). */
+  readonly cluster: Cluster | undefined;
+  /** Connect to the shared stores; false when one was not reachable within `waitMs` (the replica then serves alone). */
+  connectStores(waitMs: number): Promise<boolean>;
   listen(port: number, host: string): Promise<{ url: string; host: string; port: number }>;
   /** Stop accepting, let in-flight requests finish for up to `drainMs`, then cut what is left. */
   close(drainMs?: number): Promise<void>;
@@ -122,6 +131,8 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   const started = Date.now();
   const dispatcher = new UpstreamClient({ keepAliveMs: 30_000, connectTimeoutMs: 10_000 });
   let queue: FailureQueue | undefined;
+  // Assigned once the parts it connects exist; endpoint events before that (the queue restored at start) are local.
+  let cluster: Cluster | undefined;
   let prices = PriceTable.forConfig(config);
   let publicBind = false;
 
@@ -137,10 +148,12 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
       logger.info({ endpoint: id, from: t.from, to: t.to, cause: t.cause }, 'breaker transition');
       metrics.breakerTransition(id, t);
       const endpoint = pool.get(id);
+      if (endpoint) cluster?.breakerChanged(endpoint, t);
       if (!endpoint || !queue) return;
       if (t.to === 'open' && t.cause !== 'overload') queue.enqueue(endpoint);
       else if (t.to === 'closed') queue.remove(id);
     },
+    onKeyChange: (endpoint, key, problem, until) => cluster?.keyChanged(endpoint, key, problem, until),
   });
   queue = new FailureQueue({
     now,
@@ -213,8 +226,10 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   });
 
   const budget = new RetryBudget();
+  const redis = deps.stores?.redis;
+  cluster = redis && new Cluster({ settings: { ...deps.stores!, redis }, pool, health, queue, budget, limiter, now, logger });
   const catalog = new ModelCatalog({ dispatcher, endpoints: () => pool.all(), now });
-  const keys = { limiter, cost: (r: RequestRecord) => prices.requestCost(r) };
+  const keys = { limiter: cluster?.limiter ?? limiter, cost: (r: RequestRecord) => prices.requestCost(r) };
   const proxy = createProxyHandler({ settings: () => config.proxy, pool, budget, dispatcher, now, observer, catalog, keys });
   // Request ids: a random per-process prefix and a counter, unique without a random draw per request.
   const idPrefix = `req_qcc_${randomBytes(8).toString('hex')}`;
@@ -235,6 +250,11 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     endpoints: describeEndpoints(pool, now(), (id) => health.lastCheck(id)),
     queue: queue.list(),
     config_problem: configProblem ?? null,
+    replica: deps.stores?.replicaId ?? hostname(),
+    stores: {
+      state: cluster?.describe() ?? { backend: 'local', state: 'local', limits: 'per-replica' },
+      stats: store ? { backend: 'sqlite', state: 'ok' } : { backend: 'sqlite', state: 'off' },
+    },
   });
 
   function route(req: IncomingMessage, res: ServerResponse): void {
@@ -383,6 +403,8 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     metrics,
     limiter,
     health,
+    cluster,
+    connectStores: async (waitMs) => (cluster ? cluster.start(waitMs) : true),
     flushStats: () => recorder?.flush(),
     config: () => config,
     status,
@@ -396,7 +418,8 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
           const addr = server.address() as AddressInfo;
           publicBind = !isLoopbackHost(addr.address);
           listening = { host: addr.family === 'IPv6' ? `[${addr.address}]` : addr.address, port: addr.port };
-          health.start();
+          // With replicas, the health lease decides where checks run (cluster/lease.ts).
+          if (!cluster) health.start();
           warmProtocols();
           const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
           resolve({ url: `http://${shownHost}:${addr.port}`, host: addr.address, port: addr.port });
@@ -417,6 +440,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
       for (const s of sockets) s.destroy();
       await closed;
       await dispatcher.destroy();
+      await cluster?.close();
       recorder?.close();
       store?.close();
     },

@@ -1,6 +1,10 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { dirname, basename } from 'node:path';
 import { createApp } from '../app.js';
+import { storeSettings, StoreSettingsError } from '../cluster/settings.js';
+
+/** How long a starting replica waits for its shared stores before it serves alone. */
+const STORE_CONNECT_WAIT_MS = 3_000;
 import { ConfigError, loadConfig } from '../config/load.js';
 import { endpointSchema, type Config } from '../config/schema.js';
 import type { QccPaths } from '../config/paths.js';
@@ -107,6 +111,13 @@ export async function runProxyForeground(paths: QccPaths, opts: RunOptions): Pro
   const port = opts.port ?? config.proxy.port;
   checkBindSafety(host, config);
 
+  let stores;
+  try {
+    stores = storeSettings(config);
+  } catch (e: unknown) {
+    if (e instanceof StoreSettingsError) throw new CliError(e.message);
+    throw e;
+  }
   const adminToken = ensureAdminToken(paths.adminToken);
   // In demo mode too the dashboard's changes are saved (the simulated endpoints never are), and the first real
   // endpoint, added there or in the file, replaces the simulated ones.
@@ -118,8 +129,16 @@ export async function runProxyForeground(paths: QccPaths, opts: RunOptions): Pro
     statsFile: paths.db,
     configPath: paths.config,
     keyPepperFile: paths.keyPepper,
+    stores,
     ...(sims.length > 0 && { demoEndpoints: config.endpoints }),
   });
+  if (!(await app.connectStores(STORE_CONNECT_WAIT_MS))) {
+    // Not fatal: a replica that cannot reach Redis serves alone (its limits per replica) and keeps trying.
+    const state = app.status().stores.state;
+    const line = `shared state: Redis at ${state.url} is not reachable (${state.error ?? 'no answer'}); serving on this replica's own state and retrying — check the URL and that Redis runs`;
+    logger.error(line);
+    if (!opts.background) process.stderr.write(`${line}\n`);
+  }
   let address;
   try {
     address = await app.listen(port, host);

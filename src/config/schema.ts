@@ -189,6 +189,19 @@ export const healthSchema = z
   })
   .strict();
 
+/** A SQL identifier qcc creates and quotes itself. */
+const SQL_NAME = /^[A-Za-z][A-Za-z0-9_]{0,62}$/;
+
+function databaseUrl(protocols: readonly string[], example: string) {
+  return z.string().refine((s) => {
+    try {
+      return protocols.includes(new URL(s).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL such as "${example}"`);
+}
+
 export const statsSchema = z
   .object({
     enabled: z.boolean().default(true),
@@ -196,6 +209,30 @@ export const statsSchema = z
     max_db_mb: z.number().positive().default(512),
     /** Rows are written in batches this often, off the request path; a crash loses at most one window. */
     flush_ms: z.number().int().positive().max(60_000).default(250),
+    /** Where the request log lives: this machine's SQLite file, or a PostgreSQL database shared by replicas. */
+    backend: z.enum(['sqlite', 'postgres']).default('sqlite'),
+    /** `postgres://user:pass@host:5432/db`; QCC_DATABASE_URL wins over it (and alone selects PostgreSQL). */
+    postgres_url: databaseUrl(['postgres:', 'postgresql:'], 'postgres://user:password@host:5432/qcc').optional(),
+    /** The schema holding qcc's tables (created at start); one per deployment. */
+    postgres_schema: z.string().regex(SQL_NAME, 'use letters, digits and "_", starting with a letter').default('qcc'),
+  })
+  .strict();
+
+/**
+ * State replicas share (endpoint health, cooldowns, limits, sessions, the health lease, the config): this process's
+ * memory, or Redis for several replicas behind one load balancer (cluster/).
+ */
+export const stateSchema = z
+  .object({
+    backend: z.enum(['local', 'redis']).default('local'),
+    /** `redis://[:password@]host:6379[/db]` or `rediss://…`; QCC_REDIS_URL wins over it (and alone selects Redis). */
+    redis_url: databaseUrl(['redis:', 'rediss:'], 'redis://127.0.0.1:6379').optional(),
+    /** Prefix of every key and channel: replicas with the same prefix are one deployment. */
+    key_prefix: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9:._-]{0,63}$/, 'use letters, digits, ":", ".", "_" or "-"').default('qcc'),
+    /** How long the health checker's lease lasts without renewal: a dead holder is replaced within it. */
+    lease_ms: z.number().int().min(1_000).max(300_000).default(10_000),
+    /** Longest wait for Redis on the request path (a limit's admission); past it the replica decides alone. */
+    timeout_ms: z.number().int().min(5).max(5_000).default(50),
   })
   .strict();
 
@@ -245,6 +282,7 @@ export const configSchema = z
     proxy: proxySchema.default(() => proxySchema.parse({})),
     endpoints: z.array(endpointSchema).default([]),
     stats: statsSchema.default(() => statsSchema.parse({})),
+    state: stateSchema.default(() => stateSchema.parse({})),
     health: healthSchema.default(() => healthSchema.parse({})),
     /** USD per million tokens, by model name prefix or family ("opus", "sonnet", "haiku"). */
     pricing: z.record(z.string(), priceSchema).default({}),
@@ -271,6 +309,7 @@ export type Config = z.infer<typeof configSchema>;
 export type EndpointConfig = z.infer<typeof endpointSchema>;
 export type ProxySettings = z.infer<typeof proxySchema>;
 export type StatsSettings = z.infer<typeof statsSchema>;
+export type StateSettings = z.infer<typeof stateSchema>;
 export type HealthSettings = z.infer<typeof healthSchema>;
 export type HedgeSettings = z.infer<typeof hedgeSchema>;
 export type ClientKeyConfig = z.infer<typeof clientKeySchema>;

@@ -5,7 +5,15 @@ const AVOID_MS = 5 * 60_000;
  * Session affinity: Claude Code sends `x-claude-code-session-id`; the requests of one session prefer the
  * endpoint that served it last, so its prompt cache stays warm. Bounded: the oldest sessions are forgotten.
  */
+export interface AffinityListener {
+  /** A session's endpoint changed here (other replicas are told, so the session keeps it wherever it lands). */
+  set(sessionId: string, endpointId: string): void;
+  avoid(sessionId: string, endpointId: string, until: number): void;
+}
+
 export class SessionAffinity {
+  /** Told of local changes only: `adopt*` (another replica's) never calls it back. */
+  listener: AffinityListener | undefined;
   private readonly map = new Map<string, string>();
   /** Sessions whose last stream broke mid-way: the endpoint to keep their next request away from, and until when. */
   private readonly avoided = new Map<string, { endpointId: string; until: number }>();
@@ -18,6 +26,12 @@ export class SessionAffinity {
 
   set(sessionId: string, endpointId: string): void {
     if (this.map.get(sessionId) === endpointId) return;
+    this.adopt(sessionId, endpointId);
+    this.listener?.set(sessionId, endpointId);
+  }
+
+  /** Another replica served this session on `endpointId`. */
+  adopt(sessionId: string, endpointId: string): void {
     this.map.delete(sessionId);
     this.map.set(sessionId, endpointId);
     if (this.map.size > this.capacity) {
@@ -32,9 +46,15 @@ export class SessionAffinity {
    * it, once, within `forMs`.
    */
   avoidNext(sessionId: string, endpointId: string, now: number, forMs = AVOID_MS): void {
+    this.adoptAvoid(sessionId, endpointId, now + forMs);
+    this.listener?.avoid(sessionId, endpointId, now + forMs);
+  }
+
+  /** Another replica's stream broke for this session (see avoidNext). */
+  adoptAvoid(sessionId: string, endpointId: string, until: number): void {
     if (this.map.get(sessionId) === endpointId) this.map.delete(sessionId);
     this.avoided.delete(sessionId);
-    this.avoided.set(sessionId, { endpointId, until: now + forMs });
+    this.avoided.set(sessionId, { endpointId, until });
     if (this.avoided.size > this.capacity) this.avoided.delete(this.avoided.keys().next().value!);
   }
 

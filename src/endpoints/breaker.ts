@@ -104,6 +104,18 @@ export class Breaker {
     this.transition('open', cause);
   }
 
+  /**
+   * Another replica's breaker for this endpoint opened until `until`: this one opens too (without counting an
+   * ejection of its own; the sender's open time already grew with its ejections), or stays open at least as long.
+   */
+  adoptOpen(cause: Penalty, until: number, now: number): void {
+    if (until <= now) return;
+    this.openUntil = Math.max(this.state === 'open' ? this.openUntil : 0, until);
+    this.cause = cause;
+    this.trialInFlight = false;
+    this.transition('open', cause);
+  }
+
   /** A passing health/recovery check closes the breaker whatever its state. */
   reset(): void {
     this.trialInFlight = false;

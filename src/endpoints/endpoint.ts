@@ -5,7 +5,7 @@ import { matchesModel } from '../config/model-patterns.js';
 import { upstreamTarget, type UpstreamTarget } from './upstream-url.js';
 import { Breaker, type BreakerTransition } from './breaker.js';
 import { endpointRoute, type EndpointRoute, type ProxyEnvironment } from './route.js';
-import { KeyPool } from './key-pool.js';
+import { KeyPool, type KeyProblem } from './key-pool.js';
 import { ewma, SUCCESS_ALPHA, TTFB_ALPHA, weightFactor } from './weight.js';
 import { LatencyByModel } from './first-content.js';
 
@@ -51,6 +51,8 @@ export class EndpointRuntime {
   /** Hedges lost for being slow, ever (for status and metrics). */
   stalls = 0;
   private keysSignature: string;
+  /** Told when one of its keys is set aside or works again here (cluster/ tells the other replicas). */
+  onKeyChange: ((endpoint: EndpointRuntime, key: string, problem: KeyProblem | undefined, until: number) => void) | undefined;
 
   constructor(config: EndpointConfig, routing: Routing = NO_ROUTING, onTransition?: (id: string, t: BreakerTransition) => void) {
     this.config = config;
@@ -146,7 +148,7 @@ export class EndpointRuntime {
     this.consecutiveStalls = 0;
     this.successEwma = ewma(this.successEwma, 1, SUCCESS_ALPHA);
     this.ttfbEwmaMs = ewma(this.ttfbEwmaMs, ttfbMs, TTFB_ALPHA);
-    if (keyIndex !== undefined) this.keys.clear(keyIndex);
+    if (keyIndex !== undefined && this.keys.clear(keyIndex) && this.onKeyChange) this.onKeyChange(this, this.keys.keyAt(keyIndex)!, undefined, 0);
     this.breaker.recordSuccess();
   }
 
@@ -160,7 +162,8 @@ export class EndpointRuntime {
       this.breaker.release();
       if (keyIndex !== undefined) {
         const problem = penalty === 'auth' ? 'rejected' : penalty === 'spend-limit' ? 'spent' : 'rate-limited';
-        this.keys.report(keyIndex, problem, now, retryAfterSeconds);
+        const until = this.keys.report(keyIndex, problem, now, retryAfterSeconds);
+        if (until !== undefined && this.onKeyChange) this.onKeyChange(this, this.keys.keyAt(keyIndex)!, problem, until);
       }
       return;
     }

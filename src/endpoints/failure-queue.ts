@@ -49,6 +49,8 @@ export class FailureQueue {
   private timer: unknown;
   private running = 0;
   private stopped = false;
+  /** Checks are another replica's to run (it holds the health lease); entries are kept for when this one takes over. */
+  private paused = false;
 
   constructor(
     private readonly deps: FailureQueueDeps,
@@ -87,6 +89,23 @@ export class FailureQueue {
     if (this.entries.delete(id)) this.changed();
   }
 
+  /** Run no checks (another replica does) until `resume`. */
+  pause(): void {
+    this.paused = true;
+    if (this.timer !== undefined) this.deps.timers.clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.schedule();
+  }
+
+  get checking(): boolean {
+    return !this.paused && !this.stopped;
+  }
+
   stop(): void {
     this.stopped = true;
     if (this.timer !== undefined) this.deps.timers.clearTimeout(this.timer);
@@ -99,7 +118,7 @@ export class FailureQueue {
   }
 
   private schedule(): void {
-    if (this.stopped) return;
+    if (this.stopped || this.paused) return;
     if (this.timer !== undefined) this.deps.timers.clearTimeout(this.timer);
     this.timer = undefined;
     let soonest = Infinity;

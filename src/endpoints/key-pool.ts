@@ -67,9 +67,10 @@ export class KeyPool {
     return undefined;
   }
 
-  report(index: number, problem: KeyProblem, now: number, retryAfterSeconds?: number): void {
+  /** Set a key aside; returns until when (undefined for an index it does not have). */
+  report(index: number, problem: KeyProblem, now: number, retryAfterSeconds?: number): number | undefined {
     const k = this.keys[index];
-    if (!k) return;
+    if (!k) return undefined;
     k.problem = problem;
     const ms =
       problem === 'rejected'
@@ -78,15 +79,34 @@ export class KeyPool {
           ? KEY_SPENT_MS
           : Math.min(retryAfterSeconds !== undefined ? retryAfterSeconds * 1000 : DEFAULT_RATE_LIMIT_MS, MAX_RATE_LIMIT_MS);
     k.outUntil = now + ms;
+    return k.outUntil;
   }
 
-  /** A request with this key succeeded: whatever was wrong with it is over. */
-  clear(index: number): void {
+  /** A request with this key succeeded: whatever was wrong with it is over. True when something was. */
+  clear(index: number): boolean {
     const k = this.keys[index];
-    if (k) {
-      k.outUntil = 0;
-      k.problem = undefined;
-    }
+    if (k === undefined || k.problem === undefined) return false;
+    k.outUntil = 0;
+    k.problem = undefined;
+    return true;
+  }
+
+  /** Another replica set this key aside (or, with no problem, saw it work again). False: not one of this pool's keys. */
+  adopt(key: string, problem: KeyProblem | undefined, until: number): boolean {
+    const k = this.keys.find((s) => s.key === key);
+    if (k === undefined) return false;
+    k.problem = problem;
+    k.outUntil = problem === undefined ? 0 : until;
+    return true;
+  }
+
+  keyAt(index: number): string | undefined {
+    return this.keys[index]?.key;
+  }
+
+  /** Keys set aside now, with why and until when (for the shared snapshot). */
+  outKeys(now: number): { key: string; problem: KeyProblem; until: number }[] {
+    return this.keys.filter((k) => k.problem !== undefined && k.outUntil > now).map((k) => ({ key: k.key, problem: k.problem!, until: k.outUntil }));
   }
 
   /** Why the pool is out, for status output: the problem of the key that returns soonest. */

@@ -10,6 +10,8 @@ export interface PoolDeps {
   now: () => number;
   random: () => number;
   onTransition?: (endpointId: string, t: BreakerTransition) => void;
+  /** A key of an endpoint was set aside, or worked again (see EndpointRuntime.onKeyChange). */
+  onKeyChange?: EndpointRuntime['onKeyChange'];
   /** Proxy variables (`HTTPS_PROXY`, `NO_PROXY`, …) that route endpoints without a proxy setting; none when absent. */
   env?: ProxyEnvironment;
 }
@@ -54,8 +56,14 @@ export class EndpointPool {
     const routing: Routing = { defaultProxy: config.proxy.upstream_proxy, env: this.deps.env ?? {} };
     for (const e of config.endpoints) {
       const existing = this.runtimes.get(e.id);
-      if (existing) existing.reconfigure(e, routing);
-      next.set(e.id, existing ?? new EndpointRuntime(e, routing, this.deps.onTransition));
+      existing?.reconfigure(e, routing);
+      if (existing) {
+        next.set(e.id, existing);
+      } else {
+        const created = new EndpointRuntime(e, routing, this.deps.onTransition);
+        created.onKeyChange = this.deps.onKeyChange;
+        next.set(e.id, created);
+      }
     }
     this.runtimes = next;
     this.ordered = [...next.values()];

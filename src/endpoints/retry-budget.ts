@@ -26,6 +26,8 @@ export class RetryBudget {
   private readonly failovers: number[];
   private readonly hedges: number[];
   private currentSecond = -1;
+  /** What this replica spent, ever: the difference between two reads is what it tells the others (cluster/). */
+  readonly local = { requests: 0, failovers: 0, hedges: 0 };
 
   constructor(private readonly settings: RetryBudgetSettings = DEFAULT_RETRY_BUDGET) {
     this.slots = Math.max(settings.windowSeconds, HEDGE_WINDOW_SECONDS);
@@ -36,6 +38,15 @@ export class RetryBudget {
 
   recordRequest(nowMs: number): void {
     this.requests[this.slot(nowMs)]!++;
+    this.local.requests++;
+  }
+
+  /** Other replicas' requests, failovers and hedges of the last second: one budget for the deployment. */
+  addRemote(nowMs: number, requests: number, failovers: number, hedges: number): void {
+    const slot = this.slot(nowMs);
+    this.requests[slot]! += requests;
+    this.failovers[slot]! += failovers;
+    this.hedges[slot]! += hedges;
   }
 
   /** Spend one failover if the budget allows it. */
@@ -43,6 +54,7 @@ export class RetryBudget {
     const slot = this.slot(nowMs);
     if (!this.sharedAllows(nowMs)) return false;
     this.failovers[slot]!++;
+    this.local.failovers++;
     return true;
   }
 
@@ -61,6 +73,8 @@ export class RetryBudget {
     if (hedges + 1 > maxRatio * requests + HEDGE_FLOOR_PER_MINUTE) return false;
     this.hedges[slot]!++;
     this.failovers[slot]!++;
+    this.local.hedges++;
+    this.local.failovers++;
     return true;
   }
 

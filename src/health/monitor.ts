@@ -43,6 +43,8 @@ export class HealthMonitor {
   private stopped = true;
   /** Started and scheduled once: endpoints that appear from now on are new. */
   private scheduling = false;
+  /** Told of every check this replica ran (cluster/ shares the results, so one replica checks for all). */
+  onChecked: ((endpoint: EndpointRuntime, result: CheckResult) => void) | undefined;
 
   constructor(private readonly deps: HealthMonitorDeps) {
     this.semaphore = new Semaphore(() => deps.settings().concurrency);
@@ -81,7 +83,12 @@ export class HealthMonitor {
     return runHealthCheck(this.deps.dispatcher, endpoint, model, { timeoutMs: s.timeout_ms, maxTokens: s.max_tokens });
   }
 
-  private record(endpoint: EndpointRuntime, result: CheckResult): void {
+  /** A check another replica ran: scored and shown here as if run here, but logged only by the replica that ran it. */
+  adopt(endpoint: EndpointRuntime, result: CheckResult): void {
+    this.score(endpoint, result);
+  }
+
+  private score(endpoint: EndpointRuntime, result: CheckResult): void {
     const key = `${endpoint.id}\u0000${result.model}`;
     const window = this.windows.get(key) ?? [];
     window.push(result);
@@ -89,6 +96,11 @@ export class HealthMonitor {
     this.windows.set(key, window);
     endpoint.healthScore = this.endpointScore(endpoint.id);
     this.history.add(endpoint.id, result, endpoint.healthScore);
+  }
+
+  private record(endpoint: EndpointRuntime, result: CheckResult): void {
+    this.score(endpoint, result);
+    this.onChecked?.(endpoint, result);
     this.deps.observer?.requestFinished({
       requestId: `hc_${endpoint.id}_${result.at}`,
       startedAt: result.at,
@@ -155,6 +167,11 @@ export class HealthMonitor {
     // At start every endpoint waits its interval; one added while running is checked at once, so its state and
     // score mean something from the start (not after the first five minutes).
     for (const e of this.deps.endpoints()) if (!this.timers.has(e.id)) this.scheduleNext(e.id, this.scheduling ? NEW_ENDPOINT_CHECK_MS : undefined);
+  }
+
+  /** Periodic checks are scheduled (started and not stopped). */
+  get started(): boolean {
+    return !this.stopped;
   }
 
   stop(): void {

@@ -100,6 +100,49 @@ class KeyUsage {
   }
 }
 
+/** What a request reserves of a `tpm` limit until it settles: its input estimate and part of its `max_tokens`. */
+export function reservationFor(facts: RequestFacts): number {
+  return Math.ceil(facts.bodyBytes / BYTES_PER_TOKEN) + Math.ceil((facts.maxTokens ?? 0) * OUTPUT_RESERVE_FRACTION);
+}
+
+export function rpmRefusal(key: ClientKeyConfig, rpm: number, reset: number, now: number): Refusal {
+  return {
+    reason: 'rpm',
+    message: `key "${key.name}" is limited to ${rpm} requests per minute; the next one is allowed at ${isoSeconds(reset)}`,
+    retryAfterS: secondsUntil(reset, now),
+    headers: {
+      'anthropic-ratelimit-requests-limit': String(rpm),
+      'anthropic-ratelimit-requests-remaining': '0',
+      'anthropic-ratelimit-requests-reset': isoSeconds(reset),
+    },
+  };
+}
+
+export function tpmRefusal(key: ClientKeyConfig, tpm: number, used: { settled: number; reserved: number; inflight: number }, reset: number, now: number): Refusal {
+  const inFlight = used.inflight > 0 ? ` (${used.reserved} reserved by ${used.inflight} request${used.inflight === 1 ? '' : 's'} in flight)` : '';
+  return {
+    reason: 'tpm',
+    message: `key "${key.name}" is limited to ${tpm} tokens per minute and has used ${used.settled}${inFlight}; more are allowed at ${isoSeconds(reset)}`,
+    retryAfterS: secondsUntil(reset, now),
+    headers: {
+      'anthropic-ratelimit-tokens-limit': String(tpm),
+      'anthropic-ratelimit-tokens-remaining': '0',
+      'anthropic-ratelimit-tokens-reset': isoSeconds(reset),
+    },
+  };
+}
+
+export function budgetRefusal(key: ClientKeyConfig, budget: NonNullable<ClientKeyConfig['budget']>, spent: number, end: number, now: number): Refusal {
+  return {
+    reason: 'budget',
+    message:
+      `key "${key.name}" has used its budget of $${budget.usd.toFixed(2)} per ${budget.per} ` +
+      `($${spent.toFixed(2)} spent); it resets at ${isoSeconds(end)} (UTC)`,
+    retryAfterS: secondsUntil(end, now),
+    headers: {},
+  };
+}
+
 function isoSeconds(ms: number): string {
   return new Date(Math.ceil(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
 }
@@ -108,7 +151,16 @@ function secondsUntil(at: number, now: number): number {
   return Math.max(1, Math.ceil((at - now) / 1000));
 }
 
-export class KeyLimiter {
+/**
+ * Who admits a request under its key's limits: this replica alone (KeyLimiter), or all replicas together
+ * (cluster/shared-limiter.ts), which needs a round trip to Redis and so may answer later.
+ */
+export interface KeyAdmission {
+  admit(key: ClientKeyConfig, facts: RequestFacts, now: number): Ticket | Refusal | Promise<Ticket | Refusal>;
+  settle(ticket: Ticket, tokens: number, usd: number, now: number): void;
+}
+
+export class KeyLimiter implements KeyAdmission {
   private readonly usage = new Map<string, KeyUsage>();
 
   private of(name: string): KeyUsage {
@@ -123,74 +175,65 @@ export class KeyLimiter {
   /** Admit a request under `key`'s limits, or say why not. Synchronous: no two admissions interleave. */
   admit(key: ClientKeyConfig, facts: RequestFacts, now: number): Ticket | Refusal {
     const u = this.of(key.name);
-    if (key.models !== undefined && facts.model !== undefined && !matchesModel(key.models, facts.model)) {
-      u.refused.model++;
-      return {
-        reason: 'model',
-        message: `key "${key.name}" may not use model "${facts.model}" (allowed: ${key.models.join(', ')}); ask whoever manages qcc to allow it (qcc key set ${key.name} --models …)`,
-        headers: {},
-      };
-    }
+    const outside = this.outsideModels(key, facts);
+    if (outside !== undefined) return outside;
     if (!facts.messages) return { name: key.name, counted: false, reserved: 0, settled: false };
 
     if (key.rpm !== undefined) {
       const used = u.requests.count(now);
       if (used >= key.rpm) {
         u.refused.rpm++;
-        const reset = u.requests.nextExpiry() ?? now + MINUTE_MS;
-        return {
-          reason: 'rpm',
-          message: `key "${key.name}" is limited to ${key.rpm} requests per minute; the next one is allowed at ${isoSeconds(reset)}`,
-          retryAfterS: secondsUntil(reset, now),
-          headers: {
-            'anthropic-ratelimit-requests-limit': String(key.rpm),
-            'anthropic-ratelimit-requests-remaining': '0',
-            'anthropic-ratelimit-requests-reset': isoSeconds(reset),
-          },
-        };
+        return rpmRefusal(key, key.rpm, u.requests.nextExpiry() ?? now + MINUTE_MS, now);
       }
     }
-    const reservation = Math.ceil(facts.bodyBytes / BYTES_PER_TOKEN) + Math.ceil((facts.maxTokens ?? 0) * OUTPUT_RESERVE_FRACTION);
+    const reservation = reservationFor(facts);
     if (key.tpm !== undefined) {
       const settled = u.tokens.sum(now);
       if (settled + u.reserved >= key.tpm) {
         u.refused.tpm++;
         // Room comes back as settled tokens leave the minute, or sooner as requests in flight settle.
         const freed = u.tokens.dropsBelowAt(key.tpm - u.reserved);
-        const reset = freed ?? now + (u.inflight > 0 ? 2_000 : MINUTE_MS);
-        const inFlight = u.inflight > 0 ? ` (${u.reserved} reserved by ${u.inflight} request${u.inflight === 1 ? '' : 's'} in flight)` : '';
-        return {
-          reason: 'tpm',
-          message: `key "${key.name}" is limited to ${key.tpm} tokens per minute and has used ${settled}${inFlight}; more are allowed at ${isoSeconds(reset)}`,
-          retryAfterS: secondsUntil(reset, now),
-          headers: {
-            'anthropic-ratelimit-tokens-limit': String(key.tpm),
-            'anthropic-ratelimit-tokens-remaining': '0',
-            'anthropic-ratelimit-tokens-reset': isoSeconds(reset),
-          },
-        };
+        return tpmRefusal(key, key.tpm, { settled, reserved: u.reserved, inflight: u.inflight }, freed ?? now + (u.inflight > 0 ? 2_000 : MINUTE_MS), now);
       }
     }
     if (key.budget !== undefined) {
       const w = u.spentIn(key.budget.per, now);
       if (w.spent >= key.budget.usd) {
         u.refused.budget++;
-        return {
-          reason: 'budget',
-          message:
-            `key "${key.name}" has used its budget of $${key.budget.usd.toFixed(2)} per ${key.budget.per} ` +
-            `($${w.spent.toFixed(2)} spent); it resets at ${isoSeconds(w.end)} (UTC)`,
-          retryAfterS: secondsUntil(w.end, now),
-          headers: {},
-        };
+        return budgetRefusal(key, key.budget, w.spent, w.end, now);
       }
     }
+    return this.admitted(key.name, reservation, now);
+  }
+
+  /** The model allowlist: a refusal, or undefined when the key may use the model. Needs no shared state. */
+  outsideModels(key: ClientKeyConfig, facts: RequestFacts): Refusal | undefined {
+    if (key.models === undefined || facts.model === undefined || matchesModel(key.models, facts.model)) return undefined;
+    this.of(key.name).refused.model++;
+    return {
+      reason: 'model',
+      message: `key "${key.name}" may not use model "${facts.model}" (allowed: ${key.models.join(', ')}); ask whoever manages qcc to allow it (qcc key set ${key.name} --models …)`,
+      headers: {},
+    };
+  }
+
+  /**
+   * Count an admission decided elsewhere (the shared limits in Redis): this replica's own windows stay warm, so
+   * that if Redis goes away it enforces the limits alone from what it has seen, not from zero.
+   */
+  admitted(name: string, reservation: number, now: number): Ticket {
+    const u = this.of(name);
     u.requests.add(now);
     u.reserved += reservation;
     u.inflight++;
     u.admitted++;
     u.lastUsed = now;
-    return { name: key.name, counted: true, reserved: reservation, settled: false };
+    return { name, counted: true, reserved: reservation, settled: false };
+  }
+
+  /** A refusal decided elsewhere, counted for this key's view. */
+  refusedElsewhere(name: string, reason: RefusalReason): void {
+    this.of(name).refused[reason]++;
   }
 
   /** The request ended: its reservation gives way to what it really used and cost. Idempotent. */

@@ -21,7 +21,7 @@ import { Deadlines } from '../upstream/deadlines.js';
 import { AttemptRace, type RunningAttempt } from './race.js';
 import type { KeyHeader } from '../protocols/anthropic/headers.js';
 import type { ClientKeyConfig } from '../config/schema.js';
-import { countedTokens, type KeyLimiter, type Refusal, type Ticket } from '../keys/limiter.js';
+import { countedTokens, type KeyAdmission, type Refusal, type Ticket } from '../keys/limiter.js';
 
 export interface ProxyContext {
   settings: () => ProxySettings;
@@ -34,7 +34,7 @@ export interface ProxyContext {
   /** Answers `GET /v1/models` from the endpoints' models (model discovery); without it, that passes through. */
   catalog?: ModelCatalog | undefined;
   /** Client keys' limits (keys/limiter.ts), and what a finished request cost (priced as the request log prices it). */
-  keys?: { limiter: KeyLimiter; cost: (record: RequestRecord) => number } | undefined;
+  keys?: { limiter: KeyAdmission; cost: (record: RequestRecord) => number } | undefined;
 }
 
 /** What the access check found: who is calling, and which client header(s) carried qcc's own key (never forwarded). */
@@ -212,7 +212,9 @@ export function createProxyHandler(ctx: ProxyContext) {
     // A client key's limits, before any upstream is tried (keys/limiter.ts).
     const clientKey = auth.clientKey;
     if (clientKey !== undefined && ctx.keys !== undefined) {
-      const verdict = ctx.keys.limiter.admit(clientKey, { model: parsed.model, messages: parsed.messages, bodyBytes: body?.length ?? 0, maxTokens: parsed.maxTokens }, ctx.now());
+      const decided = ctx.keys.limiter.admit(clientKey, { model: parsed.model, messages: parsed.messages, bodyBytes: body?.length ?? 0, maxTokens: parsed.maxTokens }, ctx.now());
+      // Shared limits (several replicas) take one round trip to Redis, bounded by state.timeout_ms.
+      const verdict = decided instanceof Promise ? await decided : decided;
       if ('reason' in verdict) {
         // Logged as `key-rpm`, `key-tpm`, `key-budget` or `key-model`: which limit, not just that one refused.
         const err = refusalError(verdict);

@@ -60,6 +60,37 @@ export interface AppStatus {
   queue: QueueEntry[];
   /** The config file on disk failed to load since `since` (ISO time); the proxy runs with the last valid one. */
   config_problem: { since: string; file: string; problem: string } | null;
+  /** This replica's name (host name or QCC_REPLICA_ID) and where it keeps shared state and the request log. */
+  replica: string;
+  stores: { state: StateStoreStatus; stats: StatsStoreStatus };
+}
+
+/** Shared state: this process's memory, or Redis (with whether it is reachable and what that means now). */
+export interface StateStoreStatus {
+  backend: 'local' | 'redis';
+  /** The Redis URL, password masked. */
+  url?: string;
+  /** "connected", or "degraded": Redis is unreachable and the replica serves on its own state. */
+  state: 'local' | 'connected' | 'degraded';
+  /** Degraded since (ISO time). */
+  since?: string | null;
+  error?: string | null;
+  /** Client keys' limits hold across all replicas (Redis reachable), or per replica. */
+  limits: 'shared' | 'per-replica';
+  /** The replica running health checks for all (the lease holder); this one when alone. */
+  health_checker?: string | null;
+  /** Admissions decided alone during an outage, not yet written to Redis. */
+  pending_merge?: number;
+}
+
+export interface StatsStoreStatus {
+  backend: 'sqlite' | 'postgres';
+  url?: string;
+  state: 'ok' | 'degraded' | 'off';
+  error?: string | null;
+  /** Rows waiting to be written (PostgreSQL unreachable or slow); beyond the bound they are dropped and counted. */
+  buffered?: number;
+  dropped?: number;
 }
 
 /** One request of the log (`qcc logs --json`, the dashboard's Requests page). */

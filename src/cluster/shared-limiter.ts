@@ -1,0 +1,297 @@
+import type { ClientKeyConfig } from '../config/schema.js';
+import { budgetWindow } from '../keys/windows.js';
+import {
+  budgetRefusal,
+  reservationFor,
+  rpmRefusal,
+  tpmRefusal,
+  type KeyAdmission,
+  type KeyLimiter,
+  type Refusal,
+  type RequestFacts,
+  type Ticket,
+} from '../keys/limiter.js';
+import type { Logger } from '../log.js';
+import { luaScript, type RedisLink } from './redis-link.js';
+
+/**
+ * Client keys' limits kept in Redis, so N replicas enforce one limit exactly: each admission is one script (one
+ * round trip) that reads the key's windows and counts the request in the same atomic step — no two replicas can
+ * both take the last request of a minute. The windows are those of keys/limiter.ts: an exact sliding log of
+ * requests, tokens settled in the last minute plus what requests in flight reserved, and spend per UTC day.
+ * Times are Redis's own clock (`TIME`), so replicas on machines whose clocks differ still share one minute.
+ *
+ * A reservation carries an expiry: a replica that dies with requests in flight cannot hold a key's tokens forever.
+ *
+ * When Redis is away or slower than `state.timeout_ms`, the replica decides alone with its own limiter (whose
+ * windows it kept warm with every shared admission): limits are then per replica, which status and
+ * `qcc_limits_shared` say. What it admitted meanwhile is written to Redis when it returns, so a budget loses
+ * nothing.
+ */
+
+/** How long an unsettled reservation is kept: the longest a request may run (10 min non-streaming) and a margin. */
+const RESERVATION_TTL_MS = 15 * 60_000;
+const DAY_MS = 86_400_000;
+/** Admissions made alone during an outage that are kept for the merge (older ones are counted locally only). */
+const MAX_JOURNAL = 50_000;
+
+/**
+ * KEYS: requests (zset: id → admitted at), tokens (zset: "id:tokens" → settled at), reservations (zset:
+ * "id:tokens" → expires at), spend (hash: day start → USD).
+ * ARGV: id, rpm, tpm, reservation, budget USD, budget window start, end (-1: no such limit).
+ * Returns {"ok", now} or {reason, reset, used…} as strings (Redis truncates Lua numbers to integers).
+ */
+const ADMIT = luaScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local id, rpm, tpm, reserve = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local budget, wstart, wend = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
+if rpm >= 0 then
+  local used = redis.call('ZCARD', KEYS[1])
+  if used >= rpm then
+    local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+    return {'rpm', tostring(tonumber(oldest[2]) + 60000), tostring(now)}
+  end
+end
+if tpm >= 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60000)
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  local settled, reserved, inflight = 0, 0, 0
+  local entries = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+  for i = 1, #entries, 2 do settled = settled + tonumber(string.match(entries[i], ':(%d+)$')) end
+  for _, m in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
+    reserved = reserved + tonumber(string.match(m, ':(%d+)$'))
+    inflight = inflight + 1
+  end
+  if settled + reserved >= tpm then
+    local reset = now + 60000
+    if inflight > 0 then reset = now + 2000 end
+    local left = settled
+    for i = 1, #entries, 2 do
+      left = left - tonumber(string.match(entries[i], ':(%d+)$'))
+      if left + reserved < tpm then reset = tonumber(entries[i + 1]) + 60000 break end
+    end
+    return {'tpm', tostring(reset), tostring(now), tostring(settled), tostring(reserved), tostring(inflight)}
+  end
+end
+if budget >= 0 then
+  local spent = 0
+  local days = redis.call('HGETALL', KEYS[4])
+  for i = 1, #days, 2 do
+    local day = tonumber(days[i])
+    if day >= wstart and day < wend then spent = spent + tonumber(days[i + 1]) end
+  end
+  if spent >= budget then return {'budget', tostring(wend), tostring(now), tostring(spent)} end
+end
+redis.call('ZADD', KEYS[1], now, id)
+redis.call('PEXPIRE', KEYS[1], 60000)
+redis.call('ZADD', KEYS[3], now + ${RESERVATION_TTL_MS}, id .. ':' .. reserve)
+redis.call('PEXPIRE', KEYS[3], ${RESERVATION_TTL_MS})
+return {'ok', tostring(now)}
+`);
+
+/**
+ * KEYS: tokens, reservations, spend. ARGV: id, reservation, tokens, USD, day start, oldest day kept.
+ * Also the merge of an outage's admissions (reservation 0, and the request's own time as ARGV[7]).
+ */
+const SETTLE = luaScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local id, reserve, tokens, usd = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local at = now
+if ARGV[7] then at = tonumber(ARGV[7]) end
+redis.call('ZREM', KEYS[2], id .. ':' .. reserve)
+if tokens > 0 and at > now - 60000 then
+  redis.call('ZADD', KEYS[1], at, id .. ':' .. tokens)
+  redis.call('PEXPIRE', KEYS[1], 60000)
+end
+if usd > 0 then
+  redis.call('HINCRBYFLOAT', KEYS[3], ARGV[5], ARGV[4])
+  for _, day in ipairs(redis.call('HKEYS', KEYS[3])) do
+    if tonumber(day) < tonumber(ARGV[6]) then redis.call('HDEL', KEYS[3], day) end
+  end
+  redis.call('PEXPIRE', KEYS[3], ${33 * DAY_MS})
+end
+return 1
+`);
+
+/** KEYS: requests. ARGV: id, admitted at. An outage's admission, counted in the shared minute if still in it. */
+const RECORD = luaScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if tonumber(ARGV[2]) > now - 60000 then
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], 60000)
+end
+return 1
+`);
+
+interface SharedTicket extends Ticket {
+  /** Admitted by Redis (its reservation is there), or alone during an outage (journaled for the merge). */
+  readonly shared: boolean;
+  readonly id: string;
+  readonly admittedAt: number;
+}
+
+interface JournalEntry {
+  name: string;
+  id: string;
+  admittedAt: number;
+  settled?: { tokens: number; usd: number; at: number };
+}
+
+export class SharedLimiter implements KeyAdmission {
+  private counter = 0;
+  private readonly journal: JournalEntry[] = [];
+  private readonly unsettled = new Map<string, JournalEntry>();
+  /** Admissions decided here alone since start because Redis was away or slow (for status and metrics). */
+  decidedAlone = 0;
+
+  constructor(
+    private readonly link: RedisLink,
+    readonly local: KeyLimiter,
+    private readonly logger: Logger,
+  ) {}
+
+  admit(key: ClientKeyConfig, facts: RequestFacts, now: number): Ticket | Refusal | Promise<Ticket | Refusal> {
+    const outside = this.local.outsideModels(key, facts);
+    if (outside !== undefined) return outside;
+    if (!facts.messages || (key.rpm === undefined && key.tpm === undefined && key.budget === undefined)) {
+      // Nothing shared to decide: counted here only (views), as a lone qcc does.
+      return facts.messages ? this.local.admit(key, facts, now) : { name: key.name, counted: false, reserved: 0, settled: false };
+    }
+    if (!this.link.up) return this.alone(key, facts, now);
+    return this.shared(key, facts, now);
+  }
+
+  settle(ticket: Ticket, tokens: number, usd: number, now: number): void {
+    if (ticket.settled) return;
+    this.local.settle(ticket, tokens, usd, now);
+    const t = ticket as Partial<SharedTicket>;
+    if (t.id === undefined) return;
+    if (t.shared) {
+      this.runSettle(ticket.name, t.id, ticket.reserved, tokens, usd, now).catch(() => {
+        // Its reservation expires by itself; the spend and tokens are kept for the merge.
+        this.remember({ name: ticket.name, id: t.id!, admittedAt: t.admittedAt!, settled: { tokens, usd, at: now } }, true);
+      });
+      return;
+    }
+    const entry = this.unsettled.get(t.id);
+    if (entry !== undefined) {
+      this.unsettled.delete(t.id);
+      entry.settled = { tokens, usd, at: now };
+      // Redis came back while it ran: merged now rather than at the next outage.
+      if (this.link.up) void this.merge(now);
+    }
+  }
+
+  /** Admissions made alone still waiting to be written to Redis. */
+  get pending(): number {
+    return this.journal.length;
+  }
+
+  /** Redis is back: what this replica admitted alone is counted in the shared windows and budgets. */
+  async merge(now = Date.now()): Promise<number> {
+    // A request still running is merged once it settles (its tokens and cost are not known before).
+    const entries = this.journal.splice(0);
+    let merged = 0;
+    for (const e of entries) {
+      if (e.settled === undefined && now - e.admittedAt < RESERVATION_TTL_MS) {
+        this.journal.push(e);
+        continue;
+      }
+      try {
+        // Idempotent: the request's id is its member of the window, so one merged twice counts once.
+        await this.link.script(RECORD, [this.keys(e.name).requests], [e.id, String(e.admittedAt)], 1_000);
+        if (e.settled) await this.runSettle(e.name, e.id, 0, e.settled.tokens, e.settled.usd, e.settled.at, e.settled.at);
+        merged++;
+      } catch {
+        this.journal.push(e);
+      }
+    }
+    if (merged > 0) this.logger.info({ merged }, 'client keys: admissions made while Redis was away are now in the shared limits');
+    return merged;
+  }
+
+  private async shared(key: ClientKeyConfig, facts: RequestFacts, now: number): Promise<Ticket | Refusal> {
+    const id = this.nextId();
+    const reservation = reservationFor(facts);
+    const window = key.budget ? budgetWindow(key.budget.per, now) : undefined;
+    const k = this.keys(key.name);
+    let reply: unknown;
+    try {
+      reply = await this.link.script(
+        ADMIT,
+        [k.requests, k.tokens, k.reservations, k.spend],
+        [id, String(key.rpm ?? -1), String(key.tpm ?? -1), String(reservation), String(key.budget?.usd ?? -1), String(window?.start ?? -1), String(window?.end ?? -1)],
+      );
+    } catch (e: unknown) {
+      this.logger.debug({ err: e }, 'shared admission failed; deciding alone');
+      return this.alone(key, facts, now);
+    }
+    const r = Array.isArray(reply) ? reply.map(String) : [];
+    const at = Number(r[1]);
+    if (r[0] === 'ok') {
+      const ticket = this.local.admitted(key.name, reservation, now);
+      const shared: SharedTicket = { ...ticket, shared: true, id, admittedAt: Number.isFinite(at) ? at : now };
+      return shared;
+    }
+    const redisNow = Number(r[2]);
+    // Reset times are Redis's clock; shown against it, so a skewed replica still says the right number of seconds.
+    const skew = Number.isFinite(redisNow) ? now - redisNow : 0;
+    if (r[0] === 'rpm' && key.rpm !== undefined) {
+      this.local.refusedElsewhere(key.name, 'rpm');
+      return rpmRefusal(key, key.rpm, at + skew, now);
+    }
+    if (r[0] === 'tpm' && key.tpm !== undefined) {
+      this.local.refusedElsewhere(key.name, 'tpm');
+      return tpmRefusal(key, key.tpm, { settled: Number(r[3]), reserved: Number(r[4]), inflight: Number(r[5]) }, at + skew, now);
+    }
+    if (r[0] === 'budget' && key.budget !== undefined) {
+      this.local.refusedElsewhere(key.name, 'budget');
+      return budgetRefusal(key, key.budget, Number(r[3]), at, now);
+    }
+    this.logger.warn({ reply: r[0] }, 'unexpected answer from the shared admission; deciding alone');
+    return this.alone(key, facts, now);
+  }
+
+  /** Redis away or slow: this replica's own limiter decides, and the admission is kept for the merge. */
+  private alone(key: ClientKeyConfig, facts: RequestFacts, now: number): Ticket | Refusal {
+    this.decidedAlone++;
+    const verdict = this.local.admit(key, facts, now);
+    if ('reason' in verdict || !verdict.counted) return verdict;
+    const entry: JournalEntry = { name: key.name, id: this.nextId(), admittedAt: now };
+    this.remember(entry, false);
+    const alone: SharedTicket = { ...verdict, shared: false, id: entry.id, admittedAt: now };
+    return alone;
+  }
+
+  private remember(entry: JournalEntry, settled: boolean): void {
+    if (this.journal.length >= MAX_JOURNAL) return;
+    this.journal.push(entry);
+    if (!settled) this.unsettled.set(entry.id, entry);
+    if (this.unsettled.size > MAX_JOURNAL) this.unsettled.delete(this.unsettled.keys().next().value!);
+  }
+
+  private runSettle(name: string, id: string, reserved: number, tokens: number, usd: number, now: number, at?: number): Promise<unknown> {
+    const k = this.keys(name);
+    const day = now - (now % DAY_MS);
+    const args = [id, String(reserved), String(Math.max(0, Math.round(tokens))), String(Number.isFinite(usd) && usd > 0 ? usd : 0), String(day), String(day - 32 * DAY_MS)];
+    if (at !== undefined) args.push(String(at));
+    return this.link.script(SETTLE, [k.tokens, k.reservations, k.spend], args, 1_000);
+  }
+
+  private keys(name: string): { requests: string; tokens: string; reservations: string; spend: string } {
+    return {
+      requests: this.link.key('key', name, 'requests'),
+      tokens: this.link.key('key', name, 'tokens'),
+      reservations: this.link.key('key', name, 'reserved'),
+      spend: this.link.key('key', name, 'spend'),
+    };
+  }
+
+  private nextId(): string {
+    return `${this.link.settings.replicaId}/${process.pid}/${(++this.counter).toString(36)}`;
+  }
+}

@@ -1,0 +1,224 @@
+import Anthropic from '@anthropic-ai/sdk';
+import { randomBytes } from 'node:crypto';
+import { createClient } from 'redis';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import type { App } from '../../src/app.js';
+import { configSchema, type Config } from '../../src/config/schema.js';
+import { addKey } from '../../src/keys/manage.js';
+import { Harness, endpoint, eventually, sleep } from '../helpers/servers.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+
+/**
+ * Replicas sharing state in Redis (#24), in one process against this machine's Redis: each test has its own key
+ * prefix, so runs never see each other's state. (The CLI replicas behind nginx are test/e2e/replicas.test.ts.)
+ */
+
+const REDIS = process.env.QCC_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+const PEPPER = Buffer.from('a-test-pepper-of-at-least-32-characters-000');
+const MODEL = 'claude-haiku-4-5-20251001';
+
+const harness = new Harness();
+afterEach(() => harness.closeAll());
+const prefixes: string[] = [];
+afterAll(async () => {
+  // Leave this machine's Redis as it was found.
+  const c = createClient({ url: REDIS });
+  await c.connect();
+  for (const p of prefixes) for await (const keys of c.scanIterator({ MATCH: `${p}:*`, COUNT: 500 })) if (keys.length > 0) await c.del(keys);
+  await c.close();
+});
+
+function newPrefix(): string {
+  const p = `qcc-test-${randomBytes(6).toString('hex')}`;
+  prefixes.push(p);
+  return p;
+}
+
+/** `n` replicas of one config sharing `redisUrl` under a fresh prefix (or `prefix`). */
+async function replicas(n: number, config: Config, opts: { redisUrl?: string; prefix?: string; leaseMs?: number } = {}): Promise<{ app: App; url: string }[]> {
+  const prefix = opts.prefix ?? newPrefix();
+  const out: { app: App; url: string }[] = [];
+  for (let i = 0; i < n; i++) {
+    const { app, url } = await harness.proxy(config, {
+      keyPepper: PEPPER,
+      stores: { replicaId: `r${i + 1}`, redis: { url: opts.redisUrl ?? REDIS, prefix, leaseMs: opts.leaseMs ?? 3_000, timeoutMs: 200 }, postgres: undefined },
+    });
+    await app.connectStores(3_000);
+    out.push({ app, url });
+  }
+  return out;
+}
+
+async function post(url: string, headers: Record<string, string> = {}): Promise<{ status: number; endpoint: string | null }> {
+  const res = await fetch(`${url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': 'sk-client', 'anthropic-version': '2023-06-01', ...headers },
+    body: JSON.stringify({ model: MODEL, max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  await res.arrayBuffer();
+  return { status: res.status, endpoint: res.headers.get('x-qcc-endpoint') };
+}
+
+describe('replicas sharing Redis', () => {
+  it('an endpoint that fails through one replica is avoided by the others within a second', async () => {
+    const bad = await harness.sim({ behavior: { status: 503 } });
+    const good = await harness.sim();
+    const config = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('bad', bad, { priority: 1 }), endpoint('good', good, { priority: 2 })], proxy: { strategy: 'priority' } });
+    const [a, b, c] = await replicas(3, config);
+    // Through A only: five server errors open the breaker there (every request still succeeds on "good").
+    for (let i = 0; i < 6; i++) expect((await post(a!.url)).status).toBe(200);
+    expect(a!.app.pool.get('bad')!.breaker.state).toBe('open');
+    const seen = Date.now();
+    await eventually(() => b!.app.pool.get('bad')!.breaker.state === 'open' && c!.app.pool.get('bad')!.breaker.state === 'open', 1_000);
+    expect(Date.now() - seen).toBeLessThan(1_000);
+    // B and C have never sent "bad" a request, and do not now.
+    const before = bad.messageCalls;
+    for (const r of [b!, c!]) for (let i = 0; i < 3; i++) expect(await post(r.url)).toEqual({ status: 200, endpoint: 'good' });
+    expect(bad.messageCalls).toBe(before);
+    // It joined the failure queue everywhere; its state shows so on every replica.
+    for (const r of [a!, b!, c!]) expect(r.app.status().endpoints.find((e) => e.id === 'bad')!.state).toBe('queued');
+  });
+
+  it('an endpoint restored on one replica is back on all of them', async () => {
+    const flaky = await harness.sim({ behavior: { status: 503 } });
+    const good = await harness.sim();
+    const config = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('flaky', flaky, { priority: 1 }), endpoint('good', good, { priority: 2 })], proxy: { strategy: 'priority' } });
+    const [a, b] = await replicas(2, config);
+    for (let i = 0; i < 6; i++) await post(a!.url);
+    await eventually(() => b!.app.pool.get('flaky')!.breaker.state === 'open', 1_000);
+    flaky.behavior = {};
+    a!.app.pool.get('flaky')!.restore(Date.now());
+    await eventually(() => b!.app.pool.get('flaky')!.breaker.state === 'closed', 1_000);
+    expect(b!.app.status().endpoints.find((e) => e.id === 'flaky')!.state).toBe('healthy');
+  });
+
+  it('a key refused on one replica (401) is set aside on all, by fingerprint, never by its secret', async () => {
+    const sim = await harness.sim({ behavior: { requireKey: 'sk-second' } });
+    const config = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('pool', sim, { api_keys: ['sk-first', 'sk-second'] })] });
+    const prefix = newPrefix();
+    const [a, b] = await replicas(2, config, { prefix });
+    expect((await post(a!.url)).status).toBe(200); // the first key is refused (401) and set aside; the second answers
+    await eventually(() => b!.app.pool.get('pool')!.keys.usableCount(Date.now()) === 1, 1_000);
+    const calls = sim.messageCalls;
+    expect((await post(b!.url)).status).toBe(200);
+    expect(sim.messageCalls).toBe(calls + 1); // B went straight to the second key
+    // The shared snapshot names the key by fingerprint only.
+    const redis = createClient({ url: REDIS });
+    await redis.connect();
+    const snapshot = JSON.stringify(await redis.hGetAll(`${prefix}:endpoint-state`));
+    await redis.close();
+    expect(snapshot).toContain('key:pool:');
+    expect(snapshot).not.toContain('sk-first');
+  });
+
+  it('a team key with rpm 10 admits exactly 10 requests a minute across three replicas', async () => {
+    const sim = await harness.sim({ behavior: { latencyMs: 20 } });
+    const base = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('sim', sim)] });
+    const { config, secret } = addKey(base, 'team', { rpm: 10 }, PEPPER, Date.now());
+    const rs = await replicas(3, config);
+    const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => post(rs[i % 3]!.url, { 'x-api-key': secret })));
+    expect(answers.filter((a) => a.status === 200)).toHaveLength(10);
+    expect(answers.filter((a) => a.status === 429)).toHaveLength(20);
+    expect(sim.messageCalls).toBe(10);
+    for (const r of rs) expect(r.app.status().stores.state).toMatchObject({ state: 'connected', limits: 'shared' });
+  });
+
+  it('a session keeps its endpoint whichever replica serves it', async () => {
+    const sims = [await harness.sim(), await harness.sim(), await harness.sim()];
+    const config = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: sims.map((s, i) => endpoint(`e${i}`, s)) });
+    const rs = await replicas(3, config);
+    for (let session = 0; session < 4; session++) {
+      const headers = { 'x-claude-code-session-id': `session-${session}-${randomBytes(4).toString('hex')}` };
+      const first = await post(rs[0]!.url, headers);
+      await sleep(50); // the others hear of it
+      for (let i = 0; i < 6; i++) expect((await post(rs[i % 3]!.url, headers)).endpoint).toBe(first.endpoint);
+    }
+  });
+
+  it('only the lease holder sends health checks, and another takes over within the lease time when it dies', async () => {
+    const sim = await harness.sim();
+    const config = configSchema.parse({ version: 1, health: { interval_s: 0.3 }, endpoints: [endpoint('sim', sim)] });
+    const rs = await replicas(3, config, { leaseMs: 1_500 });
+    await eventually(() => rs.filter((r) => r.app.cluster!.checksHere).length === 1, 3_000);
+    const holder = rs.find((r) => r.app.cluster!.checksHere)!;
+    await sleep(1_200);
+    const checks = sim.requests.filter((r) => r.headers['x-qcc-health-check'] !== undefined);
+    expect(checks.length).toBeGreaterThanOrEqual(2);
+    // One replica checks; the others see its results (a score) without sending any.
+    for (const r of rs) expect(r.app.pool.get('sim')!.healthScore).toBeDefined();
+    expect(rs.filter((r) => r.app.health.started)).toEqual([holder]);
+    // The holder dies without giving the lease back (its connection is cut, its timers stop).
+    await holder.app.cluster!.link.close();
+    holder.app.health.stop();
+    const died = Date.now();
+    const others = rs.filter((r) => r !== holder);
+    await eventually(() => others.some((r) => r.app.cluster!.checksHere), 4_000);
+    expect(Date.now() - died).toBeLessThan(1_500 + 700);
+    expect(others.filter((r) => r.app.cluster!.checksHere)).toHaveLength(1);
+  });
+});
+
+describe('when Redis goes away', () => {
+  let redis: TestRedis | undefined;
+  afterEach(async () => {
+    await redis?.dispose();
+    redis = undefined;
+  });
+
+  it('serves every request, enforces limits per replica, and merges back when Redis returns', async () => {
+    redis = await startRedis();
+    const sim = await harness.sim();
+    const base = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('sim', sim)] });
+    const { config, secret } = addKey(base, 'team', { rpm: 1_000 }, PEPPER, Date.now());
+    const rs = await replicas(2, config, { redisUrl: redis.url });
+    const client = (i: number) => new Anthropic({ baseURL: rs[i % 2]!.url, apiKey: secret, maxRetries: 0 });
+    let stop = false;
+    const failures: unknown[] = [];
+    let served = 0;
+    const load = (async () => {
+      for (let i = 0; !stop; i++) {
+        try {
+          await client(i).messages.create({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] });
+          served++;
+        } catch (e: unknown) {
+          failures.push(e);
+        }
+      }
+    })();
+    await sleep(300);
+    await redis.stop();
+    await eventually(() => rs.every((r) => r.app.status().stores.state.state === 'degraded'), 3_000);
+    const servedDown = served;
+    await sleep(500);
+    expect(served).toBeGreaterThan(servedDown);
+    for (const r of rs) expect(r.app.status().stores.state).toMatchObject({ limits: 'per-replica', health_checker: expect.any(String) });
+    // Every replica checks for itself while alone.
+    for (const r of rs) expect(r.app.cluster!.checksHere).toBe(true);
+    await redis.start();
+    await eventually(() => rs.every((r) => r.app.status().stores.state.state === 'connected'), 8_000, 50);
+    await sleep(300);
+    stop = true;
+    await load;
+    expect(failures).toEqual([]);
+    // What was admitted alone is in the shared minute now.
+    await eventually(() => rs.every((r) => r.app.status().stores.state.pending_merge === 0), 3_000);
+    const c = createClient({ url: redis.url });
+    await c.connect();
+    const keys = await c.keys('*:key:team:requests');
+    const counted = await c.zCard(keys[0]!);
+    await c.close();
+    expect(counted).toBe(served);
+  });
+
+  it('a replica that starts while Redis is unreachable serves alone and says why', async () => {
+    const sim = await harness.sim();
+    const config = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('sim', sim)] });
+    const { app, url } = await harness.proxy(config, { stores: { replicaId: 'lonely', redis: { url: 'redis://:secretpw@127.0.0.1:1', prefix: newPrefix(), leaseMs: 3_000, timeoutMs: 50 }, postgres: undefined } });
+    expect(await app.connectStores(300)).toBe(false);
+    expect((await post(url)).status).toBe(200);
+    const state = app.status().stores.state;
+    expect(state).toMatchObject({ backend: 'redis', state: 'degraded', limits: 'per-replica' });
+    expect(state.url).not.toContain('secretpw');
+    expect(state.error).toMatch(/ECONNREFUSED|connect/);
+  });
+});
