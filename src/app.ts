@@ -16,7 +16,6 @@ import { readState, writeState } from './endpoints/state-store.js';
 import { checkClient, isLoopbackHost, secretEquals } from './proxy/access.js';
 import { Keyring } from './keys/keyring.js';
 import { KeyLimiter } from './keys/limiter.js';
-import { keyUsageRows } from './stats/query.js';
 import { createProxyHandler } from './proxy/handler.js';
 import { ModelCatalog } from './proxy/model-catalog.js';
 import type { ClientRequest, ClientResponse } from './server/client.js';
@@ -26,7 +25,7 @@ import { silentLogger, type Logger } from './log.js';
 import { ProxyMetrics } from './stats/metrics.js';
 import { PriceTable } from './stats/pricing.js';
 import { StatsRecorder } from './stats/recorder.js';
-import { StatsStore } from './stats/store.js';
+import { RequestLog } from './stats/request-log.js';
 import { HealthMonitor } from './health/monitor.js';
 import { createAdminApi } from './admin/api.js';
 import { resolveAsset, serveAsset, webRootExists } from './admin/static.js';
@@ -78,6 +77,8 @@ export interface App {
   readonly health: HealthMonitor;
   /** Write pending request rows now (normally done on a timer). */
   flushStats(): void;
+  /** Write pending request rows and wait until they are written (or `timeoutMs` passed). */
+  drainStats(timeoutMs?: number): Promise<void>;
   /** Several replicas: their shared state in Redis (undefined for a lone qcc). */
   readonly cluster: Cluster | undefined;
   /** Connect to the shared stores; false when one was not reachable within `waitMs` (the replica then serves alone). */
@@ -180,16 +181,10 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     }
   }
 
-  const store = deps.statsFile ? new StatsStore(deps.statsFile) : undefined;
-  if (store) {
-    // A restart resets no budget and empties no minute: the keys' windows are rebuilt from the log.
-    try {
-      limiter.restore(keyUsageRows(store.db, now() - 32 * 86_400_000));
-    } catch (e: unknown) {
-      logger.warn({ err: e }, 'could not rebuild client keys\' usage from the request log');
-    }
-  }
-  const recorder = store ? new StatsRecorder(store, () => prices, () => config.stats, logger) : undefined;
+  const requestLog = RequestLog.open({ file: deps.statsFile, postgres: deps.stores?.postgres, replicaId: deps.stores?.replicaId ?? hostname() }, logger);
+  // PostgreSQL's rows are read once it answers (connectStores); SQLite's at once.
+  if (requestLog && !deps.stores?.postgres) void requestLog.restoreKeys(limiter, now(), logger);
+  const recorder = requestLog ? new StatsRecorder(requestLog.sink, () => prices, () => config.stats, logger) : undefined;
   const observers: ProxyObserver[] = [metrics, ...(recorder ? [recorder] : []), ...(deps.observer ? [deps.observer] : [])];
   const observer: ProxyObserver = {
     requestFinished(r: RequestRecord) {
@@ -253,7 +248,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     replica: deps.stores?.replicaId ?? hostname(),
     stores: {
       state: cluster?.describe() ?? { backend: 'local', state: 'local', limits: 'per-replica' },
-      stats: store ? { backend: 'sqlite', state: 'ok' } : { backend: 'sqlite', state: 'off' },
+      stats: requestLog?.describe(recorder) ?? { backend: 'sqlite', state: 'off' },
     },
   });
 
@@ -331,9 +326,10 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     status,
     health,
     pool,
-    db: () => {
-      recorder?.flush();
-      return store?.db;
+    log: async () => {
+      // What was recorded until now is shown: the batch not yet written goes first (bounded wait for PostgreSQL).
+      await recorder?.drain(1_000);
+      return requestLog?.reader;
     },
     limiter,
     now,
@@ -404,8 +400,13 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     limiter,
     health,
     cluster,
-    connectStores: async (waitMs) => (cluster ? cluster.start(waitMs) : true),
+    async connectStores(waitMs) {
+      const [state, log] = await Promise.all([cluster ? cluster.start(waitMs) : true, requestLog ? requestLog.connect(waitMs) : true]);
+      if (log && requestLog && deps.stores?.postgres) await requestLog.restoreKeys(limiter, now(), logger);
+      return state && log;
+    },
     flushStats: () => recorder?.flush(),
+    drainStats: async (timeoutMs) => recorder?.drain(timeoutMs),
     config: () => config,
     status,
     listen(port, host) {
@@ -442,7 +443,8 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
       await dispatcher.destroy();
       await cluster?.close();
       recorder?.close();
-      store?.close();
+      await recorder?.drain(2_000);
+      await requestLog?.close();
     },
     reloadFromFile(fileConfig) {
       serveSaved(fileConfig);

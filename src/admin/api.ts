@@ -1,5 +1,4 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type Database from 'better-sqlite3';
 import type { AppStatus, EndpointView, SettingsView } from '../shared/api-types.js';
 import { formatPath, validateConfig } from '../config/load.js';
 import { migrate } from '../config/migrate.js';
@@ -12,8 +11,8 @@ import type { HealthMonitor } from '../health/monitor.js';
 import { maskSecret } from '../log.js';
 import { keepProxySecret, shownProxy } from '../config/proxy-secrets.js';
 import { readBody } from '../proxy/body.js';
-import { recentRequests } from '../stats/query.js';
-import { RANGES, timeseries, type Range } from './timeseries.js';
+import type { LogReader } from '../stats/log-reader.js';
+import { RANGES, type Range } from '../stats/timeseries.js';
 import { createKeysApi, KeysApiError } from './keys-api.js';
 import type { KeyLimiter } from '../keys/limiter.js';
 
@@ -32,7 +31,8 @@ export interface AdminContext {
   health: HealthMonitor;
   pool: EndpointPool;
   /** The request log, with pending rows flushed first; undefined when stats are off. */
-  db: () => Database.Database | undefined;
+  /** The request log (rows written so far included); none when requests are not recorded. */
+  log: () => Promise<LogReader | undefined>;
   /** Origins a write may come from (the proxy's own URLs). */
   origins: () => string[];
   /** Client keys: their usage, the clock of their windows, and the pepper their hashes take (made on first use). */
@@ -220,13 +220,13 @@ export function createAdminApi(ctx: AdminContext) {
       }
     }
     if (method === 'GET' && path === '/api/requests') {
-      const db = ctx.db();
-      if (!db) return json(res, 200, []);
+      const log = await ctx.log();
+      if (!log) return json(res, 200, []);
       const status = query.get('status');
       return json(
         res,
         200,
-        recentRequests(db, {
+        (await log.recent({
           limit: Math.min(500, Number(query.get('limit') ?? 100) || 100),
           failedOnly: query.get('failed') === '1',
           ...(query.get('endpoint') && { endpoint: query.get('endpoint')! }),
@@ -236,14 +236,14 @@ export function createAdminApi(ctx: AdminContext) {
           ...(Number(query.get('before')) > 0 && { beforeId: Number(query.get('before')) }),
           // A request looked up by its id is found whatever it was (a health check too).
           ...(query.get('request_id') && { requestId: query.get('request_id')!.trim(), healthChecks: 'include' as const }),
-        }).reverse(),
+        })).reverse(),
       );
     }
     if (method === 'GET' && path === '/api/stats') {
       const range = (query.get('range') ?? '1h') as Range;
       if (!(range in RANGES)) throw new HttpError(400, 'range is 1h, 24h or 7d');
-      const db = ctx.db();
-      return json(res, 200, db ? timeseries(db, range) : { range, bucket_ms: 0, buckets: [] });
+      const log = await ctx.log();
+      return json(res, 200, log ? await log.timeseries(range, Date.now()) : { range, bucket_ms: 0, buckets: [] });
     }
     const healthMatch = /^\/api\/health\/([^/]+)$/.exec(path);
     if (method === 'GET' && healthMatch) {

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { loadConfig, updateConfig } from '../config/load.js';
 import type { QccPaths } from '../config/paths.js';
@@ -7,8 +6,7 @@ import { KeyLimiter, keyView } from '../keys/limiter.js';
 import { addKey, KeyError, parseBudgetPeriod, parseExpiry, removeKey, revokeKey, rotateKey, setKey, type KeyLimitsPatch } from '../keys/manage.js';
 import { loadPepper } from '../keys/secret.js';
 import type { ClientKeyView } from '../shared/api-types.js';
-import { keyUsageRows } from '../stats/query.js';
-import { StatsStore } from '../stats/store.js';
+import { openLog } from './log-source.js';
 import { askRunningProxy } from './admin-client.js';
 import { CliError, info, printJson, table } from './output.js';
 
@@ -118,14 +116,14 @@ async function keyViews(paths: QccPaths): Promise<{ views: ClientKeyView[]; sour
   const { config } = loadConfig(paths.config);
   const limiter = new KeyLimiter();
   const now = Date.now();
-  if (existsSync(paths.db)) {
-    const store = new StatsStore(paths.db, { readonly: true });
+  const log = await openLog(paths).catch(() => undefined);
+  if (log) {
     try {
-      limiter.restore(keyUsageRows(store.db, now - 32 * 86_400_000));
+      limiter.restore(await log.reader.keyUsage(now - 32 * 86_400_000));
     } catch {
       // A log older than client keys has no usage to show.
     } finally {
-      store.close();
+      await log.close();
     }
   }
   return { views: config.client_keys.map((k) => keyView(k, limiter, now)), source: 'log' };

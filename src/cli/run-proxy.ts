@@ -133,11 +133,16 @@ export async function runProxyForeground(paths: QccPaths, opts: RunOptions): Pro
     ...(sims.length > 0 && { demoEndpoints: config.endpoints }),
   });
   if (!(await app.connectStores(STORE_CONNECT_WAIT_MS))) {
-    // Not fatal: a replica that cannot reach Redis serves alone (its limits per replica) and keeps trying.
-    const state = app.status().stores.state;
-    const line = `shared state: Redis at ${state.url} is not reachable (${state.error ?? 'no answer'}); serving on this replica's own state and retrying — check the URL and that Redis runs`;
-    logger.error(line);
-    if (!opts.background) process.stderr.write(`${line}\n`);
+    // Not fatal: a replica that cannot reach Redis serves alone (its limits per replica), one that cannot reach
+    // PostgreSQL buffers its rows; both keep trying. Said loudly, since a wrong URL looks just like an outage.
+    const { state, stats } = app.status().stores;
+    const lines: string[] = [];
+    if (state.state === 'degraded') lines.push(`shared state: Redis at ${state.url} is not reachable (${state.error ?? 'no answer'}); serving on this replica's own state and retrying — check the URL and that Redis runs`);
+    if (stats.state === 'degraded') lines.push(`request log: PostgreSQL at ${stats.url} is not reachable (${stats.error ?? 'no answer'}); buffering rows and retrying — check the URL and that PostgreSQL runs`);
+    for (const line of lines) {
+      logger.error(line);
+      if (!opts.background) process.stderr.write(`${line}\n`);
+    }
   }
   let address;
   try {

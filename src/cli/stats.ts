@@ -1,15 +1,8 @@
-import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { QccPaths } from '../config/paths.js';
-import { StatsStore } from '../stats/store.js';
-import { parseSince, recentRequests, summarize, type GroupBy, type GroupSummary, type LogEntry } from '../stats/query.js';
+import { parseSince, type GroupBy, type GroupSummary, type LogEntry } from '../stats/query.js';
+import { openLog } from './log-source.js';
 import { CliError, printJson, table } from './output.js';
-
-function openStore(paths: QccPaths): StatsStore | undefined {
-  if (!existsSync(paths.db)) return undefined;
-  // Read-only: works beside a running proxy (WAL), and never creates or migrates anything.
-  return new StatsStore(paths.db, { readonly: true });
-}
 
 const ms = (v: number | null) => (v === null ? '-' : v >= 10_000 ? `${(v / 1000).toFixed(1)}s` : `${Math.round(v)}ms`);
 const pct = (v: number | null) => (v === null ? '-' : `${(v * 100).toFixed(1)}%`);
@@ -63,7 +56,7 @@ export function registerStatsCommands(program: Command, paths: () => QccPaths): 
     .option('--by <group>', 'endpoint | model | day | key', 'endpoint')
     .option('--json', 'machine-readable output')
     .addHelpText('after', '\nExamples:\n  qcc stats --since 1h\n  qcc stats --since 7d --by day --json\n  qcc stats --since 30d --by key     # per person: requests, refusals, tokens, cost')
-    .action((opts: { since: string; by: string; json?: boolean }) => {
+    .action(async (opts: { since: string; by: string; json?: boolean }) => {
       if (!['endpoint', 'model', 'day', 'key', 'none'].includes(opts.by)) throw new CliError(`--by must be endpoint, model, day or key, not "${opts.by}"`);
       let since: number;
       try {
@@ -71,13 +64,13 @@ export function registerStatsCommands(program: Command, paths: () => QccPaths): 
       } catch (e: unknown) {
         throw new CliError((e as Error).message);
       }
-      const store = openStore(paths());
-      if (!store) {
+      const log = await openLog(paths());
+      if (!log) {
         if (opts.json) return printJson({ since: new Date(since).toISOString(), by: opts.by, total: null, groups: [], note: 'no request log yet' });
         return void process.stdout.write(`no request log yet (${paths().db}); it starts with the proxy's first request\n`);
       }
       try {
-        const s = summarize(store.db, since, opts.by as GroupBy);
+        const s = await log.reader.summary(since, opts.by as GroupBy);
         if (opts.json) return printJson(s);
         process.stdout.write(`since ${s.since}\n\n`);
         const head = [opts.by.toUpperCase(), 'REQUESTS', 'SUCCESS', 'FAILOVERS', 'LATENCY p50/95/99', 'TTFB p50/95/99', 'FIRST CONTENT p50/95/99', 'TOKENS in/out/cw/cr', 'COST'];
@@ -95,7 +88,7 @@ export function registerStatsCommands(program: Command, paths: () => QccPaths): 
           process.stdout.write(`\nhealth checks (not included above): ${s.health_checks.requests} requests, ${s.health_checks.tokens} tokens, ${usd(s.health_checks.cost_usd)}\n`);
         }
       } finally {
-        store.close();
+        await log.close();
       }
     });
 
@@ -117,20 +110,20 @@ export function registerStatsCommands(program: Command, paths: () => QccPaths): 
       const print = (entries: LogEntry[]) => {
         for (const e of entries) process.stdout.write(`${opts.json ? JSON.stringify(e) : logLine(e)}\n`);
       };
-      let store = openStore(paths());
-      if (!store && !opts.follow) return void process.stdout.write(opts.json ? '' : 'no requests logged yet\n');
+      let log = await openLog(paths());
+      if (!log && !opts.follow) return void process.stdout.write(opts.json ? '' : 'no requests logged yet\n');
       let lastId = 0;
-      if (store) {
-        const entries = recentRequests(store.db, { limit, failedOnly: opts.failed ?? false, healthChecks, ...(opts.key !== undefined && { key: opts.key }) });
+      if (log) {
+        const entries = await log.reader.recent({ limit, failedOnly: opts.failed ?? false, healthChecks, ...(opts.key !== undefined && { key: opts.key }) });
         print(entries);
-        lastId = entries.at(-1)?.id ?? (store.db.prepare('SELECT max(id) AS id FROM requests').get() as { id: number | null }).id ?? 0;
+        lastId = entries.at(-1)?.id ?? (await log.reader.maxId());
       }
-      if (!opts.follow) return store?.close();
+      if (!opts.follow) return log?.close();
       for (;;) {
         await new Promise((r) => setTimeout(r, 500));
-        store ??= openStore(paths());
-        if (!store) continue;
-        const entries = recentRequests(store.db, { afterId: lastId, limit: 1000, failedOnly: opts.failed ?? false, healthChecks, ...(opts.key !== undefined && { key: opts.key }) });
+        log ??= await openLog(paths());
+        if (!log) continue;
+        const entries = await log.reader.recent({ afterId: lastId, limit: 1000, failedOnly: opts.failed ?? false, healthChecks, ...(opts.key !== undefined && { key: opts.key }) });
         print(entries);
         lastId = entries.at(-1)?.id ?? lastId;
       }

@@ -1,7 +1,7 @@
 import { createClient, type RedisClientType } from 'redis';
 import { createHash } from 'node:crypto';
 import type { Logger } from '../log.js';
-import { maskUrl } from './settings.js';
+import { maskUrl } from '../shared/url-mask.js';
 
 /**
  * A replica's connection to Redis: one client for commands, one for the subscription (a subscribed connection can

@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import type { Config } from '../config/schema.js';
-import { maskInText } from '../shared/proxy-url.js';
+import { maskUrl } from '../shared/url-mask.js';
 
 /**
  * Where a replica keeps what it shares: the config's `state` and `stats` sections, with the container-style
@@ -48,15 +48,4 @@ function checkUrl(url: string, protocols: readonly string[], what: string, examp
     throw new StoreSettingsError(`${what} "${maskUrl(url)}" is not a URL; write it like ${example}`);
   }
   if (!protocols.includes(parsed.protocol)) throw new StoreSettingsError(`${what} "${maskUrl(url)}" must start with ${protocols.join(' or ')}//, like ${example}`);
-}
-
-/** A store URL as it may be shown or logged: its password replaced. */
-export function maskUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return maskInText(url);
-  }
 }

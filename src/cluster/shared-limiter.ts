@@ -138,6 +138,8 @@ interface JournalEntry {
   name: string;
   id: string;
   admittedAt: number;
+  /** What it reserved in Redis if Redis did count it (its answer was lost): removed at the merge. */
+  reserved: number;
   settled?: { tokens: number; usd: number; at: number };
 }
 
@@ -173,7 +175,7 @@ export class SharedLimiter implements KeyAdmission {
     if (t.shared) {
       this.runSettle(ticket.name, t.id, ticket.reserved, tokens, usd, now).catch(() => {
         // Its reservation expires by itself; the spend and tokens are kept for the merge.
-        this.remember({ name: ticket.name, id: t.id!, admittedAt: t.admittedAt!, settled: { tokens, usd, at: now } }, true);
+        this.remember({ name: ticket.name, id: t.id!, admittedAt: t.admittedAt!, reserved: ticket.reserved, settled: { tokens, usd, at: now } }, true);
       });
       return;
     }
@@ -204,7 +206,7 @@ export class SharedLimiter implements KeyAdmission {
       try {
         // Idempotent: the request's id is its member of the window, so one merged twice counts once.
         await this.link.script(RECORD, [this.keys(e.name).requests], [e.id, String(e.admittedAt)], 1_000);
-        if (e.settled) await this.runSettle(e.name, e.id, 0, e.settled.tokens, e.settled.usd, e.settled.at, e.settled.at);
+        if (e.settled) await this.runSettle(e.name, e.id, e.reserved, e.settled.tokens, e.settled.usd, e.settled.at, e.settled.at);
         merged++;
       } catch {
         this.journal.push(e);
@@ -228,7 +230,8 @@ export class SharedLimiter implements KeyAdmission {
       );
     } catch (e: unknown) {
       this.logger.debug({ err: e }, 'shared admission failed; deciding alone');
-      return this.alone(key, facts, now);
+      // Redis may have run the script and lost only its answer: the same id makes the merge count it once.
+      return this.alone(key, facts, now, id);
     }
     const r = Array.isArray(reply) ? reply.map(String) : [];
     const at = Number(r[1]);
@@ -253,15 +256,15 @@ export class SharedLimiter implements KeyAdmission {
       return budgetRefusal(key, key.budget, Number(r[3]), at, now);
     }
     this.logger.warn({ reply: r[0] }, 'unexpected answer from the shared admission; deciding alone');
-    return this.alone(key, facts, now);
+    return this.alone(key, facts, now, id);
   }
 
   /** Redis away or slow: this replica's own limiter decides, and the admission is kept for the merge. */
-  private alone(key: ClientKeyConfig, facts: RequestFacts, now: number): Ticket | Refusal {
+  private alone(key: ClientKeyConfig, facts: RequestFacts, now: number, id = this.nextId()): Ticket | Refusal {
     this.decidedAlone++;
     const verdict = this.local.admit(key, facts, now);
     if ('reason' in verdict || !verdict.counted) return verdict;
-    const entry: JournalEntry = { name: key.name, id: this.nextId(), admittedAt: now };
+    const entry: JournalEntry = { name: key.name, id, admittedAt: now, reserved: verdict.reserved };
     this.remember(entry, false);
     const alone: SharedTicket = { ...verdict, shared: false, id: entry.id, admittedAt: now };
     return alone;

@@ -130,6 +130,8 @@ export interface LogEntry {
     hedge?: boolean;
     lost?: boolean;
   }[];
+  /** The replica that served it (a log shared by replicas, in PostgreSQL). */
+  replica?: string | null;
 }
 
 /** Hedged requests over a period (`qcc stats`, the dashboard). */

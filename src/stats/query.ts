@@ -159,11 +159,16 @@ export interface KeyUsageRow {
   usd: number;
 }
 
+export interface KeyUsageSqlRow {
+  client_key: string; ts: number; total_ms: number; input_tokens: number; cache_creation_tokens: number; output_tokens: number; cost_usd: number;
+}
+
 export function keyUsageRows(db: Database.Database, sinceMs: number): KeyUsageRow[] {
   // Read from the proxy's own (migrated) store: the column is there.
-  const rows = db.prepare(KEY_USAGE_SQL).all(sinceMs) as {
-    client_key: string; ts: number; total_ms: number; input_tokens: number; cache_creation_tokens: number; output_tokens: number; cost_usd: number;
-  }[];
+  return keyUsageOf(db.prepare(KEY_USAGE_SQL).all(sinceMs) as KeyUsageSqlRow[]);
+}
+
+export function keyUsageOf(rows: readonly KeyUsageSqlRow[]): KeyUsageRow[] {
   return rows.map((r) => ({
     key: r.client_key,
     startedAt: r.ts,
@@ -174,7 +179,13 @@ export function keyUsageRows(db: Database.Database, sinceMs: number): KeyUsageRo
 }
 
 export function summarize(db: Database.Database, sinceMs: number, by: GroupBy): StatsSummary {
-  const rows = db.prepare(forSchema(db, SUMMARY_SQL)).all(sinceMs) as Row[];
+  return summaryOf(db.prepare(forSchema(db, SUMMARY_SQL)).all(sinceMs) as SummaryRow[], sinceMs, by);
+}
+
+export type SummaryRow = Row;
+
+/** The summary of SUMMARY_SQL's rows (whichever database they came from). */
+export function summaryOf(rows: readonly Row[], sinceMs: number, by: GroupBy): StatsSummary {
   const client = rows.filter((r) => r.health_check === 0);
   const health = rows.filter((r) => r.health_check === 1);
   const groups = new Map<string, Row[]>();
@@ -216,7 +227,7 @@ export interface LogFilter {
   key?: string;
 }
 
-interface LogRow extends Row {
+export interface LogRow extends Row {
   id: number;
   request_id: string;
   method: string;
@@ -260,21 +271,28 @@ export function recentRequestsSql(f: LogFilter): string {
   return `SELECT *, ${ADDED_COLUMNS} FROM requests WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT @limit`;
 }
 
+/** The named parameters of recentRequestsSql. */
+export function recentRequestsParams(f: LogFilter): Record<string, string | number | null> {
+  return {
+    afterId: f.afterId ?? 0,
+    beforeId: f.beforeId ?? null,
+    requestId: f.requestId ?? null,
+    limit: f.limit ?? 20,
+    endpoint: f.endpoint ?? null,
+    model: f.model ?? null,
+    status: f.status ?? null,
+    clientKey: f.key ?? null,
+  };
+}
+
 /** The most recent `limit` rows matching the filter, oldest first. */
 export function recentRequests(db: Database.Database, f: LogFilter = {}): LogEntry[] {
-  const rows = db
-    .prepare(forSchema(db, recentRequestsSql(f)))
-    .all({
-      afterId: f.afterId ?? 0,
-      beforeId: f.beforeId ?? null,
-      requestId: f.requestId ?? null,
-      limit: f.limit ?? 20,
-      endpoint: f.endpoint ?? null,
-      model: f.model ?? null,
-      status: f.status ?? null,
-      clientKey: f.key ?? null,
-    }) as LogRow[];
-  return rows.reverse().map((r) => ({
+  return logEntriesOf(db.prepare(forSchema(db, recentRequestsSql(f))).all(recentRequestsParams(f)) as LogRow[]);
+}
+
+/** Rows of recentRequestsSql (newest first) as log entries, oldest first. */
+export function logEntriesOf(newestFirst: readonly (LogRow & { replica?: string | null })[]): LogEntry[] {
+  return [...newestFirst].reverse().map((r) => ({
     id: r.id,
     time: new Date(r.ts).toISOString(),
     request_id: r.request_id,
@@ -298,5 +316,6 @@ export function recentRequests(db: Database.Database, f: LogFilter = {}): LogEnt
     first_content_ms: r.ttfc_ms === null ? null : Math.round(r.ttfc_ms * 10) / 10,
     hedge: r.hedge === null ? null : hedgeEntry(parseHedge(r.hedge)),
     attempts: attemptChain(r).map(withReason),
+    ...(r.replica !== undefined && { replica: r.replica }),
   }));
 }

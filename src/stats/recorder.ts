@@ -2,7 +2,7 @@ import type { StatsSettings } from '../config/schema.js';
 import type { ProxyObserver, RequestRecord } from '../proxy/events.js';
 import type { Logger } from '../log.js';
 import type { PriceTable } from './pricing.js';
-import type { StatsStore, StoredHedge, StoredRequest } from './store.js';
+import type { StoredHedge, StoredRequest } from './store.js';
 import type { HedgeRecord } from '../proxy/events.js';
 
 function hedgeJson(h: HedgeRecord): string {
@@ -12,8 +12,22 @@ function hedgeJson(h: HedgeRecord): string {
 }
 
 const MAX_BATCH = 1_000;
-/** Rows kept in memory while the database refuses writes (disk full, locked); older ones are dropped. */
-const MAX_PENDING = 50_000;
+/**
+ * Rows kept in memory while the database refuses writes (disk full, locked, unreachable): the first of an outage
+ * are kept, and rows beyond the bound are counted as dropped (status, `qcc_stats_rows_dropped_total`).
+ */
+export const MAX_PENDING = 50_000;
+/** Wait before writing again after a failed write. */
+const RETRY_MS = 2_000;
+
+/**
+ * Where rows go: the SQLite file (synchronous, a few ms a batch) or PostgreSQL (a round trip; the recorder keeps at
+ * most one batch in flight and buffers behind it).
+ */
+export interface RowSink {
+  insertMany(rows: readonly StoredRequest[]): void | Promise<void>;
+  prune(nowMs: number, retentionDays: number, maxBytes: number): number | Promise<number>;
+}
 const PRUNE_EVERY_MS = 10 * 60_000;
 
 /** JSON string literals of endpoint ids and error classes: a handful of distinct values, quoted once each. */
@@ -114,9 +128,17 @@ export class StatsRecorder implements ProxyObserver {
   private pending: StoredRequest[] = [];
   private timer: NodeJS.Timeout | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
+  /** A batch is being written (asynchronous sinks): the next waits for it, so rows stay in order and bounded. */
+  private writing: Promise<void> | undefined;
+  /** Rows of the batch being written: still only in memory until it succeeds. */
+  private inFlight = 0;
+  /** Rows dropped because the buffer was full while the database was away; counted for status and metrics. */
+  dropped = 0;
+  /** The last write failed (and when the next try is): the database is away or refusing. */
+  failing: { since: number; error: string } | undefined;
 
   constructor(
-    private readonly store: StatsStore,
+    private readonly store: RowSink,
     private readonly prices: () => PriceTable,
     private readonly settings: () => StatsSettings,
     private readonly logger: Logger,
@@ -128,6 +150,11 @@ export class StatsRecorder implements ProxyObserver {
 
   requestFinished(record: RequestRecord): void {
     if (!this.settings().enabled) return;
+    if (this.pending.length + this.inFlight >= MAX_PENDING) {
+      // The database has been away long enough to fill the buffer: this row is counted, not kept.
+      this.dropped++;
+      return;
+    }
     this.pending.push(toRow(record, this.prices()));
     if (this.pending.length >= MAX_BATCH) this.flush();
     else if (!this.timer) {
@@ -136,29 +163,85 @@ export class StatsRecorder implements ProxyObserver {
     }
   }
 
+  /** Rows waiting to be written (the batch being written included). */
+  get buffered(): number {
+    return this.pending.length + this.inFlight;
+  }
+
   flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.pending.length === 0) return;
-    const batch = this.pending;
-    this.pending = [];
+    if (this.pending.length === 0 || this.writing) return;
+    const batch = this.pending.length > MAX_BATCH * 10 ? this.pending.splice(0, MAX_BATCH * 10) : this.pending;
+    if (batch === this.pending) this.pending = [];
+    let written: void | Promise<void>;
     try {
-      this.store.insertMany(batch);
+      written = this.store.insertMany(batch);
     } catch (e: unknown) {
-      this.logger.warn({ err: e, rows: batch.length }, 'could not write request rows; will retry');
-      this.pending = [...batch, ...this.pending].slice(-MAX_PENDING);
-      this.timer = setTimeout(() => this.flush(), 5_000);
-      this.timer.unref();
+      return this.failed(batch, e);
+    }
+    if (!(written instanceof Promise)) {
+      this.succeeded();
+      if (this.pending.length > 0) this.flush();
+      return;
+    }
+    this.inFlight = batch.length;
+    this.writing = written.then(
+      () => {
+        this.writing = undefined;
+        this.inFlight = 0;
+        this.succeeded();
+        if (this.pending.length > 0) this.flush();
+      },
+      (e: unknown) => {
+        this.writing = undefined;
+        this.inFlight = 0;
+        this.failed(batch, e);
+      },
+    );
+  }
+
+  /** Write everything buffered now and wait for it (shutdown, tests); gives up after `timeoutMs`. */
+  async drain(timeoutMs = 5_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while ((this.pending.length > 0 || this.writing) && Date.now() < deadline) {
+      if (!this.writing) this.flush();
+      await Promise.race([this.writing, new Promise((r) => setTimeout(r, 50))]);
+      if (this.failing) break;
     }
   }
 
+  private succeeded(): void {
+    if (this.failing) this.logger.info({ since: new Date(this.failing.since).toISOString() }, 'the request log is written again');
+    this.failing = undefined;
+  }
+
+  private failed(batch: StoredRequest[], e: unknown): void {
+    const error = e instanceof Error ? e.message : String(e);
+    if (!this.failing) this.logger.warn({ err: e, rows: batch.length }, 'could not write request rows; keeping them and trying again');
+    this.failing = { since: this.failing?.since ?? Date.now(), error };
+    const all = [...batch, ...this.pending];
+    const over = all.length - MAX_PENDING;
+    if (over > 0) {
+      this.dropped += over;
+      this.logger.warn({ dropped: over, total_dropped: this.dropped }, 'request log buffer full: newest rows dropped');
+    }
+    this.pending = over > 0 ? all.slice(0, MAX_PENDING) : all;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.flush(), RETRY_MS);
+    this.timer.unref();
+  }
+
   prune(): void {
+    const s = this.settings();
+    const warn = (e: unknown) => this.logger.warn({ err: e }, 'could not prune the request log');
     try {
-      const s = this.settings();
       const deleted = this.store.prune(Date.now(), s.retention_days, s.max_db_mb * 1024 * 1024);
-      if (deleted > 0) this.logger.info({ deleted }, 'pruned old request rows');
+      const report = (n: number) => n > 0 && this.logger.info({ deleted: n }, 'pruned old request rows');
+      if (deleted instanceof Promise) deleted.then(report, warn);
+      else report(deleted);
     } catch (e: unknown) {
-      this.logger.warn({ err: e }, 'could not prune the request log');
+      warn(e);
     }
   }
 

@@ -6,7 +6,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { request } from 'undici';
 import { SCHEMA_VERSION, StatsStore } from '../../src/stats/store.js';
 import { recentRequests, recentRequestsSql, SUMMARY_SQL, KEY_USAGE_SQL, summarize } from '../../src/stats/query.js';
-import { TIMESERIES_SQL } from '../../src/admin/timeseries.js';
+import { TIMESERIES_SQL } from '../../src/stats/timeseries.js';
 import { PriceTable } from '../../src/stats/pricing.js';
 import { runCli } from '../helpers/cli.js';
 import { Harness, endpoint } from '../helpers/servers.js';

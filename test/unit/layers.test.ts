@@ -24,6 +24,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   // Protocols turn a Messages request into an endpoint's own and its answer back; they know nothing of the proxy
   // that drives them (proxy/attempt.ts), nor of the observers.
   protocols: ['shared', 'config', 'endpoints', 'upstream', 'server', 'errors.js'],
+  // Replicas' shared state: what the endpoints, health checker and key limits hold, carried over Redis.
+  cluster: ['shared', 'config', 'endpoints', 'health', 'keys', 'log.js'],
 };
 
 function files(dir: string): string[] {

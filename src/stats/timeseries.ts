@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
-import { attemptChain, failoversOf, hedgeSummary, percentile, succeeded } from '../stats/query.js';
-import { forSchema, ADDED_COLUMNS } from '../stats/store.js';
+import { attemptChain, failoversOf, hedgeSummary, percentile, succeeded } from './query.js';
+import { forSchema, ADDED_COLUMNS } from './store.js';
 import type { Bucket } from '../shared/api-types.js';
 
 /** Buckets of the request log for the dashboard's charts: last hour, day or week. */
@@ -36,10 +36,16 @@ export const TIMESERIES_SQL = `SELECT ts, status, end_reason, attempt_count, tot
 FROM requests WHERE ts >= ? AND health_check = 0 ORDER BY ts`;
 
 export function timeseries(db: Database.Database, range: Range, now = Date.now()): { range: Range; bucket_ms: number; buckets: Bucket[] } {
+  return timeseriesOf(db.prepare(forSchema(db, TIMESERIES_SQL)).all(now - RANGES[range]) as Row[], range, now);
+}
+
+export type TimeseriesRow = Row;
+
+/** The charts' buckets from TIMESERIES_SQL's rows (whichever database they came from). */
+export function timeseriesOf(rows: readonly Row[], range: Range, now: number): { range: Range; bucket_ms: number; buckets: Bucket[] } {
   const span = RANGES[range];
   const size = span / BUCKETS;
   const start = now - span;
-  const rows = db.prepare(forSchema(db, TIMESERIES_SQL)).all(start) as Row[];
   const groups: Row[][] = Array.from({ length: BUCKETS }, () => []);
   for (const r of rows) groups[Math.min(BUCKETS - 1, Math.floor((r.ts - start) / size))]!.push(r);
   const round = (v: number | null) => (v === null ? null : Math.round(v * 10) / 10);
