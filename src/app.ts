@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
+import { existsSync, statSync } from 'node:fs';
 import { UpstreamClient } from './upstream/client.js';
 import type { Config, EndpointConfig } from './config/schema.js';
 import { DemoEndpoints } from './demo-endpoints.js';
@@ -222,7 +223,21 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
 
   const budget = new RetryBudget();
   const redis = deps.stores?.redis;
-  cluster = redis && new Cluster({ settings: { ...deps.stores!, redis }, pool, health, queue, budget, limiter, now, logger });
+  cluster =
+    redis &&
+    new Cluster({
+      settings: { ...deps.stores!, redis },
+      pool, health, queue, budget, limiter, now, logger,
+      config: {
+        current: () => config,
+        fileChangedAt: () => (deps.configPath !== undefined && existsSync(deps.configPath) ? statSync(deps.configPath).mtimeMs : undefined),
+        // Another replica's change: saved here too (a restart starts from it) and applied, never shared back.
+        adopt: (next) => {
+          if (deps.configPath) saveConfig(deps.configPath, next);
+          app.reload(next);
+        },
+      },
+    });
   const catalog = new ModelCatalog({ dispatcher, endpoints: () => pool.all(), now });
   const keys = { limiter: cluster?.limiter ?? limiter, cost: (r: RequestRecord) => prices.requestCost(r) };
   const proxy = createProxyHandler({ settings: () => config.proxy, pool, budget, dispatcher, now, observer, catalog, keys });
@@ -313,6 +328,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     const { config: running, replaced } = demo.serve(saved);
     if (replaced) logger.info({ endpoints: saved.endpoints.map((e) => e.id) }, 'the simulated endpoints are replaced by the configured ones');
     app.reload(running);
+    cluster?.configChanged(saved);
     return replaced;
   };
   const admin = createAdminApi({

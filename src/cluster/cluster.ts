@@ -8,6 +8,8 @@ import type { HealthMonitor } from '../health/monitor.js';
 import type { KeyLimiter } from '../keys/limiter.js';
 import type { Logger } from '../log.js';
 import type { StateStoreStatus } from '../shared/api-types.js';
+import type { Config } from '../config/schema.js';
+import { ConfigSync } from './config-sync.js';
 import { EndpointSync } from './endpoint-sync.js';
 import { Lease } from './lease.js';
 import { RedisLink } from './redis-link.js';
@@ -23,6 +25,8 @@ export interface ClusterDeps {
   limiter: KeyLimiter;
   now: () => number;
   logger: Logger;
+  /** The config in force, when this replica's file last changed, and how to apply one another replica shared. */
+  config: { current: () => Config; fileChangedAt: () => number | undefined; adopt: (config: Config) => void };
 }
 
 /**
@@ -41,20 +45,24 @@ export class Cluster {
   readonly limiter: SharedLimiter;
   private readonly sync: EndpointSync;
   private readonly lease: Lease;
+  readonly config: ConfigSync;
   private started = false;
+  /** The merge running since Redis last came up: a starting replica serves once it is done. */
+  private rejoining: Promise<void> | undefined;
 
   constructor(private readonly deps: ClusterDeps) {
     const { settings, logger } = deps;
     this.link = new RedisLink({ ...settings.redis, replicaId: settings.replicaId }, logger);
     this.limiter = new SharedLimiter(this.link, deps.limiter, logger);
     this.sync = new EndpointSync({ link: this.link, pool: deps.pool, health: deps.health, budget: deps.budget, now: deps.now, logger });
+    this.config = new ConfigSync({ link: this.link, ...deps.config, logger });
     this.lease = new Lease(this.link, 'health', settings.redis.leaseMs, () => this.placeChecks(), logger);
     deps.health.onChecked = (endpoint, result) => {
       if (this.lease.held) this.sync.checked(endpoint, result);
     };
     this.link.onState((up) => {
       if (up) {
-        void this.rejoin();
+        this.rejoining = this.rejoin();
         this.lease.attemptNow();
       } else {
         this.lease.lost();
@@ -69,12 +77,19 @@ export class Cluster {
     this.sync.start();
     this.lease.start();
     const up = await this.link.start(waitMs);
+    // The shared config and endpoint state first, so the first request is routed as the others route it.
+    if (up) await Promise.race([this.rejoining, new Promise((r) => setTimeout(r, waitMs).unref())]);
     this.placeChecks();
     return up;
   }
 
   breakerChanged(endpoint: EndpointRuntime, t: BreakerTransition): void {
     this.sync.breakerChanged(endpoint, t);
+  }
+
+  /** This replica's config changed here (dashboard, CLI, its file): the others apply it too. */
+  configChanged(config: Config): void {
+    this.config.changed(config);
   }
 
   keyChanged(endpoint: EndpointRuntime, key: string, problem: KeyProblem | undefined, until: number): void {
@@ -97,6 +112,7 @@ export class Cluster {
       limits: link.up ? 'shared' : 'per-replica',
       health_checker: link.up ? (this.lease.holder ?? null) : this.deps.settings.replicaId,
       pending_merge: this.limiter.pending,
+      config_version: this.config.appliedVersion,
     };
   }
 
@@ -121,6 +137,8 @@ export class Cluster {
 
   private async rejoin(): Promise<void> {
     try {
+      // The config first: it may add or remove the endpoints whose state comes next.
+      await this.config.merge();
       await this.sync.merge();
       await this.limiter.merge();
     } catch (e: unknown) {

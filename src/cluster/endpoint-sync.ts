@@ -8,7 +8,7 @@ import type { HealthMonitor } from '../health/monitor.js';
 import type { CheckResult } from '../health/check.js';
 import type { Penalty } from '../endpoints/penalty.js';
 import type { Logger } from '../log.js';
-import type { ClusterMessage, RedisLink } from './redis-link.js';
+import { hashFields, type ClusterMessage, type RedisLink } from './redis-link.js';
 
 /**
  * What replicas tell each other about endpoints, so that a failure one of them sees changes routing on all.
@@ -170,17 +170,15 @@ export class EndpointSync {
   /** (Re)connected: merge what the others recorded while this replica was away or not yet running. */
   async merge(): Promise<void> {
     const { link, pool } = this.deps;
-    const reply = await link.command(['HGETALL', link.key(SNAPSHOT)], 2_000);
-    const flat = Array.isArray(reply) ? reply.map(String) : [];
+    const fields = hashFields(await link.command(['HGETALL', link.key(SNAPSHOT)], 2_000));
     const now = this.deps.now();
     const stale: string[] = [];
     this.applying = true;
     try {
-      for (let i = 0; i + 1 < flat.length; i += 2) {
-        const field = flat[i]!;
+      for (const [field, text] of fields) {
         let value: { cause?: string; problem?: string; until?: number };
         try {
-          value = JSON.parse(flat[i + 1]!) as typeof value;
+          value = JSON.parse(text) as typeof value;
         } catch {
           stale.push(field);
           continue;
@@ -202,7 +200,7 @@ export class EndpointSync {
     if (stale.length > 0) this.write(['HDEL', link.key(SNAPSHOT), ...stale]);
     // What this replica saw alone while Redis was away, for the others.
     for (const e of pool.all()) {
-      if (e.breaker.state === 'open' && !flat.includes(`breaker:${e.id}`)) this.breakerChanged(e, { from: 'closed', to: 'open', cause: e.breaker.cause ?? 'server' });
+      if (e.breaker.state === 'open' && !fields.has(`breaker:${e.id}`)) this.breakerChanged(e, { from: 'closed', to: 'open', cause: e.breaker.cause ?? 'server' });
       for (const k of e.keys.outKeys(now)) this.keyChanged(e, k.key, k.problem, k.until);
     }
   }

@@ -39,7 +39,18 @@ export function reconnectDelay(retries: number): number {
   return Math.min(5_000, 100 * 2 ** Math.min(retries, 6));
 }
 
-export type Reply = string | number | null | Reply[];
+export type Reply = string | number | null | Reply[] | { [field: string]: Reply };
+
+/** A hash's fields (HGETALL): an object under RESP3 (node-redis's default), a flat array under RESP2. */
+export function hashFields(reply: Reply): Map<string, string> {
+  const fields = new Map<string, string>();
+  if (Array.isArray(reply)) {
+    for (let i = 0; i + 1 < reply.length; i += 2) fields.set(String(reply[i]), String(reply[i + 1]));
+  } else if (reply !== null && typeof reply === 'object') {
+    for (const [k, v] of Object.entries(reply)) fields.set(k, String(v));
+  }
+  return fields;
+}
 
 export class RedisLink {
   readonly channel: string;

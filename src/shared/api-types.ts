@@ -81,6 +81,8 @@ export interface StateStoreStatus {
   health_checker?: string | null;
   /** Admissions decided alone during an outage, not yet written to Redis. */
   pending_merge?: number;
+  /** The shared config's version this replica runs (Redis's counter; 0 before the first). */
+  config_version?: number;
 }
 
 export interface StatsStoreStatus {

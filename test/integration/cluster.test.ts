@@ -111,6 +111,29 @@ describe('replicas sharing Redis', () => {
     expect(snapshot).not.toContain('sk-first');
   });
 
+  it('a replica that joins later starts with what the others know: open breakers and keys set aside', async () => {
+    const bad = await harness.sim({ behavior: { status: 503 } });
+    const pooled = await harness.sim({ behavior: { requireKey: 'sk-good' } });
+    const config = configSchema.parse({
+      version: 1,
+      health: { interval_s: 0 },
+      proxy: { strategy: 'priority' },
+      endpoints: [endpoint('bad', bad, { priority: 1 }), endpoint('pooled', pooled, { priority: 2, api_keys: ['sk-refused', 'sk-good'] })],
+    });
+    const prefix = newPrefix();
+    const [a] = await replicas(1, config, { prefix });
+    for (let i = 0; i < 6; i++) expect((await post(a!.url)).status).toBe(200);
+    expect(a!.app.pool.get('bad')!.breaker.state).toBe('open');
+    expect(a!.app.pool.get('pooled')!.keys.usableCount(Date.now())).toBe(1);
+    const [late] = await replicas(1, config, { prefix });
+    await eventually(() => late!.app.pool.get('bad')!.breaker.state === 'open', 2_000);
+    expect(late!.app.status().endpoints.find((e) => e.id === 'bad')!.state).toBe('queued');
+    expect(late!.app.pool.get('pooled')!.keys.usableCount(Date.now())).toBe(1);
+    const calls = bad.messageCalls;
+    expect(await post(late!.url)).toEqual({ status: 200, endpoint: 'pooled' });
+    expect(bad.messageCalls).toBe(calls);
+  });
+
   it('a team key with rpm 10 admits exactly 10 requests a minute across three replicas', async () => {
     const sim = await harness.sim({ behavior: { latencyMs: 20 } });
     const base = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('sim', sim)] });
@@ -155,6 +178,41 @@ describe('replicas sharing Redis', () => {
     await eventually(() => others.some((r) => r.app.cluster!.checksHere), 4_000);
     expect(Date.now() - died).toBeLessThan(1_500 + 700);
     expect(others.filter((r) => r.app.cluster!.checksHere)).toHaveLength(1);
+  });
+});
+
+describe('one config for all replicas', () => {
+  it('an endpoint added or disabled on one replica applies on all within a couple of seconds; each keeps its own address', async () => {
+    const one = await harness.sim();
+    const two = await harness.sim();
+    const config = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('one', one)] });
+    const [a, b, c] = await replicas(3, config);
+    const edited = configSchema.parse({ ...config, proxy: { ...config.proxy, port: 9999 }, endpoints: [endpoint('one', one, { enabled: false }), endpoint('two', two)] });
+    const t0 = Date.now();
+    a!.app.reloadFromFile(edited);
+    await eventually(() => [b!, c!].every((r) => r.app.config().endpoints.map((e) => `${e.id}:${e.enabled}`).join() === 'one:false,two:true'), 2_000, 20);
+    expect(Date.now() - t0).toBeLessThan(2_000);
+    // The port is each replica's own: not shared.
+    for (const r of [b!, c!]) expect(r.app.config().proxy.port).toBe(config.proxy.port);
+    for (const r of [b!, c!]) expect((await post(r.url)).endpoint).toBe('two');
+    const versions = [a!, b!, c!].map((r) => r.app.status().stores.state.config_version);
+    expect(new Set(versions).size).toBe(1);
+  });
+
+  it('conflicting edits on two replicas end in the same config everywhere; a replica started later with an older file adopts it', async () => {
+    const sims = [await harness.sim(), await harness.sim(), await harness.sim()];
+    const config = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('s0', sims[0]!)] });
+    const prefix = newPrefix();
+    const [a, b, c] = await replicas(3, config, { prefix });
+    a!.app.reloadFromFile(configSchema.parse({ ...config, endpoints: [endpoint('s1', sims[1]!)] }));
+    b!.app.reloadFromFile(configSchema.parse({ ...config, endpoints: [endpoint('s2', sims[2]!)] }));
+    const ids = (r: { app: App }) => r.app.config().endpoints.map((e) => e.id).join();
+    await eventually(() => ids(a!) === ids(b!) && ids(b!) === ids(c!) && ['s1', 's2'].includes(ids(a!)), 2_000, 20);
+    await sleep(200);
+    expect(new Set([a!, b!, c!].map(ids)).size).toBe(1);
+    const agreed = ids(a!);
+    const [late] = await replicas(1, config, { prefix });
+    expect(ids(late!)).toBe(agreed);
   });
 });
 
