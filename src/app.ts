@@ -27,6 +27,7 @@ import { ProxyMetrics } from './stats/metrics.js';
 import { PriceTable } from './stats/pricing.js';
 import { StatsRecorder } from './stats/recorder.js';
 import { RequestLog } from './stats/request-log.js';
+import { registerStoreMetrics } from './stats/store-metrics.js';
 import { HealthMonitor } from './health/monitor.js';
 import { createAdminApi } from './admin/api.js';
 import { resolveAsset, serveAsset, webRootExists } from './admin/static.js';
@@ -250,6 +251,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   let closing = false;
   const drainWaiters: (() => void)[] = [];
 
+  registerStoreMetrics(metrics.registry, () => status().stores, () => deps.stores?.replicaId ?? hostname());
   let configProblem: AppStatus['config_problem'] = null;
   const status = (): AppStatus => ({
     version: deps.version ?? '0.0.0',

@@ -107,13 +107,30 @@ async function stopProxy(paths: QccPaths, quiet = false): Promise<boolean> {
   return true;
 }
 
+/** Where this replica keeps shared state and its request log, and whether they answer. */
+function storesLine(status: AppStatus): string {
+  const { state, stats } = status.stores;
+  const shared =
+    state.backend === 'local'
+      ? 'state: this process (one replica)'
+      : state.state === 'connected'
+        ? `state: Redis ${state.url}, connected; limits shared; health checks by ${state.health_checker === status.replica ? 'this replica' : (state.health_checker ?? '(electing)')}`
+        : `state: Redis ${state.url} UNREACHABLE since ${state.since?.slice(11, 19) ?? '?'} (${state.error ?? 'no answer'}); limits per replica, health checks here${state.pending_merge ? `, ${state.pending_merge} admissions to merge` : ''}`;
+  const log =
+    stats.state === 'off'
+      ? 'request log: off'
+      : `request log: ${stats.backend === 'postgres' ? `PostgreSQL ${stats.url}` : 'SQLite'}${stats.state === 'degraded' ? ` FAILING (${stats.error ?? '?'}), ${stats.buffered ?? 0} rows buffered` : ''}${stats.dropped ? `, ${stats.dropped} rows dropped` : ''}`;
+  return `replica ${status.replica} · ${shared} · ${log}`;
+}
+
 function printStatus(record: RuntimeRecord, status: AppStatus | undefined): void {
   process.stdout.write(`qcc proxy is running: pid ${record.pid}, ${record.url}, started ${record.started_at}\n`);
   if (!status) {
     process.stdout.write('(could not read live status from the proxy)\n');
     return;
   }
-  process.stdout.write(`uptime ${status.uptime_s}s, strategy ${status.strategy}, in flight ${status.inflight}\n\n`);
+  process.stdout.write(`uptime ${status.uptime_s}s, strategy ${status.strategy}, in flight ${status.inflight}\n`);
+  process.stdout.write(`${storesLine(status)}\n\n`);
   const problem = status.config_problem;
   if (problem) {
     process.stdout.write(`config on disk is invalid since ${problem.since.slice(11, 16)} UTC: ${problem.problem}; running with the last valid one (fix ${problem.file})\n\n`);

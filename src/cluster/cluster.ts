@@ -47,6 +47,7 @@ export class Cluster {
   private readonly lease: Lease;
   readonly config: ConfigSync;
   private started = false;
+  private retry: NodeJS.Timeout | undefined;
   /** The merge running since Redis last came up: a starting replica serves once it is done. */
   private rejoining: Promise<void> | undefined;
 
@@ -74,6 +75,11 @@ export class Cluster {
   /** Connect; resolves when Redis answered, or false after `waitMs` (the replica then starts alone and keeps trying). */
   async start(waitMs: number): Promise<boolean> {
     this.started = true;
+    // Admissions a failed merge left behind are tried again (a merge otherwise runs on reconnection and settlement).
+    this.retry = setInterval(() => {
+      if (this.link.up && this.limiter.pending > 0) void this.limiter.merge();
+    }, 5_000);
+    this.retry.unref();
     this.sync.start();
     this.lease.start();
     const up = await this.link.start(waitMs);
@@ -117,6 +123,7 @@ export class Cluster {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.retry);
     this.sync.stop();
     await this.lease.stop();
     await this.link.close();

@@ -147,6 +147,8 @@ export class SharedLimiter implements KeyAdmission {
   private counter = 0;
   private readonly journal: JournalEntry[] = [];
   private readonly unsettled = new Map<string, JournalEntry>();
+  private merging: Promise<number> = Promise.resolve(0);
+  private inMerge = 0;
   /** Admissions decided here alone since start because Redis was away or slow (for status and metrics). */
   decidedAlone = 0;
 
@@ -188,18 +190,27 @@ export class SharedLimiter implements KeyAdmission {
     }
   }
 
-  /** Admissions made alone still waiting to be written to Redis. */
+  /** Admissions made alone still waiting to be written to Redis (those being written included). */
   get pending(): number {
-    return this.journal.length;
+    return this.journal.length + this.inMerge;
   }
 
   /** Redis is back: what this replica admitted alone is counted in the shared windows and budgets. */
-  async merge(now = Date.now()): Promise<number> {
+  merge(now = Date.now()): Promise<number> {
+    // One merge at a time: entries taken out of the journal are still pending until written.
+    const run = this.merging.then(() => this.mergeNow(now));
+    this.merging = run.catch(() => 0);
+    return run;
+  }
+
+  private async mergeNow(now: number): Promise<number> {
     // A request still running is merged once it settles (its tokens and cost are not known before).
     const entries = this.journal.splice(0);
+    this.inMerge = entries.length;
     let merged = 0;
     for (const e of entries) {
       if (e.settled === undefined && now - e.admittedAt < RESERVATION_TTL_MS) {
+        this.inMerge--;
         this.journal.push(e);
         continue;
       }
@@ -210,6 +221,8 @@ export class SharedLimiter implements KeyAdmission {
         merged++;
       } catch {
         this.journal.push(e);
+      } finally {
+        this.inMerge--;
       }
     }
     if (merged > 0) this.logger.info({ merged }, 'client keys: admissions made while Redis was away are now in the shared limits');

@@ -252,11 +252,17 @@ describe('when Redis goes away', () => {
     for (const r of rs) expect(r.app.status().stores.state).toMatchObject({ limits: 'per-replica', health_checker: expect.any(String) });
     // Every replica checks for itself while alone.
     for (const r of rs) expect(r.app.cluster!.checksHere).toBe(true);
+    const down = await rs[0]!.app.metrics.render();
+    expect(down).toContain('qcc_store_up{store="state",backend="redis",replica="r1"} 0');
+    expect(down).toMatch(/^qcc_limits_shared 0$/m);
     await redis.start();
     await eventually(() => rs.every((r) => r.app.status().stores.state.state === 'connected'), 8_000, 50);
     await sleep(300);
     stop = true;
     await load;
+    const up = await rs[0]!.app.metrics.render();
+    expect(up).toContain('qcc_store_up{store="state",backend="redis",replica="r1"} 1');
+    expect(up).toMatch(/^qcc_limits_shared 1$/m);
     expect(failures).toEqual([]);
     // What was admitted alone is in the shared minute now.
     await eventually(() => rs.every((r) => r.app.status().stores.state.pending_merge === 0), 3_000);

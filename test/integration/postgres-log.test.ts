@@ -169,6 +169,8 @@ describe('PostgreSQL request log', () => {
     const stats = app.status().stores.stats;
     expect(stats.buffered).toBeGreaterThan(0);
     expect(stats.error).toBeTruthy();
+    expect(await app.metrics.render()).toMatch(/^qcc_stats_rows_buffered [1-9]\d*$/m);
+    expect(await app.metrics.render()).toContain('qcc_store_up{store="stats",backend="postgres",replica="cut"} 0');
     // Not one request waited for the database.
     expect(Math.max(...timings)).toBeLessThan(500);
     await relay.restore();
