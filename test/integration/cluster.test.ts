@@ -274,6 +274,23 @@ describe('when Redis goes away', () => {
     expect(counted).toBe(served);
   });
 
+  it('limits fall back to each replica: rpm 3 admits 3 per replica while Redis is away, and once it is back those six fill the shared minute', async () => {
+    redis = await startRedis();
+    const sim = await harness.sim();
+    const base = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('sim', sim)] });
+    const { config, secret } = addKey(base, 'team', { rpm: 3 }, PEPPER, Date.now());
+    const rs = await replicas(2, config, { redisUrl: redis.url });
+    await redis.stop();
+    await eventually(() => rs.every((r) => r.app.status().stores.state.state === 'degraded'), 3_000);
+    const alone = await Promise.all(Array.from({ length: 10 }, (_, i) => post(rs[i % 2]!.url, { 'x-api-key': secret })));
+    expect(alone.filter((a) => a.status === 200)).toHaveLength(6);
+    await redis.start();
+    await eventually(() => rs.every((r) => r.app.status().stores.state.state === 'connected' && r.app.status().stores.state.pending_merge === 0), 8_000, 50);
+    // Back together: the six admitted alone are in the shared minute, so the key has no room left anywhere.
+    const after = await Promise.all(Array.from({ length: 4 }, (_, i) => post(rs[i % 2]!.url, { 'x-api-key': secret })));
+    expect(after.map((a) => a.status)).toEqual([429, 429, 429, 429]);
+  });
+
   it('a replica that starts while Redis is unreachable serves alone and says why', async () => {
     const sim = await harness.sim();
     const config = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('sim', sim)] });
