@@ -10,6 +10,9 @@
 //        Each target after the first also gets the median of its per-round differences from the first.
 //        FRESH=1 starts every target anew each round (two processes of one build differ for their whole life).
 //        TARGET#keyed sends every request with a client key that has every limit set (bench/qcc-at.mjs).
+//        TARGET#stores runs it as a replica (#24): shared state in Redis and the request log in PostgreSQL (this
+//        machine's, QCC_REDIS_URL / QCC_DATABASE_URL to use others); TARGET#stores+keyed does both, so every
+//        admission is a round trip to Redis.
 //        TARGET#bedrock and TARGET#vertex put its two endpoints on the simulated Bedrock (SigV4-signed, the
 //        answer's event-stream translated) or Vertex (a bearer token from the simulated token endpoint).
 //        HEADERS=api has the simulator answer with the real API's headers too (bench/api-headers.mjs), and
@@ -57,17 +60,22 @@ const CLOUD_ENV = {
 const BENCH_KEY = `qcc-${'b'.repeat(43)}`;
 const spawnTarget = async (t) => {
   // "TARGET@--node-flag@--another" runs the target under those Node/V8 flags; "TARGET#keyed" with a client key.
-  const [base, variant] = t.split('#');
-  const keyed = variant === 'keyed';
+  const [base, variant = ''] = t.split('#');
+  const variants = variant.split('+');
+  const keyed = variants.includes('keyed');
   const [path, ...flags] = base.split('@');
   const isBuild = existsSync(path) && statSync(path).isDirectory();
   // A build runs with the Node flags it ships with (`qcc proxy start` gives them; builds before them had none).
   const shipped = isBuild && existsSync(join(path, 'cli/node-flags.js')) ? (await import(pathToFileURL(resolve(path, 'cli/node-flags.js')).href)).PROXY_NODE_FLAGS : [];
   const args = [...shipped, ...flags, ...(isBuild ? [join(here, 'qcc-at.mjs'), resolve(path), upstream] : [resolve(path), upstream])];
-  const env = keyed ? { QCC_BENCH_KEY: BENCH_KEY } : variant === 'bedrock' || variant === 'vertex' ? { ...CLOUD_ENV, QCC_BENCH_CLOUD: variant } : undefined;
-  return spawnReady(process.execPath, args, /listening on (http:\/\/[\d.]+:\d+)/, env ? { env: { ...process.env, ...env } } : {});
+  const env = {
+    ...(keyed && { QCC_BENCH_KEY: BENCH_KEY }),
+    ...((variant === 'bedrock' || variant === 'vertex') && { ...CLOUD_ENV, QCC_BENCH_CLOUD: variant }),
+    ...(variants.includes('stores') && { QCC_BENCH_STORES: '1' }),
+  };
+  return spawnReady(process.execPath, args, /listening on (http:\/\/[\d.]+:\d+)/, { env: { ...process.env, ...env } });
 };
-const headersFor = (x) => (x.name.endsWith('#keyed') ? { ...clientHeaders, 'x-api-key': BENCH_KEY } : clientHeaders);
+const headersFor = (x) => (/#(.*\+)?keyed/.test(x.name) ? { ...clientHeaders, 'x-api-key': BENCH_KEY } : clientHeaders);
 const procs = [];
 for (const t of targets) procs.push({ name: t, p: await spawnTarget(t) });
 // Two processes of one build can differ by several µs per request for as long as they live (where their code

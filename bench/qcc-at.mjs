@@ -35,6 +35,11 @@ if (benchKey) {
     expires_at: new Date(Date.now() + 86_400_000).toISOString(),
   }];
 }
+// QCC_BENCH_STORES=1: a replica of a deployment (#24): shared state in Redis, the request log in PostgreSQL.
+if (process.env.QCC_BENCH_STORES === '1') {
+  config.state = { backend: 'redis', redis_url: process.env.QCC_REDIS_URL ?? 'redis://127.0.0.1:6379', key_prefix: `qcc-bench-${process.pid}` };
+  config.stats = { backend: 'postgres', postgres_url: process.env.QCC_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test', postgres_schema: 'qcc_bench' };
+}
 writeFileSync(join(home, 'config.json'), JSON.stringify(config));
 process.env.QCC_HOME = home;
 process.argv = [process.argv[0], 'qcc', 'proxy', 'start', '--foreground', '--port', '0', '--log-level', 'warn'];

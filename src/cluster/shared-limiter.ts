@@ -35,19 +35,24 @@ const DAY_MS = 86_400_000;
 /** Admissions made alone during an outage that are kept for the merge (older ones are counted locally only). */
 const MAX_JOURNAL = 50_000;
 
+/** A window entry's amount: members are "id:amount". */
+const AMOUNT = `local function amount(m) return tonumber(string.match(m, ':(%d+)$')) or 0 end`;
+
 /**
  * KEYS: requests (zset: id → admitted at), tokens (zset: "id:tokens" → settled at), reservations (zset:
- * "id:tokens" → expires at), spend (hash: day start → USD).
+ * "id:tokens" → expires at), spend (hash: day start → USD), sums (hash: settled, reserved, inflight — the running
+ * totals of the two token windows, so an admission costs O(log n), not a walk over the minute).
  * ARGV: id, rpm, tpm, reservation, budget USD, budget window start, end (-1: no such limit).
- * Returns {"ok", now} or {reason, reset, used…} as strings (Redis truncates Lua numbers to integers).
+ * Returns {"ok", now} or {reason, reset, now, used…} as strings (Redis truncates Lua numbers to integers).
  */
 const ADMIT = luaScript(`
+${AMOUNT}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local id, rpm, tpm, reserve = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local budget, wstart, wend = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
 if rpm >= 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
   local used = redis.call('ZCARD', KEYS[1])
   if used >= rpm then
     local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
@@ -55,22 +60,33 @@ if rpm >= 0 then
   end
 end
 if tpm >= 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60000)
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-  local settled, reserved, inflight = 0, 0, 0
-  local entries = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
-  for i = 1, #entries, 2 do settled = settled + tonumber(string.match(entries[i], ':(%d+)$')) end
-  for _, m in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
-    reserved = reserved + tonumber(string.match(m, ':(%d+)$'))
-    inflight = inflight + 1
+  local gone = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - 60000)
+  if #gone > 0 then
+    local n = 0
+    for _, m in ipairs(gone) do n = n + amount(m) end
+    redis.call('HINCRBY', KEYS[5], 'settled', -n)
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - 60000)
   end
+  local stale = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+  if #stale > 0 then
+    local n = 0
+    for _, m in ipairs(stale) do n = n + amount(m) end
+    redis.call('HINCRBY', KEYS[5], 'reserved', -n)
+    redis.call('HINCRBY', KEYS[5], 'inflight', -#stale)
+    redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  end
+  local sums = redis.call('HMGET', KEYS[5], 'settled', 'reserved', 'inflight')
+  local settled = math.max(0, tonumber(sums[1]) or 0)
+  local reserved = math.max(0, tonumber(sums[2]) or 0)
+  local inflight = math.max(0, tonumber(sums[3]) or 0)
   if settled + reserved >= tpm then
     local reset = now + 60000
     if inflight > 0 then reset = now + 2000 end
     local left = settled
-    for i = 1, #entries, 2 do
-      left = left - tonumber(string.match(entries[i], ':(%d+)$'))
-      if left + reserved < tpm then reset = tonumber(entries[i + 1]) + 60000 break end
+    local oldest = redis.call('ZRANGE', KEYS[2], 0, 999, 'WITHSCORES')
+    for i = 1, #oldest, 2 do
+      left = left - amount(oldest[i])
+      if left + reserved < tpm then reset = tonumber(oldest[i + 1]) + 60000 break end
     end
     return {'tpm', tostring(reset), tostring(now), tostring(settled), tostring(reserved), tostring(inflight)}
   end
@@ -84,32 +100,47 @@ if budget >= 0 then
   end
   if spent >= budget then return {'budget', tostring(wend), tostring(now), tostring(spent)} end
 end
-redis.call('ZADD', KEYS[1], now, id)
-redis.call('PEXPIRE', KEYS[1], 60000)
-redis.call('ZADD', KEYS[3], now + ${RESERVATION_TTL_MS}, id .. ':' .. reserve)
-redis.call('PEXPIRE', KEYS[3], ${RESERVATION_TTL_MS})
+if rpm >= 0 then
+  redis.call('ZADD', KEYS[1], now, id)
+  redis.call('PEXPIRE', KEYS[1], 60000)
+end
+if tpm >= 0 then
+  redis.call('ZADD', KEYS[3], now + ${RESERVATION_TTL_MS}, id .. ':' .. reserve)
+  redis.call('HINCRBY', KEYS[5], 'reserved', reserve)
+  redis.call('HINCRBY', KEYS[5], 'inflight', 1)
+  redis.call('PEXPIRE', KEYS[3], ${RESERVATION_TTL_MS})
+  redis.call('PEXPIRE', KEYS[5], ${RESERVATION_TTL_MS})
+end
 return {'ok', tostring(now)}
 `);
 
 /**
- * KEYS: tokens, reservations, spend. ARGV: id, reservation, tokens, USD, day start, oldest day kept.
- * Also the merge of an outage's admissions (reservation 0, and the request's own time as ARGV[7]).
+ * KEYS: tokens, reservations, spend, sums. ARGV: id, reservation, tokens, USD, day start, oldest day kept, tpm
+ * limited ("1"/"0"), and for an outage's admission merged later, when it settled.
  */
 const SETTLE = luaScript(`
+${AMOUNT}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local id, reserve, tokens, usd = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local at = now
-if ARGV[7] then at = tonumber(ARGV[7]) end
-redis.call('ZREM', KEYS[2], id .. ':' .. reserve)
-if tokens > 0 and at > now - 60000 then
-  redis.call('ZADD', KEYS[1], at, id .. ':' .. tokens)
+if ARGV[8] then at = tonumber(ARGV[8]) end
+if redis.call('ZREM', KEYS[2], id .. ':' .. reserve) == 1 then
+  redis.call('HINCRBY', KEYS[4], 'reserved', -tonumber(reserve))
+  redis.call('HINCRBY', KEYS[4], 'inflight', -1)
+end
+if ARGV[7] == '1' and tokens > 0 and at > now - 60000 then
+  -- Idempotent: a member added twice (a merge retried) counts once.
+  if redis.call('ZADD', KEYS[1], at, id .. ':' .. tokens) == 1 then redis.call('HINCRBY', KEYS[4], 'settled', tokens) end
   redis.call('PEXPIRE', KEYS[1], 60000)
+  redis.call('PEXPIRE', KEYS[4], ${RESERVATION_TTL_MS})
 end
 if usd > 0 then
   redis.call('HINCRBYFLOAT', KEYS[3], ARGV[5], ARGV[4])
-  for _, day in ipairs(redis.call('HKEYS', KEYS[3])) do
-    if tonumber(day) < tonumber(ARGV[6]) then redis.call('HDEL', KEYS[3], day) end
+  if redis.call('HLEN', KEYS[3]) > 33 then
+    for _, day in ipairs(redis.call('HKEYS', KEYS[3])) do
+      if tonumber(day) < tonumber(ARGV[6]) then redis.call('HDEL', KEYS[3], day) end
+    end
   end
   redis.call('PEXPIRE', KEYS[3], ${33 * DAY_MS})
 end
@@ -132,6 +163,8 @@ interface SharedTicket extends Ticket {
   readonly shared: boolean;
   readonly id: string;
   readonly admittedAt: number;
+  /** Its key has a tpm limit: its tokens go into the shared minute. */
+  readonly tpm: boolean;
 }
 
 interface JournalEntry {
@@ -140,6 +173,7 @@ interface JournalEntry {
   admittedAt: number;
   /** What it reserved in Redis if Redis did count it (its answer was lost): removed at the merge. */
   reserved: number;
+  tpm: boolean;
   settled?: { tokens: number; usd: number; at: number };
 }
 
@@ -175,9 +209,9 @@ export class SharedLimiter implements KeyAdmission {
     const t = ticket as Partial<SharedTicket>;
     if (t.id === undefined) return;
     if (t.shared) {
-      this.runSettle(ticket.name, t.id, ticket.reserved, tokens, usd, now).catch(() => {
+      this.runSettle(ticket.name, t.id, ticket.reserved, t.tpm === true, tokens, usd, now).catch(() => {
         // Its reservation expires by itself; the spend and tokens are kept for the merge.
-        this.remember({ name: ticket.name, id: t.id!, admittedAt: t.admittedAt!, reserved: ticket.reserved, settled: { tokens, usd, at: now } }, true);
+        this.remember({ name: ticket.name, id: t.id!, admittedAt: t.admittedAt!, reserved: ticket.reserved, tpm: t.tpm === true, settled: { tokens, usd, at: now } }, true);
       });
       return;
     }
@@ -217,7 +251,7 @@ export class SharedLimiter implements KeyAdmission {
       try {
         // Idempotent: the request's id is its member of the window, so one merged twice counts once.
         await this.link.script(RECORD, [this.keys(e.name).requests], [e.id, String(e.admittedAt)], 1_000);
-        if (e.settled) await this.runSettle(e.name, e.id, e.reserved, e.settled.tokens, e.settled.usd, e.settled.at, e.settled.at);
+        if (e.settled) await this.runSettle(e.name, e.id, e.reserved, e.tpm, e.settled.tokens, e.settled.usd, e.settled.at, e.settled.at);
         merged++;
       } catch {
         this.journal.push(e);
@@ -238,7 +272,7 @@ export class SharedLimiter implements KeyAdmission {
     try {
       reply = await this.link.script(
         ADMIT,
-        [k.requests, k.tokens, k.reservations, k.spend],
+        [k.requests, k.tokens, k.reservations, k.spend, k.sums],
         [id, String(key.rpm ?? -1), String(key.tpm ?? -1), String(reservation), String(key.budget?.usd ?? -1), String(window?.start ?? -1), String(window?.end ?? -1)],
       );
     } catch (e: unknown) {
@@ -250,7 +284,7 @@ export class SharedLimiter implements KeyAdmission {
     const at = Number(r[1]);
     if (r[0] === 'ok') {
       const ticket = this.local.admitted(key.name, reservation, now);
-      const shared: SharedTicket = { ...ticket, shared: true, id, admittedAt: Number.isFinite(at) ? at : now };
+      const shared: SharedTicket = { ...ticket, shared: true, id, admittedAt: Number.isFinite(at) ? at : now, tpm: key.tpm !== undefined };
       return shared;
     }
     const redisNow = Number(r[2]);
@@ -277,9 +311,9 @@ export class SharedLimiter implements KeyAdmission {
     this.decidedAlone++;
     const verdict = this.local.admit(key, facts, now);
     if ('reason' in verdict || !verdict.counted) return verdict;
-    const entry: JournalEntry = { name: key.name, id, admittedAt: now, reserved: verdict.reserved };
+    const entry: JournalEntry = { name: key.name, id, admittedAt: now, reserved: verdict.reserved, tpm: key.tpm !== undefined };
     this.remember(entry, false);
-    const alone: SharedTicket = { ...verdict, shared: false, id: entry.id, admittedAt: now };
+    const alone: SharedTicket = { ...verdict, shared: false, id: entry.id, admittedAt: now, tpm: entry.tpm };
     return alone;
   }
 
@@ -290,20 +324,23 @@ export class SharedLimiter implements KeyAdmission {
     if (this.unsettled.size > MAX_JOURNAL) this.unsettled.delete(this.unsettled.keys().next().value!);
   }
 
-  private runSettle(name: string, id: string, reserved: number, tokens: number, usd: number, now: number, at?: number): Promise<unknown> {
+  private runSettle(name: string, id: string, reserved: number, tpm: boolean, tokens: number, usd: number, now: number, at?: number): Promise<unknown> {
     const k = this.keys(name);
     const day = now - (now % DAY_MS);
-    const args = [id, String(reserved), String(Math.max(0, Math.round(tokens))), String(Number.isFinite(usd) && usd > 0 ? usd : 0), String(day), String(day - 32 * DAY_MS)];
+    // Usage is the endpoint's (untrusted): a count that is not a whole number of tokens is rounded, a NaN is none.
+    const counted = Number.isFinite(tokens) ? Math.min(1e12, Math.max(0, Math.round(tokens))) : 0;
+    const args = [id, String(reserved), String(counted), String(Number.isFinite(usd) && usd > 0 ? usd : 0), String(day), String(day - 32 * DAY_MS), tpm ? '1' : '0'];
     if (at !== undefined) args.push(String(at));
-    return this.link.script(SETTLE, [k.tokens, k.reservations, k.spend], args, 1_000);
+    return this.link.script(SETTLE, [k.tokens, k.reservations, k.spend, k.sums], args, 1_000);
   }
 
-  private keys(name: string): { requests: string; tokens: string; reservations: string; spend: string } {
+  private keys(name: string): { requests: string; tokens: string; reservations: string; spend: string; sums: string } {
     return {
       requests: this.link.key('key', name, 'requests'),
       tokens: this.link.key('key', name, 'tokens'),
       reservations: this.link.key('key', name, 'reserved'),
       spend: this.link.key('key', name, 'spend'),
+      sums: this.link.key('key', name, 'sums'),
     };
   }
 

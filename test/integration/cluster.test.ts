@@ -146,6 +146,35 @@ describe('replicas sharing Redis', () => {
     for (const r of rs) expect(r.app.status().stores.state).toMatchObject({ state: 'connected', limits: 'shared' });
   });
 
+  it('one tpm limit for all replicas: tokens settled on one count on the others, with what is in flight reserved', async () => {
+    // Each answer uses 400 input + 100 output tokens; the key may use 1,000 a minute.
+    const sim = await harness.sim({ behavior: { usage: { input_tokens: 400, output_tokens: 100 } } });
+    const base = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('sim', sim)] });
+    const { config, secret } = addKey(base, 'team', { tpm: 1_000 }, PEPPER, Date.now());
+    const [a, b, c] = await replicas(3, config);
+    expect((await post(a!.url, { 'x-api-key': secret })).status).toBe(200); // 500 settled
+    expect((await post(b!.url, { 'x-api-key': secret })).status).toBe(200); // 1,000 settled: the minute is full
+    const refused = await fetch(`${c!.url}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': secret, 'anthropic-version': '2023-06-01' },
+      body: JSON.stringify({ model: MODEL, max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(refused.status).toBe(429);
+    expect(((await refused.json()) as { error: { message: string } }).error.message).toMatch(/limited to 1000 tokens per minute and has used 1000/);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(50);
+  });
+
+  it('one budget for all replicas: what one spent, the others refuse beyond', async () => {
+    // haiku at $1 per million input tokens: each answer costs $0.10; the budget is $0.25 a day.
+    const sim = await harness.sim({ behavior: { usage: { input_tokens: 100_000, output_tokens: 0 } } });
+    const base = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('sim', sim)] });
+    const { config, secret } = addKey(base, 'team', { budget: { usd: 0.25, per: 'day' } }, PEPPER, Date.now());
+    const rs = await replicas(3, config);
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await post(rs[i % 3]!.url, { 'x-api-key': secret })).status);
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+  });
+
   it('a session keeps its endpoint whichever replica serves it', async () => {
     const sims = [await harness.sim(), await harness.sim(), await harness.sim()];
     const config = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: sims.map((s, i) => endpoint(`e${i}`, s)) });
