@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { writeFileAtomic } from './config/atomic-write.js';
 import { UpstreamClient } from './upstream/client.js';
 import type { Config, EndpointConfig } from './config/schema.js';
 import { DemoEndpoints } from './demo-endpoints.js';
@@ -232,9 +233,13 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
       config: {
         current: () => config,
         fileChangedAt: () => (deps.configPath !== undefined && existsSync(deps.configPath) ? statSync(deps.configPath).mtimeMs : undefined),
-        // Another replica's change: saved here too (a restart starts from it) and applied, never shared back.
-        adopt: (next) => {
-          if (deps.configPath) saveConfig(deps.configPath, next);
+        // Another replica's change: saved here too (a restart starts from it) and applied, never shared back. A
+        // different config this replica started with is kept aside, not lost.
+        adopt: (next, replacing) => {
+          if (deps.configPath) {
+            if (replacing && existsSync(deps.configPath)) writeFileAtomic(`${deps.configPath}.before-shared`, readFileSync(deps.configPath), 0o600);
+            saveConfig(deps.configPath, next);
+          }
           app.reload(next);
         },
       },

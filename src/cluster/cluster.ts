@@ -26,7 +26,7 @@ export interface ClusterDeps {
   now: () => number;
   logger: Logger;
   /** The config in force, when this replica's file last changed, and how to apply one another replica shared. */
-  config: { current: () => Config; fileChangedAt: () => number | undefined; adopt: (config: Config) => void };
+  config: { current: () => Config; fileChangedAt: () => number | undefined; adopt: (config: Config, replacing: boolean) => void };
 }
 
 /**
@@ -124,6 +124,7 @@ export class Cluster {
 
   async close(): Promise<void> {
     clearInterval(this.retry);
+    this.limiter.close();
     this.sync.stop();
     await this.lease.stop();
     await this.link.close();

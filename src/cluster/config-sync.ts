@@ -12,9 +12,10 @@ import { hashFields, luaScript, type ClusterMessage, type RedisLink } from './re
  *   within milliseconds.
  * - Conflicting edits resolve deterministically: each write is a whole config with a version Redis hands out
  *   (INCR, atomic), and every replica ends up with the highest version: the last edit to reach Redis wins.
- * - A replica that starts (or reconnects) with a config different from the shared one adopts the shared one,
- *   unless its own file changed after the shared one was written (an edit made while it was away): that edit is
- *   then the newest, and is shared.
+ * - A replica that starts (or reconnects) with a config different from the shared one adopts the shared one
+ *   (its file as it was is kept beside it, `config.json.before-shared`), unless its own file changed after the
+ *   shared one was written (an edit made while it was away): that edit is then the newest, and is shared. A
+ *   replica whose config has no endpoint (a new one) always adopts.
  *
  * What is not shared is each replica's own: where it listens (`proxy.host`, `proxy.port`) and where its stores
  * are (`state`, and `stats`'s backend, URL and schema).
@@ -51,8 +52,11 @@ export interface ConfigSyncDeps {
   current: () => Config;
   /** When this replica's config file last changed (ms), if it has one: an edit made while Redis was away wins. */
   fileChangedAt: () => number | undefined;
-  /** Apply and save a config that came from another replica (never published back). */
-  adopt: (config: Config) => void;
+  /**
+   * Apply and save a config that came from another replica (never published back). `replacing`: it replaces a
+   * different config this replica started with, which is kept aside (the file as it was) rather than lost.
+   */
+  adopt: (config: Config, replacing: boolean) => void;
   logger: Logger;
 }
 
@@ -96,13 +100,15 @@ export class ConfigSync {
       return;
     }
     const fileAt = this.deps.fileChangedAt();
-    if (fileAt !== undefined && fileAt > shared.at) {
+    // A replica with no endpoint of its own (a new one, configured only with where Redis is) never replaces the
+    // deployment's config, however new its file.
+    if (fileAt !== undefined && fileAt > shared.at && this.deps.current().endpoints.length > 0) {
       this.deps.logger.info({ shared_version: shared.version, from: shared.replica }, 'config: this replica\'s file changed after the shared config was written; sharing it');
       this.lastShared = mine;
       await this.publish(mine);
       return;
     }
-    this.apply(shared, `config: adopting the shared config (version ${shared.version}, written by ${shared.replica})`);
+    this.apply(shared, `config: adopting the shared config (version ${shared.version}, written by ${shared.replica})`, true);
   }
 
   private onMessage(m: ClusterMessage): void {
@@ -115,7 +121,7 @@ export class ConfigSync {
     );
   }
 
-  private apply(shared: { version: number; json: string; replica: string }, message: string): void {
+  private apply(shared: { version: number; json: string; replica: string }, message: string, replacing = false): void {
     let parsed: Config;
     try {
       parsed = configSchema.parse(JSON.parse(shared.json));
@@ -128,7 +134,7 @@ export class ConfigSync {
     this.lastShared = shared.json;
     const next = withLocalPart(parsed, this.deps.current());
     this.deps.logger.info(message);
-    this.deps.adopt(next);
+    this.deps.adopt(next, replacing);
   }
 
   private async publish(json: string): Promise<void> {

@@ -114,38 +114,51 @@ end
 return {'ok', tostring(now)}
 `);
 
+/** Fields of one settlement in SETTLE's arguments. */
+const SETTLE_FIELDS = 9;
+
 /**
- * KEYS: tokens, reservations, spend, sums. ARGV: id, reservation, tokens, USD, day start, oldest day kept, tpm
- * limited ("1"/"0"), and for an outage's admission merged later, when it settled.
+ * Settlements, any number in one call (they are sent with the next admission, or after SETTLE_BATCH_MS): ARGV is
+ * groups of SETTLE_FIELDS — the key's base name (`PREFIX:key:NAME`), id, reservation, tokens, USD, day start,
+ * oldest day kept, tpm limited ("1"/"0"), and when it settled ("" for now; an outage's admission merged later).
+ * The key names are built here from the base, so this script is for a single Redis, not a cluster.
  */
 const SETTLE = luaScript(`
 ${AMOUNT}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local id, reserve, tokens, usd = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local at = now
-if ARGV[8] then at = tonumber(ARGV[8]) end
-if redis.call('ZREM', KEYS[2], id .. ':' .. reserve) == 1 then
-  redis.call('HINCRBY', KEYS[4], 'reserved', -tonumber(reserve))
-  redis.call('HINCRBY', KEYS[4], 'inflight', -1)
-end
-if ARGV[7] == '1' and tokens > 0 and at > now - 60000 then
-  -- Idempotent: a member added twice (a merge retried) counts once.
-  if redis.call('ZADD', KEYS[1], at, id .. ':' .. tokens) == 1 then redis.call('HINCRBY', KEYS[4], 'settled', tokens) end
-  redis.call('PEXPIRE', KEYS[1], 60000)
-  redis.call('PEXPIRE', KEYS[4], ${RESERVATION_TTL_MS})
-end
-if usd > 0 then
-  redis.call('HINCRBYFLOAT', KEYS[3], ARGV[5], ARGV[4])
-  if redis.call('HLEN', KEYS[3]) > 33 then
-    for _, day in ipairs(redis.call('HKEYS', KEYS[3])) do
-      if tonumber(day) < tonumber(ARGV[6]) then redis.call('HDEL', KEYS[3], day) end
-    end
+for g = 0, #ARGV / ${SETTLE_FIELDS} - 1 do
+  local base = ARGV[g * ${SETTLE_FIELDS} + 1]
+  local id, reserve = ARGV[g * ${SETTLE_FIELDS} + 2], ARGV[g * ${SETTLE_FIELDS} + 3]
+  local tokens, usd = tonumber(ARGV[g * ${SETTLE_FIELDS} + 4]), tonumber(ARGV[g * ${SETTLE_FIELDS} + 5])
+  local day, oldest, tpm = ARGV[g * ${SETTLE_FIELDS} + 6], tonumber(ARGV[g * ${SETTLE_FIELDS} + 7]), ARGV[g * ${SETTLE_FIELDS} + 8]
+  local at = tonumber(ARGV[g * ${SETTLE_FIELDS} + 9]) or now
+  local sums, spend = base .. ':sums', base .. ':spend'
+  if redis.call('ZREM', base .. ':reserved', id .. ':' .. reserve) == 1 then
+    redis.call('HINCRBY', sums, 'reserved', -tonumber(reserve))
+    redis.call('HINCRBY', sums, 'inflight', -1)
   end
-  redis.call('PEXPIRE', KEYS[3], ${33 * DAY_MS})
+  if tpm == '1' and tokens > 0 and at > now - 60000 then
+    -- Idempotent: a member added twice (a merge retried) counts once.
+    if redis.call('ZADD', base .. ':tokens', at, id .. ':' .. tokens) == 1 then redis.call('HINCRBY', sums, 'settled', tokens) end
+    redis.call('PEXPIRE', base .. ':tokens', 60000)
+    redis.call('PEXPIRE', sums, ${RESERVATION_TTL_MS})
+  end
+  if usd > 0 then
+    redis.call('HINCRBYFLOAT', spend, day, ARGV[g * ${SETTLE_FIELDS} + 5])
+    if redis.call('HLEN', spend) > 33 then
+      for _, d in ipairs(redis.call('HKEYS', spend)) do
+        if tonumber(d) < oldest then redis.call('HDEL', spend, d) end
+      end
+    end
+    redis.call('PEXPIRE', spend, ${33 * DAY_MS})
+  end
 end
 return 1
 `);
+
+/** Settlements wait at most this long for an admission to travel with. */
+const SETTLE_BATCH_MS = 5;
 
 /** KEYS: requests. ARGV: id, admitted at. An outage's admission, counted in the shared minute if still in it. */
 const RECORD = luaScript(`
@@ -182,6 +195,9 @@ export class SharedLimiter implements KeyAdmission {
   private readonly journal: JournalEntry[] = [];
   private readonly unsettled = new Map<string, JournalEntry>();
   private merging: Promise<number> = Promise.resolve(0);
+  /** Settlements waiting to travel with the next admission (SETTLE_BATCH_MS at most). */
+  private readonly settles: JournalEntry[] = [];
+  private settleTimer: NodeJS.Timeout | undefined;
   private inMerge = 0;
   /** Admissions decided here alone since start because Redis was away or slow (for status and metrics). */
   decidedAlone = 0;
@@ -209,10 +225,8 @@ export class SharedLimiter implements KeyAdmission {
     const t = ticket as Partial<SharedTicket>;
     if (t.id === undefined) return;
     if (t.shared) {
-      this.runSettle(ticket.name, t.id, ticket.reserved, t.tpm === true, tokens, usd, now).catch(() => {
-        // Its reservation expires by itself; the spend and tokens are kept for the merge.
-        this.remember({ name: ticket.name, id: t.id!, admittedAt: t.admittedAt!, reserved: ticket.reserved, tpm: t.tpm === true, settled: { tokens, usd, at: now } }, true);
-      });
+      // Off the request path, and not a round trip of its own: it goes with the next admission (or in 5 ms).
+      this.queueSettle({ name: ticket.name, id: t.id, admittedAt: t.admittedAt!, reserved: ticket.reserved, tpm: t.tpm === true, settled: { tokens, usd, at: now } });
       return;
     }
     const entry = this.unsettled.get(t.id);
@@ -251,7 +265,7 @@ export class SharedLimiter implements KeyAdmission {
       try {
         // Idempotent: the request's id is its member of the window, so one merged twice counts once.
         await this.link.script(RECORD, [this.keys(e.name).requests], [e.id, String(e.admittedAt)], 1_000);
-        if (e.settled) await this.runSettle(e.name, e.id, e.reserved, e.tpm, e.settled.tokens, e.settled.usd, e.settled.at, e.settled.at);
+        if (e.settled) await this.link.script(SETTLE, [], this.settleArgs(e, true), 1_000);
         merged++;
       } catch {
         this.journal.push(e);
@@ -269,6 +283,8 @@ export class SharedLimiter implements KeyAdmission {
     const window = key.budget ? budgetWindow(key.budget.per, now) : undefined;
     const k = this.keys(key.name);
     let reply: unknown;
+    // Settlements first, in the same write: this admission then sees the tokens and spend they report.
+    this.flushSettles();
     try {
       reply = await this.link.script(
         ADMIT,
@@ -324,24 +340,51 @@ export class SharedLimiter implements KeyAdmission {
     if (this.unsettled.size > MAX_JOURNAL) this.unsettled.delete(this.unsettled.keys().next().value!);
   }
 
-  private runSettle(name: string, id: string, reserved: number, tpm: boolean, tokens: number, usd: number, now: number, at?: number): Promise<unknown> {
-    const k = this.keys(name);
-    const day = now - (now % DAY_MS);
-    // Usage is the endpoint's (untrusted): a count that is not a whole number of tokens is rounded, a NaN is none.
-    const counted = Number.isFinite(tokens) ? Math.min(1e12, Math.max(0, Math.round(tokens))) : 0;
-    const args = [id, String(reserved), String(counted), String(Number.isFinite(usd) && usd > 0 ? usd : 0), String(day), String(day - 32 * DAY_MS), tpm ? '1' : '0'];
-    if (at !== undefined) args.push(String(at));
-    return this.link.script(SETTLE, [k.tokens, k.reservations, k.spend, k.sums], args, 1_000);
+  private queueSettle(entry: JournalEntry): void {
+    this.settles.push(entry);
+    if (this.settleTimer === undefined) {
+      this.settleTimer = setTimeout(() => this.flushSettles(), SETTLE_BATCH_MS);
+      this.settleTimer.unref();
+    }
   }
 
+  /** Shutting down: the settlements still queued are sent now. */
+  close(): void {
+    this.flushSettles();
+  }
+
+  /**
+   * Send the queued settlements in one script call. Called just before an admission is sent, so both leave in
+   * one write and their answers come back in one read (node-redis pipelines what is sent in one tick).
+   */
+  private flushSettles(): void {
+    clearTimeout(this.settleTimer);
+    this.settleTimer = undefined;
+    if (this.settles.length === 0) return;
+    const batch = this.settles.splice(0);
+    const args = batch.flatMap((e) => this.settleArgs(e, false));
+    this.link.script(SETTLE, [], args, 1_000).catch(() => {
+      // Their reservations expire by themselves; their tokens and spend are kept for the merge.
+      for (const e of batch) this.remember(e, true);
+    });
+  }
+
+  /** A settlement's SETTLE_FIELDS arguments; `late`: merged after an outage, at the time it settled. */
+  private settleArgs(e: JournalEntry, late: boolean): string[] {
+    const { tokens, usd, at } = e.settled!;
+    const day = at - (at % DAY_MS);
+    // Usage is the endpoint's (untrusted): a count that is not a whole number of tokens is rounded, a NaN is none.
+    const counted = Number.isFinite(tokens) ? Math.min(1e12, Math.max(0, Math.round(tokens))) : 0;
+    return [
+      this.link.key('key', e.name), e.id, String(e.reserved), String(counted), String(Number.isFinite(usd) && usd > 0 ? usd : 0),
+      String(day), String(day - 32 * DAY_MS), e.tpm ? '1' : '0', late ? String(at) : '',
+    ];
+  }
+
+  /** A key's names in Redis (SETTLE builds the same from `PREFIX:key:NAME`). */
   private keys(name: string): { requests: string; tokens: string; reservations: string; spend: string; sums: string } {
-    return {
-      requests: this.link.key('key', name, 'requests'),
-      tokens: this.link.key('key', name, 'tokens'),
-      reservations: this.link.key('key', name, 'reserved'),
-      spend: this.link.key('key', name, 'spend'),
-      sums: this.link.key('key', name, 'sums'),
-    };
+    const base = this.link.key('key', name);
+    return { requests: `${base}:requests`, tokens: `${base}:tokens`, reservations: `${base}:reserved`, spend: `${base}:spend`, sums: `${base}:sums` };
   }
 
   private nextId(): string {

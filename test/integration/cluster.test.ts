@@ -1,5 +1,8 @@
 import Anthropic from '@anthropic-ai/sdk';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createClient } from 'redis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.js';
@@ -152,8 +155,11 @@ describe('replicas sharing Redis', () => {
     const base = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('sim', sim)] });
     const { config, secret } = addKey(base, 'team', { tpm: 1_000 }, PEPPER, Date.now());
     const [a, b, c] = await replicas(3, config);
+    // A settlement reaches Redis with the replica's next admission or within 5 ms.
     expect((await post(a!.url, { 'x-api-key': secret })).status).toBe(200); // 500 settled
+    await sleep(20);
     expect((await post(b!.url, { 'x-api-key': secret })).status).toBe(200); // 1,000 settled: the minute is full
+    await sleep(20);
     const refused = await fetch(`${c!.url}/v1/messages`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', 'x-api-key': secret, 'anthropic-version': '2023-06-01' },
@@ -171,7 +177,10 @@ describe('replicas sharing Redis', () => {
     const { config, secret } = addKey(base, 'team', { budget: { usd: 0.25, per: 'day' } }, PEPPER, Date.now());
     const rs = await replicas(3, config);
     const statuses: number[] = [];
-    for (let i = 0; i < 5; i++) statuses.push((await post(rs[i % 3]!.url, { 'x-api-key': secret })).status);
+    for (let i = 0; i < 5; i++) {
+      statuses.push((await post(rs[i % 3]!.url, { 'x-api-key': secret })).status);
+      await sleep(20); // a settlement reaches Redis with the replica's next admission or within 5 ms
+    }
     expect(statuses).toEqual([200, 200, 200, 429, 429]);
   });
 
@@ -242,6 +251,42 @@ describe('one config for all replicas', () => {
     const agreed = ids(a!);
     const [late] = await replicas(1, config, { prefix });
     expect(ids(late!)).toBe(agreed);
+  });
+});
+
+describe('a replica that starts with a config file of its own', () => {
+  async function withFile(config: Config, prefix: string, id: string, writtenAt?: Date): Promise<{ app: App; file: string }> {
+    const dir = mkdtempSync(join(tmpdir(), 'qcc-cluster-'));
+    const file = join(dir, 'config.json');
+    writeFileSync(file, JSON.stringify(config), { mode: 0o600 });
+    if (writtenAt) utimesSync(file, writtenAt, writtenAt);
+    const { app } = await harness.proxy(config, { configPath: file, stores: { replicaId: id, redis: { url: REDIS, prefix, leaseMs: 3_000, timeoutMs: 200 }, postgres: undefined } });
+    await app.connectStores(3_000);
+    return { app, file };
+  }
+
+  it('adopts the shared config when its file is older, keeping the file it had beside it', async () => {
+    const sim = await harness.sim();
+    const prefix = newPrefix();
+    const shared = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('shared', sim)] });
+    await replicas(1, shared, { prefix });
+    const old = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('old', sim)] });
+    const { app, file } = await withFile(old, prefix, 'late', new Date(Date.now() - 3_600_000));
+    expect(app.config().endpoints.map((e) => e.id)).toEqual(['shared']);
+    expect(JSON.parse(readFileSync(file, 'utf8')).endpoints[0].id).toBe('shared');
+    expect(JSON.parse(readFileSync(`${file}.before-shared`, 'utf8')).endpoints[0].id).toBe('old');
+  });
+
+  it('shares its file when it was edited after the shared config was written; a new replica with no endpoint never does', async () => {
+    const sim = await harness.sim();
+    const prefix = newPrefix();
+    const [first] = await replicas(1, configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('shared', sim)] }), { prefix });
+    await sleep(20);
+    const empty = await withFile(configSchema.parse({ version: 1, health: { interval_s: 0 } }), prefix, 'fresh');
+    expect(empty.app.config().endpoints.map((e) => e.id)).toEqual(['shared']);
+    const edited = await withFile(configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('edited', sim)] }), prefix, 'edited');
+    expect(edited.app.config().endpoints.map((e) => e.id)).toEqual(['edited']);
+    await eventually(() => first!.app.config().endpoints[0]!.id === 'edited' && empty.app.config().endpoints[0]!.id === 'edited', 2_000);
   });
 });
 
