@@ -75,16 +75,19 @@ export class Cluster {
   /** Connect; resolves when Redis answered, or false after `waitMs` (the replica then starts alone and keeps trying). */
   async start(waitMs: number): Promise<boolean> {
     this.started = true;
-    // Admissions a failed merge left behind are tried again (a merge otherwise runs on reconnection and settlement).
+    // Once a second: this replica says it is alive and counts the others (a lease of admissions takes a share of
+    // what is left that shrinks with their number), and admissions a failed merge left behind are tried again.
     this.retry = setInterval(() => {
-      if (this.link.up && this.limiter.pending > 0) void this.limiter.merge();
-    }, 5_000);
+      if (!this.link.up) return;
+      void this.countReplicas();
+      if (this.limiter.pending > 0) void this.limiter.merge();
+    }, 1_000);
     this.retry.unref();
     this.sync.start();
     this.lease.start();
     const up = await this.link.start(waitMs);
     // The shared config and endpoint state first, so the first request is routed as the others route it.
-    if (up) await Promise.race([this.rejoining, new Promise((r) => setTimeout(r, waitMs).unref())]);
+    if (up) await Promise.race([Promise.all([this.rejoining, this.countReplicas()]), new Promise((r) => setTimeout(r, waitMs).unref())]);
     this.placeChecks();
     return up;
   }
@@ -126,8 +129,24 @@ export class Cluster {
     clearInterval(this.retry);
     this.limiter.close();
     this.sync.stop();
+    await this.link.command(['ZREM', this.link.key('replicas'), this.deps.settings.replicaId], 500).catch(() => undefined);
     await this.lease.stop();
     await this.link.close();
+  }
+
+  private async countReplicas(): Promise<void> {
+    const key = this.link.key('replicas');
+    const now = Date.now();
+    try {
+      const [, , count] = await Promise.all([
+        this.link.command(['ZADD', key, String(now), this.deps.settings.replicaId], 1_000),
+        this.link.command(['ZREMRANGEBYSCORE', key, '-inf', String(now - 5_000)], 1_000),
+        this.link.command(['ZCARD', key], 1_000),
+      ]);
+      if (typeof count === 'number' && count > 0) this.limiter.replicas = count;
+    } catch {
+      // Counted again next second.
+    }
   }
 
   /** Checks run here when this replica holds the lease, or when Redis is away (each replica for itself). */

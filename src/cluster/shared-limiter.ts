@@ -42,8 +42,9 @@ const AMOUNT = `local function amount(m) return tonumber(string.match(m, ':(%d+)
  * KEYS: requests (zset: id → admitted at), tokens (zset: "id:tokens" → settled at), reservations (zset:
  * "id:tokens" → expires at), spend (hash: day start → USD), sums (hash: settled, reserved, inflight — the running
  * totals of the two token windows, so an admission costs O(log n), not a walk over the minute).
- * ARGV: id, rpm, tpm, reservation, budget USD, budget window start, end (-1: no such limit).
- * Returns {"ok", now} or {reason, reset, now, used…} as strings (Redis truncates Lua numbers to integers).
+ * ARGV: id, rpm, tpm, reservation, budget USD, budget window start, end (-1: no such limit), admissions wanted
+ * as a lease (slots "id#1"…), the share of the room a lease may take (2 × replicas).
+ * Returns {"ok", now, leased} or {reason, reset, now, used…} as strings (Redis truncates Lua numbers to integers).
  */
 const ADMIT = luaScript(`
 ${AMOUNT}
@@ -51,9 +52,11 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local id, rpm, tpm, reserve = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local budget, wstart, wend = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local want, share = tonumber(ARGV[8]) or 0, math.max(1, tonumber(ARGV[9]) or 2)
+local used, settled, reserved, inflight, spent = 0, 0, 0, 0, 0
 if rpm >= 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 60000)
-  local used = redis.call('ZCARD', KEYS[1])
+  used = redis.call('ZCARD', KEYS[1])
   if used >= rpm then
     local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
     return {'rpm', tostring(tonumber(oldest[2]) + 60000), tostring(now)}
@@ -76,9 +79,9 @@ if tpm >= 0 then
     redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
   end
   local sums = redis.call('HMGET', KEYS[5], 'settled', 'reserved', 'inflight')
-  local settled = math.max(0, tonumber(sums[1]) or 0)
-  local reserved = math.max(0, tonumber(sums[2]) or 0)
-  local inflight = math.max(0, tonumber(sums[3]) or 0)
+  settled = math.max(0, tonumber(sums[1]) or 0)
+  reserved = math.max(0, tonumber(sums[2]) or 0)
+  inflight = math.max(0, tonumber(sums[3]) or 0)
   if settled + reserved >= tpm then
     local reset = now + 60000
     if inflight > 0 then reset = now + 2000 end
@@ -92,7 +95,6 @@ if tpm >= 0 then
   end
 end
 if budget >= 0 then
-  local spent = 0
   local days = redis.call('HGETALL', KEYS[4])
   for i = 1, #days, 2 do
     local day = tonumber(days[i])
@@ -100,27 +102,41 @@ if budget >= 0 then
   end
   if spent >= budget then return {'budget', tostring(wend), tostring(now), tostring(spent)} end
 end
-if rpm >= 0 then
-  redis.call('ZADD', KEYS[1], now, id)
-  redis.call('PEXPIRE', KEYS[1], 60000)
+-- A lease: admissions granted now for this replica to use without asking, each counted here like this one, and
+-- never more than 1/share of what is left (share = 2 x replicas), so the replicas' leases together take at most
+-- half of the room, and none near the limit.
+local lease = 0
+if want > 0 then
+  lease = want
+  if rpm >= 0 then lease = math.min(lease, math.floor((rpm - used - 1) / share)) end
+  if tpm >= 0 then lease = math.min(lease, math.floor((tpm - settled - reserved - reserve) / (share * math.max(1, reserve)))) end
+  if budget >= 0 and spent * 2 >= budget then lease = 0 end
+  lease = math.max(0, lease)
 end
+for i = 0, lease do
+  local slot = id
+  if i > 0 then slot = id .. '#' .. i end
+  if rpm >= 0 then redis.call('ZADD', KEYS[1], now, slot) end
+  if tpm >= 0 then redis.call('ZADD', KEYS[3], now + ${RESERVATION_TTL_MS}, slot .. ':' .. reserve) end
+end
+if rpm >= 0 then redis.call('PEXPIRE', KEYS[1], 60000) end
 if tpm >= 0 then
-  redis.call('ZADD', KEYS[3], now + ${RESERVATION_TTL_MS}, id .. ':' .. reserve)
-  redis.call('HINCRBY', KEYS[5], 'reserved', reserve)
-  redis.call('HINCRBY', KEYS[5], 'inflight', 1)
+  redis.call('HINCRBY', KEYS[5], 'reserved', reserve * (lease + 1))
+  redis.call('HINCRBY', KEYS[5], 'inflight', lease + 1)
   redis.call('PEXPIRE', KEYS[3], ${RESERVATION_TTL_MS})
   redis.call('PEXPIRE', KEYS[5], ${RESERVATION_TTL_MS})
 end
-return {'ok', tostring(now)}
+return {'ok', tostring(now), tostring(lease)}
 `);
 
 /** Fields of one settlement in SETTLE's arguments. */
-const SETTLE_FIELDS = 9;
+const SETTLE_FIELDS = 10;
 
 /**
  * Settlements, any number in one call (they are sent with the next admission, or after SETTLE_BATCH_MS): ARGV is
  * groups of SETTLE_FIELDS — the key's base name (`PREFIX:key:NAME`), id, reservation, tokens, USD, day start,
- * oldest day kept, tpm limited ("1"/"0"), and when it settled ("" for now; an outage's admission merged later).
+ * oldest day kept, tpm limited ("1"/"0"), when it settled ("" for now; an outage's admission merged later), and
+ * "1" for a leased admission given back unused (its place in the minute is freed).
  * The key names are built here from the base, so this script is for a single Redis, not a cluster.
  */
 const SETTLE = luaScript(`
@@ -134,6 +150,7 @@ for g = 0, #ARGV / ${SETTLE_FIELDS} - 1 do
   local day, oldest, tpm = ARGV[g * ${SETTLE_FIELDS} + 6], tonumber(ARGV[g * ${SETTLE_FIELDS} + 7]), ARGV[g * ${SETTLE_FIELDS} + 8]
   local at = tonumber(ARGV[g * ${SETTLE_FIELDS} + 9]) or now
   local sums, spend = base .. ':sums', base .. ':spend'
+  if ARGV[g * ${SETTLE_FIELDS} + 10] == '1' then redis.call('ZREM', base .. ':requests', id) end
   if redis.call('ZREM', base .. ':reserved', id .. ':' .. reserve) == 1 then
     redis.call('HINCRBY', sums, 'reserved', -tonumber(reserve))
     redis.call('HINCRBY', sums, 'inflight', -1)
@@ -178,7 +195,24 @@ interface SharedTicket extends Ticket {
   readonly admittedAt: number;
   /** Its key has a tpm limit: its tokens go into the shared minute. */
   readonly tpm: boolean;
+  /** What Redis holds reserved for it (a leased admission's was reserved with the request that leased it). */
+  readonly redisReserved: number;
 }
+
+/** Admissions leased from Redis for one key, used by this replica's next requests without a round trip. */
+interface Lease {
+  /** The key's limits when leased: a change of limits drops the lease. */
+  signature: string;
+  slots: string[];
+  /** The tpm reservation each slot holds in Redis. */
+  reserved: number;
+  admittedAt: number;
+  timer: NodeJS.Timeout;
+}
+
+/** The most a lease asks for, and how long its unused admissions are kept before they are given back. */
+const LEASE_MAX = 64;
+const LEASE_MS = 1_000;
 
 interface JournalEntry {
   name: string;
@@ -187,7 +221,14 @@ interface JournalEntry {
   /** What it reserved in Redis if Redis did count it (its answer was lost): removed at the merge. */
   reserved: number;
   tpm: boolean;
+  /** A leased admission never used: given back. */
+  release?: boolean;
   settled?: { tokens: number; usd: number; at: number };
+}
+
+/** A key's limits as a string: a lease is only used under the limits it was granted for. */
+function limitsSignature(key: ClientKeyConfig): string {
+  return `${key.rpm ?? ''}|${key.tpm ?? ''}|${key.budget?.usd ?? ''}|${key.budget?.per ?? ''}`;
 }
 
 export class SharedLimiter implements KeyAdmission {
@@ -195,12 +236,19 @@ export class SharedLimiter implements KeyAdmission {
   private readonly journal: JournalEntry[] = [];
   private readonly unsettled = new Map<string, JournalEntry>();
   private merging: Promise<number> = Promise.resolve(0);
+  /** Admissions leased per key (see ADMIT), and each key's admissions in this second and the last. */
+  private readonly leases = new Map<string, Lease>();
+  private readonly rates = new Map<string, { second: number; current: number; previous: number }>();
+  /** Replicas of the deployment alive (cluster.ts counts them): a lease takes at most 1/(2 × this) of the room. */
+  replicas = 1;
   /** Settlements waiting to travel with the next admission (SETTLE_BATCH_MS at most). */
   private readonly settles: JournalEntry[] = [];
   private settleTimer: NodeJS.Timeout | undefined;
   private inMerge = 0;
   /** Admissions decided here alone since start because Redis was away or slow (for status and metrics). */
   decidedAlone = 0;
+  /** Admissions that asked Redis, and those taken from a lease without asking (for tests and the bench's notes). */
+  readonly admissions = { asked: 0, leased: 0 };
 
   constructor(
     private readonly link: RedisLink,
@@ -226,7 +274,7 @@ export class SharedLimiter implements KeyAdmission {
     if (t.id === undefined) return;
     if (t.shared) {
       // Off the request path, and not a round trip of its own: it goes with the next admission (or in 5 ms).
-      this.queueSettle({ name: ticket.name, id: t.id, admittedAt: t.admittedAt!, reserved: ticket.reserved, tpm: t.tpm === true, settled: { tokens, usd, at: now } });
+      this.queueSettle({ name: ticket.name, id: t.id, admittedAt: t.admittedAt!, reserved: t.redisReserved ?? ticket.reserved, tpm: t.tpm === true, settled: { tokens, usd, at: now } });
       return;
     }
     const entry = this.unsettled.get(t.id);
@@ -277,9 +325,64 @@ export class SharedLimiter implements KeyAdmission {
     return merged;
   }
 
+  /** An admission from this replica's lease for the key, if it holds one (no round trip). */
+  private fromLease(key: ClientKeyConfig, reservation: number, now: number): SharedTicket | undefined {
+    const lease = this.leases.get(key.name);
+    if (lease === undefined || lease.signature !== limitsSignature(key)) return undefined;
+    const slot = lease.slots.pop();
+    if (lease.slots.length === 0) this.dropLease(key.name, false);
+    if (slot === undefined) return undefined;
+    const ticket = this.local.admitted(key.name, reservation, now);
+    return { ...ticket, shared: true, id: slot, admittedAt: lease.admittedAt, tpm: key.tpm !== undefined, redisReserved: lease.reserved };
+  }
+
+  /** How many admissions to lease for a key: about what this replica admitted for it in the last second. */
+  private wanted(name: string, now: number): number {
+    const second = Math.floor(now / 1000);
+    let rate = this.rates.get(name);
+    if (rate === undefined || rate.second < second - 1) {
+      rate = { second, current: 0, previous: 0 };
+      this.rates.set(name, rate);
+    } else if (rate.second < second) {
+      rate.previous = rate.current;
+      rate.current = 0;
+      rate.second = second;
+    }
+    rate.current++;
+    return Math.min(LEASE_MAX, rate.previous);
+  }
+
+  private keepLease(key: ClientKeyConfig, id: string, count: number, reserved: number, admittedAt: number): void {
+    if (count <= 0) return;
+    this.dropLease(key.name, true);
+    const slots = Array.from({ length: count }, (_, i) => `${id}#${i + 1}`);
+    const timer = setTimeout(() => this.dropLease(key.name, true), LEASE_MS);
+    timer.unref();
+    this.leases.set(key.name, { signature: limitsSignature(key), slots, reserved, admittedAt, timer });
+  }
+
+  /** Give a lease's unused admissions back (their places in the minute and their reservations). */
+  private dropLease(name: string, giveBack: boolean): void {
+    const lease = this.leases.get(name);
+    if (lease === undefined) return;
+    this.leases.delete(name);
+    clearTimeout(lease.timer);
+    if (!giveBack) return;
+    for (const slot of lease.slots.splice(0)) {
+      this.queueSettle({ name, id: slot, admittedAt: lease.admittedAt, reserved: lease.reserved, tpm: true, release: true, settled: { tokens: 0, usd: 0, at: Date.now() } });
+    }
+  }
+
   private async shared(key: ClientKeyConfig, facts: RequestFacts, now: number): Promise<Ticket | Refusal> {
-    const id = this.nextId();
     const reservation = reservationFor(facts);
+    const want = this.wanted(key.name, now);
+    const leased = this.fromLease(key, reservation, now);
+    if (leased !== undefined) {
+      this.admissions.leased++;
+      return leased;
+    }
+    this.admissions.asked++;
+    const id = this.nextId();
     const window = key.budget ? budgetWindow(key.budget.per, now) : undefined;
     const k = this.keys(key.name);
     let reply: unknown;
@@ -289,7 +392,10 @@ export class SharedLimiter implements KeyAdmission {
       reply = await this.link.script(
         ADMIT,
         [k.requests, k.tokens, k.reservations, k.spend, k.sums],
-        [id, String(key.rpm ?? -1), String(key.tpm ?? -1), String(reservation), String(key.budget?.usd ?? -1), String(window?.start ?? -1), String(window?.end ?? -1)],
+        [
+          id, String(key.rpm ?? -1), String(key.tpm ?? -1), String(reservation), String(key.budget?.usd ?? -1), String(window?.start ?? -1), String(window?.end ?? -1),
+          String(want), String(2 * Math.max(1, this.replicas)),
+        ],
       );
     } catch (e: unknown) {
       this.logger.debug({ err: e }, 'shared admission failed; deciding alone');
@@ -299,10 +405,15 @@ export class SharedLimiter implements KeyAdmission {
     const r = Array.isArray(reply) ? reply.map(String) : [];
     const at = Number(r[1]);
     if (r[0] === 'ok') {
+      const admittedAt = Number.isFinite(at) ? at : now;
+      this.keepLease(key, id, Number(r[2]) || 0, reservation, admittedAt);
       const ticket = this.local.admitted(key.name, reservation, now);
-      const shared: SharedTicket = { ...ticket, shared: true, id, admittedAt: Number.isFinite(at) ? at : now, tpm: key.tpm !== undefined };
+      const shared: SharedTicket = { ...ticket, shared: true, id, admittedAt, tpm: key.tpm !== undefined, redisReserved: reservation };
       return shared;
     }
+    // Refused, but a lease this replica received meanwhile (a burst's first answer) still holds room: it is used.
+    const late = this.fromLease(key, reservation, now);
+    if (late !== undefined) return late;
     const redisNow = Number(r[2]);
     // Reset times are Redis's clock; shown against it, so a skewed replica still says the right number of seconds.
     const skew = Number.isFinite(redisNow) ? now - redisNow : 0;
@@ -329,7 +440,7 @@ export class SharedLimiter implements KeyAdmission {
     if ('reason' in verdict || !verdict.counted) return verdict;
     const entry: JournalEntry = { name: key.name, id, admittedAt: now, reserved: verdict.reserved, tpm: key.tpm !== undefined };
     this.remember(entry, false);
-    const alone: SharedTicket = { ...verdict, shared: false, id: entry.id, admittedAt: now, tpm: entry.tpm };
+    const alone: SharedTicket = { ...verdict, shared: false, id: entry.id, admittedAt: now, tpm: entry.tpm, redisReserved: verdict.reserved };
     return alone;
   }
 
@@ -348,8 +459,9 @@ export class SharedLimiter implements KeyAdmission {
     }
   }
 
-  /** Shutting down: the settlements still queued are sent now. */
+  /** Shutting down: leases are given back, and the settlements still queued sent now. */
   close(): void {
+    for (const name of [...this.leases.keys()]) this.dropLease(name, true);
     this.flushSettles();
   }
 
@@ -377,7 +489,7 @@ export class SharedLimiter implements KeyAdmission {
     const counted = Number.isFinite(tokens) ? Math.min(1e12, Math.max(0, Math.round(tokens))) : 0;
     return [
       this.link.key('key', e.name), e.id, String(e.reserved), String(counted), String(Number.isFinite(usd) && usd > 0 ? usd : 0),
-      String(day), String(day - 32 * DAY_MS), e.tpm ? '1' : '0', late ? String(at) : '',
+      String(day), String(day - 32 * DAY_MS), e.tpm ? '1' : '0', late ? String(at) : '', e.release === true ? '1' : '',
     ];
   }
 

@@ -149,6 +149,43 @@ describe('replicas sharing Redis', () => {
     for (const r of rs) expect(r.app.status().stores.state).toMatchObject({ state: 'connected', limits: 'shared' });
   });
 
+  it('a busy key is admitted mostly from leases, without a round trip, and its limit still holds exactly across replicas', async () => {
+    const sim = await harness.sim();
+    const base = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('sim', sim)] });
+    const busy = addKey(base, 'busy', { rpm: 1_000_000 }, PEPPER, Date.now());
+    const { config, secret } = addKey(busy.config, 'capped', { rpm: 1_500 }, PEPPER, Date.now());
+    const rs = await replicas(3, config);
+    // Sequential requests on one replica for ~1.5 s: after the first second, leases answer most admissions.
+    const until = Date.now() + 1_500;
+    let sent = 0;
+    while (Date.now() < until) {
+      expect((await post(rs[0]!.url, { 'x-api-key': busy.secret })).status).toBe(200);
+      sent++;
+    }
+    const { asked, leased } = rs[0]!.app.cluster!.limiter.admissions;
+    expect(asked + leased).toBe(sent);
+    expect(leased).toBeGreaterThan(sent / 3);
+    // A capped key, three clients on three replicas for 4 s: the limit is reached while leases are in use (from
+    // the second second on), and exactly its 1,500 are admitted.
+    const leasedBefore = rs.reduce((n, r) => n + r.app.cluster!.limiter.admissions.leased, 0);
+    let ok = 0;
+    let refused = 0;
+    const stopAt = Date.now() + 4_000;
+    await Promise.all(
+      rs.map(async (r) => {
+        while (Date.now() < stopAt) {
+          const { status } = await post(r.url, { 'x-api-key': secret });
+          if (status === 200) ok++;
+          else if (status === 429) refused++;
+          else throw new Error(`status ${status}`);
+        }
+      }),
+    );
+    expect(ok).toBe(1_500);
+    expect(refused).toBeGreaterThan(0);
+    expect(rs.reduce((n, r) => n + r.app.cluster!.limiter.admissions.leased, 0) - leasedBefore).toBeGreaterThan(100);
+  });
+
   it('one tpm limit for all replicas: tokens settled on one count on the others, with what is in flight reserved', async () => {
     // Each answer uses 400 input + 100 output tokens; the key may use 1,000 a minute.
     const sim = await harness.sim({ behavior: { usage: { input_tokens: 400, output_tokens: 100 } } });
@@ -338,8 +375,10 @@ describe('when Redis goes away', () => {
     expect(up).toContain('qcc_store_up{store="state",backend="redis",replica="r1"} 1');
     expect(up).toMatch(/^qcc_limits_shared 1$/m);
     expect(failures).toEqual([]);
-    // What was admitted alone is in the shared minute now.
+    // What was admitted alone is in the shared minute now (and admissions leased but not used are given back
+    // within a second).
     await eventually(() => rs.every((r) => r.app.status().stores.state.pending_merge === 0), 3_000);
+    await sleep(1_200);
     const c = createClient({ url: redis.url });
     await c.connect();
     const keys = await c.keys('*:key:team:requests');
