@@ -129,28 +129,34 @@ end
 return {'ok', tostring(now), tostring(lease)}
 `);
 
-/** Fields of one settlement in SETTLE's arguments. */
-const SETTLE_FIELDS = 10;
-
 /**
- * Settlements, any number in one call (they are sent with the next admission, or after SETTLE_BATCH_MS): ARGV is
- * groups of SETTLE_FIELDS — the key's base name (`PREFIX:key:NAME`), id, reservation, tokens, USD, day start,
- * oldest day kept, tpm limited ("1"/"0"), when it settled ("" for now; an outage's admission merged later), and
- * "1" for a leased admission given back unused (its place in the minute is freed).
- * The key names are built here from the base, so this script is for a single Redis, not a cluster.
+ * Settlements, any number in one call (they are sent with the next admission, or after SETTLE_BATCH_MS): one
+ * argument each, its fields joined by "|" (one string rather than ten: encoding arguments is most of what a call
+ * costs the client): the key's base name (`PREFIX:key:NAME`), id, reservation, tokens, USD, day start, oldest day
+ * kept, tpm limited ("1"/""), when it settled ("" for now; an outage's admission merged later), and "1" for a
+ * leased admission given back unused (its place in the minute is freed). Names and ids never contain "|" (their
+ * schemas allow letters, digits and ".:_-@/#"). The key names are built here from the base, so this script is for
+ * a single Redis, not a cluster.
  */
 const SETTLE = luaScript(`
 ${AMOUNT}
+local function fields(s)
+  local out, from = {}, 1
+  while true do
+    local bar = string.find(s, '|', from, true)
+    if not bar then out[#out + 1] = string.sub(s, from) return out end
+    out[#out + 1] = string.sub(s, from, bar - 1)
+    from = bar + 1
+  end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-for g = 0, #ARGV / ${SETTLE_FIELDS} - 1 do
-  local base = ARGV[g * ${SETTLE_FIELDS} + 1]
-  local id, reserve = ARGV[g * ${SETTLE_FIELDS} + 2], ARGV[g * ${SETTLE_FIELDS} + 3]
-  local tokens, usd = tonumber(ARGV[g * ${SETTLE_FIELDS} + 4]), tonumber(ARGV[g * ${SETTLE_FIELDS} + 5])
-  local day, oldest, tpm = ARGV[g * ${SETTLE_FIELDS} + 6], tonumber(ARGV[g * ${SETTLE_FIELDS} + 7]), ARGV[g * ${SETTLE_FIELDS} + 8]
-  local at = tonumber(ARGV[g * ${SETTLE_FIELDS} + 9]) or now
+for _, packed in ipairs(ARGV) do
+  local f = fields(packed)
+  local base, id, reserve, tokens, usd = f[1], f[2], f[3], tonumber(f[4]), tonumber(f[5])
+  local day, oldest, tpm, at, release = f[6], tonumber(f[7]), f[8], tonumber(f[9]) or now, f[10]
   local sums, spend = base .. ':sums', base .. ':spend'
-  if ARGV[g * ${SETTLE_FIELDS} + 10] == '1' then redis.call('ZREM', base .. ':requests', id) end
+  if release == '1' then redis.call('ZREM', base .. ':requests', id) end
   if redis.call('ZREM', base .. ':reserved', id .. ':' .. reserve) == 1 then
     redis.call('HINCRBY', sums, 'reserved', -tonumber(reserve))
     redis.call('HINCRBY', sums, 'inflight', -1)
@@ -162,7 +168,7 @@ for g = 0, #ARGV / ${SETTLE_FIELDS} - 1 do
     redis.call('PEXPIRE', sums, ${RESERVATION_TTL_MS})
   end
   if usd > 0 then
-    redis.call('HINCRBYFLOAT', spend, day, ARGV[g * ${SETTLE_FIELDS} + 5])
+    redis.call('HINCRBYFLOAT', spend, day, f[5])
     if redis.call('HLEN', spend) > 33 then
       for _, d in ipairs(redis.call('HKEYS', spend)) do
         if tonumber(d) < oldest then redis.call('HDEL', spend, d) end
@@ -226,9 +232,15 @@ interface JournalEntry {
   settled?: { tokens: number; usd: number; at: number };
 }
 
-/** A key's limits as a string: a lease is only used under the limits it was granted for. */
+/** A key's limits as a string: a lease is only used under the limits it was granted for. Kept per config object. */
+const signatures = new WeakMap<ClientKeyConfig, string>();
 function limitsSignature(key: ClientKeyConfig): string {
-  return `${key.rpm ?? ''}|${key.tpm ?? ''}|${key.budget?.usd ?? ''}|${key.budget?.per ?? ''}`;
+  let s = signatures.get(key);
+  if (s === undefined) {
+    s = `${key.rpm ?? ''}|${key.tpm ?? ''}|${key.budget?.usd ?? ''}|${key.budget?.per ?? ''}`;
+    signatures.set(key, s);
+  }
+  return s;
 }
 
 export class SharedLimiter implements KeyAdmission {
@@ -313,7 +325,7 @@ export class SharedLimiter implements KeyAdmission {
       try {
         // Idempotent: the request's id is its member of the window, so one merged twice counts once.
         await this.link.script(RECORD, [this.keys(e.name).requests], [e.id, String(e.admittedAt)], 1_000);
-        if (e.settled) await this.link.script(SETTLE, [], this.settleArgs(e, true), 1_000);
+        if (e.settled) await this.link.script(SETTLE, [], [this.settleArg(e, true)], 1_000);
         merged++;
       } catch {
         this.journal.push(e);
@@ -332,8 +344,9 @@ export class SharedLimiter implements KeyAdmission {
     const slot = lease.slots.pop();
     if (lease.slots.length === 0) this.dropLease(key.name, false);
     if (slot === undefined) return undefined;
-    const ticket = this.local.admitted(key.name, reservation, now);
-    return { ...ticket, shared: true, id: slot, admittedAt: lease.admittedAt, tpm: key.tpm !== undefined, redisReserved: lease.reserved };
+    this.local.admitted(key.name, reservation, now);
+    // Written out, not spread from the local ticket: a spread object is slow to make and to read (bench/NOTES.md).
+    return { name: key.name, counted: true, reserved: reservation, settled: false, shared: true, id: slot, admittedAt: lease.admittedAt, tpm: key.tpm !== undefined, redisReserved: lease.reserved };
   }
 
   /** How many admissions to lease for a key: about what this replica admitted for it in the last second. */
@@ -349,7 +362,7 @@ export class SharedLimiter implements KeyAdmission {
       rate.second = second;
     }
     rate.current++;
-    return Math.min(LEASE_MAX, rate.previous);
+    return Math.min(LEASE_MAX, Math.max(rate.previous, rate.current - 1));
   }
 
   private keepLease(key: ClientKeyConfig, id: string, count: number, reserved: number, admittedAt: number): void {
@@ -407,8 +420,8 @@ export class SharedLimiter implements KeyAdmission {
     if (r[0] === 'ok') {
       const admittedAt = Number.isFinite(at) ? at : now;
       this.keepLease(key, id, Number(r[2]) || 0, reservation, admittedAt);
-      const ticket = this.local.admitted(key.name, reservation, now);
-      const shared: SharedTicket = { ...ticket, shared: true, id, admittedAt, tpm: key.tpm !== undefined, redisReserved: reservation };
+      this.local.admitted(key.name, reservation, now);
+      const shared: SharedTicket = { name: key.name, counted: true, reserved: reservation, settled: false, shared: true, id, admittedAt, tpm: key.tpm !== undefined, redisReserved: reservation };
       return shared;
     }
     // Refused, but a lease this replica received meanwhile (a burst's first answer) still holds room: it is used.
@@ -474,23 +487,21 @@ export class SharedLimiter implements KeyAdmission {
     this.settleTimer = undefined;
     if (this.settles.length === 0) return;
     const batch = this.settles.splice(0);
-    const args = batch.flatMap((e) => this.settleArgs(e, false));
+    const args = batch.map((e) => this.settleArg(e, false));
     this.link.script(SETTLE, [], args, 1_000).catch(() => {
       // Their reservations expire by themselves; their tokens and spend are kept for the merge.
       for (const e of batch) this.remember(e, true);
     });
   }
 
-  /** A settlement's SETTLE_FIELDS arguments; `late`: merged after an outage, at the time it settled. */
-  private settleArgs(e: JournalEntry, late: boolean): string[] {
+  /** A settlement as SETTLE's argument; `late`: merged after an outage, at the time it settled. */
+  private settleArg(e: JournalEntry, late: boolean): string {
     const { tokens, usd, at } = e.settled!;
     const day = at - (at % DAY_MS);
     // Usage is the endpoint's (untrusted): a count that is not a whole number of tokens is rounded, a NaN is none.
     const counted = Number.isFinite(tokens) ? Math.min(1e12, Math.max(0, Math.round(tokens))) : 0;
-    return [
-      this.link.key('key', e.name), e.id, String(e.reserved), String(counted), String(Number.isFinite(usd) && usd > 0 ? usd : 0),
-      String(day), String(day - 32 * DAY_MS), e.tpm ? '1' : '0', late ? String(at) : '', e.release === true ? '1' : '',
-    ];
+    const spent = Number.isFinite(usd) && usd > 0 ? usd : 0;
+    return `${this.link.key('key', e.name)}|${e.id}|${e.reserved}|${counted}|${spent}|${day}|${day - 32 * DAY_MS}|${e.tpm ? '1' : ''}|${late ? at : ''}|${e.release === true ? '1' : ''}`;
   }
 
   /** A key's names in Redis (SETTLE builds the same from `PREFIX:key:NAME`). */
