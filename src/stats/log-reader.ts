@@ -13,7 +13,8 @@ export interface LogReader {
   summary(sinceMs: number, by: GroupBy): Promise<StatsSummary>;
   recent(filter: LogFilter): Promise<LogEntry[]>;
   timeseries(range: Range, now: number): Promise<{ range: Range; bucket_ms: number; buckets: Bucket[] }>;
-  keyUsage(sinceMs: number): Promise<KeyUsageRow[]>;
+  /** Client keys' usage since a time: the last two minutes request by request, older days summed (budgets). */
+  keyUsage(sinceMs: number, nowMs?: number): Promise<KeyUsageRow[]>;
   /** The newest row's id (0 when empty): where `qcc logs -f` starts following. */
   maxId(): Promise<number>;
 }
@@ -23,7 +24,7 @@ export function sqliteReader(db: Database.Database): LogReader {
     summary: async (sinceMs, by) => summarize(db, sinceMs, by),
     recent: async (filter) => recentRequests(db, filter),
     timeseries: async (range, now) => timeseries(db, range, now),
-    keyUsage: async (sinceMs) => keyUsageRows(db, sinceMs),
+    keyUsage: async (sinceMs, nowMs) => keyUsageRows(db, sinceMs, nowMs),
     maxId: async () => (db.prepare('SELECT max(id) AS id FROM requests').get() as { id: number | null }).id ?? 0,
   };
 }

@@ -3,7 +3,9 @@ import type { Logger } from '../log.js';
 import type { LogEntry } from '../shared/api-types.js';
 import type { LogReader } from './log-reader.js';
 import {
+  KEY_SPEND_SQL,
   KEY_USAGE_SQL,
+  KEY_WINDOW_MS,
   SUMMARY_SQL,
   keyUsageOf,
   logEntriesOf,
@@ -232,8 +234,10 @@ export class PostgresLog implements LogReader, RowSink {
     return timeseriesOf(await this.rows<TimeseriesRow>(TIMESERIES_SQL, [now - RANGES[range]]), range, now);
   }
 
-  async keyUsage(sinceMs: number): Promise<ReturnType<typeof keyUsageOf>> {
-    return keyUsageOf(await this.rows<KeyUsageSqlRow>(KEY_USAGE_SQL, [sinceMs]));
+  async keyUsage(sinceMs: number, nowMs = Date.now()): Promise<ReturnType<typeof keyUsageOf>> {
+    const recent = Math.max(sinceMs, nowMs - KEY_WINDOW_MS);
+    const days = await this.rows<KeyUsageSqlRow>(KEY_SPEND_SQL, [sinceMs, recent]);
+    return keyUsageOf([...days, ...(await this.rows<KeyUsageSqlRow>(KEY_USAGE_SQL, [recent]))]);
   }
 
   async maxId(): Promise<number> {

@@ -146,10 +146,22 @@ export const SUMMARY_SQL = `SELECT ts, model, endpoint_id, attempt_count, status
        cache_creation_tokens, cache_read_tokens, cost_usd, health_check, error, ${ADDED_COLUMNS}
 FROM requests WHERE ts >= ? ORDER BY ts`;
 
-/** What client keys' admitted message requests used since a time: the limiter's windows, rebuilt at start. */
+const KEYED = `client_key IS NOT NULL AND health_check = 0 AND path = '/v1/messages' AND (error IS NULL OR error NOT LIKE 'key-%')`;
+
+/** What client keys' admitted message requests used since a time, request by request: the rpm and tpm windows. */
 export const KEY_USAGE_SQL = `SELECT client_key, ts, total_ms, input_tokens, cache_creation_tokens, output_tokens, cost_usd
-FROM requests WHERE ts >= ? AND client_key IS NOT NULL AND health_check = 0 AND path = '/v1/messages'
-  AND (error IS NULL OR error NOT LIKE 'key-%') ORDER BY ts`;
+FROM requests WHERE ts >= ? AND ${KEYED} ORDER BY ts`;
+
+/**
+ * Older usage by key and UTC day, summed: all a budget needs. A month of a team's requests is then a few rows per
+ * key, not every request (which, read by each replica from a shared PostgreSQL log, made starting slow and big).
+ */
+export const KEY_SPEND_SQL = `SELECT client_key, max(ts) AS ts, 0 AS total_ms, 0 AS input_tokens, 0 AS cache_creation_tokens, 0 AS output_tokens,
+  sum(cost_usd) AS cost_usd
+FROM requests WHERE ts >= ? AND ts < ? AND ${KEYED} GROUP BY client_key, ts / 86400000 ORDER BY ts`;
+
+/** Rows older than this are summed by day (KEY_SPEND_SQL); newer ones are read one by one for the minute's windows. */
+export const KEY_WINDOW_MS = 120_000;
 
 export interface KeyUsageRow {
   key: string;
@@ -163,9 +175,11 @@ export interface KeyUsageSqlRow {
   client_key: string; ts: number; total_ms: number; input_tokens: number; cache_creation_tokens: number; output_tokens: number; cost_usd: number;
 }
 
-export function keyUsageRows(db: Database.Database, sinceMs: number): KeyUsageRow[] {
-  // Read from the proxy's own (migrated) store: the column is there.
-  return keyUsageOf(db.prepare(KEY_USAGE_SQL).all(sinceMs) as KeyUsageSqlRow[]);
+export function keyUsageRows(db: Database.Database, sinceMs: number, nowMs = Date.now()): KeyUsageRow[] {
+  // Read from the proxy's own (migrated) store: the column is there. Older days first: the windows take times in order.
+  const recent = Math.max(sinceMs, nowMs - KEY_WINDOW_MS);
+  const days = db.prepare(KEY_SPEND_SQL).all(sinceMs, recent) as KeyUsageSqlRow[];
+  return keyUsageOf([...days, ...(db.prepare(KEY_USAGE_SQL).all(recent) as KeyUsageSqlRow[])]);
 }
 
 export function keyUsageOf(rows: readonly KeyUsageSqlRow[]): KeyUsageRow[] {
