@@ -181,7 +181,7 @@ return 1
 `);
 
 /** Settlements wait at most this long for an admission to travel with. */
-const SETTLE_BATCH_MS = 5;
+const SETTLE_BATCH_MS = 50;
 
 /** KEYS: requests. ARGV: id, admitted at. An outage's admission, counted in the shared minute if still in it. */
 const RECORD = luaScript(`
@@ -285,7 +285,7 @@ export class SharedLimiter implements KeyAdmission {
     const t = ticket as Partial<SharedTicket>;
     if (t.id === undefined) return;
     if (t.shared) {
-      // Off the request path, and not a round trip of its own: it goes with the next admission (or in 5 ms).
+      // Off the request path, and not a round trip of its own: it goes with the next admission (or within SETTLE_BATCH_MS).
       this.queueSettle({ name: ticket.name, id: t.id, admittedAt: t.admittedAt!, reserved: t.redisReserved ?? ticket.reserved, tpm: t.tpm === true, settled: { tokens, usd, at: now } });
       return;
     }
