@@ -2,8 +2,6 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { writeFileAtomic } from './config/atomic-write.js';
 import { UpstreamClient } from './upstream/client.js';
 import type { Config, EndpointConfig } from './config/schema.js';
 import { DemoEndpoints } from './demo-endpoints.js';
@@ -32,7 +30,7 @@ import { registerStoreMetrics } from './stats/store-metrics.js';
 import { HealthMonitor } from './health/monitor.js';
 import { createAdminApi } from './admin/api.js';
 import { resolveAsset, serveAsset, webRootExists } from './admin/static.js';
-import { loadConfig, saveConfig } from './config/load.js';
+import { configFileTime, loadConfig, replaceConfigFile, saveConfig } from './config/load.js';
 import { warmEndpoints } from './protocols/index.js';
 import { Cluster } from './cluster/cluster.js';
 import type { StoreSettings } from './cluster/settings.js';
@@ -232,14 +230,11 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
       pool, health, queue, budget, limiter, now, logger,
       config: {
         current: () => config,
-        fileChangedAt: () => (deps.configPath !== undefined && existsSync(deps.configPath) ? statSync(deps.configPath).mtimeMs : undefined),
-        // Another replica's change: saved here too (a restart starts from it) and applied, never shared back. A
-        // different config this replica started with is kept aside, not lost.
+        fileChangedAt: () => (deps.configPath === undefined ? undefined : configFileTime(deps.configPath)),
+        // Another replica's change: saved here too (a restart starts from it; a different config this replica
+        // started with kept aside) and applied, never shared back.
         adopt: (next, replacing) => {
-          if (deps.configPath) {
-            if (replacing && existsSync(deps.configPath)) writeFileAtomic(`${deps.configPath}.before-shared`, readFileSync(deps.configPath), 0o600);
-            saveConfig(deps.configPath, next);
-          }
+          if (deps.configPath) replaceConfigFile(deps.configPath, next, replacing);
           app.reload(next);
         },
       },

@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, statSync } from 'node:fs';
 import type { z } from 'zod';
 import { parse as parseTolerant, printParseErrorCode, type ParseError } from 'jsonc-parser';
 import { configSchema, defaultConfig, type Config } from './schema.js';
@@ -119,4 +119,18 @@ export function updateConfig(file: string, change: (config: Config) => Config | 
   const next = change(config) ?? config;
   saveConfig(file, next);
   return next;
+}
+
+/**
+ * Save a config that came from elsewhere (another replica's, cluster/config-sync.ts) over this file. `keepOld`: the
+ * file as it was is kept beside it (`FILE.before-shared`, 0600), since it held a config the user may want back.
+ */
+export function replaceConfigFile(file: string, next: Config, keepOld: boolean): void {
+  if (keepOld && existsSync(file)) writeFileAtomic(`${file}.before-shared`, readFileSync(file), 0o600);
+  saveConfig(file, next);
+}
+
+/** When the config file last changed (ms since the epoch), or undefined when there is none. */
+export function configFileTime(file: string): number | undefined {
+  return existsSync(file) ? statSync(file).mtimeMs : undefined;
 }

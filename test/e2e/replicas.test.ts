@@ -11,7 +11,7 @@ import type { AppStatus } from '../../src/shared/api-types.js';
 import type { Simulator } from '../../src/sim/simulator.js';
 import { runCli, spawnCli, tempHome, writeConfig } from '../helpers/cli.js';
 import { freePort } from '../helpers/outbound-proxies.js';
-import { Harness, endpoint, sleep } from '../helpers/servers.js';
+import { Harness, endpoint, sleep, postMessage as post } from '../helpers/servers.js';
 
 /**
  * Three qcc replicas — real CLI processes, each with its own home — behind nginx running the config the README
@@ -22,7 +22,6 @@ import { Harness, endpoint, sleep } from '../helpers/servers.js';
 const REDIS = process.env.QCC_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const PG_URL = process.env.QCC_TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const PEPPER = 'a-test-pepper-shared-by-every-replica-0000';
-const MODEL = 'claude-haiku-4-5-20251001';
 
 interface Replica {
   id: string;
@@ -114,15 +113,6 @@ http { access_log off; client_body_temp_path ${prefix}/body; proxy_temp_path ${p
   }
 }
 
-async function post(url: string, headers: Record<string, string> = {}): Promise<{ status: number; endpoint: string | null }> {
-  const res = await fetch(`${url}/v1/messages`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-api-key': 'sk-client', 'anthropic-version': '2023-06-01', ...headers },
-    body: JSON.stringify({ model: MODEL, max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }),
-  });
-  await res.arrayBuffer();
-  return { status: res.status, endpoint: res.headers.get('x-qcc-endpoint') };
-}
 
 const h = new Harness();
 let deployment: Deployment | undefined;

@@ -66,3 +66,14 @@ export function rawRequest(
     req.end(opts.body);
   });
 }
+
+/** One small Messages request (JSON) to a proxy: its status and the endpoint qcc says served it. */
+export async function postMessage(url: string, headers: Record<string, string> = {}): Promise<{ status: number; endpoint: string | null }> {
+  const res = await fetch(`${url}/v1/messages`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': 'sk-client', 'anthropic-version': '2023-06-01', ...headers },
+    body: JSON.stringify({ model: 'claude-haiku-4-5-20251001', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }),
+  });
+  await res.arrayBuffer();
+  return { status: res.status, endpoint: res.headers.get('x-qcc-endpoint') };
+}

@@ -8,7 +8,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { App } from '../../src/app.js';
 import { configSchema, type Config } from '../../src/config/schema.js';
 import { addKey } from '../../src/keys/manage.js';
-import { Harness, endpoint, eventually, sleep } from '../helpers/servers.js';
+import { Harness, endpoint, eventually, sleep, postMessage as post } from '../helpers/servers.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 /**
@@ -52,15 +52,6 @@ async function replicas(n: number, config: Config, opts: { redisUrl?: string; pr
   return out;
 }
 
-async function post(url: string, headers: Record<string, string> = {}): Promise<{ status: number; endpoint: string | null }> {
-  const res = await fetch(`${url}/v1/messages`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-api-key': 'sk-client', 'anthropic-version': '2023-06-01', ...headers },
-    body: JSON.stringify({ model: MODEL, max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }),
-  });
-  await res.arrayBuffer();
-  return { status: res.status, endpoint: res.headers.get('x-qcc-endpoint') };
-}
 
 describe('replicas sharing Redis', () => {
   it('an endpoint that fails through one replica is avoided by the others within a second', async () => {

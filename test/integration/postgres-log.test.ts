@@ -9,7 +9,7 @@ import { silentLogger } from '../../src/log.js';
 import { sqliteReader } from '../../src/stats/log-reader.js';
 import { PostgresLog, numbered } from '../../src/stats/postgres-log.js';
 import { StatsStore, type StoredRequest } from '../../src/stats/store.js';
-import { Harness, endpoint, eventually, sleep } from '../helpers/servers.js';
+import { Harness, endpoint, eventually, sleep, postMessage as post } from '../helpers/servers.js';
 import { prng } from '../helpers/prng.js';
 import { startTcpRelay } from '../helpers/tcp-relay.js';
 
@@ -204,12 +204,3 @@ describe('PostgreSQL request log', () => {
   });
 });
 
-async function post(url: string): Promise<{ status: number }> {
-  const res = await fetch(`${url}/v1/messages`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-api-key': 'sk-client', 'anthropic-version': '2023-06-01' },
-    body: JSON.stringify({ model: MODEL, max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }),
-  });
-  await res.arrayBuffer();
-  return { status: res.status };
-}
