@@ -118,7 +118,16 @@ export class SharedLimiter implements KeyAdmission {
       return facts.messages ? this.local.admit(key, facts, now) : { name: key.name, counted: false, reserved: 0, settled: false };
     }
     if (!this.link.up) return this.alone(key, facts, now);
-    return this.shared(key, facts, now);
+    const reservation = reservationFor(facts);
+    const want = this.wanted(key.name, now);
+    // From a lease: decided here and now, no promise (the handler then does not wait a tick).
+    const leased = this.fromLease(key, reservation, now);
+    if (leased !== undefined) {
+      this.admissions.leased++;
+      return leased;
+    }
+    this.admissions.asked++;
+    return this.shared(key, facts, now, reservation, want);
   }
 
   settle(ticket: Ticket, tokens: number, usd: number, now: number): void {
@@ -228,15 +237,7 @@ export class SharedLimiter implements KeyAdmission {
     }
   }
 
-  private async shared(key: ClientKeyConfig, facts: RequestFacts, now: number): Promise<Ticket | Refusal> {
-    const reservation = reservationFor(facts);
-    const want = this.wanted(key.name, now);
-    const leased = this.fromLease(key, reservation, now);
-    if (leased !== undefined) {
-      this.admissions.leased++;
-      return leased;
-    }
-    this.admissions.asked++;
+  private async shared(key: ClientKeyConfig, facts: RequestFacts, now: number, reservation: number, want: number): Promise<Ticket | Refusal> {
     const id = this.nextId();
     const window = key.budget ? budgetWindow(key.budget.per, now) : undefined;
     const k = this.keys(key.name);
