@@ -9,6 +9,7 @@ import { configSchema } from '../../src/config/schema.js';
 import { addKey } from '../../src/keys/manage.js';
 import type { AppStatus } from '../../src/shared/api-types.js';
 import type { Simulator } from '../../src/sim/simulator.js';
+import { launchChromium } from '../helpers/browser.js';
 import { runCli, spawnCli, tempHome, writeConfig } from '../helpers/cli.js';
 import { freePort } from '../helpers/outbound-proxies.js';
 import { Harness, endpoint, sleep, postMessage as post } from '../helpers/servers.js';
@@ -170,6 +171,18 @@ describe('three replicas behind nginx', () => {
     const logs = await runCli(c.home, ['logs', '--json', '--tail', '100']);
     const replicasSeen = new Set(logs.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { replica: string }).replica));
     expect([...replicasSeen].sort()).toEqual(['replica-a', 'replica-b', 'replica-c']);
+    // …and so does C's dashboard, in a browser: the failovers only A saw ("flaky:503 → good:200") are listed.
+    const dashboard = (await runCli(c.home, ['dashboard', '--no-open'])).stdout.trim();
+    const { browser, page } = await launchChromium();
+    try {
+      await page.goto(dashboard);
+      await page.getByRole('button', { name: 'Requests' }).click();
+      const failover = page.locator('[data-testid=requests] tr', { hasText: 'flaky:503' }).first();
+      await failover.waitFor({ timeout: 10_000 });
+      expect(await failover.textContent()).toContain('good:200');
+    } finally {
+      await browser.close();
+    }
 
     // 4. An endpoint changed with the CLI of A: B and C run it within a couple of seconds.
     const set = await runCli(a.home, ['endpoint', 'set', 'good', '--weight', '7']);
