@@ -182,7 +182,9 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     }
   }
 
-  const requestLog = RequestLog.open({ file: deps.statsFile, postgres: deps.stores?.postgres, replicaId: deps.stores?.replicaId ?? hostname() }, logger);
+  // This process's name in status, metrics and the request log's rows (several replicas set it; else the host's).
+  const replicaId = deps.stores?.replicaId ?? hostname();
+  const requestLog = RequestLog.open({ file: deps.statsFile, postgres: deps.stores?.postgres, replicaId }, logger);
   // PostgreSQL's rows are read once it answers (connectStores); SQLite's at once.
   if (requestLog && !deps.stores?.postgres) void requestLog.restoreKeys(limiter, now(), logger);
   const recorder = requestLog ? new StatsRecorder(requestLog.sink, () => prices, () => config.stats, logger) : undefined;
@@ -251,7 +253,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
   let closing = false;
   const drainWaiters: (() => void)[] = [];
 
-  registerStoreMetrics(metrics.registry, () => status().stores, () => deps.stores?.replicaId ?? hostname());
+  registerStoreMetrics(metrics.registry, () => status().stores, replicaId);
   let configProblem: AppStatus['config_problem'] = null;
   const status = (): AppStatus => ({
     version: deps.version ?? '0.0.0',
@@ -262,7 +264,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
     endpoints: describeEndpoints(pool, now(), (id) => health.lastCheck(id)),
     queue: queue.list(),
     config_problem: configProblem ?? null,
-    replica: deps.stores?.replicaId ?? hostname(),
+    replica: replicaId,
     stores: {
       state: cluster?.describe() ?? { backend: 'local', state: 'local', limits: 'per-replica' },
       stats: requestLog?.describe(recorder) ?? { backend: 'sqlite', state: 'off' },

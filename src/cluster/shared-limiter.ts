@@ -99,8 +99,6 @@ export class SharedLimiter implements KeyAdmission {
   private readonly settles: JournalEntry[] = [];
   private settleTimer: NodeJS.Timeout | undefined;
   private inMerge = 0;
-  /** Admissions decided here alone since start because Redis was away or slow (for status and metrics). */
-  decidedAlone = 0;
   /** Admissions that asked Redis, and those taken from a lease without asking (for tests and the bench's notes). */
   readonly admissions = { asked: 0, leased: 0 };
 
@@ -291,7 +289,6 @@ export class SharedLimiter implements KeyAdmission {
 
   /** Redis away or slow: this replica's own limiter decides, and the admission is kept for the merge. */
   private alone(key: ClientKeyConfig, facts: RequestFacts, now: number, id = this.nextId()): Ticket | Refusal {
-    this.decidedAlone++;
     const verdict = this.local.admit(key, facts, now);
     if ('reason' in verdict || !verdict.counted) return verdict;
     const entry: JournalEntry = { name: key.name, id, admittedAt: now, reserved: verdict.reserved, tpm: key.tpm !== undefined };

@@ -5,7 +5,7 @@ import type { AppStatus } from '../shared/api-types.js';
  * Where a replica keeps shared state and its request log, and whether they answer (issue #24): read from status
  * when scraped, so an alert can say "this replica enforces limits alone" or "its request log is buffering".
  */
-export function registerStoreMetrics(registry: Registry, stores: () => AppStatus['stores'], replica: () => string): void {
+export function registerStoreMetrics(registry: Registry, stores: () => AppStatus['stores'], replica: string): void {
   const registers = [registry];
   new Gauge({
     name: 'qcc_store_up',
@@ -15,8 +15,8 @@ export function registerStoreMetrics(registry: Registry, stores: () => AppStatus
     collect() {
       this.reset();
       const { state, stats } = stores();
-      this.set({ store: 'state', backend: state.backend, replica: replica() }, state.state === 'degraded' ? 0 : 1);
-      if (stats.state !== 'off') this.set({ store: 'stats', backend: stats.backend, replica: replica() }, stats.state === 'ok' ? 1 : 0);
+      this.set({ store: 'state', backend: state.backend, replica }, state.state === 'degraded' ? 0 : 1);
+      if (stats.state !== 'off') this.set({ store: 'stats', backend: stats.backend, replica }, stats.state === 'ok' ? 1 : 0);
     },
   });
   new Gauge({
