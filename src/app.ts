@@ -156,6 +156,7 @@ export function createApp(initial: Config, deps: AppDeps = {}): App {
       else if (t.to === 'closed') queue.remove(id);
     },
     onKeyChange: (endpoint, key, problem, until) => cluster?.keyChanged(endpoint, key, problem, until),
+    onFailureRun: (endpoint, penalty) => cluster?.failureRun(endpoint, penalty),
   });
   queue = new FailureQueue({
     now,

@@ -3,6 +3,7 @@ import type { EndpointRuntime } from '../endpoints/endpoint.js';
 import type { BreakerTransition } from '../endpoints/breaker.js';
 import type { KeyProblem } from '../endpoints/key-pool.js';
 import type { FailureQueue } from '../endpoints/failure-queue.js';
+import type { Penalty } from '../endpoints/penalty.js';
 import type { RetryBudget } from '../endpoints/retry-budget.js';
 import type { HealthMonitor } from '../health/monitor.js';
 import type { KeyLimiter } from '../keys/limiter.js';
@@ -103,6 +104,10 @@ export class Cluster {
 
   keyChanged(endpoint: EndpointRuntime, key: string, problem: KeyProblem | undefined, until: number): void {
     this.sync.keyChanged(endpoint, key, problem, until);
+  }
+
+  failureRun(endpoint: EndpointRuntime, penalty: Penalty | undefined): void {
+    this.sync.failureRun(endpoint, penalty);
   }
 
   /** Does this replica run health checks and failure-queue probes now? */

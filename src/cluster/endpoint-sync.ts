@@ -15,7 +15,7 @@ import { hashFields, type ClusterMessage, type RedisLink } from './redis-link.js
  *
  * Replication by events, not remote reads: every replica routes on its own memory exactly as a lone qcc does (the
  * request path never waits for Redis), and each change worth sharing is published on one pub/sub channel as it
- * happens — a breaker opening or closing, a key set aside or working again, a session's endpoint, a health check's
+ * happens — a failure that lengthens a breaker's run of consecutive failures, a breaker opening or closing, a key set aside or working again, a session's endpoint, a health check's
  * result — and applied by the others within milliseconds. Pub/sub rather than keyspace reads because it pushes: a
  * replica learns of a failure when it happens, with no polling and nothing added per request.
  *
@@ -104,6 +104,16 @@ export class EndpointSync {
     else this.write(['HSET', this.deps.link.key(SNAPSHOT), field, JSON.stringify({ problem, until } satisfies KeyEntry)]);
   }
 
+  /**
+   * A failure here lengthened the breaker's run (`penalty`), or a success ended it: the others' breakers count the
+   * same run, so five failures spread over three replicas open the breaker as five on one would. (Opening is told by
+   * breakerChanged.)
+   */
+  failureRun(endpoint: EndpointRuntime, penalty: Penalty | undefined): void {
+    if (this.applying) return;
+    this.send(penalty === undefined ? { t: 'run-ended', id: endpoint.id } : { t: 'failed', id: endpoint.id, cause: penalty });
+  }
+
   /** This replica holds the health lease and ran a check: the others score it too (and spend no tokens on it). */
   checked(endpoint: EndpointRuntime, result: CheckResult): void {
     this.send({ t: 'check', id: endpoint.id, result });
@@ -143,6 +153,14 @@ export class EndpointSync {
           if (e && (e.breaker.state !== 'closed' || e.queued)) e.restore(now);
           break;
         }
+        case 'failed': {
+          const e = pool.get(str(m.id));
+          if (e && PENALTIES.includes(str(m.cause))) e.breaker.adoptFailure(m.cause as Penalty, now);
+          break;
+        }
+        case 'run-ended':
+          pool.get(str(m.id))?.breaker.adoptRunEnded();
+          break;
         case 'key':
           this.adoptKey(str(m.id), str(m.fp), m.problem === null ? undefined : str(m.problem), num(m.until));
           break;

@@ -116,6 +116,24 @@ export class Breaker {
     this.transition('open', cause);
   }
 
+  /**
+   * Another replica's request to this endpoint failed: it lengthens the run of consecutive failures here, so a run
+   * spread over replicas opens every breaker as one replica's run would. Not added to the failure-rate window: the
+   * other replica's successes are not shared (one message per request would be), so its failures alone would skew
+   * the rate. Only a closed breaker counts it: an open or half-open one is already judging the endpoint.
+   */
+  adoptFailure(penalty: Penalty, now: number): void {
+    if (this.state !== 'closed') return;
+    this.consecutiveFailures++;
+    const needed = penalty === 'connect' ? this.settings.consecutiveConnectFailures : this.settings.consecutiveFailures;
+    if (this.consecutiveFailures >= needed) this.open(penalty, now);
+  }
+
+  /** Another replica's request succeeded after a run of failures: the run is over here too. */
+  adoptRunEnded(): void {
+    if (this.state === 'closed') this.consecutiveFailures = 0;
+  }
+
   /** A passing health/recovery check closes the breaker whatever its state. */
   reset(): void {
     this.trialInFlight = false;

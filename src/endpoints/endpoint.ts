@@ -53,6 +53,12 @@ export class EndpointRuntime {
   private keysSignature: string;
   /** Told when one of its keys is set aside or works again here (cluster/ tells the other replicas). */
   onKeyChange: ((endpoint: EndpointRuntime, key: string, problem: KeyProblem | undefined, until: number) => void) | undefined;
+  /**
+   * Told when a failure here lengthens the breaker's run of consecutive failures without opening it (`penalty`), and
+   * when a success ends such a run (`undefined`): cluster/ tells the other replicas, whose breakers count the run too.
+   * Not per request: a success is told only when it ends a run.
+   */
+  onFailureRun: ((endpoint: EndpointRuntime, penalty: Penalty | undefined) => void) | undefined;
 
   constructor(config: EndpointConfig, routing: Routing = NO_ROUTING, onTransition?: (id: string, t: BreakerTransition) => void) {
     this.config = config;
@@ -149,7 +155,9 @@ export class EndpointRuntime {
     this.successEwma = ewma(this.successEwma, 1, SUCCESS_ALPHA);
     this.ttfbEwmaMs = ewma(this.ttfbEwmaMs, ttfbMs, TTFB_ALPHA);
     if (keyIndex !== undefined && this.keys.clear(keyIndex) && this.onKeyChange) this.onKeyChange(this, this.keys.keyAt(keyIndex)!, undefined, 0);
+    const endedRun = this.breaker.consecutiveFailures > 0 && this.breaker.state === 'closed';
     this.breaker.recordSuccess();
+    if (endedRun) this.onFailureRun?.(this, undefined);
   }
 
   /**
@@ -168,7 +176,10 @@ export class EndpointRuntime {
       return;
     }
     this.successEwma = ewma(this.successEwma, 0, SUCCESS_ALPHA);
+    const wasClosed = this.breaker.state === 'closed';
     this.breaker.recordFailure(penalty, now);
+    // Opened: the transition itself is what the others hear. Half-open or open: a trial's verdict, not a run.
+    if (wasClosed && this.breaker.state === 'closed') this.onFailureRun?.(this, penalty);
   }
 
   /**

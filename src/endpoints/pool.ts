@@ -12,6 +12,8 @@ export interface PoolDeps {
   onTransition?: (endpointId: string, t: BreakerTransition) => void;
   /** A key of an endpoint was set aside, or worked again (see EndpointRuntime.onKeyChange). */
   onKeyChange?: EndpointRuntime['onKeyChange'];
+  /** A run of consecutive failures grew or ended (see EndpointRuntime.onFailureRun). */
+  onFailureRun?: EndpointRuntime['onFailureRun'];
   /** Proxy variables (`HTTPS_PROXY`, `NO_PROXY`, …) that route endpoints without a proxy setting; none when absent. */
   env?: ProxyEnvironment;
 }
@@ -62,6 +64,7 @@ export class EndpointPool {
       } else {
         const created = new EndpointRuntime(e, routing, this.deps.onTransition);
         created.onKeyChange = this.deps.onKeyChange;
+        created.onFailureRun = this.deps.onFailureRun;
         next.set(e.id, created);
       }
     }
