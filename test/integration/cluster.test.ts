@@ -73,6 +73,28 @@ describe('replicas sharing Redis', () => {
     for (const r of [a!, b!, c!]) expect(r.app.status().endpoints.find((e) => e.id === 'bad')!.state).toBe('queued');
   });
 
+  it('consecutive failures are counted across replicas: five spread over two open the breaker on both, and a success anywhere ends the run', async () => {
+    const bad = await harness.sim({ behavior: { status: 503 } });
+    const good = await harness.sim();
+    const config = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('bad', bad, { priority: 1 }), endpoint('good', good, { priority: 2 })], proxy: { strategy: 'priority' } });
+    const [a, b] = await replicas(2, config);
+    const breaker = (r: { app: App }) => r.app.pool.get('bad')!.breaker;
+    // Four failures through A, then "bad" answers one request through B: the run is over on both.
+    for (let i = 0; i < 4; i++) expect(await post(a!.url)).toEqual({ status: 200, endpoint: 'good' });
+    await eventually(() => breaker(b!).consecutiveFailures === 4, 1_000);
+    bad.behavior = {};
+    expect(await post(b!.url)).toEqual({ status: 200, endpoint: 'bad' });
+    await eventually(() => breaker(a!).consecutiveFailures === 0, 1_000);
+    // A new run: three through A and two through B. No replica saw five, yet the run is five.
+    bad.behavior = { status: 503 };
+    for (let i = 0; i < 3; i++) await post(a!.url);
+    await eventually(() => breaker(b!).consecutiveFailures === 3, 1_000);
+    for (let i = 0; i < 2; i++) await post(b!.url);
+    expect(breaker(b!).state).toBe('open');
+    await eventually(() => breaker(a!).state === 'open', 1_000);
+    expect(bad.messageCalls).toBe(4 + 1 + 5);
+  });
+
   it('an endpoint restored on one replica is back on all of them', async () => {
     const flaky = await harness.sim({ behavior: { status: 503 } });
     const good = await harness.sim();
