@@ -14,6 +14,7 @@ import {
 import type { Logger } from '../log.js';
 import type { RedisLink } from './redis-link.js';
 import { ADMIT, DAY_MS, RECORD, RESERVATION_TTL_MS, SETTLE } from './limit-scripts.js';
+import { KeyLease, slotsOf, type LeasedSlot } from './admission-lease.js';
 
 /**
  * Client keys' limits kept in Redis, so N replicas enforce one limit exactly: each admission is one script (one
@@ -47,20 +48,8 @@ interface SharedTicket extends Ticket {
   readonly redisReserved: number;
 }
 
-/** Admissions leased from Redis for one key, used by this replica's next requests without a round trip. */
-interface Lease {
-  /** The key's limits when leased: a change of limits drops the lease. */
-  signature: string;
-  slots: string[];
-  /** The tpm reservation each slot holds in Redis. */
-  reserved: number;
-  admittedAt: number;
-  timer: NodeJS.Timeout;
-}
-
-/** The most a lease asks for, and how long its unused admissions are kept before they are given back. */
+/** The most a lease asks for. */
 const LEASE_MAX = 64;
-const LEASE_MS = 1_000;
 
 interface JournalEntry {
   name: string;
@@ -90,8 +79,8 @@ export class SharedLimiter implements KeyAdmission {
   private readonly journal: JournalEntry[] = [];
   private readonly unsettled = new Map<string, JournalEntry>();
   private merging: Promise<number> = Promise.resolve(0);
-  /** Admissions leased per key (see ADMIT), and each key's admissions in this second and the last. */
-  private readonly leases = new Map<string, Lease>();
+  /** Admissions leased per key (admission-lease.ts), and each key's admissions in this second and the last. */
+  private readonly leases = new Map<string, KeyLease>();
   private readonly rates = new Map<string, { second: number; current: number; previous: number }>();
   /** Replicas of the deployment alive (cluster.ts counts them): a lease takes at most 1/(2 × this) of the room. */
   replicas = 1;
@@ -99,8 +88,11 @@ export class SharedLimiter implements KeyAdmission {
   private readonly settles: JournalEntry[] = [];
   private settleTimer: NodeJS.Timeout | undefined;
   private inMerge = 0;
-  /** Admissions that asked Redis, and those taken from a lease without asking (for tests and the bench's notes). */
-  readonly admissions = { asked: 0, leased: 0 };
+  /**
+   * Admissions that asked Redis and those taken from a lease without asking; leases asked for ahead, and leased
+   * admissions given back unused (for tests and the bench's notes).
+   */
+  readonly admissions = { asked: 0, leased: 0, refills: 0, givenBack: 0 };
 
   constructor(
     private readonly link: RedisLink,
@@ -118,14 +110,19 @@ export class SharedLimiter implements KeyAdmission {
     if (!this.link.up) return this.alone(key, facts, now);
     const reservation = reservationFor(facts);
     const want = this.wanted(key.name, now);
+    const lease = this.leaseFor(key);
     // From a lease: decided here and now, no promise (the handler then does not wait a tick).
-    const leased = this.fromLease(key, reservation, now);
-    if (leased !== undefined) {
-      this.admissions.leased++;
-      return leased;
+    const leased = this.fromLease(lease, key, reservation, now, want);
+    if (leased !== undefined) return leased;
+    const pending = lease.pending;
+    if (pending !== undefined) {
+      // A refill is on its way: wait for it rather than lease again; if it brought too few, ask.
+      return pending.then(() => {
+        const at = Date.now();
+        return this.fromLease(lease, key, reservation, at, want) ?? this.shared(key, facts, at, reservation, want, lease);
+      });
     }
-    this.admissions.asked++;
-    return this.shared(key, facts, now, reservation, want);
+    return this.shared(key, facts, now, reservation, want, lease);
   }
 
   settle(ticket: Ticket, tokens: number, usd: number, now: number): void {
@@ -186,16 +183,51 @@ export class SharedLimiter implements KeyAdmission {
     return merged;
   }
 
-  /** An admission from this replica's lease for the key, if it holds one (no round trip). */
-  private fromLease(key: ClientKeyConfig, reservation: number, now: number): SharedTicket | undefined {
-    const lease = this.leases.get(key.name);
-    if (lease === undefined || lease.signature !== limitsSignature(key)) return undefined;
-    const slot = lease.slots.pop();
-    if (lease.slots.length === 0) this.dropLease(key.name, false);
+  /** This replica's lease for the key under its current limits (a lease granted under other limits is given back). */
+  private leaseFor(key: ClientKeyConfig): KeyLease {
+    const signature = limitsSignature(key);
+    let lease = this.leases.get(key.name);
+    if (lease?.signature !== signature) {
+      lease?.drop();
+      lease = new KeyLease(signature, (slots) => this.giveBack(key.name, slots));
+      this.leases.set(key.name, lease);
+    }
+    return lease;
+  }
+
+  /** An admission from the key's lease, if it holds one (no round trip); a lease running low is refilled ahead. */
+  private fromLease(lease: KeyLease, key: ClientKeyConfig, reservation: number, now: number, want: number): SharedTicket | undefined {
+    const slot = lease.take();
     if (slot === undefined) return undefined;
+    this.admissions.leased++;
+    if (want > 1 && lease.low()) this.refillAhead(key, lease, slot.reserved, want);
     this.local.admitted(key.name, reservation, now);
     // Written out, not spread from the local ticket: a spread object is slow to make and to read (bench/NOTES.md).
-    return { name: key.name, counted: true, reserved: reservation, settled: false, shared: true, id: slot, admittedAt: lease.admittedAt, tpm: key.tpm !== undefined, redisReserved: lease.reserved };
+    return { name: key.name, counted: true, reserved: reservation, settled: false, shared: true, id: slot.id, admittedAt: slot.admittedAt, tpm: key.tpm !== undefined, redisReserved: slot.reserved };
+  }
+
+  /**
+   * The next lease, asked for in the background before this one runs out, so a steady stream never waits for Redis.
+   * Its own admission is leased too (no request asked for it).
+   */
+  private refillAhead(key: ClientKeyConfig, lease: KeyLease, reservation: number, want: number): void {
+    this.admissions.refills++;
+    const id = this.nextId();
+    const answered = this.ask(key, id, reservation, want, Date.now()).then((r) => {
+      if (r[0] !== 'ok') {
+        lease.granted = 0;
+        return;
+      }
+      const granted = Number(r[2]) || 0;
+      const admittedAt = Number(r[1]) || Date.now();
+      lease.granted = granted;
+      const slots = slotsOf(id, granted, true, admittedAt, reservation);
+      if (this.leases.get(key.name) === lease) lease.add(slots);
+      else this.giveBack(key.name, slots);
+    });
+    // A refill that failed (Redis slow or away) costs nothing: the next request asks, or decides alone.
+    answered.catch((e: unknown) => this.logger.debug({ err: e }, 'lease refill failed'));
+    lease.refillWith(answered);
   }
 
   /** How many admissions to lease for a key: about what this replica admitted for it in the last second. */
@@ -214,60 +246,68 @@ export class SharedLimiter implements KeyAdmission {
     return Math.min(LEASE_MAX, Math.max(rate.previous, rate.current - 1));
   }
 
-  private keepLease(key: ClientKeyConfig, id: string, count: number, reserved: number, admittedAt: number): void {
-    if (count <= 0) return;
-    this.dropLease(key.name, true);
-    const slots = Array.from({ length: count }, (_, i) => `${id}#${i + 1}`);
-    const timer = setTimeout(() => this.dropLease(key.name, true), LEASE_MS);
-    timer.unref();
-    this.leases.set(key.name, { signature: limitsSignature(key), slots, reserved, admittedAt, timer });
-  }
-
-  /** Give a lease's unused admissions back (their places in the minute and their reservations). */
-  private dropLease(name: string, giveBack: boolean): void {
-    const lease = this.leases.get(name);
-    if (lease === undefined) return;
-    this.leases.delete(name);
-    clearTimeout(lease.timer);
-    if (!giveBack) return;
-    for (const slot of lease.slots.splice(0)) {
-      this.queueSettle({ name, id: slot, admittedAt: lease.admittedAt, reserved: lease.reserved, tpm: true, release: true, settled: { tokens: 0, usd: 0, at: Date.now() } });
+  /** Give leased admissions back unused (their places in the minute and their reservations). */
+  private giveBack(name: string, slots: LeasedSlot[]): void {
+    const at = Date.now();
+    this.admissions.givenBack += slots.length;
+    for (const slot of slots) {
+      this.queueSettle({ name, id: slot.id, admittedAt: slot.admittedAt, reserved: slot.reserved, tpm: true, release: true, settled: { tokens: 0, usd: 0, at } });
     }
   }
 
-  private async shared(key: ClientKeyConfig, facts: RequestFacts, now: number, reservation: number, want: number): Promise<Ticket | Refusal> {
-    const id = this.nextId();
+  /** ADMIT for `id`, with `want` more admissions as a lease; the answer as strings. Settlements go in the same write. */
+  private async ask(key: ClientKeyConfig, id: string, reservation: number, want: number, now: number): Promise<string[]> {
     const window = key.budget ? budgetWindow(key.budget.per, now) : undefined;
     const k = this.keys(key.name);
-    let reply: unknown;
     // Settlements first, in the same write: this admission then sees the tokens and spend they report.
     this.flushSettles();
+    const reply = await this.link.script(
+      ADMIT,
+      [k.requests, k.tokens, k.reservations, k.spend, k.sums],
+      [
+        id, String(key.rpm ?? -1), String(key.tpm ?? -1), String(reservation), String(key.budget?.usd ?? -1), String(window?.start ?? -1), String(window?.end ?? -1),
+        String(want), String(2 * Math.max(1, this.replicas)),
+      ],
+    );
+    return Array.isArray(reply) ? reply.map(String) : [];
+  }
+
+  /** Ask Redis for this request's admission (and, when the key is busy, a lease that later requests use). */
+  private async shared(key: ClientKeyConfig, facts: RequestFacts, now: number, reservation: number, want: number, lease: KeyLease): Promise<Ticket | Refusal> {
+    this.admissions.asked++;
+    const id = this.nextId();
+    const asking = this.ask(key, id, reservation, want, now);
+    // The lease's refill, if none is on its way: requests finding no slot meanwhile wait for this answer.
+    if (want > 0) lease.refillWith(asking);
+    let r: string[];
     try {
-      reply = await this.link.script(
-        ADMIT,
-        [k.requests, k.tokens, k.reservations, k.spend, k.sums],
-        [
-          id, String(key.rpm ?? -1), String(key.tpm ?? -1), String(reservation), String(key.budget?.usd ?? -1), String(window?.start ?? -1), String(window?.end ?? -1),
-          String(want), String(2 * Math.max(1, this.replicas)),
-        ],
-      );
+      r = await asking;
     } catch (e: unknown) {
       this.logger.debug({ err: e }, 'shared admission failed; deciding alone');
       // Redis may have run the script and lost only its answer: the same id makes the merge count it once.
       return this.alone(key, facts, now, id);
     }
-    const r = Array.isArray(reply) ? reply.map(String) : [];
     const at = Number(r[1]);
     if (r[0] === 'ok') {
       const admittedAt = Number.isFinite(at) ? at : now;
-      this.keepLease(key, id, Number(r[2]) || 0, reservation, admittedAt);
+      if (want > 0) {
+        const granted = Number(r[2]) || 0;
+        lease.granted = granted;
+        const slots = slotsOf(id, granted, false, admittedAt, reservation);
+        if (this.leases.get(key.name) === lease) lease.add(slots);
+        else this.giveBack(key.name, slots);
+      }
       this.local.admitted(key.name, reservation, now);
       const shared: SharedTicket = { name: key.name, counted: true, reserved: reservation, settled: false, shared: true, id, admittedAt, tpm: key.tpm !== undefined, redisReserved: reservation };
       return shared;
     }
+    if (want > 0) lease.granted = 0;
     // Refused, but a lease this replica received meanwhile (a burst's first answer) still holds room: it is used.
-    const late = this.fromLease(key, reservation, now);
-    if (late !== undefined) return late;
+    const late = this.fromLease(lease, key, reservation, now, 0);
+    if (late !== undefined) {
+      this.admissions.asked--; // counted as leased
+      return late;
+    }
     const redisNow = Number(r[2]);
     // Reset times are Redis's clock; shown against it, so a skewed replica still says the right number of seconds.
     const skew = Number.isFinite(redisNow) ? now - redisNow : 0;
@@ -314,7 +354,7 @@ export class SharedLimiter implements KeyAdmission {
 
   /** Shutting down: leases are given back, and the settlements still queued sent now. */
   close(): void {
-    for (const name of [...this.leases.keys()]) this.dropLease(name, true);
+    for (const lease of this.leases.values()) lease.drop();
     this.flushSettles();
   }
 

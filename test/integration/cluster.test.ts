@@ -199,6 +199,32 @@ describe('replicas sharing Redis', () => {
     expect(rs.reduce((n, r) => n + r.app.cluster!.limiter.admissions.leased, 0) - leasedBefore).toBeGreaterThan(100);
   });
 
+  it('concurrent requests of one key share one lease at a time: about one round trip per lease, little given back', async () => {
+    const sim = await harness.sim();
+    const base = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('sim', sim)] });
+    const { config, secret } = addKey(base, 'busy', { rpm: 1_000_000, tpm: 1e12 }, PEPPER, Date.now());
+    const [r] = await replicas(1, config);
+    // Eight clients at once for 1.5 s. Before leases were refilled one at a time, every request that found the
+    // lease empty asked Redis for a lease of its own and each answer replaced (gave back) the one before it.
+    const stopAt = Date.now() + 1_500;
+    let sent = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (Date.now() < stopAt) {
+          expect((await post(r!.url, { 'x-api-key': secret })).status).toBe(200);
+          sent++;
+        }
+      }),
+    );
+    const { asked, leased, refills, givenBack } = r!.app.cluster!.limiter.admissions;
+    expect(asked + leased).toBe(sent);
+    expect(sent).toBeGreaterThan(500);
+    // One round trip serves tens of requests once the key's rate is known (the first second asks more).
+    expect(asked + refills).toBeLessThan(sent / 8);
+    // Nothing is given back while the stream lasts: leases are used up, the next one already there.
+    expect(givenBack).toBeLessThan(64);
+  });
+
   it('one tpm limit for all replicas: tokens settled on one count on the others, with what is in flight reserved', async () => {
     // Each answer uses 400 input + 100 output tokens; the key may use 1,000 a minute.
     const sim = await harness.sim({ behavior: { usage: { input_tokens: 400, output_tokens: 100 } } });
