@@ -9,6 +9,7 @@ import type { CheckResult } from '../health/check.js';
 import type { Penalty } from '../endpoints/penalty.js';
 import type { Logger } from '../log.js';
 import { hashFields, type ClusterMessage, type RedisLink } from './redis-link.js';
+import { MAX_SHARED_SESSION_ID, SessionStore } from './session-store.js';
 
 /**
  * What replicas tell each other about endpoints, so that a failure one of them sees changes routing on all.
@@ -20,7 +21,8 @@ import { hashFields, type ClusterMessage, type RedisLink } from './redis-link.js
  * replica learns of a failure when it happens, with no polling and nothing added per request.
  *
  * Pub/sub delivers only to replicas connected at the time, so what must outlive a message (open breakers, keys set
- * aside) is also written to one hash, read by a replica when it connects or reconnects: it then merges back.
+ * aside, sessions' endpoints) is also written to Redis, read by a replica when it connects or reconnects: it then
+ * merges back.
  * Measurements (time to first byte, success rate) and the retry budget's spending travel once a second.
  */
 
@@ -60,12 +62,20 @@ export class EndpointSync {
   private readonly sent = new Map<string, number>();
   private budgetSent = { requests: 0, failovers: 0, hedges: 0 };
   private timer: NodeJS.Timeout | undefined;
+  private readonly sessions: SessionStore;
 
   constructor(private readonly deps: EndpointSyncDeps) {
+    this.sessions = new SessionStore(deps.link, deps.logger);
     deps.link.onMessage((m) => this.apply(m));
     deps.pool.affinity.listener = {
-      set: (s, id) => this.send({ t: 'session', s, id }),
-      avoid: (s, id, until) => this.send({ t: 'avoid', s, id, until }),
+      set: (s, id) => {
+        if (s.length > MAX_SHARED_SESSION_ID) return;
+        this.send({ t: 'session', s, id });
+        this.sessions.remember(s, id);
+      },
+      avoid: (s, id, until) => {
+        if (s.length <= MAX_SHARED_SESSION_ID) this.send({ t: 'avoid', s, id, until });
+      },
     };
   }
 
@@ -216,6 +226,12 @@ export class EndpointSync {
       this.applying = false;
     }
     if (stale.length > 0) this.write(['HDEL', link.key(SNAPSHOT), ...stale]);
+    // Sessions' endpoints: a replica that starts mid-conversation keeps them where they were.
+    const sessions = await this.sessions.load(pool.affinity).catch((e: unknown) => {
+      this.deps.logger.warn({ err: e }, 'sessions\' endpoints not read from Redis; sessions may move to another endpoint once');
+      return 0;
+    });
+    if (sessions > 0) this.deps.logger.info({ sessions }, 'sessions\' endpoints adopted from the other replicas');
     // What this replica saw alone while Redis was away, for the others.
     for (const e of pool.all()) {
       if (e.breaker.state === 'open' && !fields.has(`breaker:${e.id}`)) this.breakerChanged(e, { from: 'closed', to: 'open', cause: e.breaker.cause ?? 'server' });

@@ -1,3 +1,6 @@
+/** Sessions remembered (the least recently changed are forgotten first). */
+export const SESSION_CAPACITY = 10_000;
+
 /** How long a broken stream keeps its session's next request away from the endpoint. */
 const AVOID_MS = 5 * 60_000;
 
@@ -18,7 +21,7 @@ export class SessionAffinity {
   /** Sessions whose last stream broke mid-way: the endpoint to keep their next request away from, and until when. */
   private readonly avoided = new Map<string, { endpointId: string; until: number }>();
 
-  constructor(private readonly capacity = 10_000) {}
+  constructor(private readonly capacity = SESSION_CAPACITY) {}
 
   get(sessionId: string): string | undefined {
     return this.map.get(sessionId);

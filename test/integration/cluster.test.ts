@@ -272,6 +272,29 @@ describe('replicas sharing Redis', () => {
     }
   });
 
+  it('a replica started later (a rolling restart) keeps each session on the endpoint that served it', async () => {
+    const sims = [await harness.sim(), await harness.sim(), await harness.sim()];
+    const config = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: sims.map((s, i) => endpoint(`e${i}`, s)) });
+    const prefix = newPrefix();
+    const [a] = await replicas(1, config, { prefix });
+    const served = new Map<string, string>();
+    for (let i = 0; i < 6; i++) {
+      const session = `session-${i}-${randomBytes(4).toString('hex')}`;
+      const { endpoint: e } = await post(a!.url, { 'x-claude-code-session-id': session });
+      served.set(session, e!);
+    }
+    expect(new Set(served.values()).size).toBeGreaterThan(1);
+    // A session id longer than a UUID could be is kept on its replica only.
+    const long = 's'.repeat(500);
+    await post(a!.url, { 'x-claude-code-session-id': long });
+    await sleep(100); // written in the background
+    const [late] = await replicas(1, config, { prefix });
+    for (const [session, e] of served) expect(late!.app.pool.affinity.get(session)).toBe(e);
+    expect(late!.app.pool.affinity.get(long)).toBeUndefined();
+    // Its first request for each session goes where the session was, though its own rotation starts afresh.
+    for (const [session, e] of served) expect((await post(late!.url, { 'x-claude-code-session-id': session })).endpoint).toBe(e);
+  });
+
   it('only the lease holder sends health checks, and another takes over within the lease time when it dies', async () => {
     const sim = await harness.sim();
     const config = configSchema.parse({ version: 1, health: { interval_s: 0.3 }, endpoints: [endpoint('sim', sim)] });
