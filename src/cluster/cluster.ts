@@ -123,7 +123,7 @@ export class Cluster {
       state: link.up ? 'connected' : 'degraded',
       since: link.since,
       error: link.error,
-      limits: link.up ? 'shared' : 'per-replica',
+      limits: this.limiter.sharedNow() ? 'shared' : 'per-replica',
       health_checker: link.up ? (this.lease.holder ?? null) : this.deps.settings.replicaId,
       pending_merge: this.limiter.pending,
       config_version: this.config.appliedVersion,

@@ -51,6 +51,12 @@ interface SharedTicket extends Ticket {
 /** The most a lease asks for. */
 const LEASE_MAX = 64;
 
+/**
+ * After Redis failed to answer an admission in time, admissions are decided alone this long before Redis is asked
+ * again: a Redis that hangs (its connection still open, so not "down") must not cost every request the deadline.
+ */
+const SLOW_BACKOFF_MS = 1_000;
+
 interface JournalEntry {
   name: string;
   id: string;
@@ -79,6 +85,7 @@ export class SharedLimiter implements KeyAdmission {
   private readonly journal: JournalEntry[] = [];
   private readonly unsettled = new Map<string, JournalEntry>();
   private merging: Promise<number> = Promise.resolve(0);
+  private mergeQueued: Promise<number> | undefined;
   /** Admissions leased per key (admission-lease.ts), and each key's admissions in this second and the last. */
   private readonly leases = new Map<string, KeyLease>();
   private readonly rates = new Map<string, { second: number; current: number; previous: number }>();
@@ -88,6 +95,8 @@ export class SharedLimiter implements KeyAdmission {
   private readonly settles: JournalEntry[] = [];
   private settleTimer: NodeJS.Timeout | undefined;
   private inMerge = 0;
+  /** Redis was too slow to answer: admissions are decided alone until then (SLOW_BACKOFF_MS). */
+  private aloneUntil = 0;
   /**
    * Admissions that asked Redis and those taken from a lease without asking; leases asked for ahead, and leased
    * admissions given back unused (for tests and the bench's notes).
@@ -107,7 +116,7 @@ export class SharedLimiter implements KeyAdmission {
       // Nothing shared to decide: counted here only (views), as a lone qcc does.
       return facts.messages ? this.local.admit(key, facts, now) : { name: key.name, counted: false, reserved: 0, settled: false };
     }
-    if (!this.link.up) return this.alone(key, facts, now);
+    if (!this.sharedNow(now)) return this.alone(key, facts, now);
     const reservation = reservationFor(facts);
     const want = this.wanted(key.name, now);
     const lease = this.leaseFor(key);
@@ -116,13 +125,16 @@ export class SharedLimiter implements KeyAdmission {
     if (leased !== undefined) return leased;
     const pending = lease.pending;
     if (pending !== undefined) {
-      // A refill is on its way: wait for it rather than lease again; if it brought too few, ask.
+      // A refill is on its way: wait for it rather than lease again; if it brought too few, ask, within what is left
+      // of the request's time for Redis (state.timeout_ms in all, then it is decided alone).
+      const started = Date.now();
       return pending.then(() => {
         const at = Date.now();
-        return this.fromLease(lease, key, reservation, at, want) ?? this.shared(key, facts, at, reservation, want, lease);
+        const left = this.link.settings.timeoutMs - (at - started);
+        return this.fromLease(lease, key, reservation, at, want) ?? (left > 0 ? this.shared(key, facts, at, reservation, want, lease, left) : this.alone(key, facts, at));
       });
     }
-    return this.shared(key, facts, now, reservation, want, lease);
+    return this.shared(key, facts, now, reservation, want, lease, this.link.settings.timeoutMs);
   }
 
   settle(ticket: Ticket, tokens: number, usd: number, now: number): void {
@@ -144,6 +156,18 @@ export class SharedLimiter implements KeyAdmission {
     }
   }
 
+  /** Are admissions decided in Redis now (reachable, and not backing off after it was too slow)? */
+  sharedNow(now = Date.now()): boolean {
+    return this.link.up && now >= this.aloneUntil;
+  }
+
+  /** Redis did not answer an admission in time: decide alone for a while (what is admitted meanwhile is merged). */
+  private tooSlow(e: unknown): void {
+    const now = Date.now();
+    if (now >= this.aloneUntil) this.logger.warn({ err: e, for_ms: SLOW_BACKOFF_MS }, 'client keys: Redis did not answer in time; limits are enforced by this replica alone for now');
+    this.aloneUntil = now + SLOW_BACKOFF_MS;
+  }
+
   /** Admissions made alone still waiting to be written to Redis (those being written included). */
   get pending(): number {
     return this.journal.length + this.inMerge;
@@ -151,8 +175,14 @@ export class SharedLimiter implements KeyAdmission {
 
   /** Redis is back: what this replica admitted alone is counted in the shared windows and budgets. */
   merge(now = Date.now()): Promise<number> {
-    // One merge at a time: entries taken out of the journal are still pending until written.
-    const run = this.merging.then(() => this.mergeNow(now));
+    // One merge at a time: entries taken out of the journal are still pending until written. One waits behind the
+    // running one at most (a merge asked for while Redis hangs must not queue up one per second).
+    if (this.mergeQueued !== undefined) return this.mergeQueued;
+    const run = this.merging.then(() => {
+      this.mergeQueued = undefined;
+      return this.mergeNow(now);
+    });
+    this.mergeQueued = run;
     this.merging = run.catch(() => 0);
     return run;
   }
@@ -162,7 +192,8 @@ export class SharedLimiter implements KeyAdmission {
     const entries = this.journal.splice(0);
     this.inMerge = entries.length;
     let merged = 0;
-    for (const e of entries) {
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
       if (e.settled === undefined && now - e.admittedAt < RESERVATION_TTL_MS) {
         this.inMerge--;
         this.journal.push(e);
@@ -173,10 +204,13 @@ export class SharedLimiter implements KeyAdmission {
         await this.link.script(RECORD, [this.keys(e.name).requests], [e.id, String(e.admittedAt)], 1_000);
         if (e.settled) await this.link.script(SETTLE, [], [this.settleArg(e, true)], 1_000);
         merged++;
-      } catch {
-        this.journal.push(e);
-      } finally {
         this.inMerge--;
+      } catch {
+        // Redis is away or hangs: the rest waits for the next try (one timeout, not one per entry).
+        const rest = entries.slice(i);
+        this.journal.push(...rest);
+        this.inMerge -= rest.length;
+        break;
       }
     }
     if (merged > 0) this.logger.info({ merged }, 'client keys: admissions made while Redis was away are now in the shared limits');
@@ -225,8 +259,8 @@ export class SharedLimiter implements KeyAdmission {
       if (this.leases.get(key.name) === lease) lease.add(slots);
       else this.giveBack(key.name, slots);
     });
-    // A refill that failed (Redis slow or away) costs nothing: the next request asks, or decides alone.
-    answered.catch((e: unknown) => this.logger.debug({ err: e }, 'lease refill failed'));
+    // A refill that failed (Redis slow or away) costs no request anything; the next ones decide alone for a while.
+    answered.catch((e: unknown) => this.tooSlow(e));
     lease.refillWith(answered);
   }
 
@@ -256,7 +290,7 @@ export class SharedLimiter implements KeyAdmission {
   }
 
   /** ADMIT for `id`, with `want` more admissions as a lease; the answer as strings. Settlements go in the same write. */
-  private async ask(key: ClientKeyConfig, id: string, reservation: number, want: number, now: number): Promise<string[]> {
+  private async ask(key: ClientKeyConfig, id: string, reservation: number, want: number, now: number, timeoutMs = this.link.settings.timeoutMs): Promise<string[]> {
     const window = key.budget ? budgetWindow(key.budget.per, now) : undefined;
     const k = this.keys(key.name);
     // Settlements first, in the same write: this admission then sees the tokens and spend they report.
@@ -268,22 +302,23 @@ export class SharedLimiter implements KeyAdmission {
         id, String(key.rpm ?? -1), String(key.tpm ?? -1), String(reservation), String(key.budget?.usd ?? -1), String(window?.start ?? -1), String(window?.end ?? -1),
         String(want), String(2 * Math.max(1, this.replicas)),
       ],
+      timeoutMs,
     );
     return Array.isArray(reply) ? reply.map(String) : [];
   }
 
   /** Ask Redis for this request's admission (and, when the key is busy, a lease that later requests use). */
-  private async shared(key: ClientKeyConfig, facts: RequestFacts, now: number, reservation: number, want: number, lease: KeyLease): Promise<Ticket | Refusal> {
+  private async shared(key: ClientKeyConfig, facts: RequestFacts, now: number, reservation: number, want: number, lease: KeyLease, timeoutMs: number): Promise<Ticket | Refusal> {
     this.admissions.asked++;
     const id = this.nextId();
-    const asking = this.ask(key, id, reservation, want, now);
+    const asking = this.ask(key, id, reservation, want, now, timeoutMs);
     // The lease's refill, if none is on its way: requests finding no slot meanwhile wait for this answer.
     if (want > 0) lease.refillWith(asking);
     let r: string[];
     try {
       r = await asking;
     } catch (e: unknown) {
-      this.logger.debug({ err: e }, 'shared admission failed; deciding alone');
+      this.tooSlow(e);
       // Redis may have run the script and lost only its answer: the same id makes the merge count it once.
       return this.alone(key, facts, now, id);
     }

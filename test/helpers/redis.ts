@@ -16,6 +16,9 @@ export interface TestRedis {
   start(): Promise<void>;
   /** Stop for good and remove its directory. */
   dispose(): Promise<void>;
+  /** Freeze it (SIGSTOP): connections stay open and nothing answers, as a Redis that hangs. */
+  pause(): void;
+  resume(): void;
 }
 
 export async function startRedis(): Promise<TestRedis> {
@@ -40,7 +43,10 @@ export async function startRedis(): Promise<TestRedis> {
     port,
     start,
     stop,
+    pause: () => child?.kill('SIGSTOP'),
+    resume: () => child?.kill('SIGCONT'),
     async dispose() {
+      child?.kill('SIGCONT');
       await stop();
       rmSync(dir, { recursive: true, force: true });
     },

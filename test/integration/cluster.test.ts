@@ -396,6 +396,37 @@ describe('when Redis goes away', () => {
     redis = undefined;
   });
 
+  it('a Redis that hangs (connections open, no answer) costs a keyed request the deadline once a second, not every time', async () => {
+    redis = await startRedis();
+    const sim = await harness.sim();
+    const base = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('sim', sim)] });
+    const { config, secret } = addKey(base, 'team', { rpm: 100_000 }, PEPPER, Date.now());
+    const [r] = await replicas(1, config, { redisUrl: redis.url }); // state.timeout_ms 200
+    const send = async () => (await post(r!.url, { 'x-api-key': secret })).status;
+    for (let i = 0; i < 50; i++) expect(await send()).toBe(200); // leases in use
+    redis.pause();
+    const started = Date.now();
+    const slow: number[] = [];
+    for (let i = 0; i < 60; i++) {
+      const t0 = Date.now();
+      expect(await send()).toBe(200);
+      if (Date.now() - t0 > 150) slow.push(Date.now() - t0);
+    }
+    const elapsed = Date.now() - started;
+    // Waiting on the deadline every time would take 60 x 200 ms. Each wait is one deadline, never two (a request
+    // that waited for a lease's refill does not then wait again on its own).
+    expect(elapsed).toBeLessThan(3_000);
+    expect(slow.length).toBeLessThanOrEqual(Math.ceil(elapsed / 1_000) + 1);
+    for (const ms of slow) expect(ms).toBeLessThan(200 + 150);
+    expect(r!.app.status().stores.state).toMatchObject({ limits: 'per-replica' });
+    const pending = r!.app.cluster!.limiter.pending;
+    expect(pending).toBeGreaterThan(0);
+    redis.resume();
+    // Admissions decided alone meanwhile are merged once Redis answers again, and limits are shared again.
+    await eventually(() => r!.app.cluster!.limiter.pending === 0 && r!.app.status().stores.state?.limits === 'shared', 5_000);
+    expect(await send()).toBe(200);
+  });
+
   it('serves every request, enforces limits per replica, and merges back when Redis returns', async () => {
     redis = await startRedis();
     const sim = await harness.sim();
