@@ -97,6 +97,7 @@ export class SharedLimiter implements KeyAdmission {
   private inMerge = 0;
   /** Redis was too slow to answer: admissions are decided alone until then (SLOW_BACKOFF_MS). */
   private aloneUntil = 0;
+  private settleWarnedAt = 0;
   /**
    * Admissions that asked Redis and those taken from a lease without asking; leases asked for ahead, and leased
    * admissions given back unused (for tests and the bench's notes).
@@ -403,9 +404,15 @@ export class SharedLimiter implements KeyAdmission {
     if (this.settles.length === 0) return;
     const batch = this.settles.splice(0);
     const args = batch.map((e) => this.settleArg(e, false));
-    this.link.script(SETTLE, [], args, 1_000).catch(() => {
+    this.link.script(SETTLE, [], args, 1_000).catch((e: unknown) => {
       // Their reservations expire by themselves; their tokens and spend are kept for the merge.
-      for (const e of batch) this.remember(e, true);
+      for (const entry of batch) this.remember(entry, true);
+      // Redis answering with an error (not away: the link says that) is worth a line, once in a while.
+      const now = Date.now();
+      if (this.link.up && now - this.settleWarnedAt > 10_000) {
+        this.settleWarnedAt = now;
+        this.logger.warn({ err: e, settlements: batch.length }, 'client keys: settlements not written to Redis; kept for the merge');
+      }
     });
   }
 
