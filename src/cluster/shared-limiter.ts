@@ -13,7 +13,8 @@ import {
 } from '../keys/limiter.js';
 import type { Logger } from '../log.js';
 import type { RedisLink } from './redis-link.js';
-import { ADMIT, DAY_MS, RECORD, RESERVATION_TTL_MS, SETTLE } from './limit-scripts.js';
+import { ADMIT } from './limit-scripts.js';
+import { LimitJournal } from './limit-journal.js';
 import { KeyLease, slotsOf, type LeasedSlot } from './admission-lease.js';
 
 /**
@@ -25,17 +26,16 @@ import { KeyLease, slotsOf, type LeasedSlot } from './admission-lease.js';
  *
  * A reservation carries an expiry: a replica that dies with requests in flight cannot hold a key's tokens forever.
  *
+ * A round trip per request would cost more CPU than the rest of the request's work in qcc (bench/NOTES.md, rounds
+ * 13–14), so a busy key's admission also leases admissions for this replica's next requests (admission-lease.ts),
+ * counted in Redis like itself and never more than a small share of the room left, none near a limit, where every
+ * admission asks and the limit holds exactly. Settlements travel in batches (limit-journal.ts).
+ *
  * When Redis is away or slower than `state.timeout_ms`, the replica decides alone with its own limiter (whose
  * windows it kept warm with every shared admission): limits are then per replica, which status and
  * `qcc_limits_shared` say. What it admitted meanwhile is written to Redis when it returns, so a budget loses
  * nothing.
  */
-
-/** Admissions made alone during an outage that are kept for the merge (older ones are counted locally only). */
-const MAX_JOURNAL = 50_000;
-
-/** Settlements wait at most this long for an admission to travel with. */
-const SETTLE_BATCH_MS = 50;
 
 interface SharedTicket extends Ticket {
   /** Admitted by Redis (its reservation is there), or alone during an outage (journaled for the merge). */
@@ -57,18 +57,6 @@ const LEASE_MAX = 64;
  */
 const SLOW_BACKOFF_MS = 1_000;
 
-interface JournalEntry {
-  name: string;
-  id: string;
-  admittedAt: number;
-  /** What it reserved in Redis if Redis did count it (its answer was lost): removed at the merge. */
-  reserved: number;
-  tpm: boolean;
-  /** A leased admission never used: given back. */
-  release?: boolean;
-  settled?: { tokens: number; usd: number; at: number };
-}
-
 /** A key's limits as a string: a lease is only used under the limits it was granted for. Kept per config object. */
 const signatures = new WeakMap<ClientKeyConfig, string>();
 function limitsSignature(key: ClientKeyConfig): string {
@@ -82,33 +70,29 @@ function limitsSignature(key: ClientKeyConfig): string {
 
 export class SharedLimiter implements KeyAdmission {
   private counter = 0;
-  private readonly journal: JournalEntry[] = [];
-  private readonly unsettled = new Map<string, JournalEntry>();
-  private merging: Promise<number> = Promise.resolve(0);
-  private mergeQueued: Promise<number> | undefined;
   /** Admissions leased per key (admission-lease.ts), and each key's admissions in this second and the last. */
   private readonly leases = new Map<string, KeyLease>();
   private readonly rates = new Map<string, { second: number; current: number; previous: number }>();
   /** Replicas of the deployment alive (cluster.ts counts them): a lease takes at most 1/(2 × this) of the room. */
   replicas = 1;
-  /** Settlements waiting to travel with the next admission (SETTLE_BATCH_MS at most). */
-  private readonly settles: JournalEntry[] = [];
-  private settleTimer: NodeJS.Timeout | undefined;
-  private inMerge = 0;
   /** Redis was too slow to answer: admissions are decided alone until then (SLOW_BACKOFF_MS). */
   private aloneUntil = 0;
-  private settleWarnedAt = 0;
   /**
    * Admissions that asked Redis and those taken from a lease without asking; leases asked for ahead, and leased
    * admissions given back unused (for tests and the bench's notes).
    */
   readonly admissions = { asked: 0, leased: 0, refills: 0, givenBack: 0 };
 
+  /** Settlements on their way, and what was admitted alone while Redis was away (limit-journal.ts). */
+  private readonly journal: LimitJournal;
+
   constructor(
     private readonly link: RedisLink,
     readonly local: KeyLimiter,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.journal = new LimitJournal(link, logger);
+  }
 
   admit(key: ClientKeyConfig, facts: RequestFacts, now: number): Ticket | Refusal | Promise<Ticket | Refusal> {
     const outside = this.local.outsideModels(key, facts);
@@ -144,17 +128,11 @@ export class SharedLimiter implements KeyAdmission {
     const t = ticket as Partial<SharedTicket>;
     if (t.id === undefined) return;
     if (t.shared) {
-      // Off the request path, and not a round trip of its own: it goes with the next admission (or within SETTLE_BATCH_MS).
-      this.queueSettle({ name: ticket.name, id: t.id, admittedAt: t.admittedAt!, reserved: t.redisReserved ?? ticket.reserved, tpm: t.tpm === true, settled: { tokens, usd, at: now } });
+      // Off the request path, and not a round trip of its own: it goes with the next admission (or within 50 ms).
+      this.journal.queueSettle({ name: ticket.name, id: t.id, admittedAt: t.admittedAt!, reserved: t.redisReserved ?? ticket.reserved, tpm: t.tpm === true, settled: { tokens, usd, at: now } });
       return;
     }
-    const entry = this.unsettled.get(t.id);
-    if (entry !== undefined) {
-      this.unsettled.delete(t.id);
-      entry.settled = { tokens, usd, at: now };
-      // Redis came back while it ran: merged now rather than at the next outage.
-      if (this.link.up) void this.merge(now);
-    }
+    this.journal.settledAlone(t.id, tokens, usd, now);
   }
 
   /** Are admissions decided in Redis now (reachable, and not backing off after it was too slow)? */
@@ -171,51 +149,12 @@ export class SharedLimiter implements KeyAdmission {
 
   /** Admissions made alone still waiting to be written to Redis (those being written included). */
   get pending(): number {
-    return this.journal.length + this.inMerge;
+    return this.journal.pending;
   }
 
   /** Redis is back: what this replica admitted alone is counted in the shared windows and budgets. */
   merge(now = Date.now()): Promise<number> {
-    // One merge at a time: entries taken out of the journal are still pending until written. One waits behind the
-    // running one at most (a merge asked for while Redis hangs must not queue up one per second).
-    if (this.mergeQueued !== undefined) return this.mergeQueued;
-    const run = this.merging.then(() => {
-      this.mergeQueued = undefined;
-      return this.mergeNow(now);
-    });
-    this.mergeQueued = run;
-    this.merging = run.catch(() => 0);
-    return run;
-  }
-
-  private async mergeNow(now: number): Promise<number> {
-    // A request still running is merged once it settles (its tokens and cost are not known before).
-    const entries = this.journal.splice(0);
-    this.inMerge = entries.length;
-    let merged = 0;
-    for (let i = 0; i < entries.length; i++) {
-      const e = entries[i]!;
-      if (e.settled === undefined && now - e.admittedAt < RESERVATION_TTL_MS) {
-        this.inMerge--;
-        this.journal.push(e);
-        continue;
-      }
-      try {
-        // Idempotent: the request's id is its member of the window, so one merged twice counts once.
-        await this.link.script(RECORD, [this.keys(e.name).requests], [e.id, String(e.admittedAt)], 1_000);
-        if (e.settled) await this.link.script(SETTLE, [], [this.settleArg(e, true)], 1_000);
-        merged++;
-        this.inMerge--;
-      } catch {
-        // Redis is away or hangs: the rest waits for the next try (one timeout, not one per entry).
-        const rest = entries.slice(i);
-        this.journal.push(...rest);
-        this.inMerge -= rest.length;
-        break;
-      }
-    }
-    if (merged > 0) this.logger.info({ merged }, 'client keys: admissions made while Redis was away are now in the shared limits');
-    return merged;
+    return this.journal.merge(now);
   }
 
   /** This replica's lease for the key under its current limits (a lease granted under other limits is given back). */
@@ -286,7 +225,7 @@ export class SharedLimiter implements KeyAdmission {
     const at = Date.now();
     this.admissions.givenBack += slots.length;
     for (const slot of slots) {
-      this.queueSettle({ name, id: slot.id, admittedAt: slot.admittedAt, reserved: slot.reserved, tpm: true, release: true, settled: { tokens: 0, usd: 0, at } });
+      this.journal.queueSettle({ name, id: slot.id, admittedAt: slot.admittedAt, reserved: slot.reserved, tpm: true, release: true, settled: { tokens: 0, usd: 0, at } });
     }
   }
 
@@ -295,7 +234,7 @@ export class SharedLimiter implements KeyAdmission {
     const window = key.budget ? budgetWindow(key.budget.per, now) : undefined;
     const k = this.keys(key.name);
     // Settlements first, in the same write: this admission then sees the tokens and spend they report.
-    this.flushSettles();
+    this.journal.flushSettles();
     const reply = await this.link.script(
       ADMIT,
       [k.requests, k.tokens, k.reservations, k.spend, k.sums],
@@ -367,63 +306,16 @@ export class SharedLimiter implements KeyAdmission {
   private alone(key: ClientKeyConfig, facts: RequestFacts, now: number, id = this.nextId()): Ticket | Refusal {
     const verdict = this.local.admit(key, facts, now);
     if ('reason' in verdict || !verdict.counted) return verdict;
-    const entry: JournalEntry = { name: key.name, id, admittedAt: now, reserved: verdict.reserved, tpm: key.tpm !== undefined };
-    this.remember(entry, false);
-    const alone: SharedTicket = { ...verdict, shared: false, id: entry.id, admittedAt: now, tpm: entry.tpm, redisReserved: verdict.reserved };
+    const tpm = key.tpm !== undefined;
+    this.journal.remember({ name: key.name, id, admittedAt: now, reserved: verdict.reserved, tpm }, false);
+    const alone: SharedTicket = { ...verdict, shared: false, id, admittedAt: now, tpm, redisReserved: verdict.reserved };
     return alone;
-  }
-
-  private remember(entry: JournalEntry, settled: boolean): void {
-    if (this.journal.length >= MAX_JOURNAL) return;
-    this.journal.push(entry);
-    if (!settled) this.unsettled.set(entry.id, entry);
-    if (this.unsettled.size > MAX_JOURNAL) this.unsettled.delete(this.unsettled.keys().next().value!);
-  }
-
-  private queueSettle(entry: JournalEntry): void {
-    this.settles.push(entry);
-    if (this.settleTimer === undefined) {
-      this.settleTimer = setTimeout(() => this.flushSettles(), SETTLE_BATCH_MS);
-      this.settleTimer.unref();
-    }
   }
 
   /** Shutting down: leases are given back, and the settlements still queued sent now. */
   close(): void {
     for (const lease of this.leases.values()) lease.drop();
-    this.flushSettles();
-  }
-
-  /**
-   * Send the queued settlements in one script call. Called just before an admission is sent, so both leave in
-   * one write and their answers come back in one read (node-redis pipelines what is sent in one tick).
-   */
-  private flushSettles(): void {
-    clearTimeout(this.settleTimer);
-    this.settleTimer = undefined;
-    if (this.settles.length === 0) return;
-    const batch = this.settles.splice(0);
-    const args = batch.map((e) => this.settleArg(e, false));
-    this.link.script(SETTLE, [], args, 1_000).catch((e: unknown) => {
-      // Their reservations expire by themselves; their tokens and spend are kept for the merge.
-      for (const entry of batch) this.remember(entry, true);
-      // Redis answering with an error (not away: the link says that) is worth a line, once in a while.
-      const now = Date.now();
-      if (this.link.up && now - this.settleWarnedAt > 10_000) {
-        this.settleWarnedAt = now;
-        this.logger.warn({ err: e, settlements: batch.length }, 'client keys: settlements not written to Redis; kept for the merge');
-      }
-    });
-  }
-
-  /** A settlement as SETTLE's argument; `late`: merged after an outage, at the time it settled. */
-  private settleArg(e: JournalEntry, late: boolean): string {
-    const { tokens, usd, at } = e.settled!;
-    const day = at - (at % DAY_MS);
-    // Usage is the endpoint's (untrusted): a count that is not a whole number of tokens is rounded, a NaN is none.
-    const counted = Number.isFinite(tokens) ? Math.min(1e12, Math.max(0, Math.round(tokens))) : 0;
-    const spent = Number.isFinite(usd) && usd > 0 ? usd : 0;
-    return `${this.link.key('key', e.name)}|${e.id}|${e.reserved}|${counted}|${spent}|${day}|${day - 32 * DAY_MS}|${e.tpm ? '1' : ''}|${late ? at : ''}|${e.release === true ? '1' : ''}`;
+    this.journal.flushSettles();
   }
 
   /** A key's names in Redis (SETTLE builds the same from `PREFIX:key:NAME`). */
