@@ -36,8 +36,15 @@ if (benchKey) {
   }];
 }
 // QCC_BENCH_STORES=1: a replica of a deployment (#24): shared state in Redis, the request log in PostgreSQL.
-if (process.env.QCC_BENCH_STORES === '1') {
+// `redis` or `postgres`: that store only (the other stays embedded), to tell their costs apart.
+const stores = process.env.QCC_BENCH_STORES;
+if (stores === '1' || stores === 'redis') {
   config.state = { backend: 'redis', redis_url: process.env.QCC_REDIS_URL ?? 'redis://127.0.0.1:6379', key_prefix: `qcc-bench-${process.pid}` };
+}
+// Each target a replica of its own: a deployment's replicas have distinct names, and a starting replica reads its
+// own last minutes of the log (not those of every benchmark process before it, all on this host's name).
+if (stores) process.env.QCC_REPLICA_ID ??= `bench-${process.pid}`;
+if (stores === '1' || stores === 'postgres') {
   config.stats = { backend: 'postgres', postgres_url: process.env.QCC_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test', postgres_schema: 'qcc_bench' };
 }
 writeFileSync(join(home, 'config.json'), JSON.stringify(config));

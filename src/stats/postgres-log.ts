@@ -4,7 +4,7 @@ import type { LogEntry } from '../shared/api-types.js';
 import type { LogReader } from './log-reader.js';
 import {
   KEY_SPEND_SQL,
-  KEY_USAGE_SQL,
+  KEY_USAGE_OWN_SQL,
   KEY_WINDOW_MS,
   SUMMARY_SQL,
   keyUsageOf,
@@ -237,7 +237,8 @@ export class PostgresLog implements LogReader, RowSink {
   async keyUsage(sinceMs: number, nowMs = Date.now()): Promise<ReturnType<typeof keyUsageOf>> {
     const recent = Math.max(sinceMs, nowMs - KEY_WINDOW_MS);
     const days = await this.rows<KeyUsageSqlRow>(KEY_SPEND_SQL, [sinceMs, recent]);
-    return keyUsageOf([...days, ...(await this.rows<KeyUsageSqlRow>(KEY_USAGE_SQL, [recent]))]);
+    // Spend by day from every replica (a budget is the deployment's); the last minutes from this replica's own rows.
+    return keyUsageOf([...days, ...(await this.rows<KeyUsageSqlRow>(KEY_USAGE_OWN_SQL, [recent, this.settings.replicaId]))]);
   }
 
   async maxId(): Promise<number> {

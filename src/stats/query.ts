@@ -153,6 +153,14 @@ export const KEY_USAGE_SQL = `SELECT client_key, ts, total_ms, input_tokens, cac
 FROM requests WHERE ts >= ? AND ${KEYED} ORDER BY ts`;
 
 /**
+ * The same, of one replica's own requests (the PostgreSQL log, which replicas share): what its own limiter counted.
+ * A replica that starts reads its own minute, not the whole deployment's (tens of thousands of rows for a busy
+ * team, for each replica that starts); while Redis is away its limits are its own anyway.
+ */
+export const KEY_USAGE_OWN_SQL = `SELECT client_key, ts, total_ms, input_tokens, cache_creation_tokens, output_tokens, cost_usd
+FROM requests WHERE ts >= ? AND replica = ? AND ${KEYED} ORDER BY ts`;
+
+/**
  * Older usage by key and UTC day, summed: all a budget needs. A month of a team's requests is then a few rows per
  * key, not every request (which, read by each replica from a shared PostgreSQL log, made starting slow and big).
  */

@@ -80,7 +80,8 @@ describe('PostgreSQL request log', () => {
     // PostgreSQL text cannot hold a NUL: it stores the replacement character, which SQLite is given too.
     sqlite.insertMany(data.map((r) => ({ ...r, model: r.model?.replace('\u0000', '\uFFFD') ?? null })));
     const lite = sqliteReader(sqlite.db);
-    const log = new PostgresLog({ url: PG_URL, schema: newSchema(), replicaId: 'r1' }, silentLogger());
+    const schema = newSchema();
+    const log = new PostgresLog({ url: PG_URL, schema, replicaId: 'r1' }, silentLogger());
     expect(await log.connect(5_000)).toBe(true);
     await log.insertMany(data);
     try {
@@ -101,6 +102,15 @@ describe('PostgreSQL request log', () => {
       // Older than two minutes: one row per key and day; newer: one per request.
       expect(usage.filter((r) => r.startedAt < now - 120_000).length).toBeLessThanOrEqual(4);
       expect(usage.filter((r) => r.startedAt >= now - 120_000).length).toBeGreaterThan(0);
+      // Another replica starting reads the same spend by day, but only its own last minutes (it has none).
+      const other = new PostgresLog({ url: PG_URL, schema, replicaId: 'r2' }, silentLogger());
+      try {
+        const theirs = await other.keyUsage(now - 3_600_000, now);
+        expect(theirs.filter((r) => r.startedAt >= now - 120_000)).toEqual([]);
+        expect(nano(theirs)).toEqual(nano(usage.filter((r) => r.startedAt < now - 120_000)));
+      } finally {
+        await other.close();
+      }
       expect(await log.maxId()).toBe(400);
       expect((await log.recent({ limit: 400 })).some((e) => e.model === 'evil\uFFFDmodel')).toBe(true);
     } finally {
