@@ -39,6 +39,19 @@ for (let round = 0; round < 2; round++) {
       await pool.query({ name: 'unnest', text: unnest, values: types.map((_, j) => rows.map((r) => r[j])) });
     }
   });
+  const keys = names.split(', ');
+  const json = `INSERT INTO qcc_bench_pg_clients (${names}) SELECT ${names} FROM json_populate_recordset(NULL::qcc_bench_pg_clients, $1)`;
+  await measure('pg, INSERT … json_populate_recordset($1: rows as JSON)', async () => {
+    for (let b = 0; b < BATCHES; b++) {
+      const rows = Array.from({ length: BATCH }, (_, i) => {
+        const r = row(b * BATCH + i);
+        const o = {};
+        for (let j = 0; j < keys.length; j++) o[keys[j]] = r[j];
+        return o;
+      });
+      await pool.query({ name: 'json', text: json, values: [JSON.stringify(rows)] });
+    }
+  });
   let postgres;
   try {
     postgres = (await import('postgres')).default;
@@ -47,7 +60,6 @@ for (let round = 0; round < 2; round++) {
     continue;
   }
   const sql = postgres(URL, { max: 2, onnotice: () => {} });
-  const keys = names.split(', ');
   await measure('postgres.js, sql`INSERT … ${sql(rows)}`', async () => {
     for (let b = 0; b < BATCHES; b++) {
       const rows = Array.from({ length: BATCH }, (_, i) => Object.fromEntries(keys.map((k, j) => [k, row(b * BATCH + i)[j]])));
