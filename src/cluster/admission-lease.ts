@@ -52,9 +52,12 @@ export class KeyLease {
     return this.slots.length - this.head;
   }
 
-  /** The oldest unused admission, if any (oldest first: they were counted earliest in the minute). */
-  take(): LeasedSlot | undefined {
-    if (this.head >= this.slots.length) return undefined;
+  /**
+   * The oldest unused admission, if any (oldest first: they were counted earliest in the minute) that reserved at
+   * least `reservation` tokens: a bigger request asks Redis for itself, so a lease never under-reserves the minute.
+   */
+  take(reservation = 0): LeasedSlot | undefined {
+    if (this.head >= this.slots.length || this.slots[this.head]!.reserved < reservation) return undefined;
     const slot = this.slots[this.head++]!;
     if (this.head === this.slots.length) {
       this.slots = [];

@@ -108,7 +108,8 @@ export class SharedLimiter implements KeyAdmission {
     // From a lease: decided here and now, no promise (the handler then does not wait a tick).
     const leased = this.fromLease(lease, key, reservation, now, want);
     if (leased !== undefined) return leased;
-    const pending = lease.pending;
+    // Waiting for a refill helps a request that found the lease empty, not one bigger than its slots.
+    const pending = lease.size === 0 ? lease.pending : undefined;
     if (pending !== undefined) {
       // A refill is on its way: wait for it rather than lease again; if it brought too few, ask, within what is left
       // of the request's time for Redis (state.timeout_ms in all, then it is decided alone).
@@ -171,13 +172,16 @@ export class SharedLimiter implements KeyAdmission {
 
   /** An admission from the key's lease, if it holds one (no round trip); a lease running low is refilled ahead. */
   private fromLease(lease: KeyLease, key: ClientKeyConfig, reservation: number, now: number, want: number): SharedTicket | undefined {
-    const slot = lease.take();
+    const tpm = key.tpm !== undefined;
+    // Reservations matter only under a tpm limit: a slot that reserved less than this request needs is not used.
+    const slot = lease.take(tpm ? reservation : 0);
     if (slot === undefined) return undefined;
     this.admissions.leased++;
-    if (want > 1 && lease.low()) this.refillAhead(key, lease, slot.reserved, want);
+    // The next lease reserves for the larger of its last slot's need and this request's.
+    if (want > 1 && lease.low()) this.refillAhead(key, lease, Math.max(slot.reserved, reservation), want);
     this.local.admitted(key.name, reservation, now);
     // Written out, not spread from the local ticket: a spread object is slow to make and to read (bench/NOTES.md).
-    return { name: key.name, counted: true, reserved: reservation, settled: false, shared: true, id: slot.id, admittedAt: slot.admittedAt, tpm: key.tpm !== undefined, redisReserved: slot.reserved };
+    return { name: key.name, counted: true, reserved: reservation, settled: false, shared: true, id: slot.id, admittedAt: slot.admittedAt, tpm, redisReserved: slot.reserved };
   }
 
   /**

@@ -225,6 +225,32 @@ describe('replicas sharing Redis', () => {
     expect(givenBack).toBeLessThan(64);
   });
 
+  it('a request bigger than what a lease reserved asks Redis for itself: a lease never under-reserves a tpm minute', async () => {
+    const sim = await harness.sim();
+    const base = configSchema.parse({ version: 1, health: { interval_s: 0 }, endpoints: [endpoint('sim', sim)] });
+    const { config, secret } = addKey(base, 'team', { tpm: 1e9 }, PEPPER, Date.now());
+    const [r] = await replicas(1, config);
+    const send = (content: string) =>
+      fetch(`${r!.url}/v1/messages`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-api-key': secret, 'anthropic-version': '2023-06-01' },
+        body: JSON.stringify({ model: MODEL, max_tokens: 10, messages: [{ role: 'user', content }] }),
+      }).then(async (res) => (await res.arrayBuffer(), res.status));
+    // Small requests for a little over a second: the key's rate is known and its admissions come from leases.
+    const until = Date.now() + 1_200;
+    while (Date.now() < until) expect(await send('hi')).toBe(200);
+    const limiter = r!.app.cluster!.limiter;
+    const before = { ...limiter.admissions };
+    expect(before.leased).toBeGreaterThan(0);
+    // 40 KB of prompt reserves ~10,000 tokens; the leased admissions reserved a few dozen each.
+    expect(await send('x'.repeat(40_000))).toBe(200);
+    expect(limiter.admissions.asked).toBe(before.asked + 1);
+    expect(limiter.admissions.leased).toBe(before.leased);
+    // And small ones go on using the lease.
+    expect(await send('hi')).toBe(200);
+    expect(limiter.admissions.leased).toBe(before.leased + 1);
+  });
+
   it('one tpm limit for all replicas: tokens settled on one count on the others, with what is in flight reserved', async () => {
     // Each answer uses 400 input + 100 output tokens; the key may use 1,000 a minute.
     const sim = await harness.sim({ behavior: { usage: { input_tokens: 400, output_tokens: 100 } } });

@@ -21,6 +21,15 @@ describe('a lease of admissions for one key', () => {
     expect(lease.size).toBe(0);
   });
 
+  it('a request needing more tokens reserved than the oldest admission holds gets none (it asks Redis itself)', () => {
+    const lease = new KeyLease('sig', () => undefined);
+    lease.add(slotsOf('r/1', 2, false, 0, 100));
+    expect(lease.take(101)).toBeUndefined();
+    expect(lease.size).toBe(2); // nothing consumed
+    expect(lease.take(100)?.id).toBe('r/1#1');
+    expect(lease.take()?.id).toBe('r/1#2');
+  });
+
   it('asks for the next lease when a quarter of the last grant is left, never twice at once, and never near a limit', async () => {
     const lease = new KeyLease('sig', () => undefined);
     expect(lease.low()).toBe(false); // nothing granted yet: the first request asks for itself
