@@ -16,8 +16,9 @@ import { MAX_SHARED_SESSION_ID, SessionStore } from './session-store.js';
  *
  * Replication by events, not remote reads: every replica routes on its own memory exactly as a lone qcc does (the
  * request path never waits for Redis), and each change worth sharing is published on one pub/sub channel as it
- * happens — a failure that lengthens a breaker's run of consecutive failures, a breaker opening or closing, a key set aside or working again, a session's endpoint, a health check's
- * result — and applied by the others within milliseconds. Pub/sub rather than keyspace reads because it pushes: a
+ * happens — a failure that lengthens a breaker's run of consecutive failures, a breaker opening or closing, a key
+ * set aside or working again, a session's endpoint, a health check's result — and applied by the others within
+ * milliseconds. Pub/sub rather than keyspace reads because it pushes: a
  * replica learns of a failure when it happens, with no polling and nothing added per request.
  *
  * Pub/sub delivers only to replicas connected at the time, so what must outlive a message (open breakers, keys set

@@ -1,6 +1,7 @@
 import { SESSION_CAPACITY, type SessionAffinity } from '../endpoints/affinity.js';
 import type { Logger } from '../log.js';
 import { hashFields, luaScript, type RedisLink } from './redis-link.js';
+import { DAY_MS } from './limit-scripts.js';
 
 /**
  * Sessions' endpoints kept in Redis, for replicas that were not listening when they were told: a replica that
@@ -12,8 +13,6 @@ import { hashFields, luaScript, type RedisLink } from './redis-link.js';
 
 /** A session id longer than this is not shared (Claude Code's are UUIDs; the header is the client's to fill). */
 export const MAX_SHARED_SESSION_ID = 200;
-
-const DAY_MS = 86_400_000;
 
 /** KEYS: endpoints (hash: session → endpoint), recent (zset: session → changed at). ARGV: session, endpoint, capacity, ttl. */
 const REMEMBER = luaScript(`
@@ -43,9 +42,12 @@ export class SessionStore {
     this.recentKey = link.key('sessions', 'recent');
   }
 
-  /** The session is now served by `endpointId` (written in the background; lost if Redis is away, as a message is). */
+  /**
+   * The session is now served by `endpointId` (written in the background; lost if Redis is away, as a message is).
+   * The caller shares only ids up to MAX_SHARED_SESSION_ID long.
+   */
   remember(sessionId: string, endpointId: string): void {
-    if (!this.link.up || sessionId.length > MAX_SHARED_SESSION_ID) return;
+    if (!this.link.up) return;
     this.link
       .script(REMEMBER, [this.endpointsKey, this.recentKey], [sessionId, endpointId, String(SESSION_CAPACITY), String(DAY_MS)], 1_000)
       .catch((e: unknown) => this.logger.debug({ err: e }, 'session endpoint not written to Redis'));

@@ -26,8 +26,8 @@ import { KeyLease, slotsOf, type LeasedSlot } from './admission-lease.js';
  *
  * A reservation carries an expiry: a replica that dies with requests in flight cannot hold a key's tokens forever.
  *
- * A round trip per request would cost more CPU than the rest of the request's work in qcc (bench/NOTES.md, rounds
- * 13–14), so a busy key's admission also leases admissions for this replica's next requests (admission-lease.ts),
+ * A round trip per request would cost 60–100 µs of CPU, as much as the rest of a request's work in qcc
+ * (bench/NOTES.md, rounds 13–14), so a busy key's admission also leases admissions for this replica's next requests (admission-lease.ts),
  * counted in Redis like itself and never more than a small share of the room left, none near a limit, where every
  * admission asks and the limit holds exactly. Settlements travel in batches (limit-journal.ts).
  *
